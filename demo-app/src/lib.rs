@@ -1,0 +1,142 @@
+//! A small web app for ecs-deploy-action to deploy in its examples and tests, with knobs that make a
+//! canary fail on purpose: `FAIL_RATE` (a fraction of requests answered 500) and `HEALTHY=false`
+//! (`/health` answers 503).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rocket::config::{Shutdown, Sig};
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::Status;
+use rocket::response::content::RawHtml;
+use rocket::serde::json::{Json, Value, json};
+use rocket::{Build, Request, Response, Rocket, State, get, routes};
+
+/// What the app reads from its environment, parsed once at start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub version: String,
+    pub commit: String,
+    pub host: String,
+    pub port: u16,
+    /// Fraction (0..=1) of requests, other than `/health`, answered with 500.
+    pub fail_rate: f64,
+    pub healthy: bool,
+}
+
+impl Settings {
+    /// Reads `APP_VERSION`, `GIT_SHA`, `HOSTNAME`, `PORT`, `FAIL_RATE` and `HEALTHY` through `var`.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let fail_rate = match non_empty("FAIL_RATE") {
+            None => 0.0,
+            Some(raw) => match raw.trim().parse::<f64>() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => rate,
+                _ => {
+                    return Err(format!(
+                        "FAIL_RATE={raw:?} is not a fraction: use a number from 0 to 1, e.g. FAIL_RATE=0.2"
+                    ));
+                }
+            },
+        };
+        let healthy = match non_empty("HEALTHY").map(|v| v.trim().to_ascii_lowercase()) {
+            None => true,
+            Some(v) if v == "true" || v == "1" => true,
+            Some(v) if v == "false" || v == "0" => false,
+            Some(v) => return Err(format!("HEALTHY={v:?}: use true or false")),
+        };
+        let port = match non_empty("PORT") {
+            None => 8080,
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| format!("PORT={raw:?} is not a port number (1-65535)"))?,
+        };
+        Ok(Settings {
+            version: non_empty("APP_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
+            commit: non_empty("GIT_SHA").unwrap_or_else(|| "unknown".into()),
+            host: non_empty("HOSTNAME")
+                .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            port,
+            fail_rate,
+            healthy,
+        })
+    }
+}
+
+#[get("/")]
+fn index(settings: &State<Settings>) -> RawHtml<String> {
+    RawHtml(format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>demo-app {v}</title></head>\n\
+         <body><h1>demo-app</h1>\n<dl><dt>version</dt><dd>{v}</dd><dt>commit</dt><dd>{c}</dd>\
+         <dt>host</dt><dd>{h}</dd></dl></body></html>\n",
+        v = escape(&settings.version),
+        c = escape(&settings.commit),
+        h = escape(&settings.host),
+    ))
+}
+
+#[get("/health")]
+fn health(settings: &State<Settings>) -> (Status, Json<Value>) {
+    if settings.healthy {
+        (Status::Ok, Json(json!({ "status": "ok" })))
+    } else {
+        (Status::ServiceUnavailable, Json(json!({ "status": "unhealthy", "reason": "HEALTHY=false" })))
+    }
+}
+
+#[get("/version")]
+fn version(settings: &State<Settings>) -> Json<Value> {
+    Json(json!({ "version": settings.version, "commit": settings.commit, "host": settings.host }))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Answers a steady fraction of requests with 500. Deterministic (an accumulator, not a coin), so
+/// `FAIL_RATE=0.5` fails exactly every second request and tests can count on it.
+struct FailRate {
+    rate: f64,
+    served: AtomicU64,
+}
+
+#[rocket::async_trait]
+impl Fairing for FailRate {
+    fn info(&self) -> Info {
+        Info { name: "FAIL_RATE", kind: Kind::Response }
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        if self.rate <= 0.0 || request.uri().path() == "/health" {
+            return;
+        }
+        let n = self.served.fetch_add(1, Ordering::Relaxed) + 1;
+        let due = (n as f64 * self.rate).floor() > ((n - 1) as f64 * self.rate).floor();
+        if due {
+            let body = r#"{"error":"injected failure (FAIL_RATE)"}"#;
+            response.set_status(Status::InternalServerError);
+            response.set_header(rocket::http::ContentType::JSON);
+            response.set_sized_body(body.len(), std::io::Cursor::new(body));
+        }
+    }
+}
+
+/// The app, ready to launch (or to drive with Rocket's local client in tests).
+pub fn rocket(settings: Settings) -> Rocket<Build> {
+    let figment = rocket::Config::figment()
+        .merge(("address", "0.0.0.0"))
+        .merge(("port", settings.port))
+        .merge(("ident", "demo-app"))
+        // ECS sends SIGTERM, then SIGKILL after the stop timeout (30 s by default): finish in-flight
+        // requests within a few seconds and exit 0.
+        .merge((
+            "shutdown",
+            Shutdown { ctrlc: true, signals: [Sig::Term].into_iter().collect(), grace: 5, mercy: 5, ..Shutdown::default() },
+        ));
+    rocket::custom(figment)
+        .attach(FailRate { rate: settings.fail_rate, served: AtomicU64::new(0) })
+        .manage(settings)
+        .mount("/", routes![index, health, version])
+}

@@ -1,0 +1,226 @@
+//! Table tests: every input's refusals name the input and the fix; good inputs become typed values.
+
+use std::time::Duration;
+
+use super::*;
+
+const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2";
+const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
+
+/// A valid canary run; each case changes one thing.
+fn base() -> Vec<(&'static str, String)> {
+    [
+        ("aws-region", "us-east-1"),
+        ("ecr-repository", "demo-app"),
+        ("image-tag", "abc123"),
+        ("cluster", "prod"),
+        ("service", "web"),
+        ("strategy", "canary"),
+        ("listener-arn", LISTENER),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
+}
+
+fn with(changes: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut inputs = base();
+    for (k, v) in changes {
+        inputs.retain(|(name, _)| name != k);
+        inputs.push((k, v.to_string()));
+    }
+    inputs
+}
+
+fn parse(inputs: &[(&'static str, String)], env: &[(&str, &str)]) -> Result<Config, InputErrors> {
+    let vars: Vec<(String, String)> = inputs
+        .iter()
+        .map(|(k, v)| (format!("INPUT_{}", k.to_ascii_uppercase()), v.clone()))
+        .chain(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let parsed = Inputs::from_env_and_args(var, ["ecs-deploy-action"]).expect("inputs parse");
+    Config::from_inputs(&parsed, var)
+}
+
+#[test]
+fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
+    #[rustfmt::skip]
+    let cases: &[(&[(&'static str, &str)], &str, &str)] = &[
+        (&[("aws-region", "")], "aws-region", "is required"),
+        (&[("aws-region", "US-EAST-1")], "aws-region", "like `us-east-1`"),
+        (&[("aws-region", "useast1")], "aws-region", "not an AWS region"),
+        (&[("role-to-assume", "deploy-role")], "role-to-assume", "arn:aws:iam::123456789012:role/deploy"),
+        (&[("role-to-assume", "arn:aws:iam::1234:role/x")], "role-to-assume", "12 digits"),
+        (&[("role-to-assume", "arn:aws:iam::123456789012:user/bob")], "role-to-assume", "start with `role/`"),
+        (&[("role-to-assume", "arn:aws:s3:::bucket")], "role-to-assume", "not `iam`"),
+        (&[("role-session-name", "a")], "role-session-name", "2 to 64"),
+        (&[("role-session-name", "has space")], "role-session-name", "+=,.@_-"),
+        (&[("role-duration-seconds", "60")], "role-duration-seconds", "900 to 43200"),
+        (&[("role-duration-seconds", "1h")], "role-duration-seconds", "whole number"),
+        (&[("aws-endpoint-url", "localhost:5100")], "aws-endpoint-url", "http(s) URL"),
+        (&[("ecr-repository", "")], "ecr-repository", "is required"),
+        (&[("ecr-repository", "My-App")], "ecr-repository", "lowercase"),
+        (&[("ecr-repository", "123456789012.dkr.ecr.us-east-1.amazonaws.com/app")], "ecr-repository", "set `registry`"),
+        (&[("image", "repo@sha256:abc")], "image", "not both"),
+        (&[("registry", "https://127.0.0.1:5000")], "registry", "without scheme"),
+        (&[("registry", "localhost:http")], "registry", "not a port number"),
+        (&[("build-args", "VERSION")], "build-args", "KEY=VALUE"),
+        (&[("build-args", "1X=2")], "build-args", "not a valid build argument name"),
+        (&[("platform", "amd64")], "platform", "os/arch"),
+        (&[("image-tag", "-latest")], "image-tag", "not a valid tag"),
+        (&[("image-tag", "has:colon")], "image-tag", "not a valid tag"),
+        (&[("service", "")], "service", "is required with `cluster`"),
+        (&[("cluster", "")], "cluster", "is required with `service`"),
+        (&[("cluster", "my cluster")], "cluster", "not an ECS cluster name"),
+        (&[("environment-variables", "A=1\nA=2")], "environment-variables", "set twice"),
+        (&[("environment-variables", "NO_EQUALS")], "environment-variables", "KEY=VALUE"),
+        (&[("strategy", "blue-green")], "strategy", "`rolling` or `canary`"),
+        (&[("wait-timeout", "15")], "wait-timeout", "no unit"),
+        (&[("wait-timeout", "0s")], "wait-timeout", "longer than zero"),
+        (&[("rollback", "yes please")], "rollback", "`true` or `false`"),
+        (&[("dry-run", "maybe")], "dry-run", "`true` or `false`"),
+        (&[("canary-steps", "50%:1m, 10%:1m")], "canary-steps", "must be above step 1"),
+        (&[("canary-steps", "10%:1m, 50%:1m")], "canary-steps", "end with `100%`"),
+        (&[("canary-steps", "10%, 100%")], "canary-steps", "needs a bake time"),
+        (&[("canary-steps", "ten:1m, 100%")], "canary-steps", "percent sign"),
+        (&[("canary-service", "web")], "canary-service", "second service"),
+        (&[("listener-arn", "")], "listener-arn", "is required for `strategy: canary`"),
+        (&[("listener-arn", "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg/1")], "listener-arn", "start with `listener/`"),
+        (&[("listener-arn", &LISTENER.replace("us-east-1", "eu-west-1"))], "listener-arn", "but `aws-region` is us-east-1"),
+        (&[("listener-rule-arn", RULE)], "listener-rule-arn", "both set"),
+        (&[("max-error-rate", "1")], "max-error-rate", "like `1%`"),
+        (&[("max-error-rate", "150%")], "max-error-rate", "not a percentage"),
+        (&[("probe-url", "ftp://example.com")], "probe-url", "http(s) URL"),
+        (&[("check-interval", "0s")], "check-interval", "longer than zero"),
+        (&[("check-interval", "often")], "check-interval", "not a duration"),
+        (&[("pr-comment", "nope")], "pr-comment", "`true` or `false`"),
+        (&[("environment-url", "not a url")], "environment-url", "http(s) URL"),
+        (&[("image-tag", "")], "image-tag", "GITHUB_SHA is empty"),
+    ];
+    assert!(cases.len() >= 30);
+    for (changes, input, fix) in cases {
+        let errors = match parse(&with(changes), &[]) {
+            Ok(_) => panic!("{changes:?} was accepted"),
+            Err(e) => e,
+        };
+        let text = errors.to_string();
+        assert!(
+            errors.0.iter().any(|e| e.input == *input && e.to_string().contains(fix)),
+            "{changes:?}: expected input `{input}` with {fix:?}, got:\n{text}"
+        );
+        assert!(text.contains(&format!("input `{input}`")), "{text}");
+    }
+}
+
+#[test]
+fn container_settings_without_a_service_are_refused() {
+    let inputs = vec![
+        ("aws-region", "us-east-1".to_string()),
+        ("ecr-repository", "app".to_string()),
+        ("image-tag", "v1".to_string()),
+        ("container-name", "web".to_string()),
+    ];
+    let errors = parse(&inputs, &[]).unwrap_err();
+    assert_eq!(errors.0.len(), 1);
+    assert!(errors.to_string().contains("input `container-name`: needs `cluster` and `service`"));
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let errors = parse(&with(&[("aws-region", "nowhere"), ("strategy", "canary"), ("canary-steps", "50%:1m, 10%:1m"), ("wait-timeout", "5")]), &[])
+        .unwrap_err();
+    let inputs: Vec<&str> = errors.0.iter().map(|e| e.input).collect();
+    assert_eq!(inputs, ["aws-region", "wait-timeout", "canary-steps"]);
+}
+
+#[test]
+fn a_valid_canary_run_resolves_defaults() {
+    let config = parse(&base(), &[("GITHUB_RUN_ID", "42"), ("GITHUB_WORKSPACE", "/ws")]).unwrap();
+    assert_eq!(config.aws.region, "us-east-1");
+    assert_eq!(config.aws.audience, "sts.amazonaws.com");
+    assert_eq!(config.aws.role_session_name, "ecs-deploy-action-42");
+    assert_eq!(config.aws.role_duration, Duration::from_secs(3600));
+    let ImageSource::Build(build) = &config.image else { panic!("expected a build") };
+    assert_eq!(build.context, std::path::PathBuf::from("/ws/."));
+    assert_eq!(build.dockerfile, "Dockerfile");
+    assert_eq!(build.tag, "abc123");
+    let deploy = config.deploy.as_ref().unwrap();
+    assert_eq!(deploy.wait_timeout, Duration::from_secs(900));
+    assert!(deploy.rollback);
+    let Strategy::Canary(canary) = &deploy.strategy else { panic!("expected canary") };
+    assert_eq!(canary.canary_service, "web-canary");
+    assert_eq!(canary.traffic, TrafficSource::ListenerDefault(LISTENER.into()));
+    assert_eq!(crate::canary::steps::format(&canary.steps), "10%:2m, 50%:2m, 100%");
+    assert_eq!(canary.check_interval, Duration::from_secs(10));
+    assert!(config.report.pr_comment);
+    assert!(!config.dry_run);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn tag_defaults_to_the_commit() {
+    let config = parse(&with(&[("image-tag", "")]), &[("GITHUB_SHA", "0123abcd")]).unwrap();
+    let ImageSource::Build(build) = config.image else { panic!() };
+    assert_eq!(build.tag, "0123abcd");
+}
+
+#[test]
+fn gates_and_rule_are_typed() {
+    let config = parse(
+        &with(&[
+            ("listener-arn", ""),
+            ("listener-rule-arn", RULE),
+            ("alarms", "api-5xx, api-latency\nqueue-depth"),
+            ("max-error-rate", "0.5%"),
+            ("probe-url", "http://127.0.0.1:8080/health"),
+            ("check-interval", "1s"),
+            ("canary-steps", "25%:5s\n100%"),
+        ]),
+        &[],
+    )
+    .unwrap();
+    let Strategy::Canary(canary) = config.deploy.unwrap().strategy else { panic!() };
+    assert_eq!(canary.traffic, TrafficSource::Rule(RULE.into()));
+    assert_eq!(canary.gates.alarms, ["api-5xx", "api-latency", "queue-depth"]);
+    assert_eq!(canary.gates.max_error_rate, Some(0.005));
+    assert_eq!(canary.gates.probe_url.as_deref(), Some("http://127.0.0.1:8080/health"));
+    assert_eq!(canary.check_interval, Duration::from_secs(1));
+    assert_eq!(canary.steps.len(), 2);
+}
+
+#[test]
+fn an_existing_image_needs_no_repository_and_warns_about_build_inputs() {
+    let config = parse(
+        &with(&[("ecr-repository", ""), ("image", "registry.example/app@sha256:abcd"), ("strategy", "rolling"), ("listener-arn", ""), ("platform", "linux/amd64")]),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.image, ImageSource::Existing("registry.example/app@sha256:abcd".into()));
+    assert_eq!(config.deploy.unwrap().strategy, Strategy::Rolling);
+    assert_eq!(config.warnings, ["`platform` has no effect with `image`: nothing is built or pushed"]);
+}
+
+#[test]
+fn canary_inputs_on_a_rolling_deploy_warn() {
+    let config = parse(&with(&[("strategy", "rolling"), ("alarms", "x")]), &[]).unwrap();
+    assert_eq!(
+        config.warnings,
+        ["`listener-arn` has no effect unless `strategy` is `canary`", "`alarms` has no effect unless `strategy` is `canary`"]
+    );
+}
+
+#[test]
+fn build_only_run_has_no_deploy() {
+    let inputs = vec![("aws-region", "us-east-1".to_string()), ("ecr-repository", "app".to_string()), ("image-tag", "v1".to_string())];
+    let config = parse(&inputs, &[]).unwrap();
+    assert!(config.deploy.is_none());
+}
+
+#[test]
+fn the_github_token_is_a_secret() {
+    let config = parse(&with(&[("github-token", "ghs_supersecret")]), &[]).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("ghs_supersecret"), "{debug}");
+    assert_eq!(config.report.github_token.unwrap().expose(), "ghs_supersecret");
+}
