@@ -1,6 +1,13 @@
 //! ecs-deploy-action: build, push and deploy to Amazon ECS from one GitHub Actions step.
 
+pub mod aws;
 pub mod canary;
 pub mod config;
+pub mod ecs;
+pub mod failure;
 pub mod gha;
+pub mod plan;
+mod run;
 pub mod secret;
+
+pub use run::{ExitStatus, run};

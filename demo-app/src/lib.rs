@@ -46,10 +46,7 @@ impl Settings {
         };
         let port = match non_empty("PORT") {
             None => 8080,
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .map_err(|_| format!("PORT={raw:?} is not a port number (1-65535)"))?,
+            Some(raw) => raw.trim().parse().map_err(|_| format!("PORT={raw:?} is not a port number (1-65535)"))?,
         };
         Ok(Settings {
             version: non_empty("APP_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
@@ -133,7 +130,13 @@ pub fn rocket(settings: Settings) -> Rocket<Build> {
         // requests within a few seconds and exit 0.
         .merge((
             "shutdown",
-            Shutdown { ctrlc: true, signals: [Sig::Term].into_iter().collect(), grace: 5, mercy: 5, ..Shutdown::default() },
+            Shutdown {
+                ctrlc: true,
+                signals: [Sig::Term].into_iter().collect(),
+                grace: 5,
+                mercy: 5,
+                ..Shutdown::default()
+            },
         ));
     rocket::custom(figment)
         .attach(FailRate { rate: settings.fail_rate, served: AtomicU64::new(0) })

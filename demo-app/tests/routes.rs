@@ -52,7 +52,8 @@ fn index_is_html_and_escapes_what_it_shows() {
 #[test]
 fn fail_rate_fails_that_fraction_of_requests_but_never_health() {
     let client = client(&[("FAIL_RATE", "0.25")]);
-    let failures = (0..100).filter(|_| client.get("/version").dispatch().status() == Status::InternalServerError).count();
+    let failures =
+        (0..100).filter(|_| client.get("/version").dispatch().status() == Status::InternalServerError).count();
     assert_eq!(failures, 25);
     assert!((0..20).all(|_| client.get("/health").dispatch().status() == Status::Ok));
 }

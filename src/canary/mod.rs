@@ -1,3 +1,5 @@
-//! Canary deploys: the step grammar now; the controller, gates and traffic shifting build on it.
+//! Canary deploys: the step grammar and the weighted traffic between stable and canary target groups;
+//! the controller and gates build on them.
 
 pub mod steps;
+pub mod traffic;

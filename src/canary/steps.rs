@@ -40,7 +40,9 @@ pub fn parse(text: &str) -> Result<Vec<CanaryStep>, String> {
             Some(b) => duration::parse(b).map_err(|e| format!("step {n} `{part}`: the bake time {e}"))?,
             None if last => Duration::ZERO,
             None => {
-                return Err(format!("step {n} `{part}` needs a bake time, e.g. `{weight}%:2m` (use `:0s` to skip baking)"));
+                return Err(format!(
+                    "step {n} `{part}` needs a bake time, e.g. `{weight}%:2m` (use `:0s` to skip baking)"
+                ));
             }
         };
         if let Some(prev) = steps.last()
@@ -69,7 +71,13 @@ pub fn parse(text: &str) -> Result<Vec<CanaryStep>, String> {
 pub fn format(steps: &[CanaryStep]) -> String {
     steps
         .iter()
-        .map(|s| if s.bake.is_zero() { format!("{}%", s.weight) } else { format!("{}%:{}", s.weight, duration::format(s.bake)) })
+        .map(|s| {
+            if s.bake.is_zero() {
+                format!("{}%", s.weight)
+            } else {
+                format!("{}%:{}", s.weight, duration::format(s.bake))
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

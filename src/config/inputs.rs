@@ -167,7 +167,11 @@ mod tests {
     #[test]
     fn reads_hyphenated_input_variables_and_treats_empty_as_unset() {
         let inputs = Inputs::from_env_and_args(
-            env(&[("INPUT_AWS-REGION", "eu-west-1"), ("INPUT_ROLE-TO-ASSUME", ""), ("INPUT_CANARY-STEPS", "10%:1m,\n100%")]),
+            env(&[
+                ("INPUT_AWS-REGION", "eu-west-1"),
+                ("INPUT_ROLE-TO-ASSUME", ""),
+                ("INPUT_CANARY-STEPS", "10%:1m,\n100%"),
+            ]),
             ["ecs-deploy-action"],
         )
         .unwrap();

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use super::*;
 
-const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2";
+const LISTENER: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2";
 const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
 
 /// A valid canary run; each case changes one thing.
@@ -128,8 +129,16 @@ fn container_settings_without_a_service_are_refused() {
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let errors = parse(&with(&[("aws-region", "nowhere"), ("strategy", "canary"), ("canary-steps", "50%:1m, 10%:1m"), ("wait-timeout", "5")]), &[])
-        .unwrap_err();
+    let errors = parse(
+        &with(&[
+            ("aws-region", "nowhere"),
+            ("strategy", "canary"),
+            ("canary-steps", "50%:1m, 10%:1m"),
+            ("wait-timeout", "5"),
+        ]),
+        &[],
+    )
+    .unwrap_err();
     let inputs: Vec<&str> = errors.0.iter().map(|e| e.input).collect();
     assert_eq!(inputs, ["aws-region", "wait-timeout", "canary-steps"]);
 }
@@ -192,7 +201,14 @@ fn gates_and_rule_are_typed() {
 #[test]
 fn an_existing_image_needs_no_repository_and_warns_about_build_inputs() {
     let config = parse(
-        &with(&[("ecr-repository", ""), ("image", "registry.example/app@sha256:abcd"), ("strategy", "rolling"), ("listener-arn", ""), ("platform", "linux/amd64")]),
+        &with(&[
+            ("ecr-repository", ""),
+            ("image-tag", ""),
+            ("image", "registry.example/app@sha256:abcd"),
+            ("strategy", "rolling"),
+            ("listener-arn", ""),
+            ("platform", "linux/amd64"),
+        ]),
         &[],
     )
     .unwrap();
@@ -206,13 +222,20 @@ fn canary_inputs_on_a_rolling_deploy_warn() {
     let config = parse(&with(&[("strategy", "rolling"), ("alarms", "x")]), &[]).unwrap();
     assert_eq!(
         config.warnings,
-        ["`listener-arn` has no effect unless `strategy` is `canary`", "`alarms` has no effect unless `strategy` is `canary`"]
+        [
+            "`listener-arn` has no effect unless `strategy` is `canary`",
+            "`alarms` has no effect unless `strategy` is `canary`"
+        ]
     );
 }
 
 #[test]
 fn build_only_run_has_no_deploy() {
-    let inputs = vec![("aws-region", "us-east-1".to_string()), ("ecr-repository", "app".to_string()), ("image-tag", "v1".to_string())];
+    let inputs = vec![
+        ("aws-region", "us-east-1".to_string()),
+        ("ecr-repository", "app".to_string()),
+        ("image-tag", "v1".to_string()),
+    ];
     let config = parse(&inputs, &[]).unwrap();
     assert!(config.deploy.is_none());
 }

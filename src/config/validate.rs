@@ -26,7 +26,12 @@ impl Check {
     }
 
     /// Runs `parse` on a set input; records its error under the input's name.
-    fn parse<T>(&mut self, input: &'static str, value: Option<&str>, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+    fn parse<T>(
+        &mut self,
+        input: &'static str,
+        value: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let value = value?;
         match parse(value.trim()) {
             Ok(v) => Some(v),
@@ -46,25 +51,32 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
     // AWS
     let region = match set(&i.aws_region) {
         None => {
-            c.fail("aws-region", "is required: set the region of your ECR repository and ECS cluster, e.g. `aws-region: us-east-1`");
+            c.fail(
+                "aws-region",
+                "is required: set the region of your ECR repository and ECS cluster, e.g. `aws-region: us-east-1`",
+            );
             None
         }
         Some(r) => c.parse("aws-region", Some(&r), region),
     };
-    let role_to_assume = c.parse("role-to-assume", i.role_to_assume.as_deref(), |v| arn(v, "iam", "role/").map(|_| v.to_string()));
+    let role_to_assume =
+        c.parse("role-to-assume", i.role_to_assume.as_deref(), |v| arn(v, "iam", "role/").map(|_| v.to_string()));
     let role_session_name = c
         .parse("role-session-name", i.role_session_name.as_deref(), session_name)
         .unwrap_or_else(|| default_session_name(var("GITHUB_RUN_ID")));
     let role_duration = c
         .parse("role-duration-seconds", i.role_duration_seconds.as_deref(), |v| match v.parse::<u64>() {
             Ok(s @ 900..=43200) => Ok(Duration::from_secs(s)),
-            _ => Err(format!("`{v}` is not a whole number of seconds from 900 to 43200 (15 minutes to 12 hours), e.g. 3600")),
+            _ => Err(format!(
+                "`{v}` is not a whole number of seconds from 900 to 43200 (15 minutes to 12 hours), e.g. 3600"
+            )),
         })
         .unwrap_or(Duration::from_secs(3600));
     if role_to_assume.is_none() && set(&i.role_duration_seconds).is_some() {
         c.warnings.push("`role-duration-seconds` has no effect without `role-to-assume`".into());
     }
-    let endpoint_url = c.parse("aws-endpoint-url", i.aws_endpoint_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
+    let endpoint_url =
+        c.parse("aws-endpoint-url", i.aws_endpoint_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
 
     // Image
     let image = set(&i.image);
@@ -79,7 +91,13 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
             None
         }
         (Some(image), None) => {
-            for (name, value) in [("registry", &i.registry), ("image-tag", &i.image_tag), ("build-args", &i.build_args), ("target", &i.target), ("platform", &i.platform)] {
+            for (name, value) in [
+                ("registry", &i.registry),
+                ("image-tag", &i.image_tag),
+                ("build-args", &i.build_args),
+                ("target", &i.target),
+                ("platform", &i.platform),
+            ] {
                 if set(value).is_some() {
                     c.warnings.push(format!("`{name}` has no effect with `image`: nothing is built or pushed"));
                 }
@@ -89,7 +107,8 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
         (None, Some(repository)) => {
             let repository = c.parse("ecr-repository", Some(&repository), ecr_repository_name);
             let registry = c.parse("registry", i.registry.as_deref(), registry_host);
-            let build_args = c.parse("build-args", i.build_args.as_deref(), |v| key_values(v, "build argument")).unwrap_or_default();
+            let build_args =
+                c.parse("build-args", i.build_args.as_deref(), |v| key_values(v, "build argument")).unwrap_or_default();
             let platform = c.parse("platform", i.platform.as_deref(), platform);
             let tag = match set(&i.image_tag).or_else(|| var("GITHUB_SHA")) {
                 Some(tag) => c.parse("image-tag", Some(&tag), image_tag),
@@ -120,14 +139,18 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
         "rolling" | "canary" => Ok(v.to_string()),
         other => Err(format!("`{other}` is not a strategy: use `rolling` or `canary`")),
     });
-    let wait_timeout = c
-        .parse("wait-timeout", i.wait_timeout.as_deref(), positive_duration)
-        .unwrap_or(Duration::from_secs(15 * 60));
+    let wait_timeout =
+        c.parse("wait-timeout", i.wait_timeout.as_deref(), positive_duration).unwrap_or(Duration::from_secs(15 * 60));
     let rollback = c.parse("rollback", i.rollback.as_deref(), boolean).unwrap_or(true);
     let dry_run = c.parse("dry-run", i.dry_run.as_deref(), boolean).unwrap_or(false);
     let deploy = match (set(&i.cluster), set(&i.service)) {
         (None, None) => {
-            for (name, value) in [("container-name", &i.container_name), ("task-definition", &i.task_definition), ("environment-variables", &i.environment_variables), ("strategy", &i.strategy)] {
+            for (name, value) in [
+                ("container-name", &i.container_name),
+                ("task-definition", &i.task_definition),
+                ("environment-variables", &i.environment_variables),
+                ("strategy", &i.strategy),
+            ] {
                 if set(value).is_some() {
                     c.fail(name, "needs `cluster` and `service`: without them nothing is deployed (the run stops once the image is pushed)");
                 }
@@ -148,10 +171,14 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
             let container_name = set(&i.container_name);
             let task_definition = set(&i.task_definition).map(|p| workspace_path(p, var));
             let environment = c
-                .parse("environment-variables", i.environment_variables.as_deref(), |v| key_values(v, "environment variable"))
+                .parse("environment-variables", i.environment_variables.as_deref(), |v| {
+                    key_values(v, "environment variable")
+                })
                 .unwrap_or_default();
             let strategy = match strategy_name.as_deref() {
-                Some("canary") => service.as_deref().and_then(|s| canary(&mut c, i, s, region.as_deref())).map(Strategy::Canary),
+                Some("canary") => {
+                    service.as_deref().and_then(|s| canary(&mut c, i, s, region.as_deref())).map(Strategy::Canary)
+                }
                 _ => Some(Strategy::Rolling),
             };
             match (cluster, service, strategy) {
@@ -188,12 +215,18 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
 
     // Report
     let pr_comment = c.parse("pr-comment", i.pr_comment.as_deref(), boolean).unwrap_or(true);
-    let environment_url = c.parse("environment-url", i.environment_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
+    let environment_url =
+        c.parse("environment-url", i.environment_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
     let deployment_environment = set(&i.deployment_environment);
     if environment_url.is_some() && deployment_environment.is_none() {
         c.warnings.push("`environment-url` has no effect without `deployment-environment`".into());
     }
-    let report = ReportSettings { github_token: set(&i.github_token).map(Secret::new), pr_comment, deployment_environment, environment_url };
+    let report = ReportSettings {
+        github_token: set(&i.github_token).map(Secret::new),
+        pr_comment,
+        deployment_environment,
+        environment_url,
+    };
 
     let audience = set(&i.audience).unwrap_or_else(|| "sts.amazonaws.com".into());
     match (c.errors.is_empty(), region, image_source) {
@@ -216,10 +249,17 @@ fn canary(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Opt
         None => Some(format!("{service}-canary")),
     };
     if canary_service.as_deref() == Some(service) {
-        c.fail("canary-service", format!("is the stable service `{service}` itself: the canary runs in a second service, e.g. `{service}-canary`"));
+        c.fail(
+            "canary-service",
+            format!(
+                "is the stable service `{service}` itself: the canary runs in a second service, e.g. `{service}-canary`"
+            ),
+        );
     }
     let in_region = |arn_region: &str| match region {
-        Some(r) if r != arn_region => Err(format!("is in region {arn_region}, but `aws-region` is {r}: use the listener of the load balancer in {r}")),
+        Some(r) if r != arn_region => Err(format!(
+            "is in region {arn_region}, but `aws-region` is {r}: use the listener of the load balancer in {r}"
+        )),
         _ => Ok(()),
     };
     let listener = c.parse("listener-arn", i.listener_arn.as_deref(), |v| {
@@ -250,9 +290,8 @@ fn canary(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Opt
     let alarms = c.parse("alarms", i.alarms.as_deref(), alarm_names).unwrap_or_default();
     let max_error_rate = c.parse("max-error-rate", i.max_error_rate.as_deref(), percent);
     let probe_url = c.parse("probe-url", i.probe_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
-    let check_interval = c
-        .parse("check-interval", i.check_interval.as_deref(), positive_duration)
-        .unwrap_or(Duration::from_secs(10));
+    let check_interval =
+        c.parse("check-interval", i.check_interval.as_deref(), positive_duration).unwrap_or(Duration::from_secs(10));
     Some(CanarySettings {
         steps: steps?,
         canary_service: canary_service?,
@@ -283,7 +322,11 @@ fn region(v: &str) -> Result<String, String> {
         && parts[0].len() == 2
         && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok();
-    if ok { Ok(v.to_string()) } else { Err(format!("`{v}` is not an AWS region: write it like `us-east-1` or `eu-central-1`")) }
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!("`{v}` is not an AWS region: write it like `us-east-1` or `eu-central-1`"))
+    }
 }
 
 pub(crate) struct ArnParts {
@@ -295,7 +338,9 @@ pub(crate) struct ArnParts {
 fn arn(v: &str, service: &str, resource_prefix: &str) -> Result<ArnParts, String> {
     let example = match service {
         "iam" => "arn:aws:iam::123456789012:role/deploy",
-        _ if resource_prefix == "listener-rule/" => "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee",
+        _ if resource_prefix == "listener-rule/" => {
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+        }
         _ => "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2",
     };
     let bad = |why: &str| Err(format!("`{v}` is not a valid ARN ({why}): it looks like `{example}`"));
@@ -370,13 +415,19 @@ fn key_values(v: &str, what: &str) -> Result<Vec<(String, String)>, String> {
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            return Err(format!("line {}: `{line}` is not KEY=VALUE: write one {what} a line, e.g. `LOG_LEVEL=info`", n + 1));
+            return Err(format!(
+                "line {}: `{line}` is not KEY=VALUE: write one {what} a line, e.g. `LOG_LEVEL=info`",
+                n + 1
+            ));
         };
         let key = key.trim();
         let valid_key = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_key {
-            return Err(format!("line {}: `{key}` is not a valid {what} name: use letters, digits and _ (not starting with a digit)", n + 1));
+            return Err(format!(
+                "line {}: `{key}` is not a valid {what} name: use letters, digits and _ (not starting with a digit)",
+                n + 1
+            ));
         }
         if pairs.iter().any(|(k, _)| k == key) {
             return Err(format!("line {}: `{key}` is set twice: keep one", n + 1));
@@ -387,7 +438,8 @@ fn key_values(v: &str, what: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 fn alarm_names(v: &str) -> Result<Vec<String>, String> {
-    let names: Vec<String> = v.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let names: Vec<String> =
+        v.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
     if let Some(long) = names.iter().find(|n| n.len() > 255) {
         return Err(format!("`{long}` is longer than 255 characters, the limit for a CloudWatch alarm name"));
     }
@@ -396,7 +448,9 @@ fn alarm_names(v: &str) -> Result<Vec<String>, String> {
 
 fn image_reference(v: &str) -> Result<String, String> {
     if v.contains("://") || v.chars().any(char::is_whitespace) || v.starts_with('/') || v.ends_with([':', '@', '/']) {
-        return Err(format!("`{v}` is not an image reference: write it like `123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:<digest>` (no scheme)"));
+        return Err(format!(
+            "`{v}` is not an image reference: write it like `123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:<digest>` (no scheme)"
+        ));
     }
     Ok(v.to_string())
 }
@@ -409,18 +463,24 @@ fn ecr_repository_name(v: &str) -> Result<String, String> {
             && c.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
     };
     if v.contains(".amazonaws.com") || v.contains(':') || v.split('/').next().is_some_and(|f| f.contains('.')) {
-        return Err(format!("`{v}` looks like an image address: give only the repository name (e.g. `my-app`); set `registry` to change the host"));
+        return Err(format!(
+            "`{v}` looks like an image address: give only the repository name (e.g. `my-app`); set `registry` to change the host"
+        ));
     }
     if (2..=256).contains(&v.len()) && v.split('/').all(component_ok) {
         Ok(v.to_string())
     } else {
-        Err(format!("`{v}` is not an ECR repository name: lowercase letters, digits, and . _ - / between them, e.g. `team/my-app`"))
+        Err(format!(
+            "`{v}` is not an ECR repository name: lowercase letters, digits, and . _ - / between them, e.g. `team/my-app`"
+        ))
     }
 }
 
 fn registry_host(v: &str) -> Result<String, String> {
     if v.contains("://") || v.contains('/') || v.chars().any(char::is_whitespace) {
-        return Err(format!("`{v}` is not a registry host: write host or host:port without scheme or path, e.g. `127.0.0.1:5000`"));
+        return Err(format!(
+            "`{v}` is not a registry host: write host or host:port without scheme or path, e.g. `127.0.0.1:5000`"
+        ));
     }
     if let Some((_, port)) = v.rsplit_once(':')
         && port.parse::<u16>().is_err()
@@ -434,14 +494,24 @@ fn image_tag(v: &str) -> Result<String, String> {
     let ok = (1..=128).contains(&v.len())
         && v.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
         && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if ok { Ok(v.to_string()) } else { Err(format!("`{v}` is not a valid tag: up to 128 letters, digits, _ . - (not starting with . or -)")) }
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!("`{v}` is not a valid tag: up to 128 letters, digits, _ . - (not starting with . or -)"))
+    }
 }
 
 fn platform(v: &str) -> Result<String, String> {
     let parts: Vec<&str> = v.split('/').collect();
     let ok = (2..=3).contains(&parts.len())
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
-    if ok { Ok(v.to_string()) } else { Err(format!("`{v}` is not a platform: write os/arch, e.g. `linux/amd64` or `linux/arm64`")) }
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!("`{v}` is not a platform: write os/arch, e.g. `linux/amd64` or `linux/arm64`"))
+    }
 }
 
 /// A cluster or service name, or its ARN.

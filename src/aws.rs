@@ -1,0 +1,93 @@
+//! The AWS clients of one run, all built from one `SdkConfig` (region, endpoint override, retries,
+//! credentials), so production and tests reach AWS the same way.
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecs::config::SharedCredentialsProvider;
+
+use crate::config::AwsSettings;
+
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub sdk: SdkConfig,
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// Loads the ambient configuration (environment, profile, container or instance credentials) for the
+/// run's region and endpoint. Retries: standard mode, jittered backoff on throttling and 5xx, none on
+/// other 4xx; `AWS_MAX_ATTEMPTS` overrides the attempt count (tests set 1).
+pub async fn ambient_config(settings: &AwsSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(settings.region.clone()))
+        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts()));
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+fn max_attempts() -> u32 {
+    std::env::var("AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).filter(|n| *n >= 1).unwrap_or(4)
+}
+
+impl Aws {
+    /// Every client from `sdk`, with `credentials` (from an assumed role) in place of the ambient ones.
+    pub fn new(sdk: SdkConfig, credentials: Option<SharedCredentialsProvider>) -> Self {
+        let sdk = match credentials {
+            Some(provider) => sdk.into_builder().credentials_provider(provider).build(),
+            None => sdk,
+        };
+        Aws {
+            ecs: aws_sdk_ecs::Client::new(&sdk),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+            ecr: aws_sdk_ecr::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+            sdk,
+        }
+    }
+}
+
+/// An AWS SDK error as a person needs it: the service's own code and message, not the SDK's
+/// "service error" wrapper.
+pub fn describe_error<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_ecs::error::SdkError;
+    match err {
+        SdkError::ServiceError(e) => {
+            let e = e.err();
+            match (e.code(), e.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_string(),
+                _ => e.to_string(),
+            }
+        }
+        SdkError::DispatchFailure(_) => {
+            format!("could not reach AWS ({}): check aws-endpoint-url, the network and the region", source_chain(err))
+        }
+        SdkError::TimeoutError(_) => "AWS did not answer in time".into(),
+        SdkError::ResponseError(_) => format!("unreadable answer from AWS: {}", source_chain(err)),
+        other => source_chain(other),
+    }
+}
+
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,67 @@
+//! The weighted forward action between the stable and canary target groups, on a listener's default
+//! action or on a listener rule: reading the weights (and, for the canary, setting them).
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum};
+
+use crate::aws::describe_error;
+use crate::config::TrafficSource;
+
+/// The current actions of the listener's default rule or of the listener rule.
+pub async fn actions(elb: &aws_sdk_elasticloadbalancingv2::Client, source: &TrafficSource) -> Result<Vec<Action>> {
+    match source {
+        TrafficSource::ListenerDefault(arn) => {
+            let out = elb
+                .describe_listeners()
+                .listener_arns(arn)
+                .send()
+                .await
+                .map_err(|e| anyhow!("{}", describe_error(&e)))
+                .with_context(|| format!("could not read listener `{arn}`: check `listener-arn` and `aws-region`"))?;
+            let listener = out.listeners().first().ok_or_else(|| anyhow!("listener `{arn}` was not found"))?;
+            Ok(listener.default_actions().to_vec())
+        }
+        TrafficSource::Rule(arn) => {
+            let out = elb
+                .describe_rules()
+                .rule_arns(arn)
+                .send()
+                .await
+                .map_err(|e| anyhow!("{}", describe_error(&e)))
+                .with_context(|| {
+                format!("could not read listener rule `{arn}`: check `listener-rule-arn` and `aws-region`")
+            })?;
+            let rule = out.rules().first().ok_or_else(|| anyhow!("listener rule `{arn}` was not found"))?;
+            Ok(rule.actions().to_vec())
+        }
+    }
+}
+
+/// Weights `(stable, canary)` of the forward action that names both target groups.
+pub fn weights(actions: &[Action], stable_tg: &str, canary_tg: &str, source: &TrafficSource) -> Result<(i32, i32)> {
+    let where_ = match source {
+        TrafficSource::ListenerDefault(_) => "the listener's default action",
+        TrafficSource::Rule(_) => "the listener rule",
+    };
+    let forward = actions.iter().find(|a| a.r#type() == Some(&ActionTypeEnum::Forward)).ok_or_else(|| {
+        anyhow!("{where_} does not forward to target groups: make it a forward action to the stable and canary target groups (weights 100 and 0)")
+    })?;
+    let groups: Vec<(String, i32)> = match forward.forward_config().map(|f| f.target_groups()) {
+        Some(groups) if !groups.is_empty() => groups
+            .iter()
+            .map(|g| (g.target_group_arn().unwrap_or_default().to_string(), g.weight().unwrap_or(1)))
+            .collect(),
+        _ => forward.target_group_arn().map(|arn| vec![(arn.to_string(), 1)]).unwrap_or_default(),
+    };
+    let weight_of = |tg: &str| groups.iter().find(|(arn, _)| arn == tg).map(|(_, w)| *w);
+    match (weight_of(stable_tg), weight_of(canary_tg)) {
+        (Some(s), Some(c)) => Ok((s, c)),
+        (stable, _) => {
+            let missing = if stable.is_none() { stable_tg } else { canary_tg };
+            bail!(
+                "{where_} forwards to {} but not to {missing}: add both target groups to one forward action (stable weight 100, canary weight 0)",
+                groups.iter().map(|(arn, w)| format!("{arn} (weight {w})")).collect::<Vec<_>>().join(", ")
+            )
+        }
+    }
+}

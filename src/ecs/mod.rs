@@ -1,0 +1,4 @@
+//! Amazon ECS: services, task definitions, and (later) rolling them out.
+
+pub mod service;
+pub mod taskdef;

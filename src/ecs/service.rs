@@ -1,0 +1,53 @@
+//! Reading ECS services and their task definitions, with errors that say what to check.
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_ecs::types::{Service, Tag, TaskDefinition, TaskDefinitionField};
+
+use crate::aws::describe_error;
+
+/// The service `name` in `cluster`, which must exist and be ACTIVE.
+pub async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) -> Result<Service> {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .with_context(|| format!("could not describe service `{name}` in cluster `{cluster}`"))?;
+    if let Some(failure) = out.failures().first() {
+        let reason = failure.reason().unwrap_or("unknown reason");
+        if reason == "MISSING" {
+            bail!(
+                "service `{name}` was not found in cluster `{cluster}`: check `cluster`, `service` and `aws-region` (the service must exist; this action deploys to it, it does not create it)"
+            );
+        }
+        bail!("service `{name}` in cluster `{cluster}`: {reason}");
+    }
+    let service = out
+        .services()
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow!("service `{name}` was not found in cluster `{cluster}`"))?;
+    match service.status() {
+        Some("ACTIVE") => Ok(service),
+        status => bail!(
+            "service `{name}` in cluster `{cluster}` is {}: only an ACTIVE service can be deployed to",
+            status.unwrap_or("in an unknown state")
+        ),
+    }
+}
+
+/// A task definition (by ARN or family:revision) with its tags, so a new revision keeps them.
+pub async fn task_definition(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<(TaskDefinition, Vec<Tag>)> {
+    let out = ecs
+        .describe_task_definition()
+        .task_definition(reference)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .with_context(|| format!("could not describe task definition `{reference}`"))?;
+    let td = out.task_definition().cloned().ok_or_else(|| anyhow!("task definition `{reference}` was not found"))?;
+    Ok((td, out.tags().to_vec()))
+}

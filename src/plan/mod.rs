@@ -1,0 +1,148 @@
+//! The deployment plan: everything one run will do, resolved with read-only calls before the first
+//! change. `dry-run` prints it and stops; the executor consumes it.
+
+mod print;
+mod resolve;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::Tag;
+
+pub use print::{markdown, text};
+pub use resolve::resolve;
+
+use crate::config::{Gates, TrafficSource};
+use crate::ecs::taskdef::Rendered;
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub image: ImagePlan,
+    /// None: build-only run.
+    pub deploy: Option<DeployPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImagePlan {
+    Existing {
+        uri: String,
+    },
+    Build {
+        context: PathBuf,
+        dockerfile: String,
+        target: Option<String>,
+        platform: Option<String>,
+        /// Names only: values may be secrets.
+        build_arg_names: Vec<String>,
+        /// host[:port] of the registry (ECR's endpoint unless `registry` was set).
+        registry: String,
+        repository: String,
+        tag: String,
+    },
+}
+
+impl ImagePlan {
+    /// The image the task definition is rendered with (a build's digest replaces its tag after the push).
+    pub fn reference(&self) -> String {
+        match self {
+            ImagePlan::Existing { uri } => uri.clone(),
+            ImagePlan::Build { registry, repository, tag, .. } => format!("{registry}/{repository}:{tag}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DeployPlan {
+    pub cluster: String,
+    pub service: String,
+    pub desired_count: i32,
+    pub previous_task_definition_arn: String,
+    /// Tags of the current revision, carried to the new one.
+    pub tags: Vec<Tag>,
+    pub rendered: Rendered,
+    pub strategy: StrategyPlan,
+    pub wait_timeout: Duration,
+    pub rollback: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StrategyPlan {
+    Rolling,
+    Canary(CanaryPlan),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanaryPlan {
+    pub canary_service: String,
+    pub stable_target_group: TargetGroup,
+    pub canary_target_group: TargetGroup,
+    pub traffic: TrafficSource,
+    pub steps: Vec<PlannedStep>,
+    pub gates: Gates,
+    pub check_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetGroup {
+    pub arn: String,
+    pub name: String,
+    /// CloudWatch dimension values (`targetgroup/name/id`, `app/lb/id`) for the 5xx-rate gate.
+    pub dimension: String,
+    pub load_balancer_dimension: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlannedStep {
+    pub weight: u8,
+    pub bake: Duration,
+    /// Tasks the canary service runs at this step: ceil(stable desired × weight), at least 1.
+    pub canary_tasks: i32,
+}
+
+/// The canary's task count for a step: enough to take `weight`% of the stable service's load.
+pub fn canary_tasks(stable_desired: i32, weight: u8) -> i32 {
+    let wanted = (u64::from(stable_desired.max(0).unsigned_abs()) * u64::from(weight)).div_ceil(100);
+    i32::try_from(wanted).unwrap_or(i32::MAX).max(1)
+}
+
+/// The resource part of an ELB ARN as CloudWatch names it: `targetgroup/name/id`, `app/name/id`.
+pub fn cloudwatch_dimension(arn: &str) -> Option<String> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    match resource.strip_prefix("loadbalancer/") {
+        Some(lb) => Some(lb.to_string()),
+        None if resource.starts_with("targetgroup/") => Some(resource.to_string()),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canary_task_counts_round_up_and_never_reach_zero() {
+        assert_eq!(canary_tasks(4, 10), 1);
+        assert_eq!(canary_tasks(4, 50), 2);
+        assert_eq!(canary_tasks(5, 50), 3);
+        assert_eq!(canary_tasks(3, 100), 3);
+        assert_eq!(canary_tasks(0, 10), 1);
+        assert_eq!(canary_tasks(20, 1), 1);
+    }
+
+    #[test]
+    fn dimensions_from_arns() {
+        assert_eq!(
+            cloudwatch_dimension(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067"
+            ),
+            Some("targetgroup/web/73e2d6bc24d8a067".into())
+        );
+        assert_eq!(
+            cloudwatch_dimension(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188"
+            ),
+            Some("app/web/50dc6c495c0c9188".into())
+        );
+        assert_eq!(cloudwatch_dimension("nonsense"), None);
+    }
+}

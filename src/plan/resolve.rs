@@ -1,0 +1,243 @@
+//! Builds the `Plan` from the config with read-only AWS calls only (Describe*, GetCallerIdentity):
+//! nothing here changes anything, which the dry-run tests check against the emulator's whole state.
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_cloudwatch::types::AlarmType;
+use aws_sdk_ecs::types::Service;
+
+use super::{
+    CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks, cloudwatch_dimension,
+};
+use crate::aws::{Aws, describe_error};
+use crate::canary::traffic;
+use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy};
+use crate::ecs::{service, taskdef};
+use crate::failure::Refused;
+
+pub async fn resolve(config: &Config, aws: &Aws) -> Result<Plan> {
+    let image = image_plan(config, aws).await?;
+    let deploy = match &config.deploy {
+        Some(settings) => Some(deploy_plan(settings, &image.reference(), aws).await?),
+        None => None,
+    };
+    Ok(Plan { image, deploy })
+}
+
+async fn image_plan(config: &Config, aws: &Aws) -> Result<ImagePlan> {
+    Ok(match &config.image {
+        ImageSource::Existing(uri) => ImagePlan::Existing { uri: uri.clone() },
+        ImageSource::Build(b) => {
+            let registry = match &b.registry {
+                Some(host) => host.clone(),
+                None => ecr_registry(aws, &config.aws.region).await?,
+            };
+            ImagePlan::Build {
+                context: b.context.clone(),
+                dockerfile: b.dockerfile.clone(),
+                target: b.target.clone(),
+                platform: b.platform.clone(),
+                build_arg_names: b.build_args.iter().map(|(k, _)| k.clone()).collect(),
+                registry,
+                repository: b.ecr_repository.clone(),
+                tag: b.tag.clone(),
+            }
+        }
+    })
+}
+
+/// ECR's registry host for the caller's account: `<account>.dkr.ecr.<region>.amazonaws.com`.
+async fn ecr_registry(aws: &Aws, region: &str) -> Result<String> {
+    let identity = aws
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .context("could not find out the AWS account (sts:GetCallerIdentity): are AWS credentials configured?")?;
+    let account = identity.account().ok_or_else(|| anyhow!("sts:GetCallerIdentity returned no account"))?;
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    Ok(format!("{account}.dkr.ecr.{region}.{suffix}"))
+}
+
+async fn deploy_plan(settings: &DeploySettings, image: &str, aws: &Aws) -> Result<DeployPlan> {
+    let stable = service::describe(&aws.ecs, &settings.cluster, &settings.service).await?;
+    if settings.task_definition.is_some() {
+        bail!(
+            "`task-definition` files are not supported yet: leave it unset to render from the service's current task definition"
+        );
+    }
+    let current_arn = stable
+        .task_definition()
+        .ok_or_else(|| anyhow!("service `{}` has no task definition", settings.service))?
+        .to_string();
+    let (current, tags) = service::task_definition(&aws.ecs, &current_arn).await?;
+    let rendered = taskdef::render(&current, settings.container_name.as_deref(), image, &settings.environment)
+        .map_err(|message| anyhow!("{message}"))?;
+    let strategy = match &settings.strategy {
+        Strategy::Rolling => StrategyPlan::Rolling,
+        Strategy::Canary(canary) => StrategyPlan::Canary(canary_plan(settings, canary, &stable, aws).await?),
+    };
+    Ok(DeployPlan {
+        cluster: settings.cluster.clone(),
+        service: settings.service.clone(),
+        desired_count: stable.desired_count(),
+        previous_task_definition_arn: current_arn,
+        tags,
+        rendered,
+        strategy,
+        wait_timeout: settings.wait_timeout,
+        rollback: settings.rollback,
+    })
+}
+
+async fn canary_plan(
+    settings: &DeploySettings,
+    canary: &CanarySettings,
+    stable: &Service,
+    aws: &Aws,
+) -> Result<CanaryPlan> {
+    let cluster = &settings.cluster;
+    let canary_service = service::describe(&aws.ecs, cluster, &canary.canary_service).await.map_err(|e| {
+        anyhow!(
+            "{e:#}\nhint: a canary deploy needs a second service (`canary-service`, default `<service>-canary`) with desired count 0, attached to its own target group: see the README, \"Canary setup\""
+        )
+    })?;
+    if canary_service.desired_count() != 0 || canary_service.running_count() != 0 {
+        return Err(Refused(format!(
+            "canary service `{}` is not idle (desired {}, running {}): another deploy is in flight or was abandoned. \
+             If none is running, recover by setting the listener weights back to stable 100 / canary 0 and then: \
+             aws ecs update-service --cluster {cluster} --service {} --desired-count 0",
+            canary.canary_service,
+            canary_service.desired_count(),
+            canary_service.running_count(),
+            canary.canary_service
+        ))
+        .into());
+    }
+    let actions = traffic::actions(&aws.elb, &canary.traffic).await?;
+    let stable_tg = pick_target_group(stable, &settings.service, &actions)?;
+    let canary_tg = pick_target_group(&canary_service, &canary.canary_service, &actions)?;
+    if stable_tg == canary_tg {
+        bail!(
+            "services `{}` and `{}` use the same target group {stable_tg}: give the canary service its own target group",
+            settings.service,
+            canary.canary_service
+        );
+    }
+    let weights = traffic::weights(&actions, &stable_tg, &canary_tg, &canary.traffic)?;
+    if weights != (100, 0) {
+        return Err(Refused(format!(
+            "traffic is split stable {} / canary {}, not 100 / 0: a canary deploy is in flight or was abandoned. \
+             Set the forward weights back to 100 (stable) and 0 (canary) once nothing else is deploying, then run again",
+            weights.0, weights.1
+        ))
+        .into());
+    }
+    let target_groups = describe_target_groups(aws, &[stable_tg.clone(), canary_tg.clone()]).await?;
+    let find = |arn: &str| {
+        target_groups
+            .iter()
+            .find(|tg| tg.arn == arn)
+            .cloned()
+            .ok_or_else(|| anyhow!("target group {arn} was not found"))
+    };
+    let (stable_target_group, canary_target_group) = (find(&stable_tg)?, find(&canary_tg)?);
+    check_alarms_exist(aws, &canary.gates.alarms).await?;
+    let steps = canary
+        .steps
+        .iter()
+        .map(|s| PlannedStep {
+            weight: s.weight,
+            bake: s.bake,
+            canary_tasks: canary_tasks(stable.desired_count(), s.weight),
+        })
+        .collect();
+    Ok(CanaryPlan {
+        canary_service: canary.canary_service.clone(),
+        stable_target_group,
+        canary_target_group,
+        traffic: canary.traffic.clone(),
+        steps,
+        gates: canary.gates.clone(),
+        check_interval: canary.check_interval,
+    })
+}
+
+/// The service's target group that the forward action uses (a service may have several).
+fn pick_target_group(
+    service: &Service,
+    name: &str,
+    actions: &[aws_sdk_elasticloadbalancingv2::types::Action],
+) -> Result<String> {
+    let attached: Vec<&str> = service.load_balancers().iter().filter_map(|lb| lb.target_group_arn()).collect();
+    let forwarded = |arn: &str| {
+        actions.iter().any(|a| {
+            a.target_group_arn() == Some(arn)
+                || a.forward_config()
+                    .is_some_and(|f| f.target_groups().iter().any(|g| g.target_group_arn() == Some(arn)))
+        })
+    };
+    match attached.as_slice() {
+        [] => bail!(
+            "service `{name}` is not attached to a target group: a canary needs each service behind its own target group of the load balancer"
+        ),
+        [only] => Ok(only.to_string()),
+        several => several.iter().find(|arn| forwarded(arn)).map(|arn| arn.to_string()).ok_or_else(|| {
+            anyhow!("none of the target groups of service `{name}` ({}) is in the forward action", several.join(", "))
+        }),
+    }
+}
+
+async fn describe_target_groups(aws: &Aws, arns: &[String]) -> Result<Vec<TargetGroup>> {
+    let out = aws
+        .elb
+        .describe_target_groups()
+        .set_target_group_arns(Some(arns.to_vec()))
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .context("could not describe the stable and canary target groups")?;
+    Ok(out
+        .target_groups()
+        .iter()
+        .map(|tg| {
+            let arn = tg.target_group_arn().unwrap_or_default().to_string();
+            TargetGroup {
+                name: tg.target_group_name().unwrap_or_default().to_string(),
+                dimension: cloudwatch_dimension(&arn).unwrap_or_default(),
+                load_balancer_dimension: tg.load_balancer_arns().first().and_then(|lb| cloudwatch_dimension(lb)),
+                arn,
+            }
+        })
+        .collect())
+}
+
+async fn check_alarms_exist(aws: &Aws, names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let out = aws
+        .cloudwatch
+        .describe_alarms()
+        .set_alarm_names(Some(names.to_vec()))
+        .alarm_types(AlarmType::MetricAlarm)
+        .alarm_types(AlarmType::CompositeAlarm)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .context("could not read the CloudWatch alarms named in `alarms`")?;
+    let found: Vec<&str> = out
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name())
+        .chain(out.composite_alarms().iter().filter_map(|a| a.alarm_name()))
+        .collect();
+    let missing: Vec<&str> = names.iter().map(String::as_str).filter(|n| !found.contains(n)).collect();
+    if !missing.is_empty() {
+        bail!(
+            "input `alarms`: no CloudWatch alarm named {} in this account and region: check the names (they are case-sensitive)",
+            missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
