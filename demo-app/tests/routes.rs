@@ -1,4 +1,5 @@
 //! The demo app's routes and knobs, through Rocket's local client.
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 
 use demo_app::{Settings, rocket};
 use rocket::http::Status;

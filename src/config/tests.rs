@@ -44,10 +44,13 @@ fn parse(inputs: &[(&'static str, String)], env: &[(&str, &str)]) -> Result<Conf
     Config::from_inputs(&parsed, var)
 }
 
+/// (changes to a valid config, the input that must be named, part of the fix it must give)
+type Case<'a> = (&'a [(&'static str, &'a str)], &'a str, &'a str);
+
 #[test]
 fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
     #[rustfmt::skip]
-    let cases: &[(&[(&'static str, &str)], &str, &str)] = &[
+    let cases: &[Case] = &[
         (&[("aws-region", "")], "aws-region", "is required"),
         (&[("aws-region", "US-EAST-1")], "aws-region", "like `us-east-1`"),
         (&[("aws-region", "useast1")], "aws-region", "not an AWS region"),

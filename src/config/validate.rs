@@ -354,7 +354,7 @@ fn arn(v: &str, service: &str, resource_prefix: &str) -> Result<ArnParts, String
     if parts[2] != service {
         return bad(&format!("it is a `{}` ARN, not `{service}`", parts[2]));
     }
-    let account = if service == "iam" { parts[4] } else { parts[4] };
+    let account = parts[4];
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return bad("the account id should be 12 digits");
     }

@@ -68,7 +68,7 @@ pub struct DeployPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StrategyPlan {
     Rolling,
-    Canary(CanaryPlan),
+    Canary(Box<CanaryPlan>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

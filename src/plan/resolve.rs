@@ -75,7 +75,7 @@ async fn deploy_plan(settings: &DeploySettings, image: &str, aws: &Aws) -> Resul
         .map_err(|message| anyhow!("{message}"))?;
     let strategy = match &settings.strategy {
         Strategy::Rolling => StrategyPlan::Rolling,
-        Strategy::Canary(canary) => StrategyPlan::Canary(canary_plan(settings, canary, &stable, aws).await?),
+        Strategy::Canary(canary) => StrategyPlan::Canary(Box::new(canary_plan(settings, canary, &stable, aws).await?)),
     };
     Ok(DeployPlan {
         cluster: settings.cluster.clone(),

@@ -1,0 +1,162 @@
+//! A dry run resolves the whole plan with read-only calls: the emulator's entire state is the same
+//! before and after, for rolling and canary; and a canary that cannot start safely is refused.
+
+use crate::support::{Stack, s, stack};
+
+fn rolling_args(stack: &Stack, seeded: &serde_json::Value) -> Vec<String> {
+    [
+        "--aws-region",
+        &stack.region,
+        "--ecr-repository",
+        "demo-app",
+        "--registry",
+        &stack.registry,
+        "--image-tag",
+        "abc123",
+        "--cluster",
+        s(seeded, "cluster"),
+        "--service",
+        s(seeded, "service"),
+        "--environment-variables",
+        "LOG_LEVEL=debug\nAPP_ENV=staging",
+        "--dry-run",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[tokio::test]
+async fn rolling_dry_run_prints_the_plan_and_changes_nothing() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "3"]);
+    let before = stack.state().await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let run = stack.action().env("GITHUB_STEP_SUMMARY", &summary).args(rolling_args(&stack, &seeded)).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(stack.state().await, before, "a dry run changed the emulator's state");
+    for line in [
+        "service:  demo/web (3 desired), now on web:1",
+        "image public.ecr.aws/nginx/nginx:1.27 → 127.0.0.1:5000/demo-app:abc123",
+        "env LOG_LEVEL added",
+        "env APP_ENV changed",
+        "strategy: rolling",
+        "DRY RUN OK",
+    ] {
+        assert!(run.stdout.contains(line), "missing {line:?}:\n{run}");
+    }
+    assert!(!run.stdout.contains("staging"), "an environment value reached the log:\n{run}");
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(summary.contains("### Deployment plan (dry run: nothing was changed)"), "{summary}");
+    assert!(!summary.contains("staging"), "{summary}");
+}
+
+fn canary_args(stack: &Stack, seeded: &serde_json::Value) -> Vec<String> {
+    let mut args = rolling_args(stack, seeded);
+    args.extend(
+        [
+            "--strategy",
+            "canary",
+            "--listener-arn",
+            s(seeded, "listener_arn"),
+            "--canary-steps",
+            "10%:5s, 50%:5s, 100%",
+            "--alarms",
+            "api-5xx",
+            "--max-error-rate",
+            "1%",
+        ]
+        .map(String::from),
+    );
+    args
+}
+
+#[tokio::test]
+async fn canary_dry_run_prints_steps_and_changes_nothing() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--canary", "--desired", "4", "--alarms", "api-5xx"]);
+    let before = stack.state().await;
+    let run = stack.action().args(canary_args(&stack, &seeded)).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(stack.state().await, before, "a dry run changed the emulator's state");
+    for line in [
+        "stable: web → target group web-stable (weight 100)",
+        "canary: web-canary → target group web-canary (weight 0, idle)",
+        "step 1: 1 task(s) of the new revision on web-canary, weights 90/10, bake 5s",
+        "step 2: 2 task(s) of the new revision on web-canary, weights 50/50, bake 5s",
+        "step 3: 4 task(s) of the new revision on web-canary, weights 0/100, no bake",
+        "alarms not in ALARM: api-5xx",
+        "5xx rate ≤ 1%",
+        "DRY RUN OK",
+    ] {
+        assert!(run.stdout.contains(line), "missing {line:?}:\n{run}");
+    }
+}
+
+#[tokio::test]
+async fn canary_dry_run_through_a_listener_rule() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--canary", "--rule"]);
+    let before = stack.state().await;
+    let mut args = rolling_args(&stack, &seeded);
+    args.extend(["--strategy", "canary", "--listener-rule-arn", s(&seeded, "listener_rule_arn")].map(String::from));
+    let run = stack.action().args(args).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("strategy: canary via listener rule arn:"), "{run}");
+    assert_eq!(stack.state().await, before);
+}
+
+#[tokio::test]
+async fn canary_is_refused_while_traffic_is_split() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--canary", "--weights", "50,50", "--alarms", "api-5xx"]);
+    let before = stack.state().await;
+    let run = stack.action().env("GITHUB_ACTIONS", "true").args(canary_args(&stack, &seeded)).run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(
+        run.stdout.contains("::error title=Deploy refused::traffic is split stable 50 / canary 50, not 100 / 0"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("Nothing was changed."), "{run}");
+    assert_eq!(stack.state().await, before);
+}
+
+#[tokio::test]
+async fn canary_is_refused_while_the_canary_service_runs_tasks() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--canary", "--canary-desired", "2", "--alarms", "api-5xx"]);
+    let run = stack.action().args(canary_args(&stack, &seeded)).run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("canary service `web-canary` is not idle (desired 2"), "{run}");
+    assert!(run.stdout.contains("--desired-count 0"), "the refusal should say how to recover:\n{run}");
+}
+
+#[tokio::test]
+async fn missing_service_and_alarm_are_named() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--canary"]);
+    let mut args = canary_args(&stack, &seeded);
+    let run = stack.action().args(&args).run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("no CloudWatch alarm named `api-5xx`"), "{run}");
+
+    let at = args.iter().position(|a| a == "--service").unwrap();
+    args[at + 1] = "api".into();
+    let run = stack.action().args(&args).run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("service `api` was not found in cluster `demo`"), "{run}");
+}
+
+#[tokio::test]
+async fn several_containers_without_container_name_are_listed() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--containers", "web,envoy"]);
+    let run = stack.action().args(rolling_args(&stack, &seeded)).run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("has 2 containers (`web`, `envoy`): set `container-name`"), "{run}");
+    let mut args = rolling_args(&stack, &seeded);
+    args.extend(["--container-name", "envoy"].map(String::from));
+    let run = stack.action().args(args).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("in container envoy"), "{run}");
+}

@@ -1,0 +1,83 @@
+//! Bad inputs stop the run before any network call, with messages that name the input.
+
+use wiremock::MockServer;
+
+use crate::support::{Action, repo_root};
+
+#[tokio::test]
+async fn invalid_canary_steps_exit_non_zero_naming_the_input_with_no_aws_call() {
+    // Any request at all would land here and be counted.
+    let aws = MockServer::start().await;
+    let run = Action::new()
+        .env("AWS_ENDPOINT_URL", aws.uri())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("GITHUB_ACTIONS", "true")
+        .input("aws-region", "us-east-1")
+        .input("ecr-repository", "demo-app")
+        .input("image-tag", "v1")
+        .input("cluster", "demo")
+        .input("service", "web")
+        .input("strategy", "canary")
+        .input("listener-arn", "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/1/2")
+        .input("canary-steps", "50%:1m, 10%:1m")
+        .input("role-to-assume", "")
+        .run();
+    assert_eq!(run.code, Some(2), "{run}");
+    // Workflow commands escape `%` as `%25`; the runner shows it as `%`.
+    let expected = "::error title=Invalid input::input `canary-steps`: step 2 (10%25) must be above step 1 (50%25)";
+    assert!(run.stdout.contains(expected), "{run}");
+    assert!(run.stdout.contains("nothing was called or changed"), "{run}");
+    let requests = aws.received_requests().await.unwrap_or_default();
+    assert!(requests.is_empty(), "the run made {} request(s) to AWS", requests.len());
+}
+
+#[tokio::test]
+async fn several_invalid_inputs_are_reported_together_outside_actions() {
+    let aws = MockServer::start().await;
+    let run = Action::new()
+        .env("AWS_ENDPOINT_URL", aws.uri())
+        .args(["--aws-region", "mars-1", "--ecr-repository", "Demo", "--image-tag", "v1", "--dry-run", "maybe"])
+        .run();
+    assert_eq!(run.code, Some(2), "{run}");
+    for expected in
+        ["error: Invalid input: input `aws-region`", "input `ecr-repository`", "input `dry-run`", "3 invalid inputs"]
+    {
+        assert!(run.stdout.contains(expected), "missing {expected:?} in\n{run}");
+    }
+    assert!(aws.received_requests().await.unwrap_or_default().is_empty());
+}
+
+#[test]
+fn help_lists_every_input_of_action_yml_and_action_yml_declares_every_input() {
+    let run = Action::new().args(["--help"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    let action_yml = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
+    let declared = yaml_keys_under(&action_yml, "inputs");
+    let flags = ecs_deploy_action::config::Inputs::names();
+    assert_eq!(declared, flags, "action.yml inputs and the CLI flags differ");
+    for name in &flags {
+        assert!(run.stdout.contains(&format!("--{name}")), "--help does not list --{name}");
+    }
+    let outputs = yaml_keys_under(&action_yml, "outputs");
+    assert_eq!(
+        outputs,
+        ["image-uri", "image-digest", "task-definition-arn", "previous-task-definition-arn", "status", "comment-url"]
+    );
+}
+
+/// The two-space-indented keys of a top-level YAML section, in order (action.yml is flat enough).
+fn yaml_keys_under(yaml: &str, section: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut inside = false;
+    for line in yaml.lines() {
+        if !line.starts_with(' ') && !line.trim().is_empty() {
+            inside = line.trim_end() == format!("{section}:");
+            continue;
+        }
+        if inside && line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':') {
+            keys.push(line.trim().trim_end_matches(':').to_string());
+        }
+    }
+    keys
+}

@@ -1,0 +1,7 @@
+//! Integration tests against the local stack (scripts/stack): real Docker engine, real registry,
+//! moto for AWS. One binary, so the build happens once; tests that touch the emulator take turns.
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+
+mod dry_run;
+mod inputs;
+mod support;
