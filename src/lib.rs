@@ -3,10 +3,13 @@
 pub mod aws;
 pub mod canary;
 pub mod config;
+pub mod credentials;
 pub mod ecs;
 pub mod failure;
 pub mod gha;
+pub mod image;
 pub mod plan;
+mod retry;
 mod run;
 pub mod secret;
 
