@@ -123,6 +123,8 @@ pub struct Run {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// What the run wrote to `$GITHUB_OUTPUT`, when the test gave it one.
+    pub outputs: String,
 }
 
 impl From<Output> for Run {
@@ -131,6 +133,7 @@ impl From<Output> for Run {
             code: o.status.code(),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            outputs: String::new(),
         }
     }
 }
@@ -144,4 +147,21 @@ impl std::fmt::Display for Run {
 /// A JSON string field of a seed result.
 pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or_else(|| panic!("seed result has no {key}: {v}"))
+}
+
+/// A name no other test (or earlier run against the same registry) uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", fastrand::u32(..))
+}
+
+/// One output from a run's `$GITHUB_OUTPUT` file (`name<<DELIM` … `DELIM`).
+pub fn output(run: &Run, name: &str) -> String {
+    let mut lines = run.outputs.lines();
+    while let Some(line) = lines.next() {
+        if let Some(delimiter) = line.strip_prefix(&format!("{name}<<")) {
+            let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
+            return value.join("\n");
+        }
+    }
+    panic!("no output `{name}` in:\n{}", run.outputs)
 }

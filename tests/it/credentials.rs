@@ -1,0 +1,135 @@
+//! Credentials: the GitHub OIDC path (the runner's token endpoint played by wiremock, STS by moto),
+//! the refusal when Actions offers no OIDC, and no secret in any line but `::add-mask::`.
+
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::{Run, Stack, repo_root, stack, unique};
+
+const BEARER: &str = "runner-bearer-7f3a9c";
+const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm9yZy9hcHAifQ.c2lnbmF0dXJlLXZhbHVl";
+const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
+const EXISTING: &str = "127.0.0.1:5000/app@sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+async fn token_endpoint(audience: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .and(query_param("api-version", "2.0"))
+        .and(query_param("audience", audience))
+        .and(header("authorization", format!("Bearer {BEARER}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "count": 1, "value": JWT })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn in_actions(stack: &Stack, token_server: &MockServer) -> crate::support::Action {
+    let mut action = stack.action();
+    action
+        .env("GITHUB_ACTIONS", "true")
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/token?api-version=2.0", token_server.uri()))
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", BEARER)
+        .input("aws-region", &stack.region)
+        .input("role-to-assume", ROLE);
+    action
+}
+
+#[tokio::test]
+async fn oidc_token_is_requested_with_bearer_and_audience_then_exchanged_with_sts() {
+    let stack = stack().await;
+    let server = token_endpoint("sts.amazonaws.com").await;
+    let run = in_actions(&stack, &server).input("image", EXISTING).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout.contains(&format!(
+            "credentials: GitHub OIDC token (audience sts.amazonaws.com) → sts:AssumeRoleWithWebIdentity {ROLE}"
+        )),
+        "{run}"
+    );
+    assert_only_masked(&run, &[JWT, BEARER]);
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_custom_audience_reaches_the_token_endpoint() {
+    let stack = stack().await;
+    let server = token_endpoint("my-audience").await;
+    let run = in_actions(&stack, &server).input("image", EXISTING).input("audience", "my-audience").run();
+    assert_eq!(run.code, Some(0), "{run}");
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn actions_without_oidc_variables_names_the_missing_permission() {
+    let stack = stack().await;
+    let run = stack
+        .action()
+        .env("GITHUB_ACTIONS", "true")
+        .input("aws-region", &stack.region)
+        .input("role-to-assume", ROLE)
+        .input("image", EXISTING)
+        .run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("::error title=Could not get AWS credentials::"), "{run}");
+    assert!(run.stdout.contains("`permissions: id-token: write`"), "{run}");
+}
+
+#[tokio::test]
+async fn a_refused_token_request_is_not_retried_and_names_the_permission() {
+    let stack = stack().await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(403)).expect(1).mount(&server).await;
+    let run = in_actions(&stack, &server).input("image", EXISTING).run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(
+        run.stdout.contains("refused the request (403 Forbidden): is `permissions: id-token: write` granted"),
+        "{run}"
+    );
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_full_build_and_push_prints_no_secret_outside_add_mask() {
+    let stack = stack().await;
+    let server = token_endpoint("sts.amazonaws.com").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (outputs, summary) = (dir.path().join("outputs"), dir.path().join("summary"));
+    let github_token = "ghs_KnownGithubTokenValue0123456789";
+    let mut run = in_actions(&stack, &server)
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .input("github-token", github_token)
+        .input("ecr-repository", "demo-app")
+        .input("registry", &stack.registry)
+        .input("image-tag", &unique("secrets"))
+        .input("context", repo_root().join("demo-app").to_str().unwrap())
+        .run();
+    assert_eq!(run.code, Some(0), "{run}");
+    run.outputs = std::fs::read_to_string(&outputs).unwrap_or_default();
+    let summary = std::fs::read_to_string(&summary).unwrap_or_default();
+    // Everything the run masked (STS's credentials, ECR's token and password) plus what we know.
+    let mut secrets: Vec<String> =
+        run.stdout.lines().filter_map(|l| l.strip_prefix("::add-mask::")).map(str::to_string).collect();
+    assert!(secrets.len() >= 6, "expected the token, STS credentials and ECR token to be masked: {secrets:?}");
+    secrets.extend([JWT, BEARER, github_token, "123456789012-auth-token"].map(String::from));
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_only_masked(&run, &secrets);
+    for secret in &secrets {
+        assert!(!run.outputs.contains(secret), "a secret reached the outputs");
+        assert!(!summary.contains(secret), "a secret reached the job summary");
+    }
+    server.verify().await;
+}
+
+/// Each secret appears in no line of the run's output except `::add-mask::` lines.
+fn assert_only_masked(run: &Run, secrets: &[&str]) {
+    for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        for line in text.lines().filter(|l| !l.starts_with("::add-mask::")) {
+            for secret in secrets {
+                assert!(!line.contains(secret), "a secret reached {stream}: {line}");
+            }
+        }
+    }
+}
