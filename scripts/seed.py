@@ -139,6 +139,15 @@ def main() -> int:
         **service_kw,
     )
 
+    # Like `aws ecs wait services-stable`: a user's services are steady before they deploy.
+    names = [args.service] + ([out["canary_service"]] if args.canary else [])
+    for _ in range(100):
+        services = ecs.describe_services(cluster=args.cluster, services=names)["services"]
+        if all(len(s["deployments"]) == 1 and s["deployments"][0].get("rolloutState") == "COMPLETED" for s in services):
+            break
+    else:
+        raise SystemExit("seed: the services did not become stable (is scripts/moto_launcher.py serving?)")
+
     if args.alarms:
         cw = boto3.client("cloudwatch", **kw)
         for name in args.alarms.split(","):
