@@ -9,8 +9,10 @@ use anyhow::Result;
 use crate::aws::{Aws, ambient_config};
 use crate::config::{Config, ImageSource, Inputs};
 use crate::credentials::{self, Runner};
+use crate::ecs::{rollout, taskdef};
 use crate::failure::Refused;
 use crate::gha::Gha;
+use crate::plan::StrategyPlan;
 use crate::{image, plan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +35,8 @@ pub async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String>, gha:
         Err(failure) => {
             let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };
             gha.error(title, &format!("{:#}", failure.error));
-            gha.info(failure.consequence);
+            gha.info(&failure.consequence);
+            output(gha, "status", failure.status);
             ExitStatus::Failed
         }
     }
@@ -69,20 +72,21 @@ fn configure(args: Vec<OsString>, var: &impl Fn(&str) -> Option<String>, gha: &G
     Ok(config)
 }
 
-/// A failed run: in which stage, why, and what that left behind.
+/// A failed run: in which stage, why, what that left behind, and the `status` output.
 struct Failure {
     stage: &'static str,
     error: anyhow::Error,
-    consequence: &'static str,
+    consequence: String,
+    status: &'static str,
 }
 
 trait InStage<T> {
-    fn in_stage(self, stage: &'static str, consequence: &'static str) -> Result<T, Failure>;
+    fn in_stage(self, stage: &'static str, consequence: &str) -> Result<T, Failure>;
 }
 
 impl<T> InStage<T> for Result<T> {
-    fn in_stage(self, stage: &'static str, consequence: &'static str) -> Result<T, Failure> {
-        self.map_err(|error| Failure { stage, error, consequence })
+    fn in_stage(self, stage: &'static str, consequence: &str) -> Result<T, Failure> {
+        self.map_err(|error| Failure { stage, error, consequence: consequence.to_string(), status: "failed" })
     }
 }
 
@@ -124,17 +128,81 @@ async fn execute(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &G
     output(gha, "image-uri", &image.uri);
     output(gha, "image-digest", image.digest.as_deref().unwrap_or_default());
 
-    match &plan.deploy {
-        None => {
-            gha.info(&format!("image ready: {} (no cluster/service: nothing to deploy)", image.uri));
+    let Some(deploy) = &plan.deploy else {
+        gha.info(&format!("image ready: {} (no cluster/service: nothing to deploy)", image.uri));
+        output(gha, "status", "succeeded");
+        return Ok(());
+    };
+
+    let mut rendered = deploy.rendered.clone();
+    taskdef::set_image(&mut rendered, &image.uri);
+    let revision = rollout::register(&aws.ecs, &rendered.task_definition, &deploy.tags)
+        .await
+        .in_stage("Deploy failed", SERVICE_UNCHANGED)?;
+    gha.info(&format!("registered {} ({} in container {})", rollout::short(&revision), image.uri, rendered.container));
+    output(gha, "task-definition-arn", &revision);
+    output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
+
+    match &deploy.strategy {
+        StrategyPlan::Rolling => {
+            let request = rollout::Rolling {
+                cluster: &deploy.cluster,
+                service: &deploy.service,
+                revision: &revision,
+                previous: &deploy.previous_task_definition_arn,
+                wait_timeout: deploy.wait_timeout,
+                rollback: deploy.rollback,
+                poll: poll_setting(var),
+            };
+            let (outcome, _events) = {
+                let _group = gha.group(&format!("Rolling deploy of {}/{}", deploy.cluster, deploy.service));
+                rollout::rolling(&aws.ecs, &request, gha)
+                    .await
+                    .in_stage("Deploy failed", "The service may be mid-deployment: check it in the ECS console.")?
+            };
+            finish(outcome, deploy, gha)
+        }
+        StrategyPlan::Canary(_) => Err(Failure {
+            stage: "Not available yet",
+            error: anyhow::anyhow!("canary deploys are not available in this build yet: use `strategy: rolling`"),
+            consequence: format!("{} was registered but the service was not changed.", rollout::short(&revision)),
+            status: "failed",
+        }),
+    }
+}
+
+/// The end of a deploy: its status output, and for anything but success, the failure that ends the run.
+fn finish(outcome: rollout::Outcome, deploy: &plan::DeployPlan, gha: &Gha) -> Result<(), Failure> {
+    let previous = rollout::short(&deploy.previous_task_definition_arn);
+    match outcome {
+        rollout::Outcome::Succeeded => {
             output(gha, "status", "succeeded");
             Ok(())
         }
-        Some(_) => Err(Failure {
-            stage: "Not available yet",
-            error: anyhow::anyhow!("this build can build and push, but not yet roll out to ECS"),
-            consequence: SERVICE_UNCHANGED,
+        rollout::Outcome::RolledBack { reason } => Err(Failure {
+            stage: "Deploy rolled back",
+            error: anyhow::anyhow!("{reason}"),
+            consequence: format!("{}/{} is back on {previous}.", deploy.cluster, deploy.service),
+            status: "rolled-back",
         }),
+        rollout::Outcome::Failed { reason } => Err(Failure {
+            stage: "Deploy failed",
+            error: anyhow::anyhow!("{reason}"),
+            consequence: format!(
+                "{}/{} was left as it is (rollback: false, or the rollback did not finish).",
+                deploy.cluster, deploy.service
+            ),
+            status: "failed",
+        }),
+    }
+}
+
+/// How often to poll ECS. `ECS_DEPLOY_POLL_INTERVAL` (e.g. `200ms`) fixes the interval, for local
+/// stacks and tests; the default starts at 2 s and backs off to 10 s.
+fn poll_setting(var: &impl Fn(&str) -> Option<String>) -> rollout::Poll {
+    match var("ECS_DEPLOY_POLL_INTERVAL").and_then(|v| crate::config::duration::parse(&v).ok()) {
+        Some(d) if !d.is_zero() => rollout::Poll { first: d, max: d },
+        _ => rollout::Poll::default(),
     }
 }
 

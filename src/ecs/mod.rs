@@ -1,4 +1,6 @@
 //! Amazon ECS: services, task definitions, and (later) rolling them out.
 
+pub mod events;
+pub mod rollout;
 pub mod service;
 pub mod taskdef;

@@ -6,4 +6,5 @@ mod credentials;
 mod dry_run;
 mod image;
 mod inputs;
+mod rolling;
 mod support;

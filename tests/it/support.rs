@@ -64,6 +64,29 @@ impl Stack {
         reqwest::get(format!("{}/moto-api/data.json", self.endpoint)).await.unwrap().json().await.unwrap()
     }
 
+    /// An ECS client on the emulator, for assertions.
+    pub async fn ecs(&self) -> aws_sdk_ecs::Client {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(self.region.clone()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await;
+        aws_sdk_ecs::Client::new(&sdk)
+    }
+
+    /// Sets how the emulator's next rollout of `service` goes: `fail` (circuit breaker) or `stall`.
+    pub async fn next_rollout(&self, cluster: &str, service: &str, mode: &str) {
+        let body = serde_json::json!({ "cluster": cluster, "service": service, "mode": mode });
+        let r = reqwest::Client::new()
+            .post(format!("{}/_stack/ecs/next-rollout", self.endpoint))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    }
+
     /// The action as a process, pointed at the stack, with `args` as flags.
     pub fn action(&self) -> Action {
         let mut action = Action::new();
@@ -71,7 +94,9 @@ impl Stack {
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_REGION", &self.region)
             .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing");
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            // Waits are driven by a short poll interval, never by fixed sleeps.
+            .env("ECS_DEPLOY_POLL_INTERVAL", "50ms");
         action
     }
 }

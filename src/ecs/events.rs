@@ -1,0 +1,92 @@
+//! What ECS says while we wait: each new service event printed once (ecspresso's way), and the
+//! stopped reason of each task that stops during the wait.
+
+use std::collections::HashSet;
+
+use aws_sdk_ecs::types::{DesiredStatus, Service};
+
+use crate::gha::Gha;
+
+/// Remembers what was already printed, so every poll prints only what is new.
+#[derive(Default)]
+pub struct EventLog {
+    seen_events: HashSet<String>,
+    seen_tasks: HashSet<String>,
+    /// The last few events, newest first, for the report of a failed deploy.
+    pub recent: Vec<String>,
+}
+
+impl EventLog {
+    /// Starts with the service's current events marked as seen: only what happens from now is news.
+    pub fn starting_at(service: &Service) -> Self {
+        let mut log = EventLog::default();
+        for e in service.events() {
+            if let Some(id) = e.id() {
+                log.seen_events.insert(id.to_string());
+            }
+        }
+        log
+    }
+
+    /// Prints the service's events not printed before, oldest first.
+    pub fn print_new(&mut self, service: &Service, gha: &Gha) {
+        let mut new: Vec<(String, String)> = Vec::new();
+        for e in service.events() {
+            let (Some(id), Some(message)) = (e.id(), e.message()) else { continue };
+            if self.seen_events.insert(id.to_string()) {
+                let time = e.created_at().map(clock).unwrap_or_default();
+                new.push((time, message.to_string()));
+            }
+        }
+        for (time, message) in new.into_iter().rev() {
+            gha.info(&format!("{time} {message}"));
+            self.recent.insert(0, message);
+            self.recent.truncate(10);
+        }
+    }
+
+    /// Prints why tasks of the service stopped, once per task. Best effort: a failed call is skipped.
+    pub async fn print_stopped_tasks(&mut self, ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, gha: &Gha) {
+        let Ok(list) =
+            ecs.list_tasks().cluster(cluster).service_name(service).desired_status(DesiredStatus::Stopped).send().await
+        else {
+            return;
+        };
+        let fresh: Vec<String> =
+            list.task_arns().iter().filter(|arn| !self.seen_tasks.contains(*arn)).take(100).cloned().collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let Ok(described) = ecs.describe_tasks().cluster(cluster).set_tasks(Some(fresh.clone())).send().await else {
+            return;
+        };
+        self.seen_tasks.extend(fresh);
+        for task in described.tasks() {
+            let id = task.task_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?");
+            let reason = task.stopped_reason().unwrap_or("no reason given");
+            let revision = task.task_definition_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?");
+            let containers: Vec<String> = task
+                .containers()
+                .iter()
+                .filter_map(|c| {
+                    let name = c.name()?;
+                    match (c.exit_code(), c.reason()) {
+                        (_, Some(r)) => Some(format!("{name}: {r}")),
+                        (Some(code), None) => Some(format!("{name}: exit code {code}")),
+                        _ => None,
+                    }
+                })
+                .collect();
+            let detail = if containers.is_empty() { String::new() } else { format!(" ({})", containers.join("; ")) };
+            let line = format!("task {id} ({revision}) stopped: {reason}{detail}");
+            gha.info(&line);
+            self.recent.insert(0, line);
+            self.recent.truncate(10);
+        }
+    }
+}
+
+fn clock(t: &aws_sdk_ecs::primitives::DateTime) -> String {
+    let secs = t.secs().rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}

@@ -1,0 +1,293 @@
+//! The rolling deploy: register the rendered revision, update the service, wait until ECS reports the
+//! new deployment PRIMARY, COMPLETED and fully running, and undo it when it fails or times out.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use aws_sdk_ecs::types::{DeploymentRolloutState, Service, Tag, TaskDefinition};
+use tokio::time::Instant;
+
+use super::events::EventLog;
+use super::service;
+use crate::aws::describe_error;
+use crate::config::duration;
+use crate::gha::Gha;
+
+/// How often to ask ECS while waiting: at once, then `first`, growing to `max` on long waits. ECS's
+/// describe APIs allow far more than one call a second, so a finished rollout is noticed within
+/// seconds (the official action sleeps 15 s and more between checks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Poll {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Default for Poll {
+    fn default() -> Self {
+        Poll { first: Duration::from_secs(2), max: Duration::from_secs(10) }
+    }
+}
+
+impl Poll {
+    fn next(&self, current: Duration) -> Duration {
+        if current.is_zero() { self.first } else { current.mul_f64(1.5).min(self.max) }
+    }
+}
+
+/// Registers `task_definition` (already stripped of read-only fields) with `tags`; returns its ARN.
+pub async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tags: &[Tag]) -> Result<String> {
+    let out = ecs
+        .register_task_definition()
+        .set_family(td.family.clone())
+        .set_task_role_arn(td.task_role_arn.clone())
+        .set_execution_role_arn(td.execution_role_arn.clone())
+        .set_network_mode(td.network_mode.clone())
+        .set_container_definitions(td.container_definitions.clone())
+        .set_volumes(td.volumes.clone())
+        .set_placement_constraints(td.placement_constraints.clone())
+        .set_requires_compatibilities(td.requires_compatibilities.clone())
+        .set_cpu(td.cpu.clone())
+        .set_memory(td.memory.clone())
+        .set_tags((!tags.is_empty()).then(|| tags.to_vec()))
+        .set_pid_mode(td.pid_mode.clone())
+        .set_ipc_mode(td.ipc_mode.clone())
+        .set_proxy_configuration(td.proxy_configuration.clone())
+        .set_ephemeral_storage(td.ephemeral_storage.clone())
+        .set_runtime_platform(td.runtime_platform.clone())
+        .set_enable_fault_injection(td.enable_fault_injection)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .context("could not register the new task definition revision (ecs:RegisterTaskDefinition; the role also needs iam:PassRole for the task and execution roles)")?;
+    out.task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("ECS registered the task definition but returned no ARN"))
+}
+
+/// How a wait for a deployment ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wait {
+    Stable,
+    /// ECS gave up on the deployment (e.g. the circuit breaker); `ecs_rolled_back` when ECS itself
+    /// already started a deployment of another revision.
+    Failed {
+        reason: String,
+        ecs_rolled_back: bool,
+    },
+    TimedOut,
+}
+
+/// What ECS reports about the deployment of `revision`, judged once.
+pub fn judge(service: &Service, revision: &str) -> Option<Wait> {
+    let deployments = service.deployments();
+    let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"))?;
+    let ours = deployments.iter().find(|d| d.task_definition() == Some(revision));
+    match ours {
+        Some(d) if d.rollout_state() == Some(&DeploymentRolloutState::Failed) => Some(Wait::Failed {
+            reason: d.rollout_state_reason().unwrap_or("the deployment failed").to_string(),
+            ecs_rolled_back: primary.task_definition() != Some(revision),
+        }),
+        None => Some(Wait::Failed {
+            reason: format!(
+                "the service now runs {}: another deployment replaced this one",
+                primary.task_definition().and_then(|t| t.rsplit('/').next()).unwrap_or("another revision")
+            ),
+            ecs_rolled_back: true,
+        }),
+        Some(_) if primary.task_definition() != Some(revision) => None,
+        Some(_) => {
+            let done = primary.rollout_state() == Some(&DeploymentRolloutState::Completed)
+                && deployments.len() == 1
+                && primary.running_count() == primary.desired_count();
+            done.then_some(Wait::Stable)
+        }
+    }
+}
+
+/// One service being watched: where it is, how long a wait may take, how often to look.
+pub struct Watch<'a> {
+    pub ecs: &'a aws_sdk_ecs::Client,
+    pub cluster: &'a str,
+    pub service: &'a str,
+    pub timeout: Duration,
+    pub poll: Poll,
+}
+
+/// Polls until the deployment of `revision` is stable, failed, or the timeout has passed, printing
+/// ECS's events and stopped tasks as they come.
+pub async fn wait(w: &Watch<'_>, revision: &str, log: &mut EventLog, gha: &Gha) -> Result<Wait> {
+    let (ecs, cluster, name, poll) = (w.ecs, w.cluster, w.service, w.poll);
+    let deadline = Instant::now() + w.timeout;
+    let mut interval = Duration::ZERO;
+    loop {
+        let service = service::describe(ecs, cluster, name).await?;
+        log.print_new(&service, gha);
+        if let Some(outcome) = judge(&service, revision) {
+            return Ok(outcome);
+        }
+        log.print_stopped_tasks(ecs, cluster, name, gha).await;
+        interval = poll.next(interval);
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(Wait::TimedOut);
+        }
+        tokio::time::sleep(interval.min(deadline - now)).await;
+    }
+}
+
+/// A rolling deploy of an already registered revision.
+pub struct Rolling<'a> {
+    pub cluster: &'a str,
+    pub service: &'a str,
+    pub revision: &'a str,
+    pub previous: &'a str,
+    pub wait_timeout: Duration,
+    pub rollback: bool,
+    pub poll: Poll,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded,
+    RolledBack { reason: String },
+    Failed { reason: String },
+}
+
+pub async fn rolling(ecs: &aws_sdk_ecs::Client, r: &Rolling<'_>, gha: &Gha) -> Result<(Outcome, EventLog)> {
+    let watch = Watch { ecs, cluster: r.cluster, service: r.service, timeout: r.wait_timeout, poll: r.poll };
+    let current = service::describe(ecs, r.cluster, r.service).await?;
+    let mut log = EventLog::starting_at(&current);
+    update(ecs, r.cluster, r.service, r.revision).await?;
+    gha.info(&format!(
+        "updated {}/{} to {}; waiting for ECS (timeout {})",
+        r.cluster,
+        r.service,
+        short(r.revision),
+        duration::format(r.wait_timeout)
+    ));
+    let (reason, ecs_rolled_back) = match wait(&watch, r.revision, &mut log, gha).await? {
+        Wait::Stable => {
+            gha.info(&format!("{}/{} runs {}: deployment completed", r.cluster, r.service, short(r.revision)));
+            return Ok((Outcome::Succeeded, log));
+        }
+        Wait::TimedOut => (
+            format!("the deployment did not become stable within wait-timeout {}", duration::format(r.wait_timeout)),
+            false,
+        ),
+        Wait::Failed { reason, ecs_rolled_back } => (reason, ecs_rolled_back),
+    };
+    if !r.rollback {
+        gha.warning(&format!("{reason}; rollback is off: the service is left as it is"));
+        return Ok((Outcome::Failed { reason }, log));
+    }
+    gha.warning(&format!("{reason}; restoring {}", short(r.previous)));
+    if !ecs_rolled_back {
+        update(ecs, r.cluster, r.service, r.previous).await.context("the rollback could not be started")?;
+    } else {
+        gha.info("ECS is already rolling back; waiting for it");
+    }
+    match wait(&watch, r.previous, &mut log, gha).await? {
+        Wait::Stable => {
+            gha.info(&format!("{}/{} is back on {}", r.cluster, r.service, short(r.previous)));
+            Ok((Outcome::RolledBack { reason }, log))
+        }
+        other => Ok((
+            Outcome::Failed {
+                reason: format!(
+                    "{reason}; the rollback to {} did not finish either ({other:?}): check the service in the ECS console",
+                    short(r.previous)
+                ),
+            },
+            log,
+        )),
+    }
+}
+
+async fn update(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, revision: &str) -> Result<()> {
+    ecs.update_service()
+        .cluster(cluster)
+        .service(service)
+        .task_definition(revision)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .with_context(|| format!("could not update service {service} to {}", short(revision)))?;
+    Ok(())
+}
+
+/// `family:revision` from a task definition ARN.
+pub fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::Deployment;
+
+    use super::*;
+
+    const NEW: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:8";
+    const OLD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7";
+
+    fn deployment(status: &str, td: &str, state: DeploymentRolloutState, running: i32, desired: i32) -> Deployment {
+        Deployment::builder()
+            .status(status)
+            .task_definition(td)
+            .rollout_state(state)
+            .rollout_state_reason("reason from ECS")
+            .running_count(running)
+            .desired_count(desired)
+            .build()
+    }
+
+    fn service(deployments: Vec<Deployment>) -> Service {
+        Service::builder().set_deployments(Some(deployments)).build()
+    }
+
+    #[test]
+    fn stable_only_when_ours_is_the_only_completed_fully_running_deployment() {
+        use DeploymentRolloutState::*;
+        let in_progress =
+            service(vec![deployment("PRIMARY", NEW, InProgress, 1, 2), deployment("ACTIVE", OLD, Completed, 2, 2)]);
+        assert_eq!(judge(&in_progress, NEW), None);
+        let draining =
+            service(vec![deployment("PRIMARY", NEW, Completed, 2, 2), deployment("ACTIVE", OLD, Completed, 1, 2)]);
+        assert_eq!(judge(&draining, NEW), None);
+        let done = service(vec![deployment("PRIMARY", NEW, Completed, 2, 2)]);
+        assert_eq!(judge(&done, NEW), Some(Wait::Stable));
+        let short_of_tasks = service(vec![deployment("PRIMARY", NEW, Completed, 1, 2)]);
+        assert_eq!(judge(&short_of_tasks, NEW), None);
+    }
+
+    #[test]
+    fn a_failed_deployment_reports_whether_ecs_already_rolled_back() {
+        use DeploymentRolloutState::*;
+        let failed_alone =
+            service(vec![deployment("PRIMARY", NEW, Failed, 0, 2), deployment("ACTIVE", OLD, Completed, 2, 2)]);
+        assert_eq!(
+            judge(&failed_alone, NEW),
+            Some(Wait::Failed { reason: "reason from ECS".into(), ecs_rolled_back: false })
+        );
+        let ecs_rollback =
+            service(vec![deployment("PRIMARY", OLD, InProgress, 0, 2), deployment("ACTIVE", NEW, Failed, 0, 2)]);
+        assert_eq!(
+            judge(&ecs_rollback, NEW),
+            Some(Wait::Failed { reason: "reason from ECS".into(), ecs_rolled_back: true })
+        );
+        let replaced = service(vec![deployment("PRIMARY", OLD, InProgress, 0, 2)]);
+        assert!(matches!(judge(&replaced, NEW), Some(Wait::Failed { ecs_rolled_back: true, .. })));
+    }
+
+    #[test]
+    fn polling_starts_at_once_and_backs_off_to_the_cap() {
+        let poll = Poll::default();
+        let mut interval = Duration::ZERO;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            interval = poll.next(interval);
+            seen.push(interval.as_millis());
+        }
+        assert_eq!(seen, [2000, 3000, 4500, 6750, 10000, 10000]);
+    }
+}

@@ -1,0 +1,139 @@
+//! Rolling deploys against the emulator's rollout model: the new revision differs from the old one
+//! only in image and environment, a deploy that never gets stable or trips the circuit breaker ends
+//! on the previous revision, and bad container choices register nothing.
+
+use aws_sdk_ecs::types::{KeyValuePair, TaskDefinition};
+
+use crate::support::{Run, Stack, output, s, stack};
+
+const IMAGE: &str = "127.0.0.1:5000/demo-app@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+
+fn deploy(stack: &Stack, seeded: &serde_json::Value, extra: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    let mut run = stack
+        .action()
+        .env("GITHUB_OUTPUT", &outputs)
+        .args([
+            "--aws-region",
+            &stack.region,
+            "--image",
+            IMAGE,
+            "--cluster",
+            s(seeded, "cluster"),
+            "--service",
+            s(seeded, "service"),
+        ])
+        .args(extra)
+        .run();
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    run
+}
+
+async fn service_revision(stack: &Stack) -> String {
+    let out = stack.ecs().await.describe_services().cluster("demo").services("web").send().await.unwrap();
+    out.services()[0].task_definition().unwrap().to_string()
+}
+
+async fn task_definition(stack: &Stack, arn: &str) -> TaskDefinition {
+    let out = stack.ecs().await.describe_task_definition().task_definition(arn).send().await.unwrap();
+    out.task_definition().unwrap().clone()
+}
+
+/// A task definition without what ECS sets itself, to compare what a user wrote.
+fn as_written(mut td: TaskDefinition) -> TaskDefinition {
+    td.task_definition_arn = None;
+    td.revision = 0;
+    td.status = None;
+    td.registered_at = None;
+    td.registered_by = None;
+    td.requires_attributes = None;
+    td.compatibilities = None;
+    td
+}
+
+#[tokio::test]
+async fn a_rolling_deploy_changes_only_image_and_environment_and_reports_outputs() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "3"]);
+    let run = deploy(&stack, &seeded, &["--environment-variables", "LOG_LEVEL=debug\nAPP_ENV=staging"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    let new_arn = output(&run, "task-definition-arn");
+    let old_arn = output(&run, "previous-task-definition-arn");
+    assert_eq!(old_arn, s(&seeded, "task_definition_arn"));
+    assert_eq!(output(&run, "status"), "succeeded");
+    assert_eq!(service_revision(&stack).await, new_arn);
+    assert!(run.stdout.contains("(service web) has reached a steady state."), "ECS events are printed:\n{run}");
+    assert!(run.stdout.contains("deployment completed"), "{run}");
+
+    let new = as_written(task_definition(&stack, &new_arn).await);
+    let mut old = as_written(task_definition(&stack, &old_arn).await);
+    let container = &mut old.container_definitions.as_mut().unwrap()[0];
+    container.image = Some(IMAGE.into());
+    let env = container.environment.as_mut().unwrap();
+    env.iter_mut().find(|kv| kv.name() == Some("APP_ENV")).unwrap().value = Some("staging".into());
+    env.push(KeyValuePair::builder().name("LOG_LEVEL").value("debug").build());
+    assert_eq!(new, old, "the new revision must equal the old one but for image and environment");
+    let tags = stack
+        .ecs()
+        .await
+        .describe_task_definition()
+        .task_definition(&new_arn)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<(&str, &str)> = tags.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    assert_eq!(tags, [("team", "platform")], "the new revision keeps the old one's tags");
+}
+
+#[tokio::test]
+async fn a_deploy_that_never_gets_stable_is_rolled_back() {
+    let stack = stack().await;
+    let seeded = stack.seed(&[]);
+    stack.next_rollout("demo", "web", "stall").await;
+    let run = deploy(&stack, &seeded, &["--wait-timeout", "1s"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(output(&run, "status"), "rolled-back");
+    assert!(run.stdout.contains("the deployment did not become stable within wait-timeout 1s"), "{run}");
+    assert!(run.stdout.contains("is unable to consistently start tasks successfully"), "{run}");
+    assert!(run.stdout.contains("demo/web is back on web:1"), "{run}");
+    assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"));
+}
+
+#[tokio::test]
+async fn without_rollback_a_failed_deploy_stays_and_is_failed() {
+    let stack = stack().await;
+    let seeded = stack.seed(&[]);
+    stack.next_rollout("demo", "web", "stall").await;
+    let run = deploy(&stack, &seeded, &["--wait-timeout", "1s", "--rollback", "false"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(output(&run, "status"), "failed");
+    assert!(run.stdout.contains("rollback is off: the service is left as it is"), "{run}");
+    assert_eq!(service_revision(&stack).await, output(&run, "task-definition-arn"));
+}
+
+#[tokio::test]
+async fn a_circuit_breaker_failure_waits_for_ecs_own_rollback() {
+    let stack = stack().await;
+    let seeded = stack.seed(&[]);
+    stack.next_rollout("demo", "web", "fail").await;
+    let run = deploy(&stack, &seeded, &[]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(output(&run, "status"), "rolled-back");
+    assert!(run.stdout.contains("ECS deployment circuit breaker: tasks failed to start."), "{run}");
+    assert!(run.stdout.contains("failed to start: Essential container in task exited."), "{run}");
+    assert!(run.stdout.contains("ECS is already rolling back"), "{run}");
+    assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"));
+}
+
+#[tokio::test]
+async fn several_containers_without_a_name_register_nothing() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--containers", "web,envoy"]);
+    let run = deploy(&stack, &seeded, &[]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("has 2 containers (`web`, `envoy`): set `container-name`"), "{run}");
+    let families = stack.ecs().await.list_task_definitions().send().await.unwrap();
+    assert_eq!(families.task_definition_arns().len(), 1, "nothing may be registered");
+}
