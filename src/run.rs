@@ -13,7 +13,7 @@ use crate::ecs::{rollout, taskdef};
 use crate::failure::Refused;
 use crate::gha::Gha;
 use crate::plan::StrategyPlan;
-use crate::{image, plan};
+use crate::{canary, image, plan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -162,13 +162,66 @@ async fn execute(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &G
             };
             finish(outcome, deploy, gha)
         }
-        StrategyPlan::Canary(_) => Err(Failure {
-            stage: "Not available yet",
-            error: anyhow::anyhow!("canary deploys are not available in this build yet: use `strategy: rolling`"),
-            consequence: format!("{} was registered but the service was not changed.", rollout::short(&revision)),
-            status: "failed",
-        }),
+        StrategyPlan::Canary(canary_plan) => {
+            let run = canary::deploy::CanaryRun {
+                aws: &aws,
+                cluster: &deploy.cluster,
+                stable_service: &deploy.service,
+                plan: canary_plan,
+                revision: &revision,
+                previous: &deploy.previous_task_definition_arn,
+                wait_timeout: deploy.wait_timeout,
+                poll: poll_setting(var),
+                cancel: cancel_on_signals(),
+            };
+            let result = {
+                let _group = gha.group(&format!("Canary deploy of {}/{}", deploy.cluster, deploy.service));
+                canary::deploy::run(run, gha).await
+            };
+            gha.info(&canary::table::text(&result.table));
+            if let Err(e) =
+                gha.append_summary(&format!("#### Canary steps\n\n{}", canary::table::markdown(&result.table)))
+            {
+                gha.warning(&format!("could not write the job summary: {e}"));
+            }
+            let outcome = match result.outcome {
+                canary::controller::Outcome::Succeeded => rollout::Outcome::Succeeded,
+                canary::controller::Outcome::RolledBack { reason, step } => rollout::Outcome::RolledBack {
+                    reason: match step {
+                        Some(n) => format!("step {n}: {reason}"),
+                        None => reason,
+                    },
+                },
+                canary::controller::Outcome::Failed { reason } => rollout::Outcome::Failed { reason },
+            };
+            finish(outcome, deploy, gha)
+        }
     }
+}
+
+/// Becomes true on SIGINT or SIGTERM (a cancelled workflow run), so the canary can put traffic back
+/// before the process ends. Later signals are caught too: the abort finishes.
+fn cancel_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {}
+        }
+        let _ = tx.send(true);
+        // Keep the handlers installed: a second signal must not kill the abort half-way.
+        std::future::pending::<()>().await;
+    });
+    rx
 }
 
 /// The end of a deploy: its status output, and for anything but success, the failure that ends the run.

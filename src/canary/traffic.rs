@@ -65,3 +65,68 @@ pub fn weights(actions: &[Action], stable_tg: &str, canary_tg: &str, source: &Tr
         }
     }
 }
+
+/// Sets the forward weights `(stable, canary)` in one call (ModifyListener or ModifyRule), keeping the
+/// rest of the action (stickiness, other target groups) as it was.
+pub async fn set_weights(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    source: &TrafficSource,
+    stable_tg: &str,
+    canary_tg: &str,
+    weights: (i32, i32),
+) -> Result<()> {
+    use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupTuple};
+    let current = actions(elb, source).await?;
+    let mut found = false;
+    let updated: Vec<Action> = current
+        .into_iter()
+        .map(|action| {
+            if action.r#type() != Some(&ActionTypeEnum::Forward) || found {
+                return action;
+            }
+            found = true;
+            let mut groups: Vec<TargetGroupTuple> =
+                action.forward_config().map(|f| f.target_groups().to_vec()).unwrap_or_default();
+            for (arn, weight) in [(stable_tg, weights.0), (canary_tg, weights.1)] {
+                match groups.iter_mut().find(|g| g.target_group_arn() == Some(arn)) {
+                    Some(g) => g.weight = Some(weight),
+                    None => groups.push(TargetGroupTuple::builder().target_group_arn(arn).weight(weight).build()),
+                }
+            }
+            let forward = ForwardActionConfig::builder()
+                .set_target_groups(Some(groups))
+                .set_target_group_stickiness_config(
+                    action.forward_config().and_then(|f| f.target_group_stickiness_config().cloned()),
+                )
+                .build();
+            let mut action = action;
+            action.target_group_arn = None;
+            action.forward_config = Some(forward);
+            action
+        })
+        .collect();
+    if !found {
+        bail!("no forward action to set the weights on");
+    }
+    match source {
+        TrafficSource::ListenerDefault(arn) => {
+            elb.modify_listener()
+                .listener_arn(arn)
+                .set_default_actions(Some(updated))
+                .send()
+                .await
+                .map_err(|e| anyhow!("{}", describe_error(&e)))
+                .with_context(|| format!("could not set weights {}/{} on listener {arn}", weights.0, weights.1))?;
+        }
+        TrafficSource::Rule(arn) => {
+            elb.modify_rule()
+                .rule_arn(arn)
+                .set_actions(Some(updated))
+                .send()
+                .await
+                .map_err(|e| anyhow!("{}", describe_error(&e)))
+                .with_context(|| format!("could not set weights {}/{} on listener rule {arn}", weights.0, weights.1))?;
+        }
+    }
+    Ok(())
+}

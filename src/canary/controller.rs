@@ -1,0 +1,491 @@
+//! The canary as a pure state machine: observations in (the canary is ready, gates were checked, time
+//! passed, a wait timed out, the run was cancelled, a call failed), the next action out. No I/O
+//! here, so every transition, and the abort from every state, is a table test.
+//!
+//! Abort order is the safety contract: traffic first (weights 100/0 in one call), then the canary
+//! service to zero, then, only if promotion had started, the stable service back to its previous
+//! revision.
+
+use std::time::Duration;
+
+use crate::plan::PlannedStep;
+
+/// One gate's verdict at one check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateResult {
+    /// `alarms`, `target-health`, `error-rate` or `probe`.
+    pub gate: &'static str,
+    pub passed: bool,
+    /// The observed value, as shown in the step table (`OK`, `0.4%`, `HTTP 200`, `2/2 healthy`).
+    pub value: String,
+    /// The evidence when it failed (alarm name and reason, probe error).
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    Start,
+    /// The last action was carried out.
+    Done,
+    /// The canary service runs its tasks for the step and its target group reports them healthy.
+    CanaryReady,
+    /// Gates checked `elapsed` after the step's traffic shift.
+    Checked {
+        results: Vec<GateResult>,
+        elapsed: Duration,
+    },
+    /// The stable service runs the new revision, stable.
+    Promoted,
+    /// A wait outlived wait-timeout, or a call failed.
+    Failed(String),
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Run the new revision on the canary service with this many tasks.
+    ScaleCanary {
+        tasks: i32,
+    },
+    WaitCanaryReady {
+        tasks: i32,
+    },
+    SetWeights {
+        stable: i32,
+        canary: i32,
+    },
+    /// Wait this long (interruptible), then check every gate.
+    CheckGatesAfter(Duration),
+    /// Give the stable service the new revision and wait until it is stable.
+    Promote,
+    /// Abort and end of a run: canary service to zero tasks.
+    ScaleCanaryToZero,
+    /// Abort after promotion started: the stable service back to the previous revision.
+    RestoreStable,
+    Finish(Outcome),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded,
+    /// Aborted and undone; `step` is 1-based, None before the first step or during promotion.
+    RolledBack {
+        reason: String,
+        step: Option<usize>,
+    },
+    /// Aborted, but undoing it failed too: a person must look.
+    Failed {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StepResult {
+    Pending,
+    Running,
+    Passed,
+    Failed,
+}
+
+/// One row of the step table, kept for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    pub weight: u8,
+    pub bake: Duration,
+    pub canary_tasks: i32,
+    /// Each gate's last result at this step.
+    pub gates: Vec<GateResult>,
+    pub result: StepResult,
+    /// Time from the step's start until it passed or failed.
+    pub took: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Idle,
+    Scaling(usize),
+    WaitingReady(usize),
+    Shifting(usize),
+    Baking(usize),
+    Promoting,
+    ResettingTraffic,
+    ScalingDown,
+    Finished,
+    /// Abort sequence: which undo comes next.
+    AbortTraffic,
+    AbortScaleDown,
+    AbortRestore,
+}
+
+pub struct Controller {
+    steps: Vec<PlannedStep>,
+    check_interval: Duration,
+    phase: Phase,
+    promotion_started: bool,
+    abort: Option<(String, Option<usize>)>,
+    /// Failures while undoing, reported with the abort reason.
+    undo_errors: Vec<String>,
+    pub table: Vec<StepRecord>,
+}
+
+impl Controller {
+    pub fn new(steps: Vec<PlannedStep>, check_interval: Duration) -> Self {
+        let table = steps
+            .iter()
+            .map(|s| StepRecord {
+                weight: s.weight,
+                bake: s.bake,
+                canary_tasks: s.canary_tasks,
+                gates: Vec::new(),
+                result: StepResult::Pending,
+                took: None,
+            })
+            .collect();
+        Controller {
+            steps,
+            check_interval,
+            phase: Phase::Idle,
+            promotion_started: false,
+            abort: None,
+            undo_errors: Vec::new(),
+            table,
+        }
+    }
+
+    /// The step the canary is at (0-based), if any.
+    pub fn current_step(&self) -> Option<usize> {
+        match self.phase {
+            Phase::Scaling(i) | Phase::WaitingReady(i) | Phase::Shifting(i) | Phase::Baking(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    pub fn is_aborting(&self) -> bool {
+        self.abort.is_some()
+    }
+
+    /// Records how long the current step has taken (the executor knows the clock).
+    pub fn note_elapsed(&mut self, step: usize, took: Duration) {
+        if let Some(row) = self.table.get_mut(step) {
+            row.took = Some(took);
+        }
+    }
+
+    pub fn next(&mut self, observation: Observation) -> Action {
+        if self.abort.is_some() {
+            return self.undo(observation);
+        }
+        match observation {
+            Observation::Cancelled => return self.begin_abort("cancelled (SIGINT/SIGTERM)".into()),
+            Observation::Failed(reason) => return self.begin_abort(reason),
+            _ => {}
+        }
+        match (self.phase, observation) {
+            (Phase::Idle, Observation::Start) => self.scale(0),
+            (Phase::Scaling(i), Observation::Done) => {
+                self.phase = Phase::WaitingReady(i);
+                Action::WaitCanaryReady { tasks: self.steps[i].canary_tasks }
+            }
+            (Phase::WaitingReady(i), Observation::CanaryReady) => {
+                self.phase = Phase::Shifting(i);
+                let w = i32::from(self.steps[i].weight);
+                Action::SetWeights { stable: 100 - w, canary: w }
+            }
+            (Phase::Shifting(i), Observation::Done) => {
+                self.phase = Phase::Baking(i);
+                Action::CheckGatesAfter(self.first_check(i))
+            }
+            (Phase::Baking(i), Observation::Checked { results, elapsed }) => {
+                let failed: Vec<String> = results
+                    .iter()
+                    .filter(|r| !r.passed)
+                    .map(|r| match &r.detail {
+                        Some(d) => format!("{} gate failed: {} ({d})", r.gate, r.value),
+                        None => format!("{} gate failed: {}", r.gate, r.value),
+                    })
+                    .collect();
+                self.table[i].gates = results;
+                if !failed.is_empty() {
+                    self.table[i].result = StepResult::Failed;
+                    return self.begin_abort(failed.join("; "));
+                }
+                let bake = self.steps[i].bake;
+                if elapsed < bake {
+                    return Action::CheckGatesAfter(self.check_interval.min(bake - elapsed));
+                }
+                self.table[i].result = StepResult::Passed;
+                if i + 1 < self.steps.len() {
+                    self.scale(i + 1)
+                } else {
+                    self.phase = Phase::Promoting;
+                    self.promotion_started = true;
+                    Action::Promote
+                }
+            }
+            (Phase::Promoting, Observation::Promoted) => {
+                self.phase = Phase::ResettingTraffic;
+                Action::SetWeights { stable: 100, canary: 0 }
+            }
+            (Phase::ResettingTraffic, Observation::Done) => {
+                self.phase = Phase::ScalingDown;
+                Action::ScaleCanaryToZero
+            }
+            (Phase::ScalingDown, Observation::Done) => {
+                self.phase = Phase::Finished;
+                Action::Finish(Outcome::Succeeded)
+            }
+            (phase, observation) => self.begin_abort(format!("internal: unexpected {observation:?} while {phase:?}")),
+        }
+    }
+
+    fn scale(&mut self, i: usize) -> Action {
+        self.phase = Phase::Scaling(i);
+        self.table[i].result = StepResult::Running;
+        Action::ScaleCanary { tasks: self.steps[i].canary_tasks }
+    }
+
+    /// The first check comes one interval after the shift (or at once for a step without bake).
+    fn first_check(&self, i: usize) -> Duration {
+        self.check_interval.min(self.steps[i].bake)
+    }
+
+    fn begin_abort(&mut self, reason: String) -> Action {
+        let step = self.current_step();
+        if let Some(i) = step
+            && self.table[i].result == StepResult::Running
+        {
+            self.table[i].result = StepResult::Failed;
+        }
+        self.abort = Some((reason, step.map(|i| i + 1)));
+        // Traffic first, whatever state we were in: the one call that protects users.
+        self.phase = Phase::AbortTraffic;
+        Action::SetWeights { stable: 100, canary: 0 }
+    }
+
+    /// The abort sequence goes on whatever happens; failures are collected, never skipped over.
+    fn undo(&mut self, observation: Observation) -> Action {
+        if let Observation::Failed(reason) = observation {
+            self.undo_errors.push(reason);
+        }
+        match self.phase {
+            Phase::AbortTraffic => {
+                self.phase = Phase::AbortScaleDown;
+                Action::ScaleCanaryToZero
+            }
+            Phase::AbortScaleDown if self.promotion_started => {
+                self.phase = Phase::AbortRestore;
+                Action::RestoreStable
+            }
+            _ => {
+                self.phase = Phase::Finished;
+                let (reason, step) = self.abort.clone().unwrap_or_default();
+                if self.undo_errors.is_empty() {
+                    Action::Finish(Outcome::RolledBack { reason, step })
+                } else {
+                    Action::Finish(Outcome::Failed {
+                        reason: format!("{reason}; undoing it failed too: {}", self.undo_errors.join("; ")),
+                    })
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn steps() -> Vec<PlannedStep> {
+        vec![
+            PlannedStep { weight: 10, bake: secs(20), canary_tasks: 1 },
+            PlannedStep { weight: 50, bake: secs(20), canary_tasks: 2 },
+            PlannedStep { weight: 100, bake: Duration::ZERO, canary_tasks: 4 },
+        ]
+    }
+
+    fn pass() -> Vec<GateResult> {
+        vec![GateResult { gate: "alarms", passed: true, value: "OK".into(), detail: None }]
+    }
+
+    fn alarm() -> Vec<GateResult> {
+        vec![GateResult {
+            gate: "alarms",
+            passed: false,
+            value: "api-5xx in ALARM".into(),
+            detail: Some("Threshold Crossed".into()),
+        }]
+    }
+
+    fn checked(results: Vec<GateResult>, elapsed: u64) -> Observation {
+        Observation::Checked { results, elapsed: secs(elapsed) }
+    }
+
+    /// Drives a controller through `observations`, returning every action.
+    fn drive(c: &mut Controller, observations: Vec<Observation>) -> Vec<Action> {
+        observations.into_iter().map(|o| c.next(o)).collect()
+    }
+
+    use Action::*;
+    use Observation::*;
+
+    #[test]
+    fn happy_path_walks_every_step_then_promotes_and_cleans_up() {
+        let mut c = Controller::new(steps(), secs(10));
+        let actions = drive(
+            &mut c,
+            vec![
+                Start,
+                Done,
+                CanaryReady,
+                Done,
+                checked(pass(), 10),
+                checked(pass(), 20),
+                Done,
+                CanaryReady,
+                Done,
+                checked(pass(), 10),
+                checked(pass(), 20),
+                Done,
+                CanaryReady,
+                Done,
+                checked(pass(), 0),
+                Promoted,
+                Done,
+                Done,
+            ],
+        );
+        assert_eq!(
+            actions,
+            vec![
+                ScaleCanary { tasks: 1 },
+                WaitCanaryReady { tasks: 1 },
+                SetWeights { stable: 90, canary: 10 },
+                CheckGatesAfter(secs(10)),
+                CheckGatesAfter(secs(10)),
+                ScaleCanary { tasks: 2 },
+                WaitCanaryReady { tasks: 2 },
+                SetWeights { stable: 50, canary: 50 },
+                CheckGatesAfter(secs(10)),
+                CheckGatesAfter(secs(10)),
+                ScaleCanary { tasks: 4 },
+                WaitCanaryReady { tasks: 4 },
+                SetWeights { stable: 0, canary: 100 },
+                CheckGatesAfter(Duration::ZERO),
+                Promote,
+                SetWeights { stable: 100, canary: 0 },
+                ScaleCanaryToZero,
+                Finish(Outcome::Succeeded),
+            ]
+        );
+        assert!(c.table.iter().all(|r| r.result == StepResult::Passed));
+    }
+
+    #[test]
+    fn the_last_check_of_a_bake_is_at_its_end() {
+        let mut c = Controller::new(vec![PlannedStep { weight: 100, bake: secs(25), canary_tasks: 1 }], secs(10));
+        drive(&mut c, vec![Start, Done, CanaryReady]);
+        assert_eq!(c.next(Done), CheckGatesAfter(secs(10)));
+        assert_eq!(c.next(checked(pass(), 10)), CheckGatesAfter(secs(10)));
+        assert_eq!(c.next(checked(pass(), 20)), CheckGatesAfter(secs(5)));
+        assert_eq!(c.next(checked(pass(), 25)), Promote);
+    }
+
+    #[test]
+    fn a_failed_gate_at_step_2_puts_traffic_back_first_then_scales_down() {
+        let mut c = Controller::new(steps(), secs(10));
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, checked(pass(), 20), Done, CanaryReady, Done]);
+        assert_eq!(c.next(checked(alarm(), 10)), SetWeights { stable: 100, canary: 0 });
+        assert_eq!(c.next(Done), ScaleCanaryToZero);
+        assert_eq!(
+            c.next(Done),
+            Finish(Outcome::RolledBack {
+                reason: "alarms gate failed: api-5xx in ALARM (Threshold Crossed)".into(),
+                step: Some(2)
+            })
+        );
+        assert_eq!(c.table[0].result, StepResult::Passed);
+        assert_eq!(c.table[1].result, StepResult::Failed);
+        assert_eq!(c.table[1].gates, alarm());
+        assert_eq!(c.table[2].result, StepResult::Pending);
+    }
+
+    /// Every phase before promotion, aborted by cancellation and by a failure: the first undo is
+    /// always the traffic, then the canary to zero, and the stable service is never touched.
+    #[test]
+    fn abort_from_every_phase_before_promotion() {
+        let prefixes: Vec<Vec<Observation>> = vec![
+            vec![Start],
+            vec![Start, Done],
+            vec![Start, Done, CanaryReady],
+            vec![Start, Done, CanaryReady, Done],
+            vec![Start, Done, CanaryReady, Done, checked(pass(), 10)],
+            vec![Start, Done, CanaryReady, Done, checked(pass(), 20), Done],
+        ];
+        for prefix in prefixes {
+            for trigger in [Cancelled, Failed("wait-timeout 15m passed".into())] {
+                let mut c = Controller::new(steps(), secs(10));
+                drive(&mut c, prefix.clone());
+                let undo = drive(&mut c, vec![trigger.clone(), Done, Done]);
+                assert_eq!(undo[0], SetWeights { stable: 100, canary: 0 }, "after {prefix:?} + {trigger:?}");
+                assert_eq!(undo[1], ScaleCanaryToZero);
+                assert!(matches!(&undo[2], Finish(Outcome::RolledBack { .. })), "{undo:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn abort_during_promotion_restores_the_stable_service_too() {
+        let mut c = Controller::new(vec![PlannedStep { weight: 100, bake: Duration::ZERO, canary_tasks: 2 }], secs(10));
+        assert_eq!(drive(&mut c, vec![Start, Done, CanaryReady, Done]).last(), Some(&CheckGatesAfter(Duration::ZERO)));
+        assert_eq!(c.next(checked(pass(), 0)), Promote);
+        let undo = drive(&mut c, vec![Failed("promotion timed out".into()), Done, Done, Done]);
+        assert_eq!(
+            undo,
+            vec![
+                SetWeights { stable: 100, canary: 0 },
+                ScaleCanaryToZero,
+                RestoreStable,
+                Finish(Outcome::RolledBack { reason: "promotion timed out".into(), step: None }),
+            ]
+        );
+    }
+
+    #[test]
+    fn undo_goes_on_when_an_undo_step_fails_and_the_outcome_says_so() {
+        let mut c = Controller::new(steps(), secs(10));
+        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        assert_eq!(c.next(Cancelled), SetWeights { stable: 100, canary: 0 });
+        assert_eq!(c.next(Failed("ModifyListener throttled".into())), ScaleCanaryToZero);
+        assert_eq!(
+            c.next(Done),
+            Finish(Outcome::Failed {
+                reason: "cancelled (SIGINT/SIGTERM); undoing it failed too: ModifyListener throttled".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_second_cancel_during_the_abort_does_not_restart_it() {
+        let mut c = Controller::new(steps(), secs(10));
+        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        assert_eq!(c.next(Cancelled), SetWeights { stable: 100, canary: 0 });
+        assert_eq!(c.next(Cancelled), ScaleCanaryToZero);
+        assert!(matches!(c.next(Done), Finish(Outcome::RolledBack { .. })));
+    }
+
+    #[test]
+    fn the_step_table_keeps_each_gates_last_value() {
+        let mut c = Controller::new(steps(), secs(10));
+        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        let first = vec![GateResult { gate: "error-rate", passed: true, value: "0.1%".into(), detail: None }];
+        let last = vec![GateResult { gate: "error-rate", passed: true, value: "0.3%".into(), detail: None }];
+        c.next(checked(first, 10));
+        c.next(checked(last.clone(), 20));
+        assert_eq!(c.table[0].gates, last);
+        assert_eq!(c.table[1].result, StepResult::Running);
+    }
+}

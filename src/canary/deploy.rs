@@ -1,0 +1,290 @@
+//! The I/O around the canary controller: scaling the canary and stable services, shifting weights,
+//! checking gates, and the clock. The controller decides; this file only carries its actions out and
+//! reports what it saw.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, anyhow};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::controller::{Action, Controller, GateResult, Observation, Outcome, StepRecord};
+use super::{gates, traffic};
+use crate::aws::{Aws, describe_error};
+use crate::config::duration;
+use crate::ecs::events::EventLog;
+use crate::ecs::rollout::{self, Poll, Wait, Watch, short};
+use crate::ecs::service;
+use crate::gha::Gha;
+use crate::plan::CanaryPlan;
+
+pub struct CanaryRun<'a> {
+    pub aws: &'a Aws,
+    pub cluster: &'a str,
+    pub stable_service: &'a str,
+    pub plan: &'a CanaryPlan,
+    /// The new revision (registered) and the stable service's current one.
+    pub revision: &'a str,
+    pub previous: &'a str,
+    pub wait_timeout: Duration,
+    pub poll: Poll,
+    /// Becomes true on SIGINT/SIGTERM.
+    pub cancel: watch::Receiver<bool>,
+}
+
+pub struct CanaryResult {
+    pub outcome: Outcome,
+    pub table: Vec<StepRecord>,
+    /// What ECS said about both services, newest first.
+    pub recent_events: Vec<String>,
+}
+
+pub async fn run(mut r: CanaryRun<'_>, gha: &Gha) -> CanaryResult {
+    let plan = r.plan;
+    let mut controller = Controller::new(plan.steps.clone(), plan.check_interval);
+    let http = reqwest::Client::new();
+    let gate_ctx = gates::GateContext {
+        aws: r.aws,
+        gates: &plan.gates,
+        canary_target_group: &plan.canary_target_group,
+        http: &http,
+    };
+    // Only what happens from now on is news.
+    let mut canary_log = match service::describe(&r.aws.ecs, r.cluster, &plan.canary_service).await {
+        Ok(svc) => EventLog::starting_at(&svc),
+        Err(_) => EventLog::default(),
+    };
+    let mut stable_log = match service::describe(&r.aws.ecs, r.cluster, r.stable_service).await {
+        Ok(svc) => EventLog::starting_at(&svc),
+        Err(_) => EventLog::default(),
+    };
+    let total = plan.steps.len();
+    let mut shifted: Option<(Instant, SystemTime)> = None;
+    let mut step_started = Instant::now();
+    let mut observation = Observation::Start;
+    loop {
+        if *r.cancel.borrow() && !controller.is_aborting() {
+            gha.warning("cancelled: aborting the canary (traffic back to the stable service first)");
+            observation = Observation::Cancelled;
+        }
+        let step = controller.current_step();
+        let label = step.map(|i| format!("step {}/{total}", i + 1)).unwrap_or_else(|| "canary".into());
+        let action = controller.next(observation);
+        observation = match action {
+            Action::ScaleCanary { tasks } => {
+                let i = controller.current_step().unwrap_or_default();
+                step_started = Instant::now();
+                let s = &plan.steps[i];
+                let bake = if s.bake.is_zero() { "no bake".to_string() } else { format!("bake {}", duration::format(s.bake)) };
+                gha.info(&format!(
+                    "step {}/{total}: {}%, {bake}: running {tasks} task(s) of {} on {}",
+                    i + 1,
+                    s.weight,
+                    short(r.revision),
+                    plan.canary_service
+                ));
+                done(scale(r.aws, r.cluster, &plan.canary_service, Some(r.revision), tasks).await)
+            }
+            Action::WaitCanaryReady { tasks } => wait_ready(&mut r, tasks, &mut canary_log, gha).await,
+            Action::SetWeights { stable, canary } => {
+                let result = set_weights(&r, (stable, canary), controller.is_aborting()).await;
+                if result.is_ok() {
+                    gha.info(&format!("{label}: weights now {stable}/{canary} (stable/canary)"));
+                    if canary > 0 && !controller.is_aborting() {
+                        shifted = Some((Instant::now(), SystemTime::now()));
+                    }
+                }
+                done(result)
+            }
+            Action::CheckGatesAfter(wait) => {
+                if sleep_or_cancel(wait, &mut r.cancel).await {
+                    Observation::Cancelled
+                } else {
+                    let i = controller.current_step().unwrap_or_default();
+                    let (at, since) = shifted.unwrap_or((Instant::now(), SystemTime::now()));
+                    let results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, since).await;
+                    let elapsed = at.elapsed();
+                    gha.info(&format!(
+                        "{label}: {} at {}",
+                        gate_summary(&results),
+                        duration::format(round_secs(elapsed))
+                    ));
+                    controller.note_elapsed(i, step_started.elapsed());
+                    Observation::Checked { results, elapsed }
+                }
+            }
+            Action::Promote => {
+                gha.info(&format!("promote: {} gets {}", r.stable_service, short(r.revision)));
+                match update_and_wait(&r, r.revision, &mut stable_log, gha).await {
+                    Ok(()) => Observation::Promoted,
+                    Err(e) => Observation::Failed(format!("{e:#}")),
+                }
+            }
+            Action::ScaleCanaryToZero => {
+                gha.info(&format!(
+                    "{}: scaling {} to 0 tasks",
+                    if controller.is_aborting() { "abort" } else { "done" },
+                    plan.canary_service
+                ));
+                let result = async {
+                    scale(r.aws, r.cluster, &plan.canary_service, None, 0).await?;
+                    wait_drained(&r, &mut canary_log, gha).await
+                }
+                .await;
+                done(result)
+            }
+            Action::RestoreStable => {
+                gha.info(&format!("abort: restoring {} to {}", r.stable_service, short(r.previous)));
+                done(update_and_wait(&r, r.previous, &mut stable_log, gha).await)
+            }
+            Action::Finish(outcome) => {
+                let mut recent = canary_log.recent;
+                recent.extend(stable_log.recent);
+                return CanaryResult { outcome, table: controller.table, recent_events: recent };
+            }
+        };
+    }
+}
+
+fn done(result: Result<()>) -> Observation {
+    match result {
+        Ok(()) => Observation::Done,
+        Err(e) => Observation::Failed(format!("{e:#}")),
+    }
+}
+
+fn round_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs_f64().round() as u64)
+}
+
+fn gate_summary(results: &[GateResult]) -> String {
+    let all = results.iter().all(|r| r.passed);
+    let parts: Vec<String> = results.iter().map(|r| format!("{} {}", r.gate, r.value)).collect();
+    format!("gates {}: {}", if all { "pass" } else { "FAIL" }, parts.join(", "))
+}
+
+/// Sleeps `d`; true when cancelled first.
+async fn sleep_or_cancel(d: Duration, cancel: &mut watch::Receiver<bool>) -> bool {
+    if *cancel.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        changed = cancel.changed() => changed.is_ok() && *cancel.borrow(),
+    }
+}
+
+async fn scale(aws: &Aws, cluster: &str, name: &str, revision: Option<&str>, tasks: i32) -> Result<()> {
+    aws.ecs
+        .update_service()
+        .cluster(cluster)
+        .service(name)
+        .set_task_definition(revision.map(str::to_string))
+        .desired_count(tasks)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .with_context(|| format!("could not scale {name} to {tasks} task(s)"))?;
+    Ok(())
+}
+
+/// Weights in one call. While aborting, the call that protects users is retried a few times.
+async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), aborting: bool) -> Result<()> {
+    let (stable, canary) = (&r.plan.stable_target_group.arn, &r.plan.canary_target_group.arn);
+    let attempts = if aborting { 4 } else { 1 };
+    let mut last = None;
+    for attempt in 0..attempts {
+        match traffic::set_weights(&r.aws.elb, &r.plan.traffic, stable, canary, weights).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(300 * (1 << attempt))).await;
+    }
+    Err(last.unwrap_or_else(|| anyhow!("could not set the weights")))
+}
+
+/// Until the canary service runs `tasks` tasks of the new revision and its target group reports
+/// that many healthy targets.
+async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: &Gha) -> Observation {
+    let deadline = Instant::now() + r.wait_timeout;
+    let mut interval = Duration::ZERO;
+    loop {
+        let state = async {
+            let svc = service::describe(&r.aws.ecs, r.cluster, &r.plan.canary_service).await?;
+            log.print_new(&svc, gha);
+            let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+            let running = primary
+                .filter(|d| d.task_definition() == Some(r.revision))
+                .map(|d| d.running_count())
+                .unwrap_or_default();
+            let (healthy, _, reasons) = gates::healthy_targets(r.aws, &r.plan.canary_target_group.arn).await?;
+            anyhow::Ok((running, healthy, reasons))
+        }
+        .await;
+        match state {
+            Ok((running, healthy, _)) if running >= tasks && i32::try_from(healthy).unwrap_or(i32::MAX) >= tasks => {
+                return Observation::CanaryReady;
+            }
+            Ok((running, healthy, reasons)) if Instant::now() >= deadline => {
+                let mut last_state = format!("{running}/{tasks} running, {healthy}/{tasks} healthy");
+                if !reasons.is_empty() {
+                    last_state += &format!(" ({})", reasons.join("; "));
+                }
+                return Observation::Failed(format!(
+                    "{} did not get {tasks} healthy task(s) within wait-timeout {}: {last_state}",
+                    r.plan.canary_service,
+                    duration::format(r.wait_timeout)
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Observation::Failed(format!("{e:#}")),
+        }
+        interval = if interval.is_zero() { r.poll.first } else { interval.mul_f64(1.5).min(r.poll.max) };
+        if sleep_or_cancel(interval.min(deadline - Instant::now()), &mut r.cancel).await {
+            return Observation::Cancelled;
+        }
+    }
+}
+
+/// Until the canary service runs no task (bounded by wait-timeout).
+async fn wait_drained(r: &CanaryRun<'_>, log: &mut EventLog, gha: &Gha) -> Result<()> {
+    let deadline = Instant::now() + r.wait_timeout;
+    loop {
+        let svc = service::describe(&r.aws.ecs, r.cluster, &r.plan.canary_service).await?;
+        log.print_new(&svc, gha);
+        if svc.running_count() == 0 && svc.pending_count() == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("{} still runs {} task(s) after wait-timeout", r.plan.canary_service, svc.running_count());
+        }
+        tokio::time::sleep(r.poll.first).await;
+    }
+}
+
+/// The stable service to `revision`, waiting until it is stable. Not interrupted by cancellation:
+/// a half-updated stable service is worse than a late exit.
+async fn update_and_wait(r: &CanaryRun<'_>, revision: &str, log: &mut EventLog, gha: &Gha) -> Result<()> {
+    r.aws
+        .ecs
+        .update_service()
+        .cluster(r.cluster)
+        .service(r.stable_service)
+        .task_definition(revision)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .with_context(|| format!("could not update {} to {}", r.stable_service, short(revision)))?;
+    let watch =
+        Watch { ecs: &r.aws.ecs, cluster: r.cluster, service: r.stable_service, timeout: r.wait_timeout, poll: r.poll };
+    match rollout::wait(&watch, revision, log, gha).await? {
+        Wait::Stable => Ok(()),
+        Wait::TimedOut => Err(anyhow!(
+            "{} did not become stable on {} within wait-timeout {}",
+            r.stable_service,
+            short(revision),
+            duration::format(r.wait_timeout)
+        )),
+        Wait::Failed { reason, .. } => Err(anyhow!("{} on {}: {reason}", r.stable_service, short(revision))),
+    }
+}
