@@ -75,7 +75,8 @@ pub async fn run(mut r: CanaryRun<'_>, gha: &Gha) -> CanaryResult {
                 let i = controller.current_step().unwrap_or_default();
                 step_started = Instant::now();
                 let s = &plan.steps[i];
-                let bake = if s.bake.is_zero() { "no bake".to_string() } else { format!("bake {}", duration::format(s.bake)) };
+                let bake =
+                    if s.bake.is_zero() { "no bake".to_string() } else { format!("bake {}", duration::format(s.bake)) };
                 gha.info(&format!(
                     "step {}/{total}: {}%, {bake}: running {tasks} task(s) of {} on {}",
                     i + 1,

@@ -64,15 +64,30 @@ impl Stack {
         reqwest::get(format!("{}/moto-api/data.json", self.endpoint)).await.unwrap().json().await.unwrap()
     }
 
-    /// An ECS client on the emulator, for assertions.
-    pub async fn ecs(&self) -> aws_sdk_ecs::Client {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    /// The SDK configuration for clients on the emulator, for assertions and changes mid-run.
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(self.region.clone()))
             .endpoint_url(&self.endpoint)
             .credentials_provider(aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "tests"))
             .load()
-            .await;
-        aws_sdk_ecs::Client::new(&sdk)
+            .await
+    }
+
+    pub async fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.sdk().await)
+    }
+
+    /// Marks a target group's targets unhealthy (or healthy again) in the emulator.
+    pub async fn target_group_health(&self, arn: &str, healthy: bool) {
+        let body = serde_json::json!({ "targetGroupArn": arn, "healthy": healthy });
+        let r = reqwest::Client::new()
+            .post(format!("{}/_stack/target-group/health", self.endpoint))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
     }
 
     /// Sets how the emulator's next rollout of `service` goes: `fail` (circuit breaker) or `stall`.
@@ -136,6 +151,15 @@ impl Action {
     {
         self.command.args(args);
         self
+    }
+
+    /// Starts the run in the background, output captured.
+    pub fn spawn(&mut self) -> std::process::Child {
+        self.command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start ecs-deploy-action")
     }
 
     pub fn run(&mut self) -> Run {

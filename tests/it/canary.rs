@@ -1,0 +1,264 @@
+//! Canary deploys against the emulator: the weights a user's traffic sees at every step, and each way
+//! a canary aborts (alarm, probe, 5xx rate, unhealthy targets, SIGTERM), always ending with traffic
+//! on the stable service, the canary at zero tasks and the stable service on its old revision.
+
+use std::process::Child;
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StateValue};
+use tokio::time::Instant;
+
+use crate::support::{Run, Stack, repo_root, s, stack};
+
+const IMAGE: &str = "127.0.0.1:5000/demo-app@sha256:5d41402abc4b2a76b9719d911017c592ae8b0b8c5d1d6e8c0b2a2f1e0d9c8b7a";
+
+struct Canary {
+    stack: Stack,
+    seeded: serde_json::Value,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    ecs: aws_sdk_ecs::Client,
+}
+
+async fn setup(seed: &[&str]) -> Canary {
+    let stack = stack().await;
+    let mut args = vec!["--canary", "--desired", "4", "--alarms", "api-5xx"];
+    args.extend(seed);
+    let seeded = stack.seed(&args);
+    let sdk = stack.sdk().await;
+    Canary {
+        elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+        ecs: aws_sdk_ecs::Client::new(&sdk),
+        stack,
+        seeded,
+    }
+}
+
+impl Canary {
+    fn action(&self, extra: &[&str]) -> crate::support::Action {
+        let mut action = self.stack.action();
+        action
+            .args(["--aws-region", &self.stack.region, "--image", IMAGE, "--cluster", "demo", "--service", "web"])
+            .args(["--strategy", "canary", "--listener-arn", s(&self.seeded, "listener_arn"), "--alarms", "api-5xx"])
+            .args(extra);
+        action
+    }
+
+    /// The forward weights (stable, canary) as the load balancer reads them back.
+    async fn weights(&self) -> (i32, i32) {
+        let out = self.elb.describe_listeners().listener_arns(s(&self.seeded, "listener_arn")).send().await.unwrap();
+        let groups = out.listeners()[0].default_actions()[0].forward_config().unwrap().target_groups().to_vec();
+        let weight = |key: &str| {
+            groups.iter().find(|g| g.target_group_arn() == Some(s(&self.seeded, key))).and_then(|g| g.weight()).unwrap()
+        };
+        (weight("stable_target_group_arn"), weight("canary_target_group_arn"))
+    }
+
+    async fn wait_for_weights(&self, want: (i32, i32), child: &mut Child) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.weights().await != want {
+            assert!(child.try_wait().unwrap().is_none(), "the run ended before the weights were {want:?}");
+            assert!(Instant::now() < deadline, "the weights never became {want:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn service(&self, name: &str) -> aws_sdk_ecs::types::Service {
+        let out = self.ecs.describe_services().cluster("demo").services(name).send().await.unwrap();
+        out.services()[0].clone()
+    }
+
+    /// The state every abort must leave: traffic on stable, canary idle, stable on its old revision.
+    async fn assert_safe(&self) {
+        assert_eq!(self.weights().await, (100, 0), "traffic must be back on the stable service");
+        let canary = self.service("web-canary").await;
+        assert_eq!((canary.desired_count(), canary.running_count()), (0, 0), "the canary must be at zero tasks");
+        let stable = self.service("web").await;
+        assert_eq!(stable.task_definition(), Some(s(&self.seeded, "task_definition_arn")), "stable keeps its revision");
+    }
+}
+
+fn finish(child: Child) -> Run {
+    Run::from(child.wait_with_output().unwrap())
+}
+
+#[tokio::test]
+async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up() {
+    let c = setup(&[]).await;
+    let mut child = c.action(&["--canary-steps", "10%:1s, 50%:1s, 100%", "--check-interval", "250ms"]).spawn();
+    let mut seen = vec![c.weights().await];
+    while child.try_wait().unwrap().is_none() {
+        let w = c.weights().await;
+        if seen.last() != Some(&w) {
+            seen.push(w);
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    let run = finish(child);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(seen, [(100, 0), (90, 10), (50, 50), (0, 100), (100, 0)], "{run}");
+    let canary = c.service("web-canary").await;
+    assert_eq!((canary.desired_count(), canary.running_count()), (0, 0));
+    let stable = c.service("web").await;
+    assert_ne!(stable.task_definition(), Some(s(&c.seeded, "task_definition_arn")), "stable runs the new revision");
+    assert_eq!(stable.desired_count(), 4);
+    assert!(run.stdout.contains("step 2/3: 50%, bake 1s: running 2 task(s)"), "{run}");
+    assert!(run.stdout.contains("3     100%    0s      4      passed"), "the step table is printed:\n{run}");
+}
+
+#[tokio::test]
+async fn an_alarm_during_step_2_aborts_mid_bake_with_its_reason_in_the_step_table() {
+    let c = setup(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let mut child = c
+        .action(&["--canary-steps", "10%:0s, 50%:60s, 100%", "--check-interval", "500ms"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .spawn();
+    c.wait_for_weights((50, 50), &mut child).await;
+    c.cloudwatch
+        .set_alarm_state()
+        .alarm_name("api-5xx")
+        .state_value(StateValue::Alarm)
+        .state_reason("Threshold Crossed: 12 datapoints were greater than 1.0")
+        .send()
+        .await
+        .unwrap();
+    let alarmed = Instant::now();
+    while c.weights().await != (100, 0) {
+        assert!(alarmed.elapsed() < Duration::from_secs(20), "the canary did not abort mid-bake (the bake is 60s)");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let run = finish(child);
+    assert_eq!(run.code, Some(1), "{run}");
+    c.assert_safe().await;
+    assert!(
+        run.stdout.contains("step 2: alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 12 datapoints"),
+        "{run}"
+    );
+    let table = std::fs::read_to_string(summary).unwrap();
+    assert!(table.contains("| 2 | 50% | 1m | 2 | alarms api-5xx in ALARM ✗"), "{table}");
+    assert!(table.contains("| FAILED |"), "{table}");
+}
+
+#[tokio::test]
+async fn a_failing_probe_aborts() {
+    let c = setup(&[]).await;
+    let port = free_port();
+    let _app = KillOnDrop(
+        std::process::Command::new(repo_root().join("demo-app/dist/demo-app"))
+            .env("PORT", port.to_string())
+            .env("HEALTHY", "false")
+            .env("ROCKET_ADDRESS", "127.0.0.1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("demo-app/dist/demo-app: build it with scripts/build-demo-app"),
+    );
+    let url = format!("http://127.0.0.1:{port}/health");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(&url).await.is_err() {
+        assert!(Instant::now() < deadline, "the demo app did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let run = c.action(&["--canary-steps", "10%:30s, 100%", "--check-interval", "200ms", "--probe-url", &url]).run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("step 1: probe gate failed: HTTP 503"), "{run}");
+    c.assert_safe().await;
+}
+
+#[tokio::test]
+async fn a_5xx_rate_over_the_maximum_aborts() {
+    let c = setup(&[]).await;
+    let mut child =
+        c.action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "200ms", "--max-error-rate", "1%"]).spawn();
+    c.wait_for_weights((90, 10), &mut child).await;
+    let tg = s(&c.seeded, "canary_target_group_arn")
+        .split_once(":targetgroup/")
+        .map(|(_, r)| format!("targetgroup/{r}"))
+        .unwrap();
+    let lb = s(&c.seeded, "load_balancer_arn").split_once(":loadbalancer/").map(|(_, r)| r.to_string()).unwrap();
+    let dims = vec![
+        Dimension::builder().name("TargetGroup").value(&tg).build(),
+        Dimension::builder().name("LoadBalancer").value(&lb).build(),
+    ];
+    let now = aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now());
+    let datum = |name: &str, value: f64| {
+        MetricDatum::builder().metric_name(name).set_dimensions(Some(dims.clone())).value(value).timestamp(now).build()
+    };
+    c.cloudwatch
+        .put_metric_data()
+        .namespace("AWS/ApplicationELB")
+        .metric_data(datum("RequestCount", 200.0))
+        .metric_data(datum("HTTPCode_Target_5XX_Count", 9.0))
+        .send()
+        .await
+        .unwrap();
+    let run = finish(child);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(
+        run.stdout.contains("error-rate gate failed: 4.5% (9 5xx of 200 requests, above max-error-rate 1%)"),
+        "{run}"
+    );
+    c.assert_safe().await;
+}
+
+#[tokio::test]
+async fn unhealthy_canary_targets_mid_bake_abort() {
+    let c = setup(&[]).await;
+    let mut child = c.action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "200ms"]).spawn();
+    c.wait_for_weights((90, 10), &mut child).await;
+    c.stack.target_group_health(s(&c.seeded, "canary_target_group_arn"), false).await;
+    let run = finish(child);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("target-health gate failed: 0/1 healthy"), "{run}");
+    assert!(run.stdout.contains("Health checks failed with these codes: [503]"), "{run}");
+    c.assert_safe().await;
+}
+
+#[tokio::test]
+async fn sigterm_during_a_bake_takes_the_abort_path_and_exits_non_zero() {
+    let c = setup(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    let mut child = c
+        .action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "500ms"])
+        .env("GITHUB_OUTPUT", &outputs)
+        .spawn();
+    c.wait_for_weights((90, 10), &mut child).await;
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let run = finish(child);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("cancelled: aborting the canary"), "{run}");
+    assert!(run.stdout.contains("step 1: cancelled (SIGINT/SIGTERM)"), "{run}");
+    assert!(
+        std::fs::read_to_string(outputs).unwrap().contains("status<<ghadelimiter_ecs_deploy_action\nrolled-back\n")
+    );
+    c.assert_safe().await;
+}
+
+#[tokio::test]
+async fn split_weights_before_the_run_are_refused_and_nothing_changes() {
+    let c = setup(&["--weights", "50,50"]).await;
+    let before = c.stack.state().await;
+    let run = c.action(&[]).run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("traffic is split stable 50 / canary 50, not 100 / 0"), "{run}");
+    assert_eq!(c.stack.state().await, before, "a refused canary changed something");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A helper process that ends with the test, pass or fail.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
