@@ -8,9 +8,12 @@ pub mod ecs;
 pub mod failure;
 pub mod gha;
 pub mod image;
+pub mod pipeline;
 pub mod plan;
+pub mod report;
 mod retry;
 mod run;
 pub mod secret;
+pub mod signals;
 
 pub use run::{ExitStatus, run};

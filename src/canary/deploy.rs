@@ -17,6 +17,7 @@ use crate::ecs::rollout::{self, Poll, Wait, Watch, short};
 use crate::ecs::service;
 use crate::gha::Gha;
 use crate::plan::CanaryPlan;
+use crate::report::Reporter;
 
 pub struct CanaryRun<'a> {
     pub aws: &'a Aws,
@@ -39,7 +40,7 @@ pub struct CanaryResult {
     pub recent_events: Vec<String>,
 }
 
-pub async fn run(mut r: CanaryRun<'_>, gha: &Gha) -> CanaryResult {
+pub async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha) -> CanaryResult {
     let plan = r.plan;
     let mut controller = Controller::new(plan.steps.clone(), plan.check_interval);
     let http = reqwest::Client::new();
@@ -84,6 +85,8 @@ pub async fn run(mut r: CanaryRun<'_>, gha: &Gha) -> CanaryResult {
                     short(r.revision),
                     plan.canary_service
                 ));
+                let what = format!("canary step {} of {total} ({}%)", i + 1, s.weight);
+                reporter.progress(gha, &what, Some(&controller.table)).await;
                 done(scale(r.aws, r.cluster, &plan.canary_service, Some(r.revision), tasks).await)
             }
             Action::WaitCanaryReady { tasks } => wait_ready(&mut r, tasks, &mut canary_log, gha).await,
@@ -94,6 +97,12 @@ pub async fn run(mut r: CanaryRun<'_>, gha: &Gha) -> CanaryResult {
                     if canary > 0 && !controller.is_aborting() {
                         shifted = Some((Instant::now(), SystemTime::now()));
                     }
+                }
+                if controller.is_aborting() {
+                    // Only after the traffic is safe: a slow GitHub must never delay it.
+                    reporter
+                        .progress(gha, "aborting: traffic is back on the stable service", Some(&controller.table))
+                        .await;
                 }
                 done(result)
             }
@@ -116,6 +125,8 @@ pub async fn run(mut r: CanaryRun<'_>, gha: &Gha) -> CanaryResult {
             }
             Action::Promote => {
                 gha.info(&format!("promote: {} gets {}", r.stable_service, short(r.revision)));
+                let what = format!("promoting {} to {}", r.stable_service, short(r.revision));
+                reporter.progress(gha, &what, Some(&controller.table)).await;
                 match update_and_wait(&r, r.revision, &mut stable_log, gha).await {
                     Ok(()) => Observation::Promoted,
                     Err(e) => Observation::Failed(format!("{e:#}")),

@@ -1,0 +1,236 @@
+//! The stages of a run after its inputs are valid: credentials → plan → (a dry run stops here) →
+//! image → register → rolling or canary, with the report following along. Each stage's failure says
+//! what it left behind.
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use crate::aws::{Aws, ambient_config};
+use crate::canary::{self, steps};
+use crate::config::{Config, ImageSource, Strategy};
+use crate::credentials::{self, Runner};
+use crate::ecs::{rollout, taskdef};
+use crate::gha::Gha;
+use crate::plan::{self, DeployPlan, StrategyPlan};
+use crate::report::markdown::{ReportView, Status};
+use crate::report::{GitHubContext, Reporter};
+use crate::{image, signals};
+
+/// A failed run: in which stage, why, what that left behind, and the `status` output.
+pub struct Failure {
+    pub stage: &'static str,
+    pub error: anyhow::Error,
+    pub consequence: String,
+    pub status: &'static str,
+}
+
+trait InStage<T> {
+    fn in_stage(self, stage: &'static str, consequence: &str) -> Result<T, Failure>;
+}
+
+impl<T> InStage<T> for Result<T> {
+    fn in_stage(self, stage: &'static str, consequence: &str) -> Result<T, Failure> {
+        self.map_err(|error| Failure { stage, error, consequence: consequence.to_string(), status: "failed" })
+    }
+}
+
+const NOTHING_CHANGED: &str = "Nothing was changed.";
+const SERVICE_UNCHANGED: &str = "The service was not changed.";
+
+pub async fn execute(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &Gha) -> Result<(), Failure> {
+    let ambient = ambient_config(&config.aws).await;
+    let credentials = {
+        let _group = gha.group("Credentials");
+        credentials::obtain(&config.aws, &ambient, &Runner::from_env(var), gha)
+            .await
+            .in_stage("Could not get AWS credentials", NOTHING_CHANGED)?
+    };
+    let aws = Aws::new(ambient, credentials.1);
+
+    // A run that deploys a service reports on it (comment, Deployment, summary) from here to its end.
+    let Some(settings) = &config.deploy else { return stages(config, var, gha, &aws, None).await };
+    let strategy = match &settings.strategy {
+        Strategy::Rolling => "rolling".to_string(),
+        Strategy::Canary(c) => format!("canary {}", steps::format(&c.steps)),
+    };
+    let view = ReportView {
+        cluster: settings.cluster.clone(),
+        service: settings.service.clone(),
+        region: config.aws.region.clone(),
+        status: Status::InProgress("planning".into()),
+        strategy,
+        image: None,
+        revision: None,
+        previous: None,
+        steps: Vec::new(),
+        events: Vec::new(),
+        plan: None,
+        run_url: None,
+    };
+    let ctx = GitHubContext::from_env(var);
+    let mut reporter =
+        Reporter::start(gha, &config.report, ctx.clone(), ReportView { run_url: ctx.run_url, ..view }, !config.dry_run)
+            .await;
+    let result = stages(config, var, gha, &aws, Some(&mut reporter)).await;
+    let status = match &result {
+        Ok(()) if config.dry_run => Status::Planned,
+        Ok(()) => Status::Succeeded,
+        Err(f) if f.status == "rolled-back" => Status::RolledBack(format!("{:#}", f.error)),
+        Err(f) => Status::Failed(format!("{:#}", f.error)),
+    };
+    reporter.finish(gha, status).await;
+    result
+}
+
+async fn stages(
+    config: &Config,
+    var: &impl Fn(&str) -> Option<String>,
+    gha: &Gha,
+    aws: &Aws,
+    mut reporter: Option<&mut Reporter>,
+) -> Result<(), Failure> {
+    let plan = {
+        let _group = gha.group("Plan");
+        let plan = plan::resolve(config, aws).await.in_stage("Could not plan the deploy", NOTHING_CHANGED)?;
+        gha.info(&plan::text(&plan));
+        plan
+    };
+    if let Some(r) = reporter.as_deref_mut() {
+        if let Some(d) = &plan.deploy {
+            r.view.previous = Some(rollout::short(&d.previous_task_definition_arn).to_string());
+        }
+        if config.dry_run {
+            r.view.plan = Some(plan::markdown(&plan, true));
+        } else {
+            r.progress(gha, "building the image", None).await;
+        }
+    } else if let Err(e) = gha.append_summary(&plan::markdown(&plan, config.dry_run)) {
+        gha.warning(&format!("could not write the job summary: {e}"));
+    }
+    if config.dry_run {
+        gha.info("DRY RUN OK: the plan is valid and nothing was changed.");
+        return Ok(());
+    }
+
+    let build = match &config.image {
+        ImageSource::Build(b) => Some(b),
+        ImageSource::Existing(_) => None,
+    };
+    let tag = build.map(|b| b.tag.as_str()).unwrap_or_default();
+    let labels = image::oci_labels(var, tag, SystemTime::now());
+    let image =
+        image::ensure(&plan.image, build, labels, aws, gha).await.in_stage("Image failed", SERVICE_UNCHANGED)?;
+    output(gha, "image-uri", &image.uri);
+    output(gha, "image-digest", image.digest.as_deref().unwrap_or_default());
+
+    let (Some(deploy), Some(reporter)) = (&plan.deploy, reporter) else {
+        gha.info(&format!("image ready: {} (no cluster/service: nothing to deploy)", image.uri));
+        output(gha, "status", "succeeded");
+        return Ok(());
+    };
+    reporter.view.image = Some(image.uri.clone());
+
+    let mut rendered = deploy.rendered.clone();
+    taskdef::set_image(&mut rendered, &image.uri);
+    let revision = rollout::register(&aws.ecs, &rendered.task_definition, &deploy.tags)
+        .await
+        .in_stage("Deploy failed", SERVICE_UNCHANGED)?;
+    gha.info(&format!("registered {} ({} in container {})", rollout::short(&revision), image.uri, rendered.container));
+    output(gha, "task-definition-arn", &revision);
+    output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
+    reporter.view.revision = Some(rollout::short(&revision).to_string());
+
+    let outcome = match &deploy.strategy {
+        StrategyPlan::Rolling => {
+            let request = rollout::Rolling {
+                cluster: &deploy.cluster,
+                service: &deploy.service,
+                revision: &revision,
+                previous: &deploy.previous_task_definition_arn,
+                wait_timeout: deploy.wait_timeout,
+                rollback: deploy.rollback,
+                poll: poll_setting(var),
+            };
+            reporter.progress(gha, &format!("rolling out {}", rollout::short(&revision)), None).await;
+            let _group = gha.group(&format!("Rolling deploy of {}/{}", deploy.cluster, deploy.service));
+            let (outcome, events) = rollout::rolling(&aws.ecs, &request, gha)
+                .await
+                .in_stage("Deploy failed", "The service may be mid-deployment: check it in the ECS console.")?;
+            reporter.view.events = events.recent;
+            outcome
+        }
+        StrategyPlan::Canary(canary_plan) => {
+            let run = canary::deploy::CanaryRun {
+                aws,
+                cluster: &deploy.cluster,
+                stable_service: &deploy.service,
+                plan: canary_plan,
+                revision: &revision,
+                previous: &deploy.previous_task_definition_arn,
+                wait_timeout: deploy.wait_timeout,
+                poll: poll_setting(var),
+                cancel: signals::cancelled(),
+            };
+            let result = {
+                let _group = gha.group(&format!("Canary deploy of {}/{}", deploy.cluster, deploy.service));
+                canary::deploy::run(run, reporter, gha).await
+            };
+            gha.info(&canary::table::text(&result.table));
+            reporter.view.steps = result.table;
+            reporter.view.events = result.recent_events;
+            match result.outcome {
+                canary::controller::Outcome::Succeeded => rollout::Outcome::Succeeded,
+                canary::controller::Outcome::RolledBack { reason, step } => rollout::Outcome::RolledBack {
+                    reason: match step {
+                        Some(n) => format!("step {n}: {reason}"),
+                        None => reason,
+                    },
+                },
+                canary::controller::Outcome::Failed { reason } => rollout::Outcome::Failed { reason },
+            }
+        }
+    };
+    finish(outcome, deploy, gha)
+}
+
+/// The end of a deploy: its status output, and for anything but success, the failure that ends the run.
+fn finish(outcome: rollout::Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failure> {
+    let previous = rollout::short(&deploy.previous_task_definition_arn);
+    match outcome {
+        rollout::Outcome::Succeeded => {
+            output(gha, "status", "succeeded");
+            Ok(())
+        }
+        rollout::Outcome::RolledBack { reason } => Err(Failure {
+            stage: "Deploy rolled back",
+            error: anyhow::anyhow!("{reason}"),
+            consequence: format!("{}/{} is back on {previous}, with all traffic.", deploy.cluster, deploy.service),
+            status: "rolled-back",
+        }),
+        rollout::Outcome::Failed { reason } => Err(Failure {
+            stage: "Deploy failed",
+            error: anyhow::anyhow!("{reason}"),
+            consequence: format!(
+                "{}/{} was left as it is (rollback: false, or the rollback did not finish).",
+                deploy.cluster, deploy.service
+            ),
+            status: "failed",
+        }),
+    }
+}
+
+/// How often to poll ECS. `ECS_DEPLOY_POLL_INTERVAL` (e.g. `200ms`) fixes the interval, for local
+/// stacks and tests; the default starts at 2 s and backs off to 10 s.
+fn poll_setting(var: &impl Fn(&str) -> Option<String>) -> rollout::Poll {
+    match var("ECS_DEPLOY_POLL_INTERVAL").and_then(|v| crate::config::duration::parse(&v).ok()) {
+        Some(d) if !d.is_zero() => rollout::Poll { first: d, max: d },
+        _ => rollout::Poll::default(),
+    }
+}
+
+pub fn output(gha: &Gha, name: &str, value: &str) {
+    if let Err(e) = gha.set_output(name, value) {
+        gha.warning(&format!("could not set output `{name}`: {e}"));
+    }
+}

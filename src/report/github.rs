@@ -1,0 +1,167 @@
+//! The GitHub REST calls behind the report, through octocrab: which pull requests a commit belongs
+//! to, this service's comment (found by its hidden marker, created or edited in place), and
+//! Deployments with their statuses. Errors carry the permission a 403 points at.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use octocrab::Octocrab;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::secret::Secret;
+
+pub struct GitHub {
+    client: Octocrab,
+    /// `owner/name`
+    repo: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Comment {
+    pub id: u64,
+    #[serde(default)]
+    pub body: Option<String>,
+    pub html_url: String,
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    pub login: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Pull {
+    number: u64,
+    state: String,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: u64,
+}
+
+const PAGE: usize = 100;
+
+impl GitHub {
+    /// `api_url` is `GITHUB_API_URL` (tests point it at a local server).
+    pub fn new(api_url: &str, token: &Secret, repo: &str) -> Result<Self> {
+        let client = Octocrab::builder()
+            .base_uri(api_url)
+            .map_err(|e| anyhow!("GITHUB_API_URL `{api_url}` is not a URL: {e}"))?
+            .personal_token(token.expose().to_string())
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .build()
+            .map_err(|e| anyhow!("could not set up the GitHub client: {e}"))?;
+        Ok(GitHub { client, repo: repo.to_string() })
+    }
+
+    /// Open pull requests that contain `sha` (for push events).
+    pub async fn pulls_for_commit(&self, sha: &str) -> Result<Vec<u64>, octocrab::Error> {
+        let pulls: Vec<Pull> =
+            self.client.get(format!("/repos/{}/commits/{sha}/pulls", self.repo), None::<&()>).await?;
+        Ok(pulls.into_iter().filter(|p| p.state == "open").map(|p| p.number).collect())
+    }
+
+    /// The token's own login, where the token may ask (a personal token); None for the Actions token.
+    pub async fn me(&self) -> Option<String> {
+        let user: Result<User, _> = self.client.get("/user", None::<&()>).await;
+        user.ok().map(|u| u.login)
+    }
+
+    /// Our comment on `pr`: its body starts with `marker` and it was written by us (`me`, or a bot
+    /// when the token cannot say who it is). Someone quoting the marker is never taken for us.
+    pub async fn find_comment(
+        &self,
+        pr: u64,
+        marker: &str,
+        me: Option<&str>,
+    ) -> Result<Option<Comment>, octocrab::Error> {
+        for page in 1.. {
+            let route = format!("/repos/{}/issues/{pr}/comments?per_page={PAGE}&page={page}", self.repo);
+            let comments: Vec<Comment> = self.client.get(route, None::<&()>).await?;
+            let found = comments.iter().find(|c| {
+                let ours = match (me, &c.user) {
+                    (Some(me), Some(u)) => u.login == me,
+                    (None, Some(u)) => u.kind.as_deref() == Some("Bot"),
+                    (_, None) => false,
+                };
+                ours && c.body.as_deref().is_some_and(|b| b.starts_with(marker))
+            });
+            if let Some(c) = found {
+                return Ok(Some(c.clone()));
+            }
+            if comments.len() < PAGE {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn create_comment(&self, pr: u64, body: &str) -> Result<Comment, octocrab::Error> {
+        self.client.post(format!("/repos/{}/issues/{pr}/comments", self.repo), Some(&json!({ "body": body }))).await
+    }
+
+    pub async fn update_comment(&self, id: u64, body: &str) -> Result<Comment, octocrab::Error> {
+        self.client.patch(format!("/repos/{}/issues/comments/{id}", self.repo), Some(&json!({ "body": body }))).await
+    }
+
+    pub async fn create_deployment(
+        &self,
+        sha: &str,
+        environment: &str,
+        description: &str,
+    ) -> Result<u64, octocrab::Error> {
+        let body = json!({
+            "ref": sha,
+            "environment": environment,
+            "description": description,
+            "auto_merge": false,
+            "required_contexts": [],
+        });
+        let created: Created = self.client.post(format!("/repos/{}/deployments", self.repo), Some(&body)).await?;
+        Ok(created.id)
+    }
+
+    pub async fn deployment_status(
+        &self,
+        id: u64,
+        state: &str,
+        log_url: Option<&str>,
+        environment_url: Option<&str>,
+        description: &str,
+    ) -> Result<(), octocrab::Error> {
+        let mut body = json!({ "state": state, "description": description });
+        if let Some(url) = log_url {
+            body["log_url"] = json!(url);
+        }
+        if let Some(url) = environment_url {
+            body["environment_url"] = json!(url);
+        }
+        let _: serde_json::Value =
+            self.client.post(format!("/repos/{}/deployments/{id}/statuses", self.repo), Some(&body)).await?;
+        Ok(())
+    }
+}
+
+/// A GitHub error as a warning a person can act on; a 403 names the permission the job lacks.
+pub fn explain(e: &octocrab::Error, permission: &str) -> String {
+    match e {
+        octocrab::Error::GitHub { source, .. } => {
+            let status = source.status_code.as_u16();
+            let message = source.message.trim();
+            match status {
+                403 => format!("GitHub answered 403 ({message}): grant the job `permissions: {permission}`"),
+                401 => format!("GitHub refused the token (401 {message}): check `github-token`"),
+                404 => format!("GitHub answered 404 ({message}): check the repository and that the token can see it"),
+                _ => format!("GitHub answered {status} ({message})"),
+            }
+        }
+        other => format!("could not reach GitHub: {other}"),
+    }
+}

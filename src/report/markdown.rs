@@ -1,0 +1,328 @@
+//! The deploy as markdown: one body for the pull-request comment and the job summary. Pure, so every
+//! state is a snapshot test. Environment values never appear here: only names reach the plan.
+
+use std::fmt::Write as _;
+
+use crate::canary::controller::StepRecord;
+use crate::canary::table;
+
+/// Where the deploy stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// A dry run: the plan, nothing changed.
+    Planned,
+    /// Under way; the text says where (`building the image`, `canary step 2 of 3 (50%)`).
+    InProgress(String),
+    Succeeded,
+    RolledBack(String),
+    Failed(String),
+}
+
+/// Everything the report shows, gathered by the pipeline as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportView {
+    pub cluster: String,
+    pub service: String,
+    pub region: String,
+    pub status: Status,
+    /// `rolling`, or `canary 10%:2m, 50%:2m, 100%`.
+    pub strategy: String,
+    pub image: Option<String>,
+    /// `family:revision` of the new and the previous task definition.
+    pub revision: Option<String>,
+    pub previous: Option<String>,
+    pub steps: Vec<StepRecord>,
+    /// The last ECS service events, newest first; shown when the deploy did not succeed.
+    pub events: Vec<String>,
+    /// The plan as markdown, for a dry run.
+    pub plan: Option<String>,
+    pub run_url: Option<String>,
+}
+
+/// The hidden marker that finds this service's comment again on later runs.
+pub fn marker(cluster: &str, service: &str) -> String {
+    format!("<!-- ecs-deploy-action:{cluster}/{service} -->")
+}
+
+pub fn render(v: &ReportView) -> String {
+    let mut md = marker(&v.cluster, &v.service);
+    md.push('\n');
+    let (icon, headline) = match &v.status {
+        Status::Planned => ("📝", "planned (dry run, nothing changed)".to_string()),
+        Status::InProgress(what) => ("⏳", format!("in progress: {what}")),
+        Status::Succeeded => ("✅", "succeeded".to_string()),
+        Status::RolledBack(_) => ("↩️", "rolled back".to_string()),
+        Status::Failed(_) => ("❌", "failed".to_string()),
+    };
+    let _ = writeln!(md, "### {icon} Deploy to `{}/{}`: {headline}\n", v.cluster, v.service);
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| Strategy | {} |", cell(&v.strategy));
+    if let Some(image) = &v.image {
+        let _ = writeln!(md, "| Image | `{image}` |");
+    }
+    match (&v.revision, &v.previous) {
+        (Some(new), Some(old)) => {
+            let _ = writeln!(md, "| Task definition | `{new}` (was `{old}`) |");
+        }
+        (None, Some(old)) => {
+            let _ = writeln!(md, "| Task definition | `{old}` (current) |");
+        }
+        _ => {}
+    }
+    md.push('\n');
+    if let Status::RolledBack(reason) | Status::Failed(reason) = &v.status {
+        let what = if matches!(v.status, Status::RolledBack(_)) { "Rolled back" } else { "Failed" };
+        let _ = writeln!(md, "**{what}:** {}\n", cell(reason));
+    }
+    if !v.steps.is_empty() {
+        md.push_str(&table::markdown(&v.steps));
+        md.push('\n');
+    }
+    if let Some(plan) = &v.plan {
+        md.push_str(plan);
+        md.push('\n');
+    }
+    if matches!(v.status, Status::RolledBack(_) | Status::Failed(_)) && !v.events.is_empty() {
+        let _ = writeln!(md, "<details><summary>Last service events</summary>\n");
+        for e in v.events.iter().take(10) {
+            let _ = writeln!(md, "- {}", cell(e));
+        }
+        let _ = writeln!(md, "\n</details>\n");
+    }
+    let mut links = Vec::new();
+    if let Some(url) = &v.run_url {
+        links.push(format!("[Workflow run]({url})"));
+    }
+    links.push(format!(
+        "[ECS console](https://{r}.console.aws.amazon.com/ecs/v2/clusters/{c}/services/{s}/deployments?region={r})",
+        r = v.region,
+        c = v.cluster,
+        s = v.service
+    ));
+    let _ = writeln!(md, "{}", links.join(" · "));
+    md
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use expect_test::expect;
+
+    use super::*;
+    use crate::canary::controller::{GateResult, StepResult};
+
+    fn gate(gate: &'static str, passed: bool, value: &str) -> GateResult {
+        GateResult { gate, passed, value: value.into(), detail: None }
+    }
+
+    fn row(weight: u8, tasks: i32, result: StepResult, gates: Vec<GateResult>, took: Option<u64>) -> StepRecord {
+        StepRecord {
+            weight,
+            bake: Duration::from_secs(120),
+            canary_tasks: tasks,
+            gates,
+            result,
+            took: took.map(Duration::from_secs),
+        }
+    }
+
+    fn view(status: Status, steps: Vec<StepRecord>) -> ReportView {
+        ReportView {
+            cluster: "prod".into(),
+            service: "web".into(),
+            region: "us-east-1".into(),
+            status,
+            strategy: "canary 10%:2m, 50%:2m, 100%".into(),
+            image: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65".into()),
+            revision: Some("web:8".into()),
+            previous: Some("web:7".into()),
+            steps,
+            events: vec![
+                "(service web-canary) has stopped 2 running tasks: (task 1a2b) (task 3c4d).".into(),
+                "(service web-canary) has started 2 tasks: (task 1a2b) (task 3c4d).".into(),
+            ],
+            plan: None,
+            run_url: Some("https://github.com/org/app/actions/runs/42".into()),
+        }
+    }
+
+    fn ok_gates() -> Vec<GateResult> {
+        vec![gate("alarms", true, "OK"), gate("target-health", true, "1/1 healthy"), gate("error-rate", true, "0.12%")]
+    }
+
+    #[test]
+    fn canary_in_progress_at_step_2_of_3() {
+        let v = view(
+            Status::InProgress("canary step 2 of 3 (50%)".into()),
+            vec![
+                row(10, 1, StepResult::Passed, ok_gates(), Some(124)),
+                row(50, 2, StepResult::Running, vec![], None),
+                row(100, 4, StepResult::Pending, vec![], None),
+            ],
+        );
+        expect![[r#"
+            <!-- ecs-deploy-action:prod/web -->
+            ### ⏳ Deploy to `prod/web`: in progress: canary step 2 of 3 (50%)
+
+            | | |
+            |---|---|
+            | Strategy | canary 10%:2m, 50%:2m, 100% |
+            | Image | `123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65` |
+            | Task definition | `web:8` (was `web:7`) |
+
+            | Step | Weight | Bake | Canary tasks | Gates (last check) | Result | Time |
+            |---|---|---|---|---|---|---|
+            | 1 | 10% | 2m | 1 | alarms OK, target-health 1/1 healthy, error-rate 0.12% | passed | 2m4s |
+            | 2 | 50% | 2m | 2 | - | running | - |
+            | 3 | 100% | 2m | 4 | - | pending | - |
+
+            [Workflow run](https://github.com/org/app/actions/runs/42) · [ECS console](https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web/deployments?region=us-east-1)
+        "#]]
+        .assert_eq(&render(&v));
+    }
+
+    #[test]
+    fn canary_succeeded() {
+        let v = view(
+            Status::Succeeded,
+            vec![
+                row(10, 1, StepResult::Passed, ok_gates(), Some(121)),
+                row(50, 2, StepResult::Passed, ok_gates(), Some(122)),
+                row(100, 4, StepResult::Passed, ok_gates(), Some(123)),
+            ],
+        );
+        expect![[r#"
+            <!-- ecs-deploy-action:prod/web -->
+            ### ✅ Deploy to `prod/web`: succeeded
+
+            | | |
+            |---|---|
+            | Strategy | canary 10%:2m, 50%:2m, 100% |
+            | Image | `123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65` |
+            | Task definition | `web:8` (was `web:7`) |
+
+            | Step | Weight | Bake | Canary tasks | Gates (last check) | Result | Time |
+            |---|---|---|---|---|---|---|
+            | 1 | 10% | 2m | 1 | alarms OK, target-health 1/1 healthy, error-rate 0.12% | passed | 2m1s |
+            | 2 | 50% | 2m | 2 | alarms OK, target-health 1/1 healthy, error-rate 0.12% | passed | 2m2s |
+            | 3 | 100% | 2m | 4 | alarms OK, target-health 1/1 healthy, error-rate 0.12% | passed | 2m3s |
+
+            [Workflow run](https://github.com/org/app/actions/runs/42) · [ECS console](https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web/deployments?region=us-east-1)
+        "#]]
+        .assert_eq(&render(&v));
+    }
+
+    #[test]
+    fn canary_rolled_back_at_step_2_with_alarm_evidence() {
+        let mut failing = ok_gates();
+        failing[0] = GateResult {
+            gate: "alarms",
+            passed: false,
+            value: "api-5xx in ALARM".into(),
+            detail: Some("api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0".into()),
+        };
+        let v = view(
+            Status::RolledBack(
+                "step 2: alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0)"
+                    .into(),
+            ),
+            vec![
+                row(10, 1, StepResult::Passed, ok_gates(), Some(121)),
+                row(50, 2, StepResult::Failed, failing, Some(47)),
+                row(100, 4, StepResult::Pending, vec![], None),
+            ],
+        );
+        expect![[r#"
+            <!-- ecs-deploy-action:prod/web -->
+            ### ↩️ Deploy to `prod/web`: rolled back
+
+            | | |
+            |---|---|
+            | Strategy | canary 10%:2m, 50%:2m, 100% |
+            | Image | `123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65` |
+            | Task definition | `web:8` (was `web:7`) |
+
+            **Rolled back:** step 2: alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0)
+
+            | Step | Weight | Bake | Canary tasks | Gates (last check) | Result | Time |
+            |---|---|---|---|---|---|---|
+            | 1 | 10% | 2m | 1 | alarms OK, target-health 1/1 healthy, error-rate 0.12% | passed | 2m1s |
+            | 2 | 50% | 2m | 2 | alarms api-5xx in ALARM ✗, target-health 1/1 healthy, error-rate 0.12% | FAILED | 47s |
+            | 3 | 100% | 2m | 4 | - | pending | - |
+
+            <details><summary>Last service events</summary>
+
+            - (service web-canary) has stopped 2 running tasks: (task 1a2b) (task 3c4d).
+            - (service web-canary) has started 2 tasks: (task 1a2b) (task 3c4d).
+
+            </details>
+
+            [Workflow run](https://github.com/org/app/actions/runs/42) · [ECS console](https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web/deployments?region=us-east-1)
+        "#]]
+        .assert_eq(&render(&v));
+    }
+
+    #[test]
+    fn rolling_deploy_failed_with_its_last_events() {
+        let mut v = view(Status::Failed("the deployment did not become stable within wait-timeout 15m".into()), vec![]);
+        v.strategy = "rolling".into();
+        v.events = vec![
+            "(service web) is unable to consistently start tasks successfully.".into(),
+            "task 9e1f (web:8) stopped: Essential container in task exited (web: exit code 1)".into(),
+        ];
+        expect![[r#"
+            <!-- ecs-deploy-action:prod/web -->
+            ### ❌ Deploy to `prod/web`: failed
+
+            | | |
+            |---|---|
+            | Strategy | rolling |
+            | Image | `123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65` |
+            | Task definition | `web:8` (was `web:7`) |
+
+            **Failed:** the deployment did not become stable within wait-timeout 15m
+
+            <details><summary>Last service events</summary>
+
+            - (service web) is unable to consistently start tasks successfully.
+            - task 9e1f (web:8) stopped: Essential container in task exited (web: exit code 1)
+
+            </details>
+
+            [Workflow run](https://github.com/org/app/actions/runs/42) · [ECS console](https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web/deployments?region=us-east-1)
+        "#]]
+        .assert_eq(&render(&v));
+    }
+
+    #[test]
+    fn dry_run_plan() {
+        let mut v = view(Status::Planned, vec![]);
+        v.revision = None;
+        v.image = None;
+        v.plan = Some(
+            "| Step | Weight (stable/canary) | Canary tasks | Bake |\n|---|---|---|---|\n| 1 | 90/10 | 1 | 2m |\n"
+                .into(),
+        );
+        expect![[r#"
+            <!-- ecs-deploy-action:prod/web -->
+            ### 📝 Deploy to `prod/web`: planned (dry run, nothing changed)
+
+            | | |
+            |---|---|
+            | Strategy | canary 10%:2m, 50%:2m, 100% |
+            | Task definition | `web:7` (current) |
+
+            | Step | Weight (stable/canary) | Canary tasks | Bake |
+            |---|---|---|---|
+            | 1 | 90/10 | 1 | 2m |
+
+            [Workflow run](https://github.com/org/app/actions/runs/42) · [ECS console](https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web/deployments?region=us-east-1)
+        "#]]
+        .assert_eq(&render(&v));
+    }
+}

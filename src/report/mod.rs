@@ -1,0 +1,242 @@
+//! Status where people look: the pull-request comment (one per service, edited in place at each
+//! stage and step), a GitHub Deployment with its statuses, the job summary, and `comment-url`.
+//! Best effort: a GitHub failure is one warning with a hint, never a failed or blocked deploy.
+
+pub mod github;
+pub mod markdown;
+
+use std::time::Duration;
+
+use github::{Comment, GitHub, explain};
+use markdown::{ReportView, Status};
+
+use crate::canary::controller::StepRecord;
+use crate::config::ReportSettings;
+use crate::gha::Gha;
+
+/// What the run knows about its place on GitHub, from the runner's environment.
+#[derive(Debug, Clone, Default)]
+pub struct GitHubContext {
+    pub api_url: String,
+    pub repository: Option<String>,
+    pub sha: Option<String>,
+    pub event_name: Option<String>,
+    pub event_path: Option<String>,
+    pub run_url: Option<String>,
+}
+
+impl GitHubContext {
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
+        let v = |k: &str| var(k).filter(|s| !s.is_empty());
+        let run_url = match (v("GITHUB_SERVER_URL"), v("GITHUB_REPOSITORY"), v("GITHUB_RUN_ID")) {
+            (Some(server), Some(repo), Some(id)) => Some(match v("GITHUB_RUN_ATTEMPT") {
+                Some(attempt) if attempt != "1" => format!("{server}/{repo}/actions/runs/{id}/attempts/{attempt}"),
+                _ => format!("{server}/{repo}/actions/runs/{id}"),
+            }),
+            _ => None,
+        };
+        GitHubContext {
+            api_url: v("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+            repository: v("GITHUB_REPOSITORY"),
+            sha: v("GITHUB_SHA"),
+            event_name: v("GITHUB_EVENT_NAME"),
+            event_path: v("GITHUB_EVENT_PATH"),
+            run_url,
+        }
+    }
+
+    /// The pull request number and head commit of a `pull_request`/`pull_request_target` event.
+    fn pull_request_event(&self) -> Option<(u64, Option<String>)> {
+        if !matches!(self.event_name.as_deref(), Some("pull_request" | "pull_request_target")) {
+            return None;
+        }
+        let text = std::fs::read_to_string(self.event_path.as_deref()?).ok()?;
+        let event: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let pr = &event["pull_request"];
+        let number = pr["number"].as_u64().or_else(|| event["number"].as_u64())?;
+        Some((number, pr["head"]["sha"].as_str().map(str::to_string)))
+    }
+}
+
+pub struct Reporter {
+    github: Option<GitHub>,
+    /// The pull requests to comment on, with our comment on each once known.
+    comments: Vec<(u64, Option<Comment>)>,
+    deployment: Option<u64>,
+    settings: ReportSettings,
+    ctx: GitHubContext,
+    last_body: Option<String>,
+    pub view: ReportView,
+    pub comment_url: Option<String>,
+}
+
+/// GitHub calls never hold a deploy up for long.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Reporter {
+    /// Finds the pull requests and this service's comment on them, and creates the Deployment
+    /// (`deploying`: a real run, not a dry run). Every failure is a warning.
+    pub async fn start(
+        gha: &Gha,
+        settings: &ReportSettings,
+        ctx: GitHubContext,
+        view: ReportView,
+        deploying: bool,
+    ) -> Self {
+        let mut reporter = Reporter {
+            github: None,
+            comments: Vec::new(),
+            deployment: None,
+            settings: settings.clone(),
+            ctx,
+            last_body: None,
+            view,
+            comment_url: None,
+        };
+        let (Some(token), Some(repo)) = (&settings.github_token, reporter.ctx.repository.clone()) else {
+            return reporter;
+        };
+        match GitHub::new(&reporter.ctx.api_url, token, &repo) {
+            Ok(github) => reporter.github = Some(github),
+            Err(e) => {
+                gha.warning(&format!("no pull-request comment or Deployment: {e:#}"));
+                return reporter;
+            }
+        }
+        let Some(github) = &reporter.github else { return reporter };
+        let event = reporter.ctx.pull_request_event();
+        if settings.pr_comment {
+            let pulls = match (&event, &reporter.ctx.sha) {
+                (Some((number, _)), _) => Ok(vec![*number]),
+                (None, Some(sha)) => match tokio::time::timeout(CALL_TIMEOUT, github.pulls_for_commit(sha)).await {
+                    Ok(r) => r.map_err(|e| explain(&e, "pull-requests: read")),
+                    Err(_) => Err("GitHub did not answer within 20s".into()),
+                },
+                (None, None) => Ok(Vec::new()),
+            };
+            match pulls {
+                Ok(pulls) if !pulls.is_empty() => {
+                    let me = github.me().await;
+                    let marker = markdown::marker(&reporter.view.cluster, &reporter.view.service);
+                    for pr in pulls {
+                        match tokio::time::timeout(CALL_TIMEOUT, github.find_comment(pr, &marker, me.as_deref())).await
+                        {
+                            Ok(Ok(found)) => reporter.comments.push((pr, found)),
+                            Ok(Err(e)) => gha.warning(&format!(
+                                "cannot read the comments of #{pr}: {}",
+                                explain(&e, "pull-requests: write")
+                            )),
+                            Err(_) => gha.warning(&format!("cannot read the comments of #{pr}: GitHub did not answer")),
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => gha.warning(&format!("cannot find the pull request of this commit: {e}")),
+            }
+        }
+        if let (true, Some(environment)) = (deploying, settings.deployment_environment.clone()) {
+            let sha = event.and_then(|(_, head)| head).or_else(|| reporter.ctx.sha.clone());
+            if let Some(sha) = sha {
+                let description = format!("ecs-deploy-action: {}/{}", reporter.view.cluster, reporter.view.service);
+                match tokio::time::timeout(CALL_TIMEOUT, github.create_deployment(&sha, &environment, &description))
+                    .await
+                {
+                    Ok(Ok(id)) => {
+                        reporter.deployment = Some(id);
+                        reporter.deployment_status(gha, "in_progress").await;
+                    }
+                    Ok(Err(e)) => gha.warning(&format!("no GitHub Deployment: {}", explain(&e, "deployments: write"))),
+                    Err(_) => gha.warning("no GitHub Deployment: GitHub did not answer"),
+                }
+            }
+        }
+        reporter
+    }
+
+    /// A new stage or step: the comment shows it (only when the text changed).
+    pub async fn progress(&mut self, gha: &Gha, what: &str, steps: Option<&[StepRecord]>) {
+        self.view.status = Status::InProgress(what.to_string());
+        if let Some(steps) = steps {
+            self.view.steps = steps.to_vec();
+        }
+        self.publish(gha).await;
+    }
+
+    async fn publish(&mut self, gha: &Gha) {
+        let body = markdown::render(&self.view);
+        if self.last_body.as_deref() == Some(body.as_str()) {
+            return;
+        }
+        self.last_body = Some(body.clone());
+        let Some(github) = &self.github else { return };
+        let mut failed = None;
+        for (pr, comment) in &mut self.comments {
+            let result = match comment {
+                Some(c) => tokio::time::timeout(CALL_TIMEOUT, github.update_comment(c.id, &body)).await,
+                None => tokio::time::timeout(CALL_TIMEOUT, github.create_comment(*pr, &body)).await,
+            };
+            match result {
+                Ok(Ok(c)) => {
+                    self.comment_url.get_or_insert_with(|| c.html_url.clone());
+                    *comment = Some(c);
+                }
+                Ok(Err(e)) => {
+                    failed = Some(format!("cannot comment on #{pr}: {}", explain(&e, "pull-requests: write")))
+                }
+                Err(_) => failed = Some(format!("cannot comment on #{pr}: GitHub did not answer")),
+            }
+        }
+        if let Some(warning) = failed {
+            gha.warning(&warning);
+            // One warning is enough: the deploy goes on without the comment.
+            self.comments.clear();
+        }
+    }
+
+    async fn deployment_status(&mut self, gha: &Gha, state: &str) {
+        let (Some(github), Some(id)) = (&self.github, self.deployment) else { return };
+        let description = match state {
+            "in_progress" => "deploying",
+            "success" => "deployed",
+            _ => "the deploy did not succeed",
+        };
+        let call = github.deployment_status(
+            id,
+            state,
+            self.ctx.run_url.as_deref(),
+            self.settings.environment_url.as_deref(),
+            description,
+        );
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                gha.warning(&format!("cannot update the GitHub Deployment: {}", explain(&e, "deployments: write")));
+                self.deployment = None;
+            }
+            Err(_) => gha.warning("cannot update the GitHub Deployment: GitHub did not answer"),
+        }
+    }
+
+    /// The final state everywhere: comment, Deployment, job summary, `comment-url`; without a token
+    /// (act, local runs) the comment goes to the log instead.
+    pub async fn finish(&mut self, gha: &Gha, status: Status) {
+        self.view.status = status;
+        self.publish(gha).await;
+        let state = match self.view.status {
+            Status::Succeeded => "success",
+            _ => "failure",
+        };
+        self.deployment_status(gha, state).await;
+        let body = markdown::render(&self.view);
+        if let Err(e) = gha.append_summary(&body) {
+            gha.warning(&format!("could not write the job summary: {e}"));
+        }
+        if self.settings.pr_comment && self.settings.github_token.is_none() {
+            let _group = gha.group("Report (no github-token: the pull-request comment as it would read)");
+            gha.info(&body);
+        }
+        if let Err(e) = gha.set_output("comment-url", self.comment_url.as_deref().unwrap_or_default()) {
+            gha.warning(&format!("could not set output `comment-url`: {e}"));
+        }
+    }
+}
