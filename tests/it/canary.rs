@@ -86,7 +86,13 @@ fn finish(child: Child) -> Run {
 #[tokio::test]
 async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up() {
     let c = setup(&[]).await;
-    let mut child = c.action(&["--canary-steps", "10%:1s, 50%:1s, 100%", "--check-interval", "250ms"]).spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let (outputs, summary) = (dir.path().join("outputs"), dir.path().join("summary.md"));
+    let mut child = c
+        .action(&["--canary-steps", "10%:1s, 50%:1s, 100%", "--check-interval", "250ms"])
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .spawn();
     let mut seen = vec![c.weights().await];
     while child.try_wait().unwrap().is_none() {
         let w = c.weights().await;
@@ -105,6 +111,15 @@ async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up() {
     assert_eq!(stable.desired_count(), 4);
     assert!(run.stdout.contains("step 2/3: 50%, bake 1s: running 2 task(s)"), "{run}");
     assert!(run.stdout.contains("3     100%    0s      4      passed"), "the step table is printed:\n{run}");
+    let outputs = std::fs::read_to_string(outputs).unwrap();
+    let keys: Vec<&str> = outputs.lines().filter_map(|l| l.split_once("<<").map(|(k, _)| k)).collect();
+    assert_eq!(
+        keys,
+        ["image-uri", "image-digest", "task-definition-arn", "previous-task-definition-arn", "status", "comment-url"]
+    );
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(summary.contains("### ✅ Deploy to `demo/web`: succeeded"), "{summary}");
+    assert!(summary.contains("| 3 | 100% | 0s | 4 |"), "{summary}");
 }
 
 #[tokio::test]

@@ -7,5 +7,6 @@ mod credentials;
 mod dry_run;
 mod image;
 mod inputs;
+mod report;
 mod rolling;
 mod support;

@@ -1,0 +1,413 @@
+//! The report on GitHub, through octocrab against wiremock with GitHub-shaped responses: the comment
+//! is created when absent and edited in place when present (even past the first page), another
+//! user's comment is never touched, GitHub failures leave the deploy green with a warning, and
+//! Deployments get their statuses. A catch-all fails any test that sends a request nobody expected.
+
+use serde_json::{Value, json};
+use wiremock::matchers::{any, body_partial_json, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::support::{Run, Stack, output, repo_root, s, stack};
+
+const TOKEN: &str = "ghs_ReportTestToken0123456789abcdef";
+const SHA: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+const IMAGE: &str = "127.0.0.1:5000/demo-app@sha256:7d865e959b2466918c9863afca942d0fb89d7c9ac0c99bafc3749504ded97730";
+const MARKER: &str = "<!-- ecs-deploy-action:demo/web -->";
+
+fn fixture(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join("tests/resources/github").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn comment(id: u64, login: &str, kind: &str, body: &str) -> Value {
+    let mut c = fixture("comment.json");
+    c["id"] = json!(id);
+    c["html_url"] = json!(format!("https://github.com/org/app/pull/7#issuecomment-{id}"));
+    c["url"] = json!(format!("https://api.github.com/repos/org/app/issues/comments/{id}"));
+    c["user"]["login"] = json!(login);
+    c["user"]["type"] = json!(kind);
+    c["body"] = json!(body);
+    c
+}
+
+/// GitHub's API with the calls every run makes, and a catch-all that fails on anything else.
+async fn github() -> MockServer {
+    let server = MockServer::start().await;
+    // The Actions token cannot ask who it is.
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(fixture("forbidden.json")))
+        .mount(&server)
+        .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(599))
+        .with_priority(u8::MAX)
+        .expect(0)
+        .named("catch-all: a request nobody expected")
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn comments_page(server: &MockServer, page: u32, comments: Vec<Value>) {
+    Mock::given(method("GET"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .and(query_param("page", page.to_string()))
+        .and(query_param("per_page", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(comments))
+        .mount(server)
+        .await;
+}
+
+/// Answers a comment create or edit with the comment GitHub would return.
+fn echo_comment(id: u64) -> impl Fn(&Request) -> ResponseTemplate {
+    move |req: &Request| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        let status = if req.method == wiremock::http::Method::POST { 201 } else { 200 };
+        ResponseTemplate::new(status).set_body_json(comment(
+            id,
+            "github-actions[bot]",
+            "Bot",
+            body["body"].as_str().unwrap_or(""),
+        ))
+    }
+}
+
+struct Deploy {
+    run: Run,
+    summary: String,
+}
+
+/// A rolling deploy of demo/web in Actions, reporting to `server` for pull request #7.
+async fn deploy(stack: &Stack, server: &MockServer, event: &str, extra: &[&str]) -> Deploy {
+    stack.seed(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let event_path = dir.path().join("event.json");
+    let event_body = match event {
+        "pull_request" => {
+            json!({ "action": "synchronize", "number": 7, "pull_request": { "number": 7, "head": { "sha": SHA } } })
+        }
+        _ => json!({ "ref": "refs/heads/main", "after": SHA }),
+    };
+    std::fs::write(&event_path, event_body.to_string()).unwrap();
+    let (outputs, summary) = (dir.path().join("outputs"), dir.path().join("summary"));
+    let mut run = stack
+        .action()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_API_URL", server.uri())
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "org/app")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_SHA", SHA)
+        .env("GITHUB_EVENT_NAME", event)
+        .env("GITHUB_EVENT_PATH", &event_path)
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .input("github-token", TOKEN)
+        .input("aws-region", &stack.region)
+        .input("image", IMAGE)
+        .input("cluster", "demo")
+        .input("service", "web")
+        .input("environment-variables", "DATABASE_PASSWORD=hunter2-env-secret")
+        .args(extra)
+        .run();
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    let summary = std::fs::read_to_string(summary).unwrap_or_default();
+    Deploy { run, summary }
+}
+
+/// Bodies of the requests to `path` with `method`, in order.
+async fn bodies(server: &MockServer, method: &str, path: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == method && r.url.path() == path)
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// No secret in anything GitHub received, in the summary or in the outputs.
+async fn assert_no_secret(server: &MockServer, d: &Deploy) {
+    for request in server.received_requests().await.unwrap_or_default() {
+        let body = String::from_utf8_lossy(&request.body);
+        for secret in [TOKEN, "hunter2-env-secret"] {
+            assert!(!body.contains(secret), "a secret reached GitHub in {} {}", request.method, request.url);
+        }
+    }
+    for secret in [TOKEN, "hunter2-env-secret"] {
+        assert!(!d.summary.contains(secret), "a secret reached the summary");
+        assert!(!d.run.outputs.contains(secret), "a secret reached the outputs");
+    }
+}
+
+#[tokio::test]
+async fn the_comment_is_created_when_absent_then_edited_in_place() {
+    let stack = stack().await;
+    let server = github().await;
+    comments_page(&server, 1, vec![comment(3, "alice", "User", "Looks good to me")]).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(echo_comment(900))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/900"))
+        .respond_with(echo_comment(900))
+        .expect(1..)
+        .mount(&server)
+        .await;
+    let d = deploy(&stack, &server, "pull_request", &[]).await;
+    assert_eq!(d.run.code, Some(0), "{}", d.run);
+    let created = bodies(&server, "POST", "/repos/org/app/issues/7/comments").await;
+    assert!(created[0]["body"].as_str().unwrap().starts_with(MARKER));
+    let edits = bodies(&server, "PATCH", "/repos/org/app/issues/comments/900").await;
+    let last = edits.last().unwrap()["body"].as_str().unwrap().to_string();
+    assert!(last.starts_with(MARKER), "{last}");
+    assert!(last.contains("### ✅ Deploy to `demo/web`: succeeded"), "{last}");
+    assert!(last.contains("| Task definition | `web:2` (was `web:1`) |"), "{last}");
+    assert!(last.contains("[Workflow run](https://github.com/org/app/actions/runs/4242)"), "{last}");
+    assert_eq!(output(&d.run, "comment-url"), "https://github.com/org/app/pull/7#issuecomment-900");
+    assert!(d.summary.contains("### ✅ Deploy to `demo/web`: succeeded"), "the summary is the same markdown");
+    assert_no_secret(&server, &d).await;
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn our_comment_past_the_first_page_is_edited_and_a_quoting_user_is_left_alone() {
+    let stack = stack().await;
+    let server = github().await;
+    let chatter: Vec<Value> = (1..=100).map(|i| comment(i, "alice", "User", "discussion")).collect();
+    comments_page(&server, 1, chatter).await;
+    let quote = format!("> {MARKER}\n> ### ❌ Deploy failed\nwhy did this fail?");
+    comments_page(
+        &server,
+        2,
+        vec![
+            comment(501, "bob", "User", &quote),
+            comment(502, "mallory", "User", &format!("{MARKER}\nnot the bot")),
+            comment(777, "github-actions[bot]", "Bot", &format!("{MARKER}\nold status")),
+        ],
+    )
+    .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/777"))
+        .respond_with(echo_comment(777))
+        .expect(1..)
+        .mount(&server)
+        .await;
+    let d = deploy(&stack, &server, "pull_request", &[]).await;
+    assert_eq!(d.run.code, Some(0), "{}", d.run);
+    assert_eq!(output(&d.run, "comment-url"), "https://github.com/org/app/pull/7#issuecomment-777");
+    // The catch-all proves that no comment was created and no other comment was edited.
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_push_comments_on_the_open_pull_requests_of_the_commit() {
+    let stack = stack().await;
+    let server = github().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/org/app/commits/{SHA}/pulls")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            { "number": 7, "state": "open", "title": "Deploy me" },
+            { "number": 3, "state": "closed", "title": "Old" }
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    comments_page(&server, 1, vec![]).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(echo_comment(901))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/901"))
+        .respond_with(echo_comment(901))
+        .mount(&server)
+        .await;
+    let d = deploy(&stack, &server, "push", &[]).await;
+    assert_eq!(d.run.code, Some(0), "{}", d.run);
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_403_on_the_comment_is_a_warning_naming_the_permission_and_the_deploy_stays_green() {
+    let stack = stack().await;
+    let server = github().await;
+    comments_page(&server, 1, vec![]).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(fixture("forbidden.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let d = deploy(&stack, &server, "pull_request", &[]).await;
+    assert_eq!(d.run.code, Some(0), "{}", d.run);
+    assert_eq!(output(&d.run, "status"), "succeeded");
+    assert!(
+        d.run.stdout.contains("::warning::cannot comment on #7: GitHub answered 403 (Resource not accessible by integration): grant the job `permissions: pull-requests: write`"),
+        "{}",
+        d.run
+    );
+    assert_eq!(d.run.stdout.matches("::warning::").count(), 1, "one warning, not one per update:\n{}", d.run);
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_500_from_github_is_a_warning_and_the_deploy_stays_green() {
+    let stack = stack().await;
+    let server = github().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({ "message": "Server Error" })))
+        .mount(&server)
+        .await;
+    let d = deploy(&stack, &server, "pull_request", &[]).await;
+    assert_eq!(d.run.code, Some(0), "{}", d.run);
+    assert!(d.run.stdout.contains("::warning::cannot read the comments of #7: GitHub answered 500"), "{}", d.run);
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_deployment_gets_in_progress_then_success_with_its_urls() {
+    let stack = stack().await;
+    let server = github().await;
+    comments_page(&server, 1, vec![]).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(echo_comment(902))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/902"))
+        .respond_with(echo_comment(902))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/deployments"))
+        .and(body_partial_json(
+            json!({ "ref": SHA, "environment": "staging", "auto_merge": false, "required_contexts": [] }),
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("deployment.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/deployments/55/statuses"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1, "state": "success" })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let d = deploy(
+        &stack,
+        &server,
+        "pull_request",
+        &["--deployment-environment", "staging", "--environment-url", "https://staging.example.com"],
+    )
+    .await;
+    assert_eq!(d.run.code, Some(0), "{}", d.run);
+    let statuses = bodies(&server, "POST", "/repos/org/app/deployments/55/statuses").await;
+    let states: Vec<&str> = statuses.iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["in_progress", "success"]);
+    for status in &statuses {
+        assert_eq!(status["log_url"], "https://github.com/org/app/actions/runs/4242");
+        assert_eq!(status["environment_url"], "https://staging.example.com");
+    }
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_rolled_back_deploy_marks_the_deployment_failed_and_shows_the_events() {
+    let stack = stack().await;
+    let server = github().await;
+    comments_page(&server, 1, vec![]).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(echo_comment(903))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/903"))
+        .respond_with(echo_comment(903))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/deployments"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("deployment.json")))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/deployments/55/statuses"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 2 })))
+        .mount(&server)
+        .await;
+    stack.seed(&[]);
+    stack.next_rollout("demo", "web", "fail").await;
+    // deploy() seeds again on a fresh emulator only when asked; here the seed above is reused.
+    let d = deploy_seeded(&stack, &server, &["--deployment-environment", "staging"]).await;
+    assert_eq!(d.run.code, Some(1), "{}", d.run);
+    let statuses = bodies(&server, "POST", "/repos/org/app/deployments/55/statuses").await;
+    assert_eq!(statuses.last().unwrap()["state"], "failure");
+    let last = bodies(&server, "PATCH", "/repos/org/app/issues/comments/903").await.last().unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(last.contains("### ↩️ Deploy to `demo/web`: rolled back"), "{last}");
+    assert!(last.contains("**Rolled back:** ECS deployment circuit breaker: tasks failed to start."), "{last}");
+    assert!(last.contains("<summary>Last service events</summary>"), "{last}");
+    assert!(last.contains("failed to start: Essential container in task exited."), "{last}");
+    server.verify().await;
+}
+
+/// Like `deploy`, on the emulator as it is.
+async fn deploy_seeded(stack: &Stack, server: &MockServer, extra: &[&str]) -> Deploy {
+    let dir = tempfile::tempdir().unwrap();
+    let event_path = dir.path().join("event.json");
+    std::fs::write(
+        &event_path,
+        json!({ "number": 7, "pull_request": { "number": 7, "head": { "sha": SHA } } }).to_string(),
+    )
+    .unwrap();
+    let run = stack
+        .action()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_API_URL", server.uri())
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "org/app")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_SHA", SHA)
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &event_path)
+        .input("github-token", TOKEN)
+        .input("aws-region", &stack.region)
+        .input("image", IMAGE)
+        .input("cluster", "demo")
+        .input("service", "web")
+        .args(extra)
+        .run();
+    Deploy { run, summary: String::new() }
+}
+
+#[tokio::test]
+async fn without_a_token_the_comment_goes_to_the_log() {
+    let stack = stack().await;
+    let seeded = stack.seed(&[]);
+    let run = stack
+        .action()
+        .env("GITHUB_ACTIONS", "true")
+        .env("ACT", "true")
+        .args(["--aws-region", &stack.region, "--image", IMAGE, "--cluster", s(&seeded, "cluster"), "--service", "web"])
+        .run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout.contains("::group::Report (no github-token: the pull-request comment as it would read)"),
+        "{run}"
+    );
+    assert!(run.stdout.contains(MARKER), "{run}");
+    assert!(run.stdout.contains("### ✅ Deploy to `demo/web`: succeeded"), "{run}");
+}
