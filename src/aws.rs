@@ -5,11 +5,14 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::SharedCredentialsProvider;
 
+use crate::calls::CallCounter;
 use crate::config::AwsSettings;
 
 #[derive(Clone, Debug)]
 pub struct Aws {
     pub sdk: SdkConfig,
+    /// Every request any of the clients sends.
+    pub calls: CallCounter,
     pub ecs: aws_sdk_ecs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
@@ -41,12 +44,24 @@ impl Aws {
             Some(provider) => sdk.into_builder().credentials_provider(provider).build(),
             None => sdk,
         };
+        let calls = CallCounter::default();
         Aws {
-            ecs: aws_sdk_ecs::Client::new(&sdk),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-            ecr: aws_sdk_ecr::Client::new(&sdk),
-            sts: aws_sdk_sts::Client::new(&sdk),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                aws_sdk_ecs::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
+            ),
+            elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
+            ),
+            ecr: aws_sdk_ecr::Client::from_conf(
+                aws_sdk_ecr::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
+            ),
+            calls,
             sdk,
         }
     }

@@ -152,7 +152,7 @@ async fn id_token(endpoint: &OidcEndpoint, audience: &str) -> Result<String> {
             Err(e) => format!("could not reach the GitHub OIDC token endpoint: {e}"),
         };
         match backoff.next() {
-            Some(wait) => tokio::time::sleep(wait).await,
+            Some(wait) => crate::clock::sleep(wait).await,
             None => bail!("{reason} (gave up after {} attempts)", backoff.attempts()),
         }
     }

@@ -1,7 +1,9 @@
 //! ecs-deploy-action: build, push and deploy to Amazon ECS from one GitHub Actions step.
 
 pub mod aws;
+pub mod calls;
 pub mod canary;
+pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod ecs;

@@ -2,7 +2,9 @@
 //! image → register → rolling or canary, with the report following along. Each stage's failure says
 //! what it left behind.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use anyhow::Result;
 
@@ -15,7 +17,7 @@ use crate::gha::Gha;
 use crate::plan::{self, DeployPlan, StrategyPlan};
 use crate::report::markdown::{ReportView, Status};
 use crate::report::{GitHubContext, Reporter};
-use crate::{image, signals};
+use crate::{clock, image, signals};
 
 /// A failed run: in which stage, why, what that left behind, and the `status` output.
 pub struct Failure {
@@ -38,7 +40,54 @@ impl<T> InStage<T> for Result<T> {
 const NOTHING_CHANGED: &str = "Nothing was changed.";
 const SERVICE_UNCHANGED: &str = "The service was not changed.";
 
+/// How long each stage took, for the run's last lines (and the benchmarks).
+pub struct Timings {
+    start: Instant,
+    last: Instant,
+    stages: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    fn new() -> Self {
+        let now = Instant::now();
+        Timings { start: now, last: now, stages: Vec::new() }
+    }
+
+    fn mark(&mut self, stage: &'static str) {
+        let now = Instant::now();
+        self.stages.push((stage, now - self.last));
+        self.last = now;
+    }
+
+    /// `took 14.2s: credentials 0.1s, plan 0.2s, …; sleeping 10.5s, working 3.7s`
+    fn line(&self) -> String {
+        let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
+        let total = self.start.elapsed();
+        let waited = clock::slept();
+        let stages: Vec<String> = self.stages.iter().map(|(name, d)| format!("{name} {}", secs(*d))).collect();
+        format!(
+            "took {}: {}; sleeping between polls and checks {}, working {}",
+            secs(total),
+            stages.join(", "),
+            secs(waited),
+            secs(total.saturating_sub(waited))
+        )
+    }
+}
+
 pub async fn execute(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &Gha) -> Result<(), Failure> {
+    let mut timings = Timings::new();
+    let result = execute_timed(config, var, gha, &mut timings).await;
+    gha.info(&timings.line());
+    result
+}
+
+async fn execute_timed(
+    config: &Config,
+    var: &impl Fn(&str) -> Option<String>,
+    gha: &Gha,
+    timings: &mut Timings,
+) -> Result<(), Failure> {
     let ambient = ambient_config(&config.aws).await;
     let credentials = {
         let _group = gha.group("Credentials");
@@ -47,9 +96,23 @@ pub async fn execute(config: &Config, var: &impl Fn(&str) -> Option<String>, gha
             .in_stage("Could not get AWS credentials", NOTHING_CHANGED)?
     };
     let aws = Aws::new(ambient, credentials.1);
+    timings.mark("credentials");
+    let result = with_aws(config, var, gha, &aws, timings).await;
+    for line in aws.calls.summary() {
+        gha.info(&format!("AWS calls: {line}"));
+    }
+    result
+}
 
+async fn with_aws(
+    config: &Config,
+    var: &impl Fn(&str) -> Option<String>,
+    gha: &Gha,
+    aws: &Aws,
+    timings: &mut Timings,
+) -> Result<(), Failure> {
     // A run that deploys a service reports on it (comment, Deployment, summary) from here to its end.
-    let Some(settings) = &config.deploy else { return stages(config, var, gha, &aws, None).await };
+    let Some(settings) = &config.deploy else { return stages(config, var, gha, aws, None, timings).await };
     let strategy = match &settings.strategy {
         Strategy::Rolling => "rolling".to_string(),
         Strategy::Canary(c) => format!("canary {}", steps::format(&c.steps)),
@@ -72,7 +135,7 @@ pub async fn execute(config: &Config, var: &impl Fn(&str) -> Option<String>, gha
     let mut reporter =
         Reporter::start(gha, &config.report, ctx.clone(), ReportView { run_url: ctx.run_url, ..view }, !config.dry_run)
             .await;
-    let result = stages(config, var, gha, &aws, Some(&mut reporter)).await;
+    let result = stages(config, var, gha, aws, Some(&mut reporter), timings).await;
     let status = match &result {
         Ok(()) if config.dry_run => Status::Planned,
         Ok(()) => Status::Succeeded,
@@ -89,6 +152,7 @@ async fn stages(
     gha: &Gha,
     aws: &Aws,
     mut reporter: Option<&mut Reporter>,
+    timings: &mut Timings,
 ) -> Result<(), Failure> {
     let plan = {
         let _group = gha.group("Plan");
@@ -96,6 +160,7 @@ async fn stages(
         gha.info(&plan::text(&plan));
         plan
     };
+    timings.mark("plan");
     if let Some(r) = reporter.as_deref_mut() {
         if let Some(d) = &plan.deploy {
             r.view.previous = Some(rollout::short(&d.previous_task_definition_arn).to_string());
@@ -121,6 +186,7 @@ async fn stages(
     let labels = image::oci_labels(var, tag, SystemTime::now());
     let image =
         image::ensure(&plan.image, build, labels, aws, gha).await.in_stage("Image failed", SERVICE_UNCHANGED)?;
+    timings.mark("image");
     output(gha, "image-uri", &image.uri);
     output(gha, "image-digest", image.digest.as_deref().unwrap_or_default());
 
@@ -140,6 +206,7 @@ async fn stages(
     output(gha, "task-definition-arn", &revision);
     output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
     reporter.view.revision = Some(rollout::short(&revision).to_string());
+    timings.mark("register");
 
     let outcome = match &deploy.strategy {
         StrategyPlan::Rolling => {
@@ -191,6 +258,7 @@ async fn stages(
             }
         }
     };
+    timings.mark("deploy");
     finish(outcome, deploy, gha)
 }
 

@@ -180,10 +180,13 @@ async fn sleep_or_cancel(d: Duration, cancel: &mut watch::Receiver<bool>) -> boo
     if *cancel.borrow() {
         return true;
     }
-    tokio::select! {
+    let start = Instant::now();
+    let cancelled = tokio::select! {
         _ = tokio::time::sleep(d) => false,
         changed = cancel.changed() => changed.is_ok() && *cancel.borrow(),
-    }
+    };
+    crate::clock::record(start);
+    cancelled
 }
 
 async fn scale(aws: &Aws, cluster: &str, name: &str, revision: Option<&str>, tasks: i32) -> Result<()> {
@@ -210,7 +213,7 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), aborting: bool) -> 
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
         }
-        tokio::time::sleep(Duration::from_millis(300 * (1 << attempt))).await;
+        crate::clock::sleep(Duration::from_millis(300 * (1 << attempt))).await;
     }
     Err(last.unwrap_or_else(|| anyhow!("could not set the weights")))
 }
@@ -270,7 +273,7 @@ async fn wait_drained(r: &CanaryRun<'_>, log: &mut EventLog, gha: &Gha) -> Resul
         if Instant::now() >= deadline {
             anyhow::bail!("{} still runs {} task(s) after wait-timeout", r.plan.canary_service, svc.running_count());
         }
-        tokio::time::sleep(r.poll.first).await;
+        crate::clock::sleep(r.poll.first).await;
     }
 }
 

@@ -132,7 +132,7 @@ pub async fn wait(w: &Watch<'_>, revision: &str, log: &mut EventLog, gha: &Gha) 
         if now >= deadline {
             return Ok(Wait::TimedOut);
         }
-        tokio::time::sleep(interval.min(deadline - now)).await;
+        crate::clock::sleep(interval.min(deadline - now)).await;
     }
 }
 
