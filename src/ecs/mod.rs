@@ -4,3 +4,4 @@ pub mod events;
 pub mod rollout;
 pub mod service;
 pub mod taskdef;
+pub mod taskdef_file;

@@ -11,7 +11,7 @@ use super::{
 use crate::aws::{Aws, describe_error};
 use crate::canary::traffic;
 use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy};
-use crate::ecs::{service, taskdef};
+use crate::ecs::{service, taskdef, taskdef_file};
 use crate::failure::Refused;
 
 pub async fn resolve(config: &Config, aws: &Aws) -> Result<Plan> {
@@ -61,16 +61,14 @@ async fn ecr_registry(aws: &Aws, region: &str) -> Result<String> {
 
 async fn deploy_plan(settings: &DeploySettings, image: &str, aws: &Aws) -> Result<DeployPlan> {
     let stable = service::describe(&aws.ecs, &settings.cluster, &settings.service).await?;
-    if settings.task_definition.is_some() {
-        bail!(
-            "`task-definition` files are not supported yet: leave it unset to render from the service's current task definition"
-        );
-    }
     let current_arn = stable
         .task_definition()
         .ok_or_else(|| anyhow!("service `{}` has no task definition", settings.service))?
         .to_string();
-    let (current, tags) = service::task_definition(&aws.ecs, &current_arn).await?;
+    let (current, tags) = match &settings.task_definition {
+        Some(path) => taskdef_file::read(path).await.context("input `task-definition`")?,
+        None => service::task_definition(&aws.ecs, &current_arn).await?,
+    };
     let rendered = taskdef::render(&current, settings.container_name.as_deref(), image, &settings.environment)
         .map_err(|message| anyhow!("{message}"))?;
     let strategy = match &settings.strategy {

@@ -137,3 +137,26 @@ async fn several_containers_without_a_name_register_nothing() {
     let families = stack.ecs().await.list_task_definitions().send().await.unwrap();
     assert_eq!(families.task_definition_arns().len(), 1, "nothing may be registered");
 }
+
+#[tokio::test]
+async fn a_task_definition_file_is_rendered_instead_of_the_current_revision() {
+    let stack = stack().await;
+    let seeded = stack.seed(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taskdef.json");
+    std::fs::write(
+        &file,
+        r#"{"family": "web", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "512", "memory": "1024",
+            "containerDefinitions": [{"name": "web", "image": "placeholder", "essential": true, "memory": 1024,
+              "environment": [{"name": "FROM_FILE", "value": "yes"}]}]}"#,
+    )
+    .unwrap();
+    let run = deploy(&stack, &seeded, &["--task-definition", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{run}");
+    let new = task_definition(&stack, &output(&run, "task-definition-arn")).await;
+    assert_eq!(new.memory(), Some("1024"));
+    let container = &new.container_definitions()[0];
+    assert_eq!(container.image(), Some(IMAGE));
+    assert_eq!(container.environment()[0].name(), Some("FROM_FILE"));
+    assert_eq!(output(&run, "previous-task-definition-arn"), s(&seeded, "task_definition_arn"));
+}

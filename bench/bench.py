@@ -1,0 +1,311 @@
+"""ecs-deploy-action benchmarks: action start, pipeline phases, abort latency, API calls per deploy,
+and the Rocket demo-app against the same routes in Flask. Medians and spread over repeated runs,
+measured side by side in one run; written to bench/RESULTS.md. Run through bench/run."""
+
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+ACTION = TARGET / "release" / "ecs-deploy-action"
+ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+REGISTRY = os.environ["REGISTRY"]
+STACK_PYTHON = os.environ["STACK_PYTHON"]
+QUICK = "--quick" in sys.argv
+REPEAT = 3 if QUICK else 5
+
+rows = []  # (section, measure, value, detail)
+
+
+def record(section, measure, value, detail=""):
+    rows.append((section, measure, value, detail))
+    print(f"{section:<22} {measure:<44} {value:>14}  {detail}", flush=True)
+
+
+def spread(samples, unit="s", scale=1.0):
+    xs = sorted(x * scale for x in samples)
+    med = statistics.median(xs)
+    fmt = (lambda v: f"{v:.3f}{unit}") if unit == "s" else (lambda v: f"{v:.1f}{unit}")
+    return fmt(med), f"min {fmt(xs[0])}, max {fmt(xs[-1])}, n={len(xs)}"
+
+
+def env(extra=None):
+    e = dict(os.environ)
+    e.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_MAX_ATTEMPTS="1")
+    for k in [k for k in e if k.startswith("INPUT_") or k.startswith("GITHUB_")]:
+        del e[k]
+    e.update(extra or {})
+    return e
+
+
+def reset_and_seed(*args):
+    urllib.request.urlopen(urllib.request.Request(ENDPOINT + "/moto-api/reset", method="POST"))
+    out = subprocess.run([STACK_PYTHON, str(ROOT / "scripts/seed.py"), *args], check=True, capture_output=True, env=env())
+    return json.loads(out.stdout)
+
+
+def action(args, extra_env=None, check=True):
+    start = time.perf_counter()
+    p = subprocess.run([str(ACTION), *args], capture_output=True, text=True, env=env(extra_env))
+    wall = time.perf_counter() - start
+    if check and p.returncode != 0:
+        raise SystemExit(f"action failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return wall, p.stdout
+
+
+def took(log):
+    """Stage seconds, sleeping and working from the run's `took` line."""
+    line = next(l for l in log.splitlines() if l.startswith("took "))
+    stages = {name: float(sec) for name, sec in re.findall(r"(\w+) ([\d.]+)s", line.split(":", 1)[1].split(";")[0])}
+    sleeping = float(re.search(r"sleeping between polls and checks ([\d.]+)s", line).group(1))
+    working = float(re.search(r"working ([\d.]+)s", line).group(1))
+    return stages, sleeping, working
+
+
+def calls(log):
+    out = {}
+    for line in log.splitlines():
+        m = re.match(r"AWS calls: (.+?) (\d+) \(", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def image_args(tag):
+    return ["--aws-region", REGION, "--ecr-repository", "bench-app", "--registry", REGISTRY, "--image-tag", tag,
+            "--context", str(ROOT / "demo-app")]
+
+
+def dir_bytes(path):
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def bench_start():
+    size = subprocess.run(["docker", "image", "inspect", "ecs-deploy-action:local", "--format", "{{.Size}}"],
+                          capture_output=True, text=True)
+    if size.returncode == 0:
+        record("action start", "image size (ecs-deploy-action:local)", f"{int(size.stdout) / 1e6:.1f} MB", "bound 15 MB")
+    samples = []
+    for _ in range(30):
+        start = time.perf_counter()
+        subprocess.run([str(ACTION), "--version"], capture_output=True, check=True)
+        samples.append(time.perf_counter() - start)
+    record("action start", "--version wall time", *spread(samples))
+    seeded = reset_and_seed("--canary", "--alarms", "web-5xx")
+    args = ["--aws-region", REGION, "--image", f"{REGISTRY}/x@sha256:{'0' * 64}", "--cluster", "demo", "--service", "web",
+            "--strategy", "canary", "--listener-arn", seeded["listener_arn"], "--alarms", "web-5xx", "--dry-run"]
+    samples = [action(args)[0] for _ in range(10)]
+    record("action start", "canary dry run, wall time", *spread(samples))
+
+
+def bench_image():
+    creds = []
+    for _ in range(REPEAT):
+        _, log = action(["--aws-region", REGION, "--image", f"{REGISTRY}/x@sha256:{'0' * 64}",
+                         "--role-to-assume", "arn:aws:iam::123456789012:role/deploy"])
+        creds.append(took(log)[0]["credentials"])
+    record("pipeline", "credentials (sts:AssumeRole)", *spread(creds))
+
+    registry_data = ROOT / ".stack" / "registry-data"
+    cold, warm, pushed_new, skipped = [], [], [], []
+    for i in range(REPEAT):
+        # Cold: nothing of this image in the engine or the registry.
+        subprocess.run("docker images --format '{{.Repository}}:{{.Tag}}' | grep bench-app | xargs -r docker rmi -f",
+                       shell=True, capture_output=True)
+        (ROOT / "demo-app" / "dist" / "bench-nonce").write_text(str(time.time_ns()))
+        before = dir_bytes(registry_data)
+        _, log = action(image_args(f"cold-{i}-{time.time_ns()}"))
+        cold.append(took(log)[0]["image"])
+        pushed_new.append(dir_bytes(registry_data) - before)
+        # Warm: same content, new tag: build cache and registry layers are reused.
+        before = dir_bytes(registry_data)
+        _, log = action(image_args(f"warm-{i}-{time.time_ns()}"))
+        warm.append(took(log)[0]["image"])
+        # Unchanged: the same tag again: no build, no push.
+        tag = f"same-{i}-{time.time_ns()}"
+        action(image_args(tag))
+        before = dir_bytes(registry_data)
+        _, log = action(image_args(tag))
+        skipped.append((took(log)[0]["image"], dir_bytes(registry_data) - before))
+    (ROOT / "demo-app" / "dist" / "bench-nonce").unlink(missing_ok=True)
+    record("pipeline", "image: build + push, cold", *spread(cold))
+    record("pipeline", "image: build + push, warm cache, new tag", *spread(warm))
+    record("pipeline", "image: tag already in registry", *spread([s for s, _ in skipped]))
+    record("pipeline", "bytes sent: new image", f"{statistics.median(pushed_new) / 1e6:.2f} MB", "registry storage growth")
+    record("pipeline", "bytes sent: unchanged image", f"{statistics.median([b for _, b in skipped])} B", "registry storage growth")
+
+
+def bench_deploys():
+    image = ["--image", f"{REGISTRY}/x@sha256:{'1' * 64}"]
+    results = {}
+    for name, extra_env in [("rolling, poll 200ms", {"ECS_DEPLOY_POLL_INTERVAL": "200ms"}), ("rolling, default polling", {})]:
+        register, wait, work, api = [], [], [], {}
+        for _ in range(REPEAT):
+            reset_and_seed("--desired", "4")
+            _, log = action(["--aws-region", REGION, *image, "--cluster", "demo", "--service", "web"], extra_env)
+            stages, _, working = took(log)
+            register.append(stages["register"])
+            wait.append(stages["deploy"])
+            work.append(working)
+            api = calls(log)
+        results[name] = api
+        if name.startswith("rolling, poll"):
+            record("pipeline", "register task definition", *spread(register))
+        record("pipeline", f"{name}: until stable", *spread(wait))
+        record("pipeline", f"{name}: own work (not sleeping)", *spread(work))
+    total, work = [], []
+    for _ in range(REPEAT):
+        seeded = reset_and_seed("--canary", "--desired", "4", "--alarms", "web-5xx")
+        wall, log = action(["--aws-region", REGION, *image, "--cluster", "demo", "--service", "web", "--strategy", "canary",
+                            "--listener-arn", seeded["listener_arn"], "--alarms", "web-5xx",
+                            "--canary-steps", "10%:0s, 50%:0s, 100%"], {"ECS_DEPLOY_POLL_INTERVAL": "200ms"})
+        total.append(wall)
+        work.append(took(log)[2])
+        results["canary 3 steps, zero bake"] = calls(log)
+    record("pipeline", "canary, 3 steps, zero bake: wall time", *spread(total))
+    record("pipeline", "canary overhead per deploy (headline)", *spread(work), )
+    for name, api in results.items():
+        detail = ", ".join(f"{svc} {n}" for svc, n in api.items())
+        record("API calls per deploy", name, str(sum(api.values())), detail)
+
+
+def weights(elb, seeded):
+    groups = elb.describe_listeners(ListenerArns=[seeded["listener_arn"]])["Listeners"][0]["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+    w = {g["TargetGroupArn"]: g["Weight"] for g in groups}
+    return w[seeded["stable_target_group_arn"]], w[seeded["canary_target_group_arn"]]
+
+
+def bench_abort():
+    kw = dict(endpoint_url=ENDPOINT, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    elb, cw = boto3.client("elbv2", **kw), boto3.client("cloudwatch", **kw)
+    for interval in ["10s", "1s"]:
+        samples = []
+        for _ in range(3 if QUICK else 10):
+            seeded = reset_and_seed("--canary", "--desired", "2", "--alarms", "web-5xx")
+            p = subprocess.Popen([str(ACTION), "--aws-region", REGION, "--image", f"{REGISTRY}/x@sha256:{'2' * 64}",
+                                  "--cluster", "demo", "--service", "web", "--strategy", "canary",
+                                  "--listener-arn", seeded["listener_arn"], "--alarms", "web-5xx",
+                                  "--canary-steps", "10%:10m, 100%", "--check-interval", interval],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=env({"ECS_DEPLOY_POLL_INTERVAL": "200ms"}))
+            while weights(elb, seeded) != (90, 10):
+                time.sleep(0.01)
+            cw.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="bench")
+            start = time.perf_counter()
+            while weights(elb, seeded) != (100, 0):
+                time.sleep(0.005)
+            samples.append(time.perf_counter() - start)
+            p.wait(timeout=120)
+        record("abort latency", f"alarm → weights 100/0, check-interval {interval}", *spread(samples))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree_rss_peak(pid):
+    """Peak RSS (VmHWM) of a process and its children, in MB."""
+    total = 0
+    pids = [str(pid)] + subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total / 1024
+
+
+def wrk(url):
+    out = subprocess.run(["wrk", "-t2", "-c32", "-d8s", "--latency", url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def ms(label):
+        v, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return rps, ms("50"), ms("99")
+
+
+def bench_apps():
+    results = {}
+    for name, cmd, port in [
+        ("Rocket demo-app", lambda p: [str(ROOT / "demo-app/dist/demo-app")], free_port()),
+        ("Flask + gunicorn (2 workers, 4 threads)", lambda p: [os.environ["BENCH_GUNICORN"], "-w", "2", "--threads", "4",
+                                                                "-b", f"127.0.0.1:{p}", "--chdir", str(ROOT / "bench"),
+                                                                "flask_app:app"], free_port()),
+    ]:
+        proc = subprocess.Popen(cmd(port), env={**os.environ, "PORT": str(port), "ROCKET_ADDRESS": "127.0.0.1"},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/version"
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        runs = [wrk(url) for _ in range(3)]
+        rss = tree_rss_peak(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        rps = statistics.median(r[0] for r in runs)
+        p50 = statistics.median(r[1] for r in runs)
+        p99 = statistics.median(r[2] for r in runs)
+        results[name] = (rps, p50, p99, rss)
+        record("demo app (wrk, /version)", f"{name}: requests/s", f"{rps:,.0f}", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, peak RSS {rss:.1f} MB")
+    (r, f) = results.values()
+    record("demo app (wrk, /version)", "Rocket / Flask: requests/s", f"{r[0] / f[0]:.1f}x")
+    record("demo app (wrk, /version)", "Rocket / Flask: p99 latency", f"{r[2] / f[2]:.2f}x", "lower is better")
+    record("demo app (wrk, /version)", "Rocket / Flask: peak RSS", f"{r[3] / f[3]:.2f}x", "lower is better")
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
+    mem = next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))
+    return f"{os.cpu_count()} cores ({cpu}), {int(mem) / 1024 / 1024:.0f} GiB, {platform.platform()}"
+
+
+def main():
+    print(f"{'section':<22} {'measure':<44} {'median':>14}  spread", flush=True)
+    bench_start()
+    bench_image()
+    bench_deploys()
+    bench_abort()
+    bench_apps()
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured by `bench/run`{' --quick' if QUICK else ''} on {when}: {machine()}.",
+        "Against the local stack (Docker engine, registry, moto with the rollout model): AWS latency is",
+        "loopback latency here, so pipeline figures are the tool's own cost, not AWS's.",
+        "",
+        "| section | measure | median | spread / detail |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {s} | {m} | {v} | {d} |" for s, m, v, d in rows]
+    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    print("\nwrote bench/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()
