@@ -61,7 +61,7 @@ impl Timings {
 
     /// `took 14.2s: credentials 0.1s, plan 0.2s, …; sleeping 10.5s, working 3.7s`
     fn line(&self) -> String {
-        let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
+        let secs = |d: Duration| format!("{:.3}s", d.as_secs_f64());
         let total = self.start.elapsed();
         let waited = clock::slept();
         let stages: Vec<String> = self.stages.iter().map(|(name, d)| format!("{name} {}", secs(*d))).collect();
