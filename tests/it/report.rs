@@ -81,6 +81,11 @@ struct Deploy {
 /// A rolling deploy of demo/web in Actions, reporting to `server` for pull request #7.
 async fn deploy(stack: &Stack, server: &MockServer, event: &str, extra: &[&str]) -> Deploy {
     stack.seed(&[]);
+    deploy_seeded(stack, server, event, extra).await
+}
+
+/// Like `deploy`, on the emulator as it is.
+async fn deploy_seeded(stack: &Stack, server: &MockServer, event: &str, extra: &[&str]) -> Deploy {
     let dir = tempfile::tempdir().unwrap();
     let event_path = dir.path().join("event.json");
     let event_body = match event {
@@ -348,8 +353,7 @@ async fn a_rolled_back_deploy_marks_the_deployment_failed_and_shows_the_events()
         .await;
     stack.seed(&[]);
     stack.next_rollout("demo", "web", "fail").await;
-    // deploy() seeds again on a fresh emulator only when asked; here the seed above is reused.
-    let d = deploy_seeded(&stack, &server, &["--deployment-environment", "staging"]).await;
+    let d = deploy_seeded(&stack, &server, "pull_request", &["--deployment-environment", "staging"]).await;
     assert_eq!(d.run.code, Some(1), "{}", d.run);
     let statuses = bodies(&server, "POST", "/repos/org/app/deployments/55/statuses").await;
     assert_eq!(statuses.last().unwrap()["state"], "failure");
@@ -362,35 +366,6 @@ async fn a_rolled_back_deploy_marks_the_deployment_failed_and_shows_the_events()
     assert!(last.contains("<summary>Last service events</summary>"), "{last}");
     assert!(last.contains("failed to start: Essential container in task exited."), "{last}");
     server.verify().await;
-}
-
-/// Like `deploy`, on the emulator as it is.
-async fn deploy_seeded(stack: &Stack, server: &MockServer, extra: &[&str]) -> Deploy {
-    let dir = tempfile::tempdir().unwrap();
-    let event_path = dir.path().join("event.json");
-    std::fs::write(
-        &event_path,
-        json!({ "number": 7, "pull_request": { "number": 7, "head": { "sha": SHA } } }).to_string(),
-    )
-    .unwrap();
-    let run = stack
-        .action()
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_API_URL", server.uri())
-        .env("GITHUB_SERVER_URL", "https://github.com")
-        .env("GITHUB_REPOSITORY", "org/app")
-        .env("GITHUB_RUN_ID", "4242")
-        .env("GITHUB_SHA", SHA)
-        .env("GITHUB_EVENT_NAME", "pull_request")
-        .env("GITHUB_EVENT_PATH", &event_path)
-        .input("github-token", TOKEN)
-        .input("aws-region", &stack.region)
-        .input("image", IMAGE)
-        .input("cluster", "demo")
-        .input("service", "web")
-        .args(extra)
-        .run();
-    Deploy { run, summary: String::new() }
 }
 
 #[tokio::test]
