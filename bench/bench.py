@@ -285,6 +285,7 @@ def bench_apps():
         record("demo app (wrk, /version)", f"{name}: requests/s", f"{rps:,.0f}", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, peak RSS {rss:.1f} MB")
     (r, f) = results.values()
     record("demo app (wrk, /version)", "Rocket / Flask: requests/s", f"{r[0] / f[0]:.1f}x")
+    record("demo app (wrk, /version)", "Rocket / Flask: p50 latency", f"{r[1] / f[1]:.2f}x", "lower is better")
     record("demo app (wrk, /version)", "Rocket / Flask: p99 latency", f"{r[2] / f[2]:.2f}x", "lower is better")
     record("demo app (wrk, /version)", "Rocket / Flask: peak RSS", f"{r[3] / f[3]:.2f}x", "lower is better")
 

@@ -117,6 +117,7 @@ async fn with_aws(
         Strategy::Rolling => "rolling".to_string(),
         Strategy::Canary(c) => format!("canary {}", steps::format(&c.steps)),
     };
+    let ctx = GitHubContext::from_env(var);
     let view = ReportView {
         cluster: settings.cluster.clone(),
         service: settings.service.clone(),
@@ -129,12 +130,9 @@ async fn with_aws(
         steps: Vec::new(),
         events: Vec::new(),
         plan: None,
-        run_url: None,
+        run_url: ctx.run_url.clone(),
     };
-    let ctx = GitHubContext::from_env(var);
-    let mut reporter =
-        Reporter::start(gha, &config.report, ctx.clone(), ReportView { run_url: ctx.run_url, ..view }, !config.dry_run)
-            .await;
+    let mut reporter = Reporter::start(gha, &config.report, ctx, view, !config.dry_run).await;
     let result = stages(config, var, gha, aws, Some(&mut reporter), timings).await;
     let status = match &result {
         Ok(()) if config.dry_run => Status::Planned,
