@@ -29,7 +29,10 @@ async fn image_plan(config: &Config, aws: &Aws) -> Result<ImagePlan> {
         ImageSource::Build(b) => {
             let registry = match &b.registry {
                 Some(host) => host.clone(),
-                None => ecr_registry(aws, &config.aws.region).await?,
+                None => {
+                    ecr_repository_exists(aws, &b.ecr_repository).await?;
+                    ecr_registry(aws, &config.aws.region).await?
+                }
             };
             ImagePlan::Build {
                 context: b.context.clone(),
@@ -43,6 +46,18 @@ async fn image_plan(config: &Config, aws: &Aws) -> Result<ImagePlan> {
             }
         }
     })
+}
+
+/// ECR refuses pushes to a repository that does not exist: say so before anything is built.
+async fn ecr_repository_exists(aws: &Aws, repository: &str) -> Result<()> {
+    match aws.ecr.describe_repositories().repository_names(repository).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => bail!(
+            "input `ecr-repository`: there is no ECR repository `{repository}` in this account and region: create it (aws ecr create-repository --repository-name {repository}) or fix the name"
+        ),
+        Err(e) => Err(anyhow!("{}", describe_error(&e)))
+            .with_context(|| format!("could not look up the ECR repository `{repository}` (ecr:DescribeRepositories)")),
+    }
 }
 
 /// ECR's registry host for the caller's account: `<account>.dkr.ecr.<region>.amazonaws.com`.

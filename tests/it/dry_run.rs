@@ -160,3 +160,38 @@ async fn several_containers_without_container_name_are_listed() {
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stdout.contains("in container envoy"), "{run}");
 }
+
+#[tokio::test]
+async fn a_missing_ecr_repository_is_named_before_anything_is_built() {
+    let stack = stack().await;
+    stack.seed(&[]);
+    // No `registry`: the plan asks ECR itself, as it would in AWS.
+    let args = |repo: &str| {
+        [
+            "--aws-region",
+            &stack.region,
+            "--ecr-repository",
+            repo,
+            "--image-tag",
+            "v1",
+            "--cluster",
+            "demo",
+            "--service",
+            "web",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([String::from("--dry-run")])
+        .collect::<Vec<_>>()
+    };
+    let run = stack.action().args(args("missing-app")).run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("there is no ECR repository `missing-app`"), "{run}");
+    assert!(run.stdout.contains("aws ecr create-repository --repository-name missing-app"), "{run}");
+
+    let sdk = stack.sdk().await;
+    aws_sdk_ecr::Client::new(&sdk).create_repository().repository_name("present-app").send().await.unwrap();
+    let run = stack.action().args(args("present-app")).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("push 123456789012.dkr.ecr.us-east-1.amazonaws.com/present-app:v1"), "{run}");
+}
