@@ -1,6 +1,11 @@
 //! Rolling deploys against the emulator's rollout model: the new revision differs from the old one
 //! only in image and environment, a deploy that never gets stable or trips the circuit breaker ends
 //! on the previous revision, and bad container choices register nothing.
+//!
+//! moto creates no task objects for services, so ListTasks(desiredStatus=STOPPED) answers empty here
+//! and the printing of stopped tasks' reasons is exercised only against real ECS; the emulator's
+//! rollout model reports failed tasks through ECS-worded service events instead, which these tests
+//! check.
 
 use aws_sdk_ecs::types::{KeyValuePair, TaskDefinition};
 
