@@ -81,3 +81,17 @@ fn yaml_keys_under(yaml: &str, section: &str) -> Vec<String> {
     }
     keys
 }
+
+#[test]
+fn the_readme_documents_every_input_and_output() {
+    let action_yml = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let inputs = &readme[readme.find("## Inputs").unwrap()..readme.find("## Outputs").unwrap()];
+    let outputs = &readme[readme.find("## Outputs").unwrap()..];
+    for name in yaml_keys_under(&action_yml, "inputs") {
+        assert!(inputs.contains(&format!("`{name}`")), "README's inputs table lacks `{name}`");
+    }
+    for name in yaml_keys_under(&action_yml, "outputs") {
+        assert!(outputs.contains(&format!("| `{name}` |")), "README's outputs table lacks `{name}`");
+    }
+}
