@@ -34,15 +34,7 @@ pub async fn ensure(
     gha: &Gha,
 ) -> Result<Image> {
     let (registry_host, repository, tag) = match plan {
-        ImagePlan::Existing { uri } => {
-            let digest = uri.split_once('@').map(|(_, d)| d.to_string());
-            if digest.is_none() {
-                gha.warning(&format!(
-                    "`image` {uri} has no digest: ECS resolves the tag when tasks start, so a moved tag changes what runs; pin it as repo@sha256:…"
-                ));
-            }
-            return Ok(Image { uri: uri.clone(), digest, built: false });
-        }
+        ImagePlan::Existing { uri } => return pin(uri, aws, gha).await,
         ImagePlan::Build { registry, repository, tag, .. } => (registry, repository, tag),
     };
     let build = build.ok_or_else(|| anyhow!("internal: a build plan without build settings"))?;
@@ -90,6 +82,51 @@ pub async fn ensure(
     Ok(Image { uri: format!("{registry_host}/{repository}@{digest}"), digest: Some(digest), built: true })
 }
 
+/// An existing image, by digest: a tag is resolved in its registry (ECR's token), so the service never
+/// runs a tag that moves. A tag the registry does not have is an error before anything changes; a
+/// registry that cannot be asked (not ECR, no access) leaves the tag as given, with a warning.
+async fn pin(uri: &str, aws: &Aws, gha: &Gha) -> Result<Image> {
+    if let Some((_, digest)) = uri.split_once('@') {
+        return Ok(Image { uri: uri.to_string(), digest: Some(digest.to_string()), built: false });
+    }
+    let unpinned = |why: String| {
+        gha.warning(&format!(
+            "`image` {uri} is deployed by tag ({why}): ECS resolves a tag when tasks start, so a moved tag changes what runs; pin it as repo@sha256:…"
+        ));
+        Ok(Image { uri: uri.to_string(), digest: None, built: false })
+    };
+    let Some((host, repository, tag)) = split_reference(uri) else {
+        return unpinned("no registry host in it".into());
+    };
+    let registry = match registry::ecr_auth(&aws.ecr, host, gha).await.and_then(registry::Registry::new) {
+        Ok(registry) => registry,
+        Err(e) => return unpinned(format!("{e:#}")),
+    };
+    match registry.digest(repository, tag).await {
+        Ok(Some(digest)) => {
+            gha.info(&format!("{uri} is {digest}: deploying it by digest"));
+            Ok(Image { uri: format!("{host}/{repository}@{digest}"), digest: Some(digest), built: false })
+        }
+        Ok(None) => {
+            Err(anyhow!("input `image`: {uri} does not exist in the registry {host}: check the repository and tag"))
+        }
+        Err(e) => unpinned(format!("{e:#}")),
+    }
+}
+
+/// `host/repository:tag` → its parts; None without a registry host (Docker Hub shorthand).
+fn split_reference(uri: &str) -> Option<(&str, &str, &str)> {
+    let (host, rest) = uri.split_once('/')?;
+    if !(host.contains('.') || host.contains(':') || host == "localhost") {
+        return None;
+    }
+    let (repository, tag) = match rest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (rest, "latest"),
+    };
+    Some((host, repository, tag))
+}
+
 /// OCI labels for the image: where its source is, which commit, when it was built.
 pub fn oci_labels(var: impl Fn(&str) -> Option<String>, tag: &str, now: SystemTime) -> HashMap<String, String> {
     let mut labels = HashMap::new();
@@ -108,6 +145,18 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn references_split_into_host_repository_and_tag() {
+        assert_eq!(
+            split_reference("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web:v1"),
+            Some(("123456789012.dkr.ecr.us-east-1.amazonaws.com", "team/web", "v1"))
+        );
+        assert_eq!(split_reference("127.0.0.1:5000/app"), Some(("127.0.0.1:5000", "app", "latest")));
+        assert_eq!(split_reference("localhost/app:1"), Some(("localhost", "app", "1")));
+        assert_eq!(split_reference("nginx:1.27"), None);
+        assert_eq!(split_reference("library/nginx:1.27"), None);
+    }
 
     #[test]
     fn labels_name_source_revision_and_time() {

@@ -165,3 +165,41 @@ async fn a_task_definition_file_is_rendered_instead_of_the_current_revision() {
     assert_eq!(container.environment()[0].name(), Some("FROM_FILE"));
     assert_eq!(output(&run, "previous-task-definition-arn"), s(&seeded, "task_definition_arn"));
 }
+
+#[tokio::test]
+async fn an_image_given_by_tag_is_deployed_by_its_digest_and_a_missing_tag_changes_nothing() {
+    let stack = stack().await;
+    stack.seed(&[]);
+    let tag = crate::support::unique("pin");
+    let pushed = stack
+        .action()
+        .args(["--aws-region", &stack.region, "--ecr-repository", "demo-app", "--registry", &stack.registry])
+        .args(["--image-tag", &tag, "--context", crate::support::repo_root().join("demo-app").to_str().unwrap()])
+        .run();
+    assert_eq!(pushed.code, Some(0), "{pushed}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    let by_tag = format!("{}/demo-app:{tag}", stack.registry);
+    let mut run = stack
+        .action()
+        .env("GITHUB_OUTPUT", &outputs)
+        .args(["--aws-region", &stack.region, "--image", &by_tag, "--cluster", "demo", "--service", "web"])
+        .run();
+    run.outputs = std::fs::read_to_string(&outputs).unwrap_or_default();
+    assert_eq!(run.code, Some(0), "{run}");
+    let digest = output(&run, "image-digest");
+    assert!(digest.starts_with("sha256:"), "{run}");
+    let new = task_definition(&stack, &output(&run, "task-definition-arn")).await;
+    assert_eq!(new.container_definitions()[0].image(), Some(format!("{}/demo-app@{digest}", stack.registry).as_str()));
+
+    let before = service_revision(&stack).await;
+    let missing = format!("{}/demo-app:no-such-tag", stack.registry);
+    let run = stack
+        .action()
+        .args(["--aws-region", &stack.region, "--image", &missing, "--cluster", "demo", "--service", "web"])
+        .run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("does not exist in the registry"), "{run}");
+    assert_eq!(service_revision(&stack).await, before);
+}
