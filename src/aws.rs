@@ -10,7 +10,6 @@ use crate::config::AwsSettings;
 
 #[derive(Clone, Debug)]
 pub struct Aws {
-    pub sdk: SdkConfig,
     /// Every request any of the clients sends.
     pub calls: CallCounter,
     pub ecs: aws_sdk_ecs::Client,
@@ -62,7 +61,6 @@ impl Aws {
                 aws_sdk_sts::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
             ),
             calls,
-            sdk,
         }
     }
 }

@@ -29,7 +29,7 @@ pub async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String>, gha:
             let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };
             gha.error(title, &format!("{:#}", failure.error));
             gha.info(&failure.consequence);
-            output(gha, "status", failure.status);
+            pipeline::output(gha, "status", failure.status);
             ExitStatus::Failed
         }
     }
@@ -63,8 +63,4 @@ fn configure(args: Vec<OsString>, var: &impl Fn(&str) -> Option<String>, gha: &G
         gha.warning(warning);
     }
     Ok(config)
-}
-
-fn output(gha: &Gha, name: &str, value: &str) {
-    pipeline::output(gha, name, value);
 }

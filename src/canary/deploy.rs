@@ -254,7 +254,7 @@ async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: 
             Ok(_) => {}
             Err(e) => return Observation::Failed(format!("{e:#}")),
         }
-        interval = if interval.is_zero() { r.poll.first } else { interval.mul_f64(1.5).min(r.poll.max) };
+        interval = r.poll.next(interval);
         if sleep_or_cancel(interval.min(deadline - Instant::now()), &mut r.cancel).await {
             return Observation::Cancelled;
         }

@@ -29,7 +29,8 @@ impl Default for Poll {
 }
 
 impl Poll {
-    fn next(&self, current: Duration) -> Duration {
+    /// The wait after `current` (zero: the first wait).
+    pub fn next(&self, current: Duration) -> Duration {
         if current.is_zero() { self.first } else { current.mul_f64(1.5).min(self.max) }
     }
 }
