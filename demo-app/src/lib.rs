@@ -1,6 +1,7 @@
 //! A small web app for ecs-deploy-action to deploy in its examples and tests, with knobs that make a
-//! canary fail on purpose: `FAIL_RATE` (a fraction of requests answered 500) and `HEALTHY=false`
-//! (`/health` answers 503).
+//! canary fail on purpose: `FAIL_RATE` (a fraction of requests answered 500), `HEALTHY=false`
+//! (`/health` answers 503), `LATENCY_MS` (added to every answer but `/health`) and `CRASH_ON_START`
+//! (print a few lines, then exit with that code instead of serving).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,10 +22,15 @@ pub struct Settings {
     /// Fraction (0..=1) of requests, other than `/health`, answered with 500.
     pub fail_rate: f64,
     pub healthy: bool,
+    /// Milliseconds added to every answer but `/health`'s.
+    pub latency_ms: u64,
+    /// Exit with this code at start, after a few lines of output, instead of serving.
+    pub crash_on_start: Option<u8>,
 }
 
 impl Settings {
-    /// Reads `APP_VERSION`, `GIT_SHA`, `HOSTNAME`, `PORT`, `FAIL_RATE` and `HEALTHY` through `var`.
+    /// Reads `APP_VERSION`, `GIT_SHA`, `HOSTNAME`, `PORT`, `FAIL_RATE`, `HEALTHY`, `LATENCY_MS` and
+    /// `CRASH_ON_START` through `var`.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let fail_rate = match non_empty("FAIL_RATE") {
@@ -48,6 +54,20 @@ impl Settings {
             None => 8080,
             Some(raw) => raw.trim().parse().map_err(|_| format!("PORT={raw:?} is not a port number (1-65535)"))?,
         };
+        let latency_ms = match non_empty("LATENCY_MS") {
+            None => 0,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(ms) if ms <= 60_000 => ms,
+                _ => return Err(format!("LATENCY_MS={raw:?}: use whole milliseconds from 0 to 60000, e.g. LATENCY_MS=300")),
+            },
+        };
+        let crash_on_start = match non_empty("CRASH_ON_START") {
+            None => None,
+            Some(raw) => match raw.trim().parse::<u8>() {
+                Ok(code) if code > 0 => Some(code),
+                _ => return Err(format!("CRASH_ON_START={raw:?}: use the exit code to crash with, 1 to 255")),
+            },
+        };
         Ok(Settings {
             version: non_empty("APP_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             commit: non_empty("GIT_SHA").unwrap_or_else(|| "unknown".into()),
@@ -58,6 +78,8 @@ impl Settings {
             port,
             fail_rate,
             healthy,
+            latency_ms,
+            crash_on_start,
         })
     }
 }
@@ -120,6 +142,22 @@ impl Fairing for FailRate {
     }
 }
 
+/// Delays every answer but `/health`'s by `LATENCY_MS`, as a slow dependency would.
+struct Latency(u64);
+
+#[rocket::async_trait]
+impl Fairing for Latency {
+    fn info(&self) -> Info {
+        Info { name: "LATENCY_MS", kind: Kind::Response }
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, _response: &mut Response<'r>) {
+        if self.0 > 0 && request.uri().path() != "/health" {
+            rocket::tokio::time::sleep(std::time::Duration::from_millis(self.0)).await;
+        }
+    }
+}
+
 /// The app, ready to launch (or to drive with Rocket's local client in tests).
 pub fn rocket(settings: Settings) -> Rocket<Build> {
     let figment = rocket::Config::figment()
@@ -140,6 +178,7 @@ pub fn rocket(settings: Settings) -> Rocket<Build> {
         ));
     rocket::custom(figment)
         .attach(FailRate { rate: settings.fail_rate, served: AtomicU64::new(0) })
+        .attach(Latency(settings.latency_ms))
         .manage(settings)
         .mount("/", routes![index, health, version])
 }

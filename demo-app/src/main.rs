@@ -10,6 +10,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(code) = settings.crash_on_start {
+        // What a release that cannot start looks like: a few lines of its own, then an exit.
+        println!("demo-app {} starting", settings.version);
+        println!("demo-app: connecting to the database");
+        eprintln!("demo-app: fatal: CRASH_ON_START={code}, exiting with code {code}");
+        return ExitCode::from(code);
+    }
     match rocket::execute(demo_app::rocket(settings).launch()) {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {

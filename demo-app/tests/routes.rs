@@ -79,3 +79,22 @@ fn bad_knobs_are_refused_with_the_fix() {
     assert!(parse("PORT", "http").unwrap_err().contains("PORT"));
     assert_eq!(parse("PORT", "9000").unwrap().port, 9000);
 }
+
+#[test]
+fn latency_knob_delays_answers_but_not_health() {
+    let client = client(&[("LATENCY_MS", "150")]);
+    let started = std::time::Instant::now();
+    assert_eq!(client.get("/version").dispatch().status(), Status::Ok);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150), "{:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    assert_eq!(client.get("/health").dispatch().status(), Status::Ok);
+    assert!(started.elapsed() < std::time::Duration::from_millis(150), "{:?}", started.elapsed());
+}
+
+#[test]
+fn bad_latency_and_crash_knobs_are_refused_with_the_fix() {
+    let parse = |k: &str, v: &str| Settings::from_env(|name| (name == k).then(|| v.to_string()));
+    assert!(parse("LATENCY_MS", "fast").unwrap_err().contains("whole milliseconds"));
+    assert!(parse("CRASH_ON_START", "0").unwrap_err().contains("1 to 255"));
+    assert_eq!(parse("CRASH_ON_START", "3").unwrap().crash_on_start, Some(3));
+}

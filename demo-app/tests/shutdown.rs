@@ -58,3 +58,12 @@ fn refuses_to_start_with_a_bad_knob() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FAIL_RATE=\"2\" is not a fraction"));
 }
+
+#[test]
+fn crash_on_start_prints_its_lines_and_exits_with_that_code() {
+    let out = Command::new(env!("CARGO_BIN_EXE_demo-app")).env("CRASH_ON_START", "3").output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("connecting to the database"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exiting with code 3"));
+}
