@@ -1,48 +1,114 @@
 #!/usr/bin/env python3
 """Runs moto in server mode for the local stack (test infrastructure only, never shipped), with the
-ECS rollout behaviour moto lacks (scripts/ecs_rollout.py) and its control endpoints under /_stack/.
-See shared/DESIGN.md, "Local stack".
+data plane moto lacks (scripts/data_plane.py: ECS tasks as real containers, HAProxy listeners, ALB
+metrics, alarms, logs, on a clock) and the controls under /_stack/. See shared/DESIGN.md, "The local
+stack".
+
+Every API call and every step of the clock hold one lock: moto is not thread-safe, and a read must
+see the world between two steps, never in the middle of one.
 """
 
 import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
 
-import ecs_rollout  # noqa: E402
+import faults  # noqa: E402
+import stack_profile  # noqa: E402
+from data_plane import DataPlane  # noqa: E402
+
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found"}
 
 
-def app():
-    ecs_rollout.install()
+def _json(start_response, status, body):
+    data = json.dumps(body).encode()
+    start_response(f"{status} {REASONS[status]}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def control(plane, profile, environ):
+    """GET/POST /_stack/…; returns (status, body) or None for any other path."""
+    path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD")
+    if not path.startswith("/_stack/"):
+        return None
+    if method == "GET" and path == "/_stack/listeners":
+        return 200, plane.listeners()
+    if method == "GET" and path == "/_stack/load-balancer":
+        return 200, {"config": plane.lb.config_text()}
+    if method == "GET" and path == "/_stack/profile":
+        return 200, {
+            "profile": profile.name,
+            "factor": profile.factor,
+            "metric_period_seconds": profile.scaled(profile.metric_period),
+            "task_provisioning_seconds": profile.scaled(profile.provisioning),
+            "task_pending_seconds": profile.scaled(profile.pending),
+        }
+    if method == "POST" and path == "/_stack/faults":
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            rate = float(body.get("rate", 0))
+        except (ValueError, KeyError, TypeError):
+            return 400, {"error": 'expected {"service": "ecs", "operation": "DescribeServices", "rate": 0.2}'}
+        if not body.get("service"):
+            return 400, {"error": "name the service (the signing name: ecs, elasticloadbalancing, monitoring, …)"}
+        faults.set_fault(body["service"], body.get("operation"), rate)
+        return 200, {"service": body["service"], "operation": body.get("operation"), "rate": rate}
+    return 404, {"error": f"unknown control {method} {path}"}
+
+
+def app(plane, profile, lock):
     moto_app = DomainDispatcherApplication(create_backend_app)
 
-    def with_controls(environ, start_response):
-        answer = ecs_rollout.control(environ) if environ.get("REQUEST_METHOD") == "POST" else None
-        if answer is None:
-            return moto_app(environ, start_response)
-        status, body = answer
-        data = json.dumps(body).encode()
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}[status]
-        start_response(f"{status} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-        return [data]
+    def wsgi(environ, start_response):
+        answer = control(plane, profile, environ)
+        if answer is not None:
+            return _json(start_response, *answer)
+        throttle = faults.throttled(environ)
+        if throttle is not None:
+            status, headers, body = throttle
+            start_response(status, headers + [("Content-Length", str(len(body)))])
+            return [body]
+        reset = environ.get("PATH_INFO") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST"
+        with lock:
+            result = list(moto_app(environ, start_response))
+        if reset:
+            faults.clear()
+            plane.reset()
+        return result
 
-    return with_controls
+    return wsgi
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5100)
+    parser.add_argument("--state-dir", default=os.environ.get("STACK_STATE_DIR", "/tmp/ecs-deploy-action-stack"))
     args = parser.parse_args()
     # One line a request is noise in the stack's log; warnings and errors still show.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    run_simple(args.host, args.port, app(), threaded=True, use_reloader=False)
+    profile = stack_profile.current()
+    print(f"stack: {profile.describe()}", flush=True)
+    lock = threading.RLock()
+    plane = DataPlane(lock, profile, args.state_dir)
+
+    def stop(signum, _frame):
+        plane.shutdown()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    plane.start()
+    run_simple(args.host, args.port, app(plane, profile, lock), threaded=True, use_reloader=False)
     return 0
 
 

@@ -4,13 +4,17 @@ using ecs-deploy-action: an ECS cluster, a service and its task definition, and 
 (idle) service, two target groups and an ALB listener whose forward action splits traffic between them.
 
 Used by the demo (scripts/demo) and the integration tests. Prints the resources as JSON on stdout.
-Talks to AWS_ENDPOINT_URL with boto3 (it comes with moto): a real client, no shortcuts into moto.
+Talks to AWS_ENDPOINT_URL with boto3 (it comes with moto): a real client, no shortcuts into moto. The
+services run the demo app's real image (DEMO_IMAGE, pushed to the local registry by
+scripts/demo-image), and the seed waits, like `aws ecs wait services-stable`, until its tasks are
+running and healthy.
 """
 
 import argparse
 import json
 import os
 import sys
+import time
 
 import boto3
 
@@ -20,7 +24,10 @@ def main() -> int:
     p.add_argument("--cluster", default="demo")
     p.add_argument("--service", default="web")
     p.add_argument("--containers", default="web", help="comma-separated container names")
-    p.add_argument("--image", default="public.ecr.aws/nginx/nginx:1.27", help="image of the current revision")
+    p.add_argument("--image", default=os.environ.get("DEMO_IMAGE"), help="image of the current revision (default: $DEMO_IMAGE)")
+    p.add_argument("--env", action="append", default=[], help="KEY=VALUE for the current revision's first container")
+    p.add_argument("--deregistration-delay", type=int, default=30, help="target groups' delay, in AWS seconds")
+    p.add_argument("--circuit-breaker", default="rollback", choices=["off", "on", "rollback"])
     p.add_argument("--desired", type=int, default=2)
     p.add_argument("--canary", action="store_true", help="also the canary service, target groups and ALB")
     p.add_argument("--canary-desired", type=int, default=0)
@@ -28,6 +35,8 @@ def main() -> int:
     p.add_argument("--rule", action="store_true", help="put the weighted forward action on a listener rule")
     p.add_argument("--alarms", default="", help="comma-separated CloudWatch alarm names to create (state OK)")
     args = p.parse_args()
+    if not args.image:
+        raise SystemExit("seed: no image: set DEMO_IMAGE (scripts/demo-image pushes the demo app and prints it) or pass --image")
 
     region = os.environ.get("AWS_REGION", "us-east-1")
     kw = {"region_name": region, "endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
@@ -35,6 +44,7 @@ def main() -> int:
     out = {"cluster": args.cluster, "service": args.service}
 
     ecs.create_cluster(clusterName=args.cluster)
+    boto3.client("logs", **kw).create_log_group(logGroupName="/ecs/" + args.service)
     containers = [
         {
             "name": name,
@@ -42,8 +52,12 @@ def main() -> int:
             "essential": i == 0,
             "memory": 256,
             "portMappings": [{"containerPort": 8080 + i, "protocol": "tcp"}],
-            "environment": [{"name": "APP_ENV", "value": "demo"}],
-            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/" + args.service}},
+            "environment": [{"name": "APP_ENV", "value": "demo"}, {"name": "PORT", "value": str(8080 + i)}]
+            + ([{"name": k, "value": v} for k, v in (e.split("=", 1) for e in args.env)] if i == 0 else []),
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {"awslogs-group": "/ecs/" + args.service, "awslogs-region": region, "awslogs-stream-prefix": "ecs"},
+            },
         }
         for i, name in enumerate(args.containers.split(","))
     ]
@@ -59,7 +73,8 @@ def main() -> int:
     )["taskDefinition"]
     out["task_definition_arn"] = td["taskDefinitionArn"]
 
-    service_kw = {}
+    breaker = {"enable": args.circuit_breaker != "off", "rollback": args.circuit_breaker == "rollback"}
+    service_kw = {"deploymentConfiguration": {"maximumPercent": 200, "minimumHealthyPercent": 100, "deploymentCircuitBreaker": breaker}}
     if args.canary:
         ec2 = boto3.client("ec2", **kw)
         elb = boto3.client("elbv2", **kw)
@@ -76,8 +91,17 @@ def main() -> int:
                 VpcId=vpc,
                 TargetType="ip",
                 HealthCheckPath="/health",
+                # What a team tuning for deploy speed sets: a check every 5 s, healthy after 2.
+                HealthCheckIntervalSeconds=5,
+                HealthCheckTimeoutSeconds=4,
+                HealthyThresholdCount=2,
+                UnhealthyThresholdCount=2,
             )["TargetGroups"][0]
             tgs[role] = tg["TargetGroupArn"]
+            elb.modify_target_group_attributes(
+                TargetGroupArn=tg["TargetGroupArn"],
+                Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(args.deregistration_delay)}],
+            )
         stable_w, canary_w = (int(w) for w in args.weights.split(","))
         forward = [
             {
@@ -117,7 +141,7 @@ def main() -> int:
                 "assignPublicIp": "DISABLED",
             }
         }
-        service_kw = {"networkConfiguration": network}
+        service_kw["networkConfiguration"] = network
         ecs.create_service(
             cluster=args.cluster,
             serviceName=out["canary_service"],
@@ -141,12 +165,15 @@ def main() -> int:
 
     # Like `aws ecs wait services-stable`: a user's services are steady before they deploy.
     names = [args.service] + ([out["canary_service"]] if args.canary else [])
-    for _ in range(100):
+    deadline = time.monotonic() + 90
+    while True:
         services = ecs.describe_services(cluster=args.cluster, services=names)["services"]
         if all(len(s["deployments"]) == 1 and s["deployments"][0].get("rolloutState") == "COMPLETED" for s in services):
             break
-    else:
-        raise SystemExit("seed: the services did not become stable (is scripts/moto_launcher.py serving?)")
+        if time.monotonic() > deadline:
+            events = [e["message"] for s in services for e in s.get("events", [])[:5]]
+            raise SystemExit("seed: the services did not become stable within 90 s; last events:\n  " + "\n  ".join(events))
+        time.sleep(0.1)
 
     if args.alarms:
         cw = boto3.client("cloudwatch", **kw)

@@ -1,0 +1,53 @@
+"""Container output to CloudWatch Logs, as the `awslogs` driver sends it (test infrastructure): the
+group from `awslogs-group`, the stream `<awslogs-stream-prefix>/<container>/<task id>`. Lines are
+queued by the threads that follow containers and written into moto by the scheduler's tick.
+"""
+
+import queue
+import time
+
+from moto.logs import models as logs_models
+
+_lines = queue.SimpleQueue()
+
+
+def sink(task, definition, line):
+    config = definition.get("logConfiguration") or {}
+    if config.get("logDriver") != "awslogs":
+        return
+    options = config.get("options") or {}
+    group = options.get("awslogs-group")
+    if not group:
+        return
+    prefix = options.get("awslogs-stream-prefix")
+    stream = f"{prefix}/{definition['name']}/{task.id}" if prefix else f"{definition['name']}/{task.id}"
+    account, region = task.arn.split(":")[4], options.get("awslogs-region") or task.arn.split(":")[3]
+    _lines.put((account, region, group, stream, int(time.time() * 1000), line))
+
+
+def flush():
+    """Writes the queued lines; call with the emulator's lock held."""
+    batches = {}
+    while True:
+        try:
+            account, region, group, stream, ts, line = _lines.get_nowait()
+        except queue.Empty:
+            break
+        batches.setdefault((account, region, group, stream), []).append({"timestamp": ts, "message": line})
+    for (account, region, group, stream), events in batches.items():
+        backend = logs_models.logs_backends[account][region]
+        # ECS needs the group to exist unless awslogs-create-group is set; the stack creates it
+        # either way so that a test's task definition does not have to.
+        if group not in backend.groups:
+            backend.create_log_group(group, {})
+        if stream not in backend.groups[group].streams:
+            backend.create_log_stream(group, stream)
+        backend.put_log_events(group, stream, events)
+
+
+def reset():
+    while True:
+        try:
+            _lines.get_nowait()
+        except queue.Empty:
+            return

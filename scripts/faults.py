@@ -1,0 +1,73 @@
+"""Throttling on demand (test infrastructure): a fraction of the calls to an AWS service, or to one
+operation of it, answered with that protocol's own throttling error, as AWS answers past a rate limit.
+
+Set with POST /_stack/faults {"service": "ecs", "operation": "DescribeServices", "rate": 0.2};
+`operation` may be left out for every operation; rate 0 removes the fault. The fraction is exact over
+consecutive calls (an accumulator, not a coin), so tests can count on it.
+"""
+
+import io
+import json
+import re
+import threading
+from urllib.parse import parse_qs
+
+_lock = threading.Lock()
+_rules = {}  # (service, operation or "*") -> [rate, calls]
+
+
+def set_fault(service: str, operation: str | None, rate: float):
+    with _lock:
+        k = (service.lower(), operation or "*")
+        if rate <= 0:
+            _rules.pop(k, None)
+        else:
+            _rules[k] = [min(rate, 1.0), 0]
+
+
+def clear():
+    with _lock:
+        _rules.clear()
+
+
+def identify(environ) -> tuple[str | None, str | None]:
+    """(service, operation) of a signed AWS request; the body is read and put back."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    m = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request", auth)
+    service = m.group(1) if m else None
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return service, target.rsplit(".", 1)[-1]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    action = parse_qs(body.decode(errors="replace")).get("Action", [None])[0]
+    return service, action
+
+
+def _due(service, operation) -> bool:
+    with _lock:
+        for k in ((service, operation), (service, "*")):
+            rule = _rules.get(k)
+            if rule is not None:
+                rate, calls = rule
+                rule[1] = calls + 1
+                return int((calls + 1) * rate) > int(calls * rate)
+    return False
+
+
+def throttled(environ):
+    """The throttling answer (status, headers, body) for this request, or None to let it through."""
+    if not _rules:
+        return None
+    service, operation = identify(environ)
+    if not service or not _due(service.lower(), operation or "*"):
+        return None
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.1")], body
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+        "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    ).encode()
+    return "400 Bad Request", [("Content-Type", "text/xml")], body

@@ -1,0 +1,48 @@
+"""Pure pieces of the stack: weights to thresholds, the HAProxy configuration, profiles, faults."""
+
+import pytest
+
+import faults
+import stack_profile
+from load_balancer import RANDOM_RANGE, Action, Desired, HealthCheck, render, thresholds
+
+
+def test_thresholds_are_cumulative_shares_of_the_range():
+    assert thresholds([90, 10]) == [900_000, RANDOM_RANGE]
+    assert thresholds([0, 100]) == [0, RANDOM_RANGE]
+    assert thresholds([1, 1, 2]) == [250_000, 500_000, RANDOM_RANGE]
+    assert thresholds([0, 0]) == [0, 0]
+
+
+def test_configuration_binds_and_checks_on_loopback_with_the_groups_settings():
+    d = Desired(
+        listeners={"arn:l": (18000, [Action("a1d", (), ("arn:tg1", "arn:tg2"))])},
+        weights={"a1d": [100, 0]},
+        target_groups={
+            "arn:tg1": HealthCheck("/health", 500, 400, 2, 3, "200-202"),
+            "arn:tg2": HealthCheck("/", 500, 400, 5, 2, "200"),
+        },
+    )
+    cfg = render(d, "/tmp/x")
+    assert "bind 127.0.0.1:18000" in cfg
+    assert "option httpchk GET /health" in cfg
+    assert "rstatus ^(200|201|202)$" in cfg
+    assert "inter 500 fastinter 500 downinter 500 rise 2 fall 3" in cfg
+    assert "127.0.0.1:1 disabled" in cfg
+
+
+def test_profiles_scale_aws_time():
+    fast = stack_profile.current({})
+    assert fast.scaled(60) == pytest.approx(1.0)
+    aws = stack_profile.current({"STACK_PROFILE": "aws", "STACK_TIME_SCALE": "0.1"})
+    assert aws.scaled(aws.metric_period) == pytest.approx(6.0)
+    with pytest.raises(SystemExit, match="fast or aws"):
+        stack_profile.current({"STACK_PROFILE": "slow"})
+
+
+def test_fault_rate_is_exact_over_consecutive_calls():
+    faults.clear()
+    faults.set_fault("ecs", None, 0.25)
+    assert [faults._due("ecs", "DescribeServices") for _ in range(8)] == [False, False, False, True] * 2
+    assert not faults._due("elasticloadbalancing", "DescribeRules")
+    faults.clear()
