@@ -65,9 +65,12 @@ def observe_health(now=None):
     now = time.monotonic() if now is None else now
     for backend in _backends():
         for tg in backend.target_groups.values():
+            interval = _profile.scaled(int(tg.health_check_interval_seconds))
             for k in list(tg.targets):
                 row = _lb.health(tg.arn, k)
-                if row is None:
+                # Until HAProxy has checked a new target once, its slot may still show the last
+                # occupant's result.
+                if row is None or now - tg._registered_at.get(k, now) < 1.5 * interval:
                     continue
                 if row.get("status", "").startswith("UP"):
                     tg._was_healthy[k] = True
@@ -178,6 +181,7 @@ def install(lb, profile):
         self._draining = {}
         self._was_healthy = {}
         self._failing_since = {}
+        self._registered_at = {}
 
     def register(self, targets):
         for target in targets:
@@ -187,6 +191,7 @@ def install(lb, profile):
             self.deregistered_targets.pop(k, None)
             self._was_healthy.pop(k, None)
             self._failing_since.pop(k, None)
+            self._registered_at[k] = time.monotonic()
             self.targets[k] = t
 
     def deregister(self, targets):

@@ -79,6 +79,7 @@ class DataPlane:
         if arn is not None:
             self.requests.record(arn, server, int(status), int(tr))
 
+
     def listeners(self) -> dict:
         with self.lock:
             return {arn: f"http://127.0.0.1:{port}" for arn, port in self.ports.by_arn.items()}
@@ -117,17 +118,18 @@ class DataPlane:
     def start(self):
         threading.Thread(target=self.run, daemon=True, name="data-plane").start()
 
-    def reset(self):
-        """After moto's reset: no task, container, listener or metric of before remains."""
-        with self.lock:
-            ecs_api.reset()
-            cw_logs.reset()
-            self.ports.by_arn.clear()
-            self.requests.take()
+    def forget(self):
+        """With moto's reset, under the same hold of the lock: the clock never sees half of it."""
+        ecs_api.reset()
+        cw_logs.reset()
+        self.ports.by_arn.clear()
+        self.requests.take()
         self.runner.generation += 1
+
+    def clean_up(self):
+        """After a reset: no container or listener of before remains."""
         self.lb.stop()
-        removed = self.docker.remove_all()
-        return removed
+        return self.docker.remove_all()
 
     def shutdown(self):
         self.stopping.set()

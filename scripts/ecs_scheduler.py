@@ -104,6 +104,13 @@ class Scheduler:
 
     # -- tasks -------------------------------------------------------------------------------
 
+    def healthy(self, task, now) -> bool:
+        """RUNNING for a moment (a container that dies at start never counts) and passing every
+        health check of its target groups."""
+        if task.last_status != "RUNNING" or now - task.phase_since < self.profile.scaled(30):
+            return False
+        return task.healthy_in(self.health)
+
     def health(self, tg_arn, target):
         tg = alb_targets.find_target_group(tg_arn)
         if tg is None:
@@ -147,8 +154,7 @@ class Scheduler:
                         c["exitCode"] = code
                         if oom:
                             c["reason"] = "OutOfMemoryError: Container killed due to memory usage"
-                task.counts_as_failure = True
-                task.request_stop("EssentialContainerExited", "Essential container in task exited")
+                task.request_stop("EssentialContainerExited", "Essential container in task exited", failure=True)
                 task.mark_stopped("EssentialContainerExited", "Essential container in task exited", {n: v[0] for n, v in died.items()})
                 self._deregister(task, drain=False)
                 self.runner.remove(task)
@@ -271,9 +277,9 @@ class Scheduler:
                 tasks.append(t)
                 started.append(t)
         # Stop old tasks while enough healthy ones remain (unhealthy ones first, always).
-        healthy = sum(1 for t in active if t.healthy_in(self.health))
-        for t in sorted(old_active, key=lambda t: t.healthy_in(self.health)):
-            if t.healthy_in(self.health):
+        healthy = sum(1 for t in active if self.healthy(t, now))
+        for t in sorted(old_active, key=lambda t: self.healthy(t, now)):
+            if self.healthy(t, now):
                 if healthy - 1 < min_healthy:
                     break
                 healthy -= 1
@@ -289,7 +295,7 @@ class Scheduler:
         # Old deployments whose tasks are all gone leave the list.
         deps[1:] = [d for d in deps[1:] if any(t.deployment == d["id"] and t.last_status != "STOPPED" for t in mine)]
         publish(service, mine)
-        primary_healthy = [t for t in mine if t.deployment == primary["id"] and t.desired_status == "RUNNING" and t.healthy_in(self.health)]
+        primary_healthy = [t for t in mine if t.deployment == primary["id"] and t.desired_status == "RUNNING" and self.healthy(t, now)]
         others_live = any(t.deployment != primary["id"] and t.last_status != "STOPPED" for t in mine)
         primary_live = [t for t in mine if t.deployment == primary["id"] and t.last_status != "STOPPED"]
         steady = len(primary_healthy) == desired and len(primary_live) == desired and not others_live and len(deps) == 1

@@ -80,9 +80,11 @@ def app(plane, profile, lock):
         reset = environ.get("PATH_INFO") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST"
         with lock:
             result = list(moto_app(environ, start_response))
+            if reset:
+                plane.forget()
         if reset:
             faults.clear()
-            plane.reset()
+            plane.clean_up()
         return result
 
     return wsgi
