@@ -28,6 +28,9 @@ ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 REGISTRY = os.environ["REGISTRY"]
 STACK_PYTHON = os.environ["STACK_PYTHON"]
+# The demo app's image in the local registry: tasks are real containers, so a deploy needs an image
+# that starts. A new revision of it is registered by every deploy.
+DEMO_IMAGE = os.environ["DEMO_IMAGE"]
 QUICK = "--quick" in sys.argv
 REPEAT = 3 if QUICK else 5
 
@@ -127,7 +130,7 @@ def bench_start():
         samples.append(time.perf_counter() - start)
     record("action start", "--version wall time", *spread(samples))
     seeded = reset_and_seed("--canary", "--alarms", "web-5xx")
-    args = ["--aws-region", REGION, "--image", f"{REGISTRY}/x@sha256:{'0' * 64}", "--cluster", "demo", "--service", "web",
+    args = ["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", "web",
             "--strategy", "canary", "--listener-arn", seeded["listener_arn"], "--alarms", "web-5xx", "--dry-run"]
     samples = [action(args)[0] for _ in range(10)]
     record("action start", "canary dry run, wall time", *spread(samples))
@@ -136,7 +139,7 @@ def bench_start():
 def bench_image():
     creds = []
     for _ in range(REPEAT):
-        _, log = action(["--aws-region", REGION, "--image", f"{REGISTRY}/x@sha256:{'0' * 64}",
+        _, log = action(["--aws-region", REGION, "--image", DEMO_IMAGE,
                          "--role-to-assume", "arn:aws:iam::123456789012:role/deploy"])
         creds.append(took(log)[0]["credentials"])
     record("pipeline", "credentials (sts:AssumeRole)", *spread(creds))
@@ -168,7 +171,7 @@ def bench_image():
 
 
 def bench_deploys():
-    image = ["--image", f"{REGISTRY}/x@sha256:{'1' * 64}"]
+    image = ["--image", DEMO_IMAGE]
     results = {}
     for name, extra_env in [("rolling, poll 200ms", {"ECS_DEPLOY_POLL_INTERVAL": "200ms"}), ("rolling, default polling", {})]:
         register, wait, work, api = [], [], [], {}
@@ -214,7 +217,7 @@ def bench_abort():
         samples = []
         for _ in range(3 if QUICK else 10):
             seeded = reset_and_seed("--canary", "--desired", "2", "--alarms", "web-5xx")
-            p = subprocess.Popen([str(ACTION), "--aws-region", REGION, "--image", f"{REGISTRY}/x@sha256:{'2' * 64}",
+            p = subprocess.Popen([str(ACTION), "--aws-region", REGION, "--image", DEMO_IMAGE,
                                   "--cluster", "demo", "--service", "web", "--strategy", "canary",
                                   "--listener-arn", seeded["listener_arn"], "--alarms", "web-5xx",
                                   "--canary-steps", "10%:10m, 100%", "--check-interval", interval],
@@ -231,6 +234,69 @@ def bench_abort():
             samples.append(time.perf_counter() - start)
             p.wait(timeout=120)
         record("abort latency", f"alarm at a random moment → weights 100/0, check-interval {interval}", *spread(samples))
+
+
+def bench_aws_profile():
+    """On AWS's own timings (the stack's `aws` profile, scaled): how soon a finished rollout is
+    noticed, and a canary's wall time against the waits the profile imposes."""
+    scale = os.environ.get("BENCH_TIME_SCALE", "0.1")
+    state = Path(tempfile.mkdtemp(prefix="bench-aws-stack-"))
+    port = free_port()
+    stack_env = {**os.environ, "STACK_PROFILE": "aws", "STACK_TIME_SCALE": scale, "STACK_LB_PORT_BASE": str(free_port())}
+    launcher = subprocess.Popen([STACK_PYTHON, str(ROOT / "scripts/moto_launcher.py"), "--port", str(port), "--state-dir", str(state)],
+                                env=stack_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                profile = json.loads(urllib.request.urlopen(endpoint + "/_stack/profile", timeout=1).read())
+                break
+            except OSError:
+                time.sleep(0.1)
+        period = profile["metric_period_seconds"]
+        aws_env = {"AWS_ENDPOINT_URL": endpoint}
+        kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+        ecs = boto3.client("ecs", **kw)
+
+        def seed(*args):
+            urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST"))
+            out = subprocess.run([STACK_PYTHON, str(ROOT / "scripts/seed.py"), *args], check=True, capture_output=True, env=env(aws_env))
+            return json.loads(out.stdout)
+
+        notice = []
+        for _ in range(3):
+            seed("--desired", "2")
+            action(["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", "web"], aws_env)
+            ended = datetime.now(timezone.utc)
+            events = ecs.describe_services(cluster="demo", services=["web"])["services"][0]["events"]
+            steady = next(e["createdAt"] for e in events if e["message"].endswith("has reached a steady state."))
+            notice.append((ended - steady).total_seconds())
+        record("aws profile", "rolling: completion noticed after steady state (s)", *spread(notice))
+
+        steps, bakes = "10%:20s, 50%:20s, 100%", [20.0, 20.0, 0.0]
+        start = profile["task_provisioning_seconds"] + profile["task_pending_seconds"]
+        healthy = 2 * 5 * float(scale)  # the seed's target groups: healthy after 2 checks 5 s apart
+        # Each step starts its tasks, waits for their health, then bakes; promotion starts the stable
+        # service's tasks and waits for their health. Drains are not counted: nothing must wait on them.
+        unavoidable = sum(start + healthy + b for b in bakes) + start + healthy
+        ratios, walls = [], []
+        for _ in range(3):
+            seeded = seed("--canary", "--desired", "2")
+            wall, _ = action(["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", "web",
+                              "--strategy", "canary", "--listener-arn", seeded["listener_arn"], "--canary-steps", steps,
+                              "--check-interval", "5s"], aws_env)
+            walls.append(wall)
+            ratios.append(wall / unavoidable)
+        record("aws profile", f"canary {steps}: wall (s)", *spread(walls))
+        record("aws profile", f"canary {steps}: wall / unavoidable waits", f"{statistics.median(ratios):.2f}",
+               f"max {max(ratios):.2f}; unavoidable {unavoidable:.1f} s = 3 steps × (task start {start:g} s + healthy "
+               f"{healthy:g} s) + bakes 40 s + promotion (start + healthy); profile aws, STACK_TIME_SCALE {scale}, "
+               f"metric period: {period:g} s")
+    finally:
+        urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST"))
+        launcher.terminate()
+        launcher.wait(timeout=60)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def free_port():
@@ -309,14 +375,17 @@ def main():
     bench_image()
     bench_deploys()
     bench_abort()
+    bench_aws_profile()
     bench_apps()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmark results",
         "",
         f"Measured by `bench/run`{' --quick' if QUICK else ''} on {when}: {machine()}.",
-        "Against the local stack (Docker engine, registry, moto with the rollout model): AWS latency is",
-        "loopback latency here, so pipeline figures are the tool's own cost, not AWS's.",
+        "Against the local stack (Docker engine, registry, moto, and a data plane of real containers behind",
+        "HAProxy): AWS latency is loopback latency here, so pipeline figures on the `fast` profile are the",
+        "tool's own cost plus real container starts and health checks; the `aws profile` rows run on AWS's",
+        "published timings, scaled.",
         "",
         "| section | measure | median | spread / detail |",
         "|---|---|---|---|",

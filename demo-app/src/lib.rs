@@ -58,7 +58,11 @@ impl Settings {
             None => 0,
             Some(raw) => match raw.trim().parse::<u64>() {
                 Ok(ms) if ms <= 60_000 => ms,
-                _ => return Err(format!("LATENCY_MS={raw:?}: use whole milliseconds from 0 to 60000, e.g. LATENCY_MS=300")),
+                _ => {
+                    return Err(format!(
+                        "LATENCY_MS={raw:?}: use whole milliseconds from 0 to 60000, e.g. LATENCY_MS=300"
+                    ));
+                }
             },
         };
         let crash_on_start = match non_empty("CRASH_ON_START") {

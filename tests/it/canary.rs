@@ -1,23 +1,22 @@
-//! Canary deploys against the emulator: the weights a user's traffic sees at every step, and each way
-//! a canary aborts (alarm, probe, 5xx rate, unhealthy targets, SIGTERM), always ending with traffic
+//! Canary deploys against the stack, whose tasks are real containers behind a real load balancer:
+//! the weights a user's traffic sees at every step, a good release promoted without one failed
+//! request, and each way a canary aborts from a real fault (an alarm and the 5xx rate from the
+//! release's own errors, a failing probe, crashed canary tasks, SIGTERM), always ending with traffic
 //! on the stable service, the canary at zero tasks and the stable service on its old revision.
 
 use std::process::Child;
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StateValue};
 use tokio::time::Instant;
 
-use crate::support::{Run, Stack, repo_root, s, stack};
-
-const IMAGE: &str = "127.0.0.1:5000/demo-app@sha256:5d41402abc4b2a76b9719d911017c592ae8b0b8c5d1d6e8c0b2a2f1e0d9c8b7a";
+use crate::support::{Run, Stack, Traffic, repo_root, s, stack};
 
 struct Canary {
     stack: Stack,
     seeded: serde_json::Value,
     elb: aws_sdk_elasticloadbalancingv2::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
     ecs: aws_sdk_ecs::Client,
+    url: String,
 }
 
 async fn setup(seed: &[&str]) -> Canary {
@@ -26,12 +25,13 @@ async fn setup(seed: &[&str]) -> Canary {
     args.extend(seed);
     let seeded = stack.seed(&args);
     let sdk = stack.sdk().await;
+    let url = stack.listener_url(s(&seeded, "listener_arn")).await;
     Canary {
         elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
         ecs: aws_sdk_ecs::Client::new(&sdk),
         stack,
         seeded,
+        url,
     }
 }
 
@@ -39,7 +39,16 @@ impl Canary {
     fn action(&self, extra: &[&str]) -> crate::support::Action {
         let mut action = self.stack.action();
         action
-            .args(["--aws-region", &self.stack.region, "--image", IMAGE, "--cluster", "demo", "--service", "web"])
+            .args([
+                "--aws-region",
+                &self.stack.region,
+                "--image",
+                &self.stack.image,
+                "--cluster",
+                "demo",
+                "--service",
+                "web",
+            ])
             .args(["--strategy", "canary", "--listener-arn", s(&self.seeded, "listener_arn"), "--alarms", "api-5xx"])
             .args(extra);
         action
@@ -72,10 +81,21 @@ impl Canary {
     /// The state every abort must leave: traffic on stable, canary idle, stable on its old revision.
     async fn assert_safe(&self) {
         assert_eq!(self.weights().await, (100, 0), "traffic must be back on the stable service");
-        let canary = self.service("web-canary").await;
-        assert_eq!((canary.desired_count(), canary.running_count()), (0, 0), "the canary must be at zero tasks");
+        assert_eq!(self.service("web-canary").await.desired_count(), 0, "the canary must be scaled to zero");
+        self.canary_drained().await;
         let stable = self.service("web").await;
         assert_eq!(stable.task_definition(), Some(s(&self.seeded, "task_definition_arn")), "stable keeps its revision");
+    }
+}
+
+impl Canary {
+    /// ECS stops the canary's tasks once their targets have drained.
+    async fn canary_drained(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.service("web-canary").await.running_count() != 0 {
+            assert!(Instant::now() < deadline, "the canary's tasks did not stop within 20 s of its scale-in");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -83,9 +103,10 @@ fn finish(child: Child) -> Run {
     Run::from(child.wait_with_output().unwrap())
 }
 
-#[tokio::test]
-async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up_without_a_failed_request() {
     let c = setup(&[]).await;
+    let traffic = Traffic::start(format!("{}/version", c.url));
     let dir = tempfile::tempdir().unwrap();
     let (outputs, summary) = (dir.path().join("outputs"), dir.path().join("summary.md"));
     let mut child = c
@@ -104,8 +125,11 @@ async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up() {
     let run = finish(child);
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(seen, [(100, 0), (90, 10), (50, 50), (0, 100), (100, 0)], "{run}");
-    let canary = c.service("web-canary").await;
-    assert_eq!((canary.desired_count(), canary.running_count()), (0, 0));
+    c.canary_drained().await;
+    let statuses = traffic.stop().await;
+    let failed: Vec<&u16> = statuses.iter().filter(|s| !(200..300).contains(*s)).collect();
+    assert!(statuses.len() > 100, "too little traffic to tell: {} requests", statuses.len());
+    assert!(failed.is_empty(), "{} of {} requests failed during the canary: {failed:?}", failed.len(), statuses.len());
     let stable = c.service("web").await;
     assert_ne!(stable.task_definition(), Some(s(&c.seeded, "task_definition_arn")), "stable runs the new revision");
     assert_eq!(stable.desired_count(), 4);
@@ -122,38 +146,35 @@ async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up() {
     assert!(summary.contains("| 3 | 100% | 0s | 4 |"), "{summary}");
 }
 
-#[tokio::test]
-async fn an_alarm_during_step_2_aborts_mid_bake_with_its_reason_in_the_step_table() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_on_the_releases_own_errors_aborts_mid_bake_with_its_reason_in_the_step_table() {
     let c = setup(&[]).await;
+    let traffic = Traffic::start(format!("{}/version", c.url));
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.md");
     let mut child = c
-        .action(&["--canary-steps", "10%:0s, 50%:60s, 100%", "--check-interval", "500ms"])
+        .action(&["--canary-steps", "50%:60s, 100%", "--check-interval", "500ms"])
+        .args(["--environment-variables", "FAIL_RATE=0.5"])
         .env("GITHUB_STEP_SUMMARY", &summary)
         .spawn();
     c.wait_for_weights((50, 50), &mut child).await;
-    c.cloudwatch
-        .set_alarm_state()
-        .alarm_name("api-5xx")
-        .state_value(StateValue::Alarm)
-        .state_reason("Threshold Crossed: 12 datapoints were greater than 1.0")
-        .send()
-        .await
-        .unwrap();
-    let alarmed = Instant::now();
+    let shifted = Instant::now();
     while c.weights().await != (100, 0) {
-        assert!(alarmed.elapsed() < Duration::from_secs(20), "the canary did not abort mid-bake (the bake is 60s)");
+        assert!(shifted.elapsed() < Duration::from_secs(30), "the canary did not abort mid-bake (the bake is 60s)");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let run = finish(child);
+    traffic.stop().await;
     assert_eq!(run.code, Some(1), "{run}");
     c.assert_safe().await;
     assert!(
-        run.stdout.contains("step 2: alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 12 datapoints"),
+        run.stdout.contains(
+            "step 1: alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 1 out of the last 1 datapoints"
+        ),
         "{run}"
     );
     let table = std::fs::read_to_string(summary).unwrap();
-    assert!(table.contains("| 2 | 50% | 1m | 2 | alarms api-5xx in ALARM ✗"), "{table}");
+    assert!(table.contains("| 1 | 50% | 1m | 2 | alarms api-5xx in ALARM ✗"), "{table}");
     assert!(table.contains("| FAILED |"), "{table}");
 }
 
@@ -183,52 +204,31 @@ async fn a_failing_probe_aborts() {
     c.assert_safe().await;
 }
 
-#[tokio::test]
-async fn a_5xx_rate_over_the_maximum_aborts() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_answering_5xx_is_rolled_back_by_its_error_rate() {
     let c = setup(&[]).await;
-    let mut child =
-        c.action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "200ms", "--max-error-rate", "1%"]).spawn();
-    c.wait_for_weights((90, 10), &mut child).await;
-    let tg = s(&c.seeded, "canary_target_group_arn")
-        .split_once(":targetgroup/")
-        .map(|(_, r)| format!("targetgroup/{r}"))
-        .unwrap();
-    let lb = s(&c.seeded, "load_balancer_arn").split_once(":loadbalancer/").map(|(_, r)| r.to_string()).unwrap();
-    let dims = vec![
-        Dimension::builder().name("TargetGroup").value(&tg).build(),
-        Dimension::builder().name("LoadBalancer").value(&lb).build(),
-    ];
-    let now = aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now());
-    let datum = |name: &str, value: f64| {
-        MetricDatum::builder().metric_name(name).set_dimensions(Some(dims.clone())).value(value).timestamp(now).build()
-    };
-    c.cloudwatch
-        .put_metric_data()
-        .namespace("AWS/ApplicationELB")
-        .metric_data(datum("RequestCount", 200.0))
-        .metric_data(datum("HTTPCode_Target_5XX_Count", 9.0))
-        .send()
-        .await
-        .unwrap();
-    let run = finish(child);
+    let traffic = Traffic::start(format!("{}/version", c.url));
+    let run = c
+        .action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "200ms", "--max-error-rate", "2%"])
+        .args(["--environment-variables", "FAIL_RATE=0.3"])
+        .spawn();
+    let run = finish(run);
+    traffic.stop().await;
     assert_eq!(run.code, Some(1), "{run}");
-    assert!(
-        run.stdout.contains("error-rate gate failed: 4.5% (9 5xx of 200 requests, above max-error-rate 1%)"),
-        "{run}"
-    );
+    assert!(run.stdout.contains("error-rate gate failed:"), "{run}");
+    assert!(run.stdout.contains("above max-error-rate 2%"), "{run}");
     c.assert_safe().await;
 }
 
 #[tokio::test]
-async fn unhealthy_canary_targets_mid_bake_abort() {
+async fn canary_tasks_crashing_mid_bake_abort() {
     let c = setup(&[]).await;
     let mut child = c.action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "200ms"]).spawn();
     c.wait_for_weights((90, 10), &mut child).await;
-    c.stack.target_group_health(s(&c.seeded, "canary_target_group_arn"), false).await;
+    assert_eq!(c.stack.kill_tasks("demo", "web-canary").await, 1);
     let run = finish(child);
     assert_eq!(run.code, Some(1), "{run}");
     assert!(run.stdout.contains("target-health gate failed: 0/1 healthy"), "{run}");
-    assert!(run.stdout.contains("Health checks failed with these codes: [503]"), "{run}");
     c.assert_safe().await;
 }
 

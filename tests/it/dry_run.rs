@@ -35,9 +35,10 @@ async fn rolling_dry_run_prints_the_plan_and_changes_nothing() {
     let run = stack.action().env("GITHUB_STEP_SUMMARY", &summary).args(rolling_args(&stack, &seeded)).run();
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(stack.state().await, before, "a dry run changed the emulator's state");
+    let image_line = format!("image {} → 127.0.0.1:5000/demo-app:abc123", stack.image);
     for line in [
         "service:  demo/web (3 desired), now on web:1",
-        "image public.ecr.aws/nginx/nginx:1.27 → 127.0.0.1:5000/demo-app:abc123",
+        image_line.as_str(),
         "env LOG_LEVEL added",
         "env APP_ENV changed",
         "strategy: rolling",

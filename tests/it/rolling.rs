@@ -1,17 +1,12 @@
-//! Rolling deploys against the emulator's rollout model: the new revision differs from the old one
-//! only in image and environment, a deploy that never gets stable or trips the circuit breaker ends
-//! on the previous revision, and bad container choices register nothing.
-//!
-//! moto creates no task objects for services, so ListTasks(desiredStatus=STOPPED) answers empty here
-//! and the printing of stopped tasks' reasons is exercised only against real ECS; the emulator's
-//! rollout model reports failed tasks through ECS-worded service events instead, which these tests
-//! check.
+//! Rolling deploys against the stack's ECS, whose tasks are real containers of the demo app: the new
+//! revision differs from the old one only in image and environment, a release that crashes (never
+//! stable, or tripping the circuit breaker) ends on the previous revision with the stopped tasks'
+//! reasons and exit codes printed, bad container choices register nothing, and a deploy succeeds
+//! with a fifth of its ECS calls throttled.
 
 use aws_sdk_ecs::types::{KeyValuePair, TaskDefinition};
 
 use crate::support::{Run, Stack, output, s, stack};
-
-const IMAGE: &str = "127.0.0.1:5000/demo-app@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
 
 fn deploy(stack: &Stack, seeded: &serde_json::Value, extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
@@ -23,7 +18,7 @@ fn deploy(stack: &Stack, seeded: &serde_json::Value, extra: &[&str]) -> Run {
             "--aws-region",
             &stack.region,
             "--image",
-            IMAGE,
+            &stack.image,
             "--cluster",
             s(seeded, "cluster"),
             "--service",
@@ -74,7 +69,7 @@ async fn a_rolling_deploy_changes_only_image_and_environment_and_reports_outputs
     let new = as_written(task_definition(&stack, &new_arn).await);
     let mut old = as_written(task_definition(&stack, &old_arn).await);
     let container = &mut old.container_definitions.as_mut().unwrap()[0];
-    container.image = Some(IMAGE.into());
+    container.image = Some(stack.image.clone());
     let env = container.environment.as_mut().unwrap();
     env.iter_mut().find(|kv| kv.name() == Some("APP_ENV")).unwrap().value = Some("staging".into());
     env.push(KeyValuePair::builder().name("LOG_LEVEL").value("debug").build());
@@ -93,14 +88,15 @@ async fn a_rolling_deploy_changes_only_image_and_environment_and_reports_outputs
 }
 
 #[tokio::test]
-async fn a_deploy_that_never_gets_stable_is_rolled_back() {
+async fn a_release_that_never_gets_stable_is_rolled_back_with_its_tasks_reasons() {
     let stack = stack().await;
-    let seeded = stack.seed(&[]);
-    stack.next_rollout("demo", "web", "stall").await;
-    let run = deploy(&stack, &seeded, &["--wait-timeout", "1s"]);
+    // Without a circuit breaker ECS keeps replacing a crashing task: only wait-timeout ends the wait.
+    let seeded = stack.seed(&["--circuit-breaker", "off"]);
+    let run = deploy(&stack, &seeded, &["--wait-timeout", "4s", "--environment-variables", "CRASH_ON_START=3"]);
     assert_eq!(run.code, Some(1), "{run}");
     assert_eq!(output(&run, "status"), "rolled-back");
-    assert!(run.stdout.contains("the deployment did not become stable within wait-timeout 1s"), "{run}");
+    assert!(run.stdout.contains("the deployment did not become stable within wait-timeout 4s"), "{run}");
+    assert!(run.stdout.contains("stopped: Essential container in task exited (web: exit code 3)"), "{run}");
     assert!(run.stdout.contains("is unable to consistently start tasks successfully"), "{run}");
     assert!(run.stdout.contains("demo/web is back on web:1"), "{run}");
     assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"));
@@ -109,9 +105,12 @@ async fn a_deploy_that_never_gets_stable_is_rolled_back() {
 #[tokio::test]
 async fn without_rollback_a_failed_deploy_stays_and_is_failed() {
     let stack = stack().await;
-    let seeded = stack.seed(&[]);
-    stack.next_rollout("demo", "web", "stall").await;
-    let run = deploy(&stack, &seeded, &["--wait-timeout", "1s", "--rollback", "false"]);
+    let seeded = stack.seed(&["--circuit-breaker", "off"]);
+    let run = deploy(
+        &stack,
+        &seeded,
+        &["--wait-timeout", "2s", "--rollback", "false", "--environment-variables", "CRASH_ON_START=3"],
+    );
     assert_eq!(run.code, Some(1), "{run}");
     assert_eq!(output(&run, "status"), "failed");
     assert!(run.stdout.contains("rollback is off: the service is left as it is"), "{run}");
@@ -122,14 +121,36 @@ async fn without_rollback_a_failed_deploy_stays_and_is_failed() {
 async fn a_circuit_breaker_failure_waits_for_ecs_own_rollback() {
     let stack = stack().await;
     let seeded = stack.seed(&[]);
-    stack.next_rollout("demo", "web", "fail").await;
-    let run = deploy(&stack, &seeded, &[]);
+    let run = deploy(&stack, &seeded, &["--environment-variables", "CRASH_ON_START=1"]);
     assert_eq!(run.code, Some(1), "{run}");
     assert_eq!(output(&run, "status"), "rolled-back");
     assert!(run.stdout.contains("ECS deployment circuit breaker: tasks failed to start."), "{run}");
-    assert!(run.stdout.contains("failed to start: Essential container in task exited."), "{run}");
+    assert!(run.stdout.contains("stopped: Essential container in task exited (web: exit code 1)"), "{run}");
     assert!(run.stdout.contains("ECS is already rolling back"), "{run}");
     assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"));
+}
+
+#[tokio::test]
+async fn a_rolling_deploy_succeeds_with_a_fifth_of_its_ecs_calls_throttled() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "2"]);
+    stack.throttle("ecs", None, 0.2).await;
+    // The SDK's own retries, as a user runs it (the other tests allow one attempt to fail fast).
+    let mut action = stack.action();
+    action.env("AWS_MAX_ATTEMPTS", "3");
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    let mut run = action
+        .env("GITHUB_OUTPUT", &outputs)
+        .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", "demo", "--service", "web"])
+        .args(["--environment-variables", "APP_VERSION=throttled"])
+        .run();
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    stack.throttle("ecs", None, 0.0).await;
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(output(&run, "status"), "succeeded");
+    assert_eq!(service_revision(&stack).await, output(&run, "task-definition-arn"));
+    assert_ne!(output(&run, "task-definition-arn"), s(&seeded, "task_definition_arn"));
 }
 
 #[tokio::test]
@@ -161,7 +182,7 @@ async fn a_task_definition_file_is_rendered_instead_of_the_current_revision() {
     let new = task_definition(&stack, &output(&run, "task-definition-arn")).await;
     assert_eq!(new.memory(), Some("1024"));
     let container = &new.container_definitions()[0];
-    assert_eq!(container.image(), Some(IMAGE));
+    assert_eq!(container.image(), Some(stack.image.as_str()));
     assert_eq!(container.environment()[0].name(), Some("FROM_FILE"));
     assert_eq!(output(&run, "previous-task-definition-arn"), s(&seeded, "task_definition_arn"));
 }

@@ -14,6 +14,9 @@ pub struct Stack {
     pub endpoint: String,
     pub region: String,
     pub registry: String,
+    /// The demo app's image by digest in the local registry (scripts/demo-image): what the seeded
+    /// services run, and a release that really starts.
+    pub image: String,
     python: String,
     _guard: MutexGuard<'static, ()>,
 }
@@ -35,6 +38,7 @@ pub async fn stack() -> Stack {
         endpoint: env("AWS_ENDPOINT_URL"),
         region: env("AWS_REGION"),
         registry: env("REGISTRY"),
+        image: env("DEMO_IMAGE"),
         python: env("STACK_PYTHON"),
         _guard: guard,
     };
@@ -53,15 +57,26 @@ impl Stack {
             .env("AWS_REGION", &self.region)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("DEMO_IMAGE", &self.image)
             .output()
             .expect("run scripts/seed.py");
         assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).expect("seed prints JSON")
     }
 
-    /// The emulator's whole state, every service and region.
+    /// The emulator's whole state, every service and region, less what the data plane writes by
+    /// itself (container output to CloudWatch Logs) and the answer objects moto counts as models
+    /// (one per DescribeTargetHealth): what a deploy could change.
     pub async fn state(&self) -> Value {
-        reqwest::get(format!("{}/moto-api/data.json", self.endpoint)).await.unwrap().json().await.unwrap()
+        let mut state: Value =
+            reqwest::get(format!("{}/moto-api/data.json", self.endpoint)).await.unwrap().json().await.unwrap();
+        if let Some(all) = state.as_object_mut() {
+            all.remove("logs");
+        }
+        if let Some(elb) = state.get_mut("elbv2").and_then(Value::as_object_mut) {
+            elb.remove("FakeHealthStatus");
+        }
+        state
     }
 
     /// The SDK configuration for clients on the emulator, for assertions and changes mid-run.
@@ -78,28 +93,39 @@ impl Stack {
         aws_sdk_ecs::Client::new(&self.sdk().await)
     }
 
-    /// Marks a target group's targets unhealthy (or healthy again) in the emulator.
-    pub async fn target_group_health(&self, arn: &str, healthy: bool) {
-        let body = serde_json::json!({ "targetGroupArn": arn, "healthy": healthy });
-        let r = reqwest::Client::new()
-            .post(format!("{}/_stack/target-group/health", self.endpoint))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+    /// The address the stack's load balancer serves a listener on (always 127.0.0.1).
+    pub async fn listener_url(&self, listener_arn: &str) -> String {
+        let all: Value =
+            reqwest::get(format!("{}/_stack/listeners", self.endpoint)).await.unwrap().json().await.unwrap();
+        let url = all[listener_arn].as_str().unwrap_or_else(|| panic!("no listener {listener_arn} in {all}"));
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        url.to_string()
+    }
+
+    /// Throttles `rate` of the calls to `service` (its signing name), or to one operation of it.
+    pub async fn throttle(&self, service: &str, operation: Option<&str>, rate: f64) {
+        let body = serde_json::json!({ "service": service, "operation": operation, "rate": rate });
+        let r =
+            reqwest::Client::new().post(format!("{}/_stack/faults", self.endpoint)).json(&body).send().await.unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
     }
 
-    /// Sets how the emulator's next rollout of `service` goes: `fail` (circuit breaker) or `stall`.
-    pub async fn next_rollout(&self, cluster: &str, service: &str, mode: &str) {
-        let body = serde_json::json!({ "cluster": cluster, "service": service, "mode": mode });
-        let r = reqwest::Client::new()
-            .post(format!("{}/_stack/ecs/next-rollout", self.endpoint))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    /// Kills the containers of a service's running tasks, as a crash would.
+    pub async fn kill_tasks(&self, cluster: &str, service: &str) -> usize {
+        let ecs = self.ecs().await;
+        let list = ecs.list_tasks().cluster(cluster).service_name(service).send().await.unwrap();
+        let mut killed = 0;
+        for arn in list.task_arns() {
+            let ids = Command::new("docker")
+                .args(["ps", "-q", "--filter", &format!("label=ecs-deploy-action.task={arn}")])
+                .output()
+                .unwrap();
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                assert!(Command::new("docker").args(["kill", id]).output().unwrap().status.success());
+                killed += 1;
+            }
+        }
+        killed
     }
 
     /// The action as a process, pointed at the stack, with `args` as flags.
@@ -213,4 +239,43 @@ pub fn output(run: &Run, name: &str) -> String {
         }
     }
     panic!("no output `{name}` in:\n{}", run.outputs)
+}
+
+/// Steady requests to a listener (loopback only), one every 10 ms, bounded in count and time, until
+/// stopped; what a service's users would see during a deploy.
+pub struct Traffic {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: tokio::task::JoinHandle<Vec<u16>>,
+}
+
+impl Traffic {
+    pub fn start(url: String) -> Traffic {
+        assert!(url.starts_with("http://127.0.0.1:"), "traffic goes to loopback only: {url}");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+            let mut statuses = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed)
+                && statuses.len() < 20_000
+                && std::time::Instant::now() < deadline
+            {
+                let status = match client.get(&url).send().await {
+                    Ok(r) => r.status().as_u16(),
+                    Err(_) => 0,
+                };
+                statuses.push(status);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            statuses
+        });
+        Traffic { stop, handle }
+    }
+
+    /// Stops the requests; returns every answer's status (0 when nothing answered), in order.
+    pub async fn stop(self) -> Vec<u16> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.await.unwrap()
+    }
 }
