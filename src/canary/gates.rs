@@ -160,7 +160,9 @@ async fn metric_sum(ctx: &GateContext<'_>, metric: &str, since: SystemTime) -> R
         .send()
         .await
         .map_err(|e| anyhow!("{}", describe_error(&e)))?;
-    Ok(out.datapoints().iter().filter_map(|d| d.sum()).sum())
+    // Folded from +0.0: an empty `sum()` of f64 is -0.0, which printed as "-0%" when ALB had
+    // published no 5xx datapoint (it publishes none for a count of zero).
+    Ok(out.datapoints().iter().filter_map(|d| d.sum()).fold(0.0, |total, x| total + x))
 }
 
 /// GET `url`: 2xx within 5 s passes.

@@ -110,7 +110,7 @@ async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up_without
     let dir = tempfile::tempdir().unwrap();
     let (outputs, summary) = (dir.path().join("outputs"), dir.path().join("summary.md"));
     let mut child = c
-        .action(&["--canary-steps", "10%:1s, 50%:1s, 100%", "--check-interval", "250ms"])
+        .action(&["--canary-steps", "10%:1s, 50%:1s, 100%", "--check-interval", "250ms", "--max-error-rate", "1%"])
         .env("GITHUB_OUTPUT", &outputs)
         .env("GITHUB_STEP_SUMMARY", &summary)
         .spawn();
@@ -134,6 +134,8 @@ async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up_without
     assert_ne!(stable.task_definition(), Some(s(&c.seeded, "task_definition_arn")), "stable runs the new revision");
     assert_eq!(stable.desired_count(), 4);
     assert!(run.stdout.contains("step 2/3: 50%, bake 1s: running 2 task(s)"), "{run}");
+    assert!(run.stdout.contains("error-rate 0% at"), "a release without 5xx shows 0%:\n{run}");
+    assert!(!run.stdout.contains("-0%"), "{run}");
     assert!(run.stdout.contains("3     100%    0s      4      passed"), "the step table is printed:\n{run}");
     let outputs = std::fs::read_to_string(outputs).unwrap();
     let keys: Vec<&str> = outputs.lines().filter_map(|l| l.split_once("<<").map(|(k, _)| k)).collect();
