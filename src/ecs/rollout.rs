@@ -37,6 +37,13 @@ impl Poll {
 
 /// Registers `task_definition` (already stripped of read-only fields) with `tags`; returns its ARN.
 pub async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tags: &[Tag]) -> Result<String> {
+    if !td.inference_accelerators().is_empty() {
+        // Refused rather than dropped: a revision without them would not be the one the user wrote.
+        return Err(anyhow!(
+            "the task definition has `inferenceAccelerators`, and Amazon Elastic Inference is no longer \
+             available (ECS ignores or refuses them): remove `inferenceAccelerators` from the task definition"
+        ));
+    }
     let out = ecs
         .register_task_definition()
         .set_family(td.family.clone())
@@ -290,5 +297,78 @@ mod tests {
             seen.push(interval.as_millis());
         }
         assert_eq!(seen, [2000, 3000, 4500, 6750, 10000, 10000]);
+    }
+}
+
+#[cfg(test)]
+mod field_tests {
+    use aws_sdk_ecs::types::TaskDefinition;
+
+    /// Every field of the SDK's `TaskDefinition` that `register` sends. With `READ_ONLY_FIELDS` (what ECS
+    /// sets itself) they name all of its fields, and a test fails when the SDK adds one: a field nobody
+    /// handles would otherwise be dropped silently from every revision we register. (The SDK's types are
+    /// `#[non_exhaustive]`, so a destructure without `..` cannot compile outside its crate; their Debug
+    /// field names are the check that can.)
+    const REGISTERED_FIELDS: &[&str] = &[
+        "family",
+        "task_role_arn",
+        "execution_role_arn",
+        "network_mode",
+        "container_definitions",
+        "volumes",
+        "placement_constraints",
+        "requires_compatibilities",
+        "cpu",
+        "memory",
+        "pid_mode",
+        "ipc_mode",
+        "proxy_configuration",
+        "ephemeral_storage",
+        "runtime_platform",
+        "enable_fault_injection",
+    ];
+
+    /// Fields `register` refuses: Elastic Inference is retired (the SDK deprecates the setter).
+    const REFUSED_FIELDS: &[&str] = &["inference_accelerators"];
+
+    /// Fields of `TaskDefinition` that ECS sets and refuses on RegisterTaskDefinition.
+    const READ_ONLY_FIELDS: &[&str] = &[
+        "task_definition_arn",
+        "revision",
+        "status",
+        "requires_attributes",
+        "compatibilities",
+        "registered_at",
+        "deregistered_at",
+        "delete_requested_at",
+        "registered_by",
+    ];
+
+    /// The field names of the SDK's `TaskDefinition`, read from its derived Debug output.
+    fn sdk_fields() -> Vec<String> {
+        let debug = format!("{:?}", TaskDefinition::builder().build());
+        let inner = debug.trim_start_matches("TaskDefinition {").trim_end_matches('}');
+        inner.split(", ").filter_map(|f| f.split_once(':')).map(|(name, _)| name.trim().to_string()).collect()
+    }
+
+    #[test]
+    fn every_task_definition_field_is_registered_or_read_only() {
+        let fields = sdk_fields();
+        assert!(fields.len() > 20, "could not read the fields: {fields:?}");
+        let unhandled: Vec<&String> = fields
+            .iter()
+            .filter(|f| ![REGISTERED_FIELDS, REFUSED_FIELDS, READ_ONLY_FIELDS].iter().any(|l| l.contains(&f.as_str())))
+            .collect();
+        assert!(
+            unhandled.is_empty(),
+            "the SDK's TaskDefinition has fields `register` neither sends nor strips: {unhandled:?}; \
+             send them in ecs::rollout::register and list them in REGISTERED_FIELDS"
+        );
+        let gone: Vec<&&str> = [REGISTERED_FIELDS, REFUSED_FIELDS, READ_ONLY_FIELDS]
+            .iter()
+            .flat_map(|l| l.iter())
+            .filter(|f| !fields.iter().any(|g| g == **f))
+            .collect();
+        assert!(gone.is_empty(), "listed but not in the SDK any more: {gone:?}");
     }
 }

@@ -98,6 +98,7 @@ fn strip_read_only(td: &mut TaskDefinition) {
     td.compatibilities = None;
     td.registered_at = None;
     td.deregistered_at = None;
+    td.delete_requested_at = None;
     td.registered_by = None;
 }
 

@@ -188,6 +188,26 @@ async fn a_task_definition_file_is_rendered_instead_of_the_current_revision() {
 }
 
 #[tokio::test]
+async fn retired_elastic_inference_in_a_task_definition_is_refused_not_dropped() {
+    let stack = stack().await;
+    let seeded = stack.seed(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taskdef.json");
+    std::fs::write(
+        &file,
+        r#"{"family": "web", "inferenceAccelerators": [{"deviceName": "device_1", "deviceType": "eia2.medium"}],
+            "containerDefinitions": [{"name": "web", "image": "placeholder", "essential": true, "memory": 256}]}"#,
+    )
+    .unwrap();
+    let run = deploy(&stack, &seeded, &["--task-definition", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("remove `inferenceAccelerators` from the task definition"), "{run}");
+    let families = stack.ecs().await.list_task_definitions().send().await.unwrap();
+    assert_eq!(families.task_definition_arns().len(), 1, "nothing may be registered");
+    assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"));
+}
+
+#[tokio::test]
 async fn an_image_given_by_tag_is_deployed_by_its_digest_and_a_missing_tag_changes_nothing() {
     let stack = stack().await;
     stack.seed(&[]);
