@@ -9,20 +9,20 @@ use crate::calls::CallCounter;
 use crate::config::AwsSettings;
 
 #[derive(Clone, Debug)]
-pub struct Aws {
+pub(crate) struct Aws {
     /// Every request any of the clients sends.
-    pub calls: CallCounter,
-    pub ecs: aws_sdk_ecs::Client,
-    pub elb: aws_sdk_elasticloadbalancingv2::Client,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub ecr: aws_sdk_ecr::Client,
-    pub sts: aws_sdk_sts::Client,
+    pub(crate) calls: CallCounter,
+    pub(crate) ecs: aws_sdk_ecs::Client,
+    pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
+    pub(crate) ecr: aws_sdk_ecr::Client,
+    pub(crate) sts: aws_sdk_sts::Client,
 }
 
 /// Loads the ambient configuration (environment, profile, container or instance credentials) for the
 /// run's region and endpoint. Retries: standard mode, jittered backoff on throttling and 5xx, none on
 /// other 4xx; `AWS_MAX_ATTEMPTS` overrides the attempt count (tests set 1).
-pub async fn ambient_config(settings: &AwsSettings) -> SdkConfig {
+pub(crate) async fn ambient_config(settings: &AwsSettings) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(settings.region.clone()))
         .retry_config(RetryConfig::standard().with_max_attempts(max_attempts()));
@@ -38,7 +38,7 @@ fn max_attempts() -> u32 {
 
 impl Aws {
     /// Every client from `sdk`, with `credentials` (from an assumed role) in place of the ambient ones.
-    pub fn new(sdk: SdkConfig, credentials: Option<SharedCredentialsProvider>) -> Self {
+    pub(crate) fn new(sdk: SdkConfig, credentials: Option<SharedCredentialsProvider>) -> Self {
         let sdk = match credentials {
             Some(provider) => sdk.into_builder().credentials_provider(provider).build(),
             None => sdk,
@@ -67,7 +67,7 @@ impl Aws {
 
 /// An AWS SDK error as a person needs it: the service's own code and message, not the SDK's
 /// "service error" wrapper.
-pub fn describe_error<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> String
+pub(crate) fn describe_error<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,

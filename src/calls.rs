@@ -12,7 +12,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 #[derive(Clone, Debug, Default)]
-pub struct CallCounter {
+pub(crate) struct CallCounter {
     counts: Arc<Mutex<BTreeMap<(String, String), u32>>>,
 }
 
@@ -37,7 +37,7 @@ impl Intercept for CallCounter {
 
 impl CallCounter {
     /// One line per service: `ECS 31 (DescribeServices 24, UpdateService 3, …)`, busiest first.
-    pub fn summary(&self) -> Vec<String> {
+    pub(crate) fn summary(&self) -> Vec<String> {
         let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let mut services: BTreeMap<&str, Vec<(&str, u32)>> = BTreeMap::new();
         for ((service, operation), n) in counts.iter() {

@@ -8,18 +8,18 @@ use tokio::time::Instant;
 
 static SLEPT_NANOS: AtomicU64 = AtomicU64::new(0);
 
-pub async fn sleep(d: Duration) {
+pub(crate) async fn sleep(d: Duration) {
     let start = Instant::now();
     tokio::time::sleep(d).await;
     record(start);
 }
 
 /// Adds the time since `start` to the total (for waits that end early, e.g. on cancellation).
-pub fn record(start: Instant) {
+pub(crate) fn record(start: Instant) {
     let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
     SLEPT_NANOS.fetch_add(nanos, Ordering::Relaxed);
 }
 
-pub fn slept() -> Duration {
+pub(crate) fn slept() -> Duration {
     Duration::from_nanos(SLEPT_NANOS.load(Ordering::Relaxed))
 }

@@ -16,28 +16,28 @@ use crate::retry::Backoff;
 
 /// Which way the credentials were obtained, for the log and the tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
+pub(crate) enum Path {
     WebIdentity,
     AssumeRole,
     Ambient,
 }
 
 /// The runner's OIDC token endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL` / `_TOKEN`).
-pub struct OidcEndpoint {
-    pub url: String,
-    pub bearer: String,
+pub(crate) struct OidcEndpoint {
+    pub(crate) url: String,
+    pub(crate) bearer: String,
 }
 
 /// What the environment says about the runner.
-pub struct Runner {
-    pub oidc: Option<OidcEndpoint>,
+pub(crate) struct Runner {
+    pub(crate) oidc: Option<OidcEndpoint>,
     /// In GitHub Actions proper (not act): a missing OIDC endpoint is a missing permission.
-    pub github_actions: bool,
-    pub act: bool,
+    pub(crate) github_actions: bool,
+    pub(crate) act: bool,
 }
 
 impl Runner {
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
         let non_empty = |k: &str| var(k).filter(|v| !v.is_empty());
         let oidc = match (non_empty("ACTIONS_ID_TOKEN_REQUEST_URL"), non_empty("ACTIONS_ID_TOKEN_REQUEST_TOKEN")) {
             (Some(url), Some(bearer)) => Some(OidcEndpoint { url, bearer }),
@@ -49,7 +49,7 @@ impl Runner {
 }
 
 /// Credentials for every client of the run; `None` means the ambient chain as it is.
-pub async fn obtain(
+pub(crate) async fn obtain(
     settings: &AwsSettings,
     ambient: &SdkConfig,
     runner: &Runner,

@@ -4,4 +4,4 @@
 /// The deploy was refused before anything changed: the target is not in a state to deploy to.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct Refused(pub String);
+pub(crate) struct Refused(pub String);

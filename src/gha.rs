@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Where log lines go: stdout in production, a buffer in tests.
-pub type Sink = Arc<Mutex<dyn Write + Send>>;
+pub(crate) type Sink = Arc<Mutex<dyn Write + Send>>;
 
-pub struct Gha {
+pub(crate) struct Gha {
     in_actions: bool,
     sink: Sink,
     masks: Mutex<Vec<String>>,
@@ -21,7 +21,7 @@ pub struct Gha {
 impl Gha {
     /// Reads `GITHUB_ACTIONS`, `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` through `var`; logs to stdout
     /// (where the runner reads workflow commands).
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
         Self::new(
             var("GITHUB_ACTIONS").as_deref() == Some("true"),
             Arc::new(Mutex::new(io::stdout())),
@@ -30,17 +30,18 @@ impl Gha {
         )
     }
 
-    pub fn new(in_actions: bool, sink: Sink, output_file: Option<PathBuf>, summary_file: Option<PathBuf>) -> Self {
+    pub(crate) fn new(
+        in_actions: bool,
+        sink: Sink,
+        output_file: Option<PathBuf>,
+        summary_file: Option<PathBuf>,
+    ) -> Self {
         Gha { in_actions, sink, masks: Mutex::new(Vec::new()), output_file, summary_file }
-    }
-
-    pub fn in_actions(&self) -> bool {
-        self.in_actions
     }
 
     /// Masks `secret` in the runner's log (every line, also other steps') and in everything we print.
     /// Call before the value could reach any output.
-    pub fn mask(&self, secret: &str) {
+    pub(crate) fn mask(&self, secret: &str) {
         let secret = secret.trim();
         if secret.is_empty() {
             return;
@@ -63,7 +64,7 @@ impl Gha {
     }
 
     /// `text` with every masked value replaced by `***`.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         let masks = self.masks.lock().unwrap_or_else(PoisonError::into_inner);
         let mut text = text.to_string();
         for m in masks.iter() {
@@ -82,18 +83,18 @@ impl Gha {
     }
 
     /// One line (or several) of plain log.
-    pub fn info(&self, text: &str) {
+    pub(crate) fn info(&self, text: &str) {
         let text = self.redact(text);
         for line in text.lines() {
             self.raw(line);
         }
     }
 
-    pub fn warning(&self, text: &str) {
+    pub(crate) fn warning(&self, text: &str) {
         self.annotate("warning", None, text);
     }
 
-    pub fn error(&self, title: &str, text: &str) {
+    pub(crate) fn error(&self, title: &str, text: &str) {
         self.annotate("error", Some(title), text);
     }
 
@@ -116,7 +117,7 @@ impl Gha {
     }
 
     /// Opens a collapsible log group; it closes when the guard drops.
-    pub fn group(&self, title: &str) -> Group<'_> {
+    pub(crate) fn group(&self, title: &str) -> Group<'_> {
         let title = self.redact(title);
         if self.in_actions {
             self.raw(&format!("::group::{}", escape_data(&title)));
@@ -127,7 +128,7 @@ impl Gha {
     }
 
     /// Sets a step output (`$GITHUB_OUTPUT`, multi-line safe); outside Actions, logs it.
-    pub fn set_output(&self, name: &str, value: &str) -> io::Result<()> {
+    pub(crate) fn set_output(&self, name: &str, value: &str) -> io::Result<()> {
         let value = self.redact(value);
         match &self.output_file {
             Some(path) => {
@@ -142,7 +143,7 @@ impl Gha {
     }
 
     /// Appends markdown to the job summary (`$GITHUB_STEP_SUMMARY`); outside Actions there is none.
-    pub fn append_summary(&self, markdown: &str) -> io::Result<()> {
+    pub(crate) fn append_summary(&self, markdown: &str) -> io::Result<()> {
         let Some(path) = &self.summary_file else { return Ok(()) };
         let mut text = self.redact(markdown);
         if !text.ends_with('\n') {
@@ -152,7 +153,7 @@ impl Gha {
     }
 }
 
-pub struct Group<'a> {
+pub(crate) struct Group<'a> {
     gha: &'a Gha,
 }
 

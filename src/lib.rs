@@ -1,21 +1,29 @@
 //! ecs-deploy-action: build, push and deploy to Amazon ECS from one GitHub Actions step.
+//!
+//! Only what the binary and the tests need is public; every module is crate-private, so the
+//! compiler reports code nothing calls.
 
-pub mod aws;
-pub mod calls;
-pub mod canary;
-pub mod clock;
-pub mod config;
-pub mod credentials;
-pub mod ecs;
-pub mod failure;
-pub mod gha;
-pub mod image;
-pub mod pipeline;
-pub mod plan;
-pub mod report;
+mod aws;
+mod calls;
+mod canary;
+mod clock;
+mod config;
+mod credentials;
+mod ecs;
+mod failure;
+mod gha;
+mod image;
+mod pipeline;
+mod plan;
+mod report;
 mod retry;
 mod run;
-pub mod secret;
-pub mod signals;
+mod secret;
+mod signals;
 
-pub use run::{ExitStatus, run};
+pub use run::main;
+
+/// The kebab-case names of every input, as the CLI knows them (tests compare them with action.yml).
+pub fn input_names() -> Vec<String> {
+    config::Inputs::names()
+}

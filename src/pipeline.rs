@@ -20,11 +20,11 @@ use crate::report::{GitHubContext, Reporter};
 use crate::{clock, image, signals};
 
 /// A failed run: in which stage, why, what that left behind, and the `status` output.
-pub struct Failure {
-    pub stage: &'static str,
-    pub error: anyhow::Error,
-    pub consequence: String,
-    pub status: &'static str,
+pub(crate) struct Failure {
+    pub(crate) stage: &'static str,
+    pub(crate) error: anyhow::Error,
+    pub(crate) consequence: String,
+    pub(crate) status: &'static str,
 }
 
 trait InStage<T> {
@@ -41,7 +41,7 @@ const NOTHING_CHANGED: &str = "Nothing was changed.";
 const SERVICE_UNCHANGED: &str = "The service was not changed.";
 
 /// How long each stage took, for the run's last lines (and the benchmarks).
-pub struct Timings {
+pub(crate) struct Timings {
     start: Instant,
     last: Instant,
     stages: Vec<(&'static str, Duration)>,
@@ -75,7 +75,7 @@ impl Timings {
     }
 }
 
-pub async fn execute(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &Gha) -> Result<(), Failure> {
+pub(crate) async fn execute(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &Gha) -> Result<(), Failure> {
     let mut timings = Timings::new();
     let result = execute_timed(config, var, gha, &mut timings).await;
     gha.info(&timings.line());
@@ -295,7 +295,7 @@ fn poll_setting(var: &impl Fn(&str) -> Option<String>) -> rollout::Poll {
     }
 }
 
-pub fn output(gha: &Gha, name: &str, value: &str) {
+pub(crate) fn output(gha: &Gha, name: &str, value: &str) {
     if let Err(e) = gha.set_output(name, value) {
         gha.warning(&format!("could not set output `{name}`: {e}"));
     }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// "Full jitter": each wait is random in [0, min(cap, base × 2^n)].
-pub struct Backoff {
+pub(crate) struct Backoff {
     base: Duration,
     cap: Duration,
     max_attempts: u32,
@@ -11,12 +11,12 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub fn new(base: Duration, cap: Duration, max_attempts: u32) -> Self {
+    pub(crate) fn new(base: Duration, cap: Duration, max_attempts: u32) -> Self {
         Backoff { base, cap, max_attempts, attempt: 1 }
     }
 
     /// The wait before the next attempt, or None when the attempts are used up.
-    pub fn next(&mut self) -> Option<Duration> {
+    pub(crate) fn next(&mut self) -> Option<Duration> {
         if self.attempt >= self.max_attempts {
             return None;
         }
@@ -25,7 +25,7 @@ impl Backoff {
         Some(ceiling.mul_f64(fastrand::f64()))
     }
 
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.attempt
     }
 }

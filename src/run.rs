@@ -2,6 +2,7 @@
 //! person needs to follow goes through `Gha`.
 
 use std::ffi::OsString;
+use std::process::ExitCode;
 
 use crate::config::{Config, Inputs};
 use crate::failure::Refused;
@@ -9,7 +10,7 @@ use crate::gha::Gha;
 use crate::pipeline;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
+pub(crate) enum ExitStatus {
     Success = 0,
     /// The deploy failed, was refused, or was rolled back.
     Failed = 1,
@@ -17,8 +18,23 @@ pub enum ExitStatus {
     InvalidInput = 2,
 }
 
+/// The process: the environment, an async runtime, one run, its exit code.
+pub fn main() -> ExitCode {
+    let var = |name: &str| std::env::var(name).ok();
+    let gha = Gha::from_env(var);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            gha.error("Could not start", &format!("cannot create the async runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let status = runtime.block_on(run(std::env::args_os().collect(), var, &gha));
+    ExitCode::from(status as u8)
+}
+
 /// Runs the action with `args` (program name first) and the environment `var`.
-pub async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String>, gha: &Gha) -> ExitStatus {
+pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String>, gha: &Gha) -> ExitStatus {
     let config = match configure(args, &var, gha) {
         Ok(config) => config,
         Err(status) => return status,

@@ -5,7 +5,7 @@ use tokio::sync::watch;
 
 /// Becomes true on the first SIGINT or SIGTERM. The handlers stay installed, so a second signal
 /// cannot kill the abort half-way.
-pub fn cancelled() -> watch::Receiver<bool> {
+pub(crate) fn cancelled() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

@@ -12,18 +12,18 @@ use crate::plan::PlannedStep;
 
 /// One gate's verdict at one check.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GateResult {
+pub(crate) struct GateResult {
     /// `alarms`, `target-health`, `error-rate` or `probe`.
-    pub gate: &'static str,
-    pub passed: bool,
+    pub(crate) gate: &'static str,
+    pub(crate) passed: bool,
     /// The observed value, as shown in the step table (`OK`, `0.4%`, `HTTP 200`, `2/2 healthy`).
-    pub value: String,
+    pub(crate) value: String,
     /// The evidence when it failed (alarm name and reason, probe error).
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Observation {
+pub(crate) enum Observation {
     Start,
     /// The last action was carried out.
     Done,
@@ -42,7 +42,7 @@ pub enum Observation {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Run the new revision on the canary service with this many tasks.
     ScaleCanary {
         tasks: i32,
@@ -66,7 +66,7 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Succeeded,
     /// Aborted and undone; `step` is 1-based, None before the first step or during promotion.
     RolledBack {
@@ -80,7 +80,7 @@ pub enum Outcome {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum StepResult {
+pub(crate) enum StepResult {
     Pending,
     Running,
     Passed,
@@ -89,15 +89,15 @@ pub enum StepResult {
 
 /// One row of the step table, kept for the report.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StepRecord {
-    pub weight: u8,
-    pub bake: Duration,
-    pub canary_tasks: i32,
+pub(crate) struct StepRecord {
+    pub(crate) weight: u8,
+    pub(crate) bake: Duration,
+    pub(crate) canary_tasks: i32,
     /// Each gate's last result at this step.
-    pub gates: Vec<GateResult>,
-    pub result: StepResult,
+    pub(crate) gates: Vec<GateResult>,
+    pub(crate) result: StepResult,
     /// Time from the step's start until it passed or failed.
-    pub took: Option<Duration>,
+    pub(crate) took: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -117,7 +117,7 @@ enum Phase {
     AbortRestore,
 }
 
-pub struct Controller {
+pub(crate) struct Controller {
     steps: Vec<PlannedStep>,
     check_interval: Duration,
     phase: Phase,
@@ -125,11 +125,11 @@ pub struct Controller {
     abort: Option<(String, Option<usize>)>,
     /// Failures while undoing, reported with the abort reason.
     undo_errors: Vec<String>,
-    pub table: Vec<StepRecord>,
+    pub(crate) table: Vec<StepRecord>,
 }
 
 impl Controller {
-    pub fn new(steps: Vec<PlannedStep>, check_interval: Duration) -> Self {
+    pub(crate) fn new(steps: Vec<PlannedStep>, check_interval: Duration) -> Self {
         let table = steps
             .iter()
             .map(|s| StepRecord {
@@ -153,25 +153,25 @@ impl Controller {
     }
 
     /// The step the canary is at (0-based), if any.
-    pub fn current_step(&self) -> Option<usize> {
+    pub(crate) fn current_step(&self) -> Option<usize> {
         match self.phase {
             Phase::Scaling(i) | Phase::WaitingReady(i) | Phase::Shifting(i) | Phase::Baking(i) => Some(i),
             _ => None,
         }
     }
 
-    pub fn is_aborting(&self) -> bool {
+    pub(crate) fn is_aborting(&self) -> bool {
         self.abort.is_some()
     }
 
     /// Records how long the current step has taken (the executor knows the clock).
-    pub fn note_elapsed(&mut self, step: usize, took: Duration) {
+    pub(crate) fn note_elapsed(&mut self, step: usize, took: Duration) {
         if let Some(row) = self.table.get_mut(step) {
             row.took = Some(took);
         }
     }
 
-    pub fn next(&mut self, observation: Observation) -> Action {
+    pub(crate) fn next(&mut self, observation: Observation) -> Action {
         if self.abort.is_some() {
             return self.undo(observation);
         }

@@ -19,28 +19,28 @@ use crate::gha::Gha;
 use crate::plan::CanaryPlan;
 use crate::report::Reporter;
 
-pub struct CanaryRun<'a> {
-    pub aws: &'a Aws,
-    pub cluster: &'a str,
-    pub stable_service: &'a str,
-    pub plan: &'a CanaryPlan,
+pub(crate) struct CanaryRun<'a> {
+    pub(crate) aws: &'a Aws,
+    pub(crate) cluster: &'a str,
+    pub(crate) stable_service: &'a str,
+    pub(crate) plan: &'a CanaryPlan,
     /// The new revision (registered) and the stable service's current one.
-    pub revision: &'a str,
-    pub previous: &'a str,
-    pub wait_timeout: Duration,
-    pub poll: Poll,
+    pub(crate) revision: &'a str,
+    pub(crate) previous: &'a str,
+    pub(crate) wait_timeout: Duration,
+    pub(crate) poll: Poll,
     /// Becomes true on SIGINT/SIGTERM.
-    pub cancel: watch::Receiver<bool>,
+    pub(crate) cancel: watch::Receiver<bool>,
 }
 
-pub struct CanaryResult {
-    pub outcome: Outcome,
-    pub table: Vec<StepRecord>,
+pub(crate) struct CanaryResult {
+    pub(crate) outcome: Outcome,
+    pub(crate) table: Vec<StepRecord>,
     /// What ECS said about both services, newest first.
-    pub recent_events: Vec<String>,
+    pub(crate) recent_events: Vec<String>,
 }
 
-pub async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha) -> CanaryResult {
+pub(crate) async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha) -> CanaryResult {
     let plan = r.plan;
     let mut controller = Controller::new(plan.steps.clone(), plan.check_interval);
     let http = reqwest::Client::new();

@@ -14,15 +14,15 @@ use crate::aws::{Aws, describe_error};
 use crate::config::Gates;
 use crate::plan::TargetGroup;
 
-pub struct GateContext<'a> {
-    pub aws: &'a Aws,
-    pub gates: &'a Gates,
-    pub canary_target_group: &'a TargetGroup,
-    pub http: &'a reqwest::Client,
+pub(crate) struct GateContext<'a> {
+    pub(crate) aws: &'a Aws,
+    pub(crate) gates: &'a Gates,
+    pub(crate) canary_target_group: &'a TargetGroup,
+    pub(crate) http: &'a reqwest::Client,
 }
 
 /// Checks every gate. `canary_tasks` is what the canary should run; `since` starts the error-rate window.
-pub async fn check(ctx: &GateContext<'_>, canary_tasks: i32, since: SystemTime) -> Vec<GateResult> {
+pub(crate) async fn check(ctx: &GateContext<'_>, canary_tasks: i32, since: SystemTime) -> Vec<GateResult> {
     let mut results = Vec::new();
     if !ctx.gates.alarms.is_empty() {
         results.push(alarms(ctx).await.unwrap_or_else(|e| unknown("alarms", e)));
@@ -91,7 +91,7 @@ async fn target_health(ctx: &GateContext<'_>, canary_tasks: i32) -> Result<GateR
 }
 
 /// Healthy and registered target counts of a target group, with the reasons of unhealthy ones.
-pub async fn healthy_targets(aws: &Aws, target_group_arn: &str) -> Result<(usize, usize, Vec<String>)> {
+pub(crate) async fn healthy_targets(aws: &Aws, target_group_arn: &str) -> Result<(usize, usize, Vec<String>)> {
     let out = aws
         .elb
         .describe_target_health()
@@ -166,7 +166,7 @@ async fn metric_sum(ctx: &GateContext<'_>, metric: &str, since: SystemTime) -> R
 }
 
 /// GET `url`: 2xx within 5 s passes.
-pub async fn probe(http: &reqwest::Client, url: &str) -> GateResult {
+pub(crate) async fn probe(http: &reqwest::Client, url: &str) -> GateResult {
     match http.get(url).timeout(Duration::from_secs(5)).send().await {
         Ok(r) if r.status().is_success() => {
             GateResult { gate: "probe", passed: true, value: format!("HTTP {}", r.status().as_u16()), detail: None }

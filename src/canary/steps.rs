@@ -6,17 +6,17 @@ use std::time::Duration;
 use crate::config::duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CanaryStep {
+pub(crate) struct CanaryStep {
     /// Percent of traffic sent to the canary target group, 1..=100.
-    pub weight: u8,
+    pub(crate) weight: u8,
     /// How long gates are watched at this weight before moving on.
-    pub bake: Duration,
+    pub(crate) bake: Duration,
 }
 
 /// Parses comma- or newline-separated steps. Weights are whole percents, strictly increasing, and the
 /// last is 100. Every step but the last needs a bake time; the last may have one (bake at 100% before
 /// promoting).
-pub fn parse(text: &str) -> Result<Vec<CanaryStep>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<CanaryStep>, String> {
     let parts: Vec<&str> = text.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()).collect();
     if parts.is_empty() {
         return Err("no steps: write e.g. `10%:2m, 50%:2m, 100%`".into());
@@ -68,7 +68,7 @@ pub fn parse(text: &str) -> Result<Vec<CanaryStep>, String> {
 }
 
 /// The form `parse` reads back, for logs and reports.
-pub fn format(steps: &[CanaryStep]) -> String {
+pub(crate) fn format(steps: &[CanaryStep]) -> String {
     steps
         .iter()
         .map(|s| {

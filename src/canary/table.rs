@@ -36,7 +36,7 @@ fn took(row: &StepRecord) -> String {
 }
 
 /// Fixed-width lines for the log.
-pub fn text(table: &[StepRecord]) -> String {
+pub(crate) fn text(table: &[StepRecord]) -> String {
     let mut out = String::from("step  weight  bake    tasks  result   time   gates\n");
     for (i, row) in table.iter().enumerate() {
         let _ = writeln!(
@@ -55,7 +55,7 @@ pub fn text(table: &[StepRecord]) -> String {
 }
 
 /// A markdown table for the job summary and the pull-request comment.
-pub fn markdown(table: &[StepRecord]) -> String {
+pub(crate) fn markdown(table: &[StepRecord]) -> String {
     let mut md = String::from(
         "| Step | Weight | Bake | Canary tasks | Gates (last check) | Result | Time |\n|---|---|---|---|---|---|---|\n",
     );

@@ -8,7 +8,10 @@ use crate::aws::describe_error;
 use crate::config::TrafficSource;
 
 /// The current actions of the listener's default rule or of the listener rule.
-pub async fn actions(elb: &aws_sdk_elasticloadbalancingv2::Client, source: &TrafficSource) -> Result<Vec<Action>> {
+pub(crate) async fn actions(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    source: &TrafficSource,
+) -> Result<Vec<Action>> {
     match source {
         TrafficSource::ListenerDefault(arn) => {
             let out = elb
@@ -38,7 +41,12 @@ pub async fn actions(elb: &aws_sdk_elasticloadbalancingv2::Client, source: &Traf
 }
 
 /// Weights `(stable, canary)` of the forward action that names both target groups.
-pub fn weights(actions: &[Action], stable_tg: &str, canary_tg: &str, source: &TrafficSource) -> Result<(i32, i32)> {
+pub(crate) fn weights(
+    actions: &[Action],
+    stable_tg: &str,
+    canary_tg: &str,
+    source: &TrafficSource,
+) -> Result<(i32, i32)> {
     let where_ = match source {
         TrafficSource::ListenerDefault(_) => "the listener's default action",
         TrafficSource::Rule(_) => "the listener rule",
@@ -68,7 +76,7 @@ pub fn weights(actions: &[Action], stable_tg: &str, canary_tg: &str, source: &Tr
 
 /// Sets the forward weights `(stable, canary)` in one call (ModifyListener or ModifyRule), keeping the
 /// rest of the action (stickiness, other target groups) as it was.
-pub async fn set_weights(
+pub(crate) async fn set_weights(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     source: &TrafficSource,
     stable_tg: &str,

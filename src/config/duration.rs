@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Parses `1h`, `5m`, `30s`, `500ms` and sums of them (`1m30s`). A bare number is refused: `30`
 /// could mean seconds or minutes, and a deploy tool should not guess.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("is empty: write a number and a unit, e.g. 30s, 5m or 1h".into());
@@ -38,7 +38,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 }
 
 /// The shortest form `parse` reads back: `2m`, `1m30s`, `500ms`, `0s`.
-pub fn format(d: Duration) -> String {
+pub(crate) fn format(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         return "0s".into();

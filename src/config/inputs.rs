@@ -10,132 +10,132 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 /// here). In Actions the inputs come from INPUT_* variables; flags given here win over them.
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "ecs-deploy-action", version, args_override_self = true, max_term_width = 100)]
-pub struct Inputs {
+pub(crate) struct Inputs {
     /// Region of ECR and ECS (required), e.g. us-east-1
     #[arg(long, value_name = "REGION", help_heading = "AWS")]
-    pub aws_region: Option<String>,
+    pub(crate) aws_region: Option<String>,
     /// IAM role ARN to assume: by web identity with GitHub OIDC, else with sts:AssumeRole from the
     /// ambient credentials. Unset: use the ambient credentials as they are
     #[arg(long, value_name = "ARN", help_heading = "AWS")]
-    pub role_to_assume: Option<String>,
+    pub(crate) role_to_assume: Option<String>,
     /// OIDC audience [default: sts.amazonaws.com]
     #[arg(long, value_name = "AUDIENCE", help_heading = "AWS")]
-    pub audience: Option<String>,
+    pub(crate) audience: Option<String>,
     /// Role session name, 2-64 characters of [A-Za-z0-9+=,.@_-] [default: ecs-deploy-action-<run id>]
     #[arg(long, value_name = "NAME", help_heading = "AWS")]
-    pub role_session_name: Option<String>,
+    pub(crate) role_session_name: Option<String>,
     /// Session duration in seconds, 900-43200 [default: 3600]
     #[arg(long, value_name = "SECONDS", help_heading = "AWS")]
-    pub role_duration_seconds: Option<String>,
+    pub(crate) role_duration_seconds: Option<String>,
     /// One endpoint for every AWS service (moto, LocalStack, act runs)
     #[arg(long, value_name = "URL", help_heading = "AWS")]
-    pub aws_endpoint_url: Option<String>,
+    pub(crate) aws_endpoint_url: Option<String>,
 
     /// Deploy this existing image (no build, no push), e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:...
     #[arg(long, value_name = "IMAGE", help_heading = "Image")]
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     /// ECR repository to push to (required unless --image)
     #[arg(long, value_name = "NAME", help_heading = "Image")]
-    pub ecr_repository: Option<String>,
+    pub(crate) ecr_repository: Option<String>,
     /// Registry host[:port] instead of ECR's endpoint (pull-through caches, private endpoints, local stacks)
     #[arg(long, value_name = "HOST", help_heading = "Image")]
-    pub registry: Option<String>,
+    pub(crate) registry: Option<String>,
     /// Build context directory [default: .]
     #[arg(long, value_name = "DIR", help_heading = "Image")]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// Dockerfile, relative to the context [default: Dockerfile]
     #[arg(long, value_name = "PATH", help_heading = "Image")]
-    pub dockerfile: Option<String>,
+    pub(crate) dockerfile: Option<String>,
     /// Build stage to stop at
     #[arg(long, value_name = "STAGE", help_heading = "Image")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     /// Build arguments, one KEY=VALUE a line
     #[arg(long, value_name = "KEY=VALUE...", help_heading = "Image")]
-    pub build_args: Option<String>,
+    pub(crate) build_args: Option<String>,
     /// Target platform, e.g. linux/amd64 or linux/arm64
     #[arg(long, value_name = "OS/ARCH", help_heading = "Image")]
-    pub platform: Option<String>,
+    pub(crate) platform: Option<String>,
     /// Tag to push; an existing tag is not rebuilt [default: $GITHUB_SHA]
     #[arg(long, value_name = "TAG", help_heading = "Image")]
-    pub image_tag: Option<String>,
+    pub(crate) image_tag: Option<String>,
 
     /// ECS cluster (with --service; without both the run stops once the image is pushed)
     #[arg(long, value_name = "NAME", help_heading = "Deploy")]
-    pub cluster: Option<String>,
+    pub(crate) cluster: Option<String>,
     /// ECS service to deploy
     #[arg(long, value_name = "NAME", help_heading = "Deploy")]
-    pub service: Option<String>,
+    pub(crate) service: Option<String>,
     /// Container that gets the new image [default: the only container]
     #[arg(long, value_name = "NAME", help_heading = "Deploy")]
-    pub container_name: Option<String>,
+    pub(crate) container_name: Option<String>,
     /// Task definition JSON file to render from [default: the service's current task definition]
     #[arg(long, value_name = "PATH", help_heading = "Deploy")]
-    pub task_definition: Option<String>,
+    pub(crate) task_definition: Option<String>,
     /// Environment variables for the container, one KEY=VALUE a line
     #[arg(long, value_name = "KEY=VALUE...", help_heading = "Deploy")]
-    pub environment_variables: Option<String>,
+    pub(crate) environment_variables: Option<String>,
     /// rolling or canary [default: rolling]
     #[arg(long, value_name = "STRATEGY", help_heading = "Deploy")]
-    pub strategy: Option<String>,
+    pub(crate) strategy: Option<String>,
     /// How long each wait may take (service stable, targets healthy) [default: 15m]
     #[arg(long, value_name = "DURATION", help_heading = "Deploy")]
-    pub wait_timeout: Option<String>,
+    pub(crate) wait_timeout: Option<String>,
     /// Undo a failed deploy [default: true]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Deploy")]
-    pub rollback: Option<String>,
+    pub(crate) rollback: Option<String>,
     /// Print the plan and change nothing [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Deploy")]
-    pub dry_run: Option<String>,
+    pub(crate) dry_run: Option<String>,
 
     /// Canary steps: weight%:bake, strictly increasing, ending at 100% [default: 10%:2m, 50%:2m, 100%]
     #[arg(long, value_name = "STEPS", help_heading = "Canary")]
-    pub canary_steps: Option<String>,
+    pub(crate) canary_steps: Option<String>,
     /// Service that runs the new revision during a canary [default: <service>-canary]
     #[arg(long, value_name = "NAME", help_heading = "Canary")]
-    pub canary_service: Option<String>,
+    pub(crate) canary_service: Option<String>,
     /// ALB listener whose default action forwards to both target groups
     #[arg(long, value_name = "ARN", help_heading = "Canary")]
-    pub listener_arn: Option<String>,
+    pub(crate) listener_arn: Option<String>,
     /// ALB listener rule that forwards to both target groups
     #[arg(long, value_name = "ARN", help_heading = "Canary")]
-    pub listener_rule_arn: Option<String>,
+    pub(crate) listener_rule_arn: Option<String>,
     /// CloudWatch alarm names (comma or newline separated); any in ALARM fails the gate
     #[arg(long, value_name = "NAMES", help_heading = "Canary")]
-    pub alarms: Option<String>,
+    pub(crate) alarms: Option<String>,
     /// Highest 5xx rate of the canary target group over the bake window, e.g. 1%
     #[arg(long, value_name = "PERCENT", help_heading = "Canary")]
-    pub max_error_rate: Option<String>,
+    pub(crate) max_error_rate: Option<String>,
     /// URL that must answer 2xx at every check
     #[arg(long, value_name = "URL", help_heading = "Canary")]
-    pub probe_url: Option<String>,
+    pub(crate) probe_url: Option<String>,
     /// How often gates are checked during a bake [default: 10s]
     #[arg(long, value_name = "DURATION", help_heading = "Canary")]
-    pub check_interval: Option<String>,
+    pub(crate) check_interval: Option<String>,
 
     /// Token for the PR comment and Deployments [default in Actions: github.token]
     #[arg(long, value_name = "TOKEN", help_heading = "Report")]
-    pub github_token: Option<String>,
+    pub(crate) github_token: Option<String>,
     /// Comment on the pull request the run belongs to [default: true]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Report")]
-    pub pr_comment: Option<String>,
+    pub(crate) pr_comment: Option<String>,
     /// Create a GitHub Deployment in this environment
     #[arg(long, value_name = "NAME", help_heading = "Report")]
-    pub deployment_environment: Option<String>,
+    pub(crate) deployment_environment: Option<String>,
     /// URL of the deployed environment, shown on the Deployment
     #[arg(long, value_name = "URL", help_heading = "Report")]
-    pub environment_url: Option<String>,
+    pub(crate) environment_url: Option<String>,
 }
 
 impl Inputs {
     /// The kebab-case names of every input, as in action.yml.
-    pub fn names() -> Vec<String> {
+    pub(crate) fn names() -> Vec<String> {
         Self::command().get_arguments().filter_map(|a| a.get_long().map(str::to_string)).collect()
     }
 
     /// Inputs from `INPUT_<NAME>` variables (GitHub keeps the hyphens and upper-cases the name; an
     /// unset optional input arrives as ""), overridden by `args` (the command line, program name
     /// first).
-    pub fn from_env_and_args<I, T>(var: impl Fn(&str) -> Option<String>, args: I) -> Result<Self, clap::Error>
+    pub(crate) fn from_env_and_args<I, T>(var: impl Fn(&str) -> Option<String>, args: I) -> Result<Self, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,

@@ -330,7 +330,7 @@ fn region(v: &str) -> Result<String, String> {
 }
 
 pub(crate) struct ArnParts {
-    pub region: String,
+    pub(crate) region: String,
 }
 
 /// Checks `arn:<partition>:<service>:<region>:<account>:<resource>` with a resource starting with

@@ -9,16 +9,16 @@ use crate::gha::Gha;
 
 /// Remembers what was already printed, so every poll prints only what is new.
 #[derive(Default)]
-pub struct EventLog {
+pub(crate) struct EventLog {
     seen_events: HashSet<String>,
     seen_tasks: HashSet<String>,
     /// The last few events, newest first, for the report of a failed deploy.
-    pub recent: Vec<String>,
+    pub(crate) recent: Vec<String>,
 }
 
 impl EventLog {
     /// Starts with the service's current events marked as seen: only what happens from now is news.
-    pub fn starting_at(service: &Service) -> Self {
+    pub(crate) fn starting_at(service: &Service) -> Self {
         let mut log = EventLog::default();
         for e in service.events() {
             if let Some(id) = e.id() {
@@ -29,7 +29,7 @@ impl EventLog {
     }
 
     /// Prints the service's events not printed before, oldest first.
-    pub fn print_new(&mut self, service: &Service, gha: &Gha) {
+    pub(crate) fn print_new(&mut self, service: &Service, gha: &Gha) {
         let mut new: Vec<(String, String)> = Vec::new();
         for e in service.events() {
             let (Some(id), Some(message)) = (e.id(), e.message()) else { continue };
@@ -46,7 +46,13 @@ impl EventLog {
     }
 
     /// Prints why tasks of the service stopped, once per task. Best effort: a failed call is skipped.
-    pub async fn print_stopped_tasks(&mut self, ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, gha: &Gha) {
+    pub(crate) async fn print_stopped_tasks(
+        &mut self,
+        ecs: &aws_sdk_ecs::Client,
+        cluster: &str,
+        service: &str,
+        gha: &Gha,
+    ) {
         let Ok(list) =
             ecs.list_tasks().cluster(cluster).service_name(service).desired_status(DesiredStatus::Stopped).send().await
         else {

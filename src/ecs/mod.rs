@@ -1,7 +1,7 @@
 //! Amazon ECS: services, task definitions, and (later) rolling them out.
 
-pub mod events;
-pub mod rollout;
-pub mod service;
-pub mod taskdef;
-pub mod taskdef_file;
+pub(crate) mod events;
+pub(crate) mod rollout;
+pub(crate) mod service;
+pub(crate) mod taskdef;
+pub(crate) mod taskdef_file;

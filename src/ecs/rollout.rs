@@ -17,9 +17,9 @@ use crate::gha::Gha;
 /// describe APIs allow far more than one call a second, so a finished rollout is noticed within
 /// seconds (the official action sleeps 15 s and more between checks).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Poll {
-    pub first: Duration,
-    pub max: Duration,
+pub(crate) struct Poll {
+    pub(crate) first: Duration,
+    pub(crate) max: Duration,
 }
 
 impl Default for Poll {
@@ -30,13 +30,13 @@ impl Default for Poll {
 
 impl Poll {
     /// The wait after `current` (zero: the first wait).
-    pub fn next(&self, current: Duration) -> Duration {
+    pub(crate) fn next(&self, current: Duration) -> Duration {
         if current.is_zero() { self.first } else { current.mul_f64(1.5).min(self.max) }
     }
 }
 
 /// Registers `task_definition` (already stripped of read-only fields) with `tags`; returns its ARN.
-pub async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tags: &[Tag]) -> Result<String> {
+pub(crate) async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tags: &[Tag]) -> Result<String> {
     if !td.inference_accelerators().is_empty() {
         // Refused rather than dropped: a revision without them would not be the one the user wrote.
         return Err(anyhow!(
@@ -75,7 +75,7 @@ pub async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tags: &[Ta
 
 /// How a wait for a deployment ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Wait {
+pub(crate) enum Wait {
     Stable,
     /// ECS gave up on the deployment (e.g. the circuit breaker); `ecs_rolled_back` when ECS itself
     /// already started a deployment of another revision.
@@ -87,7 +87,7 @@ pub enum Wait {
 }
 
 /// What ECS reports about the deployment of `revision`, judged once.
-pub fn judge(service: &Service, revision: &str) -> Option<Wait> {
+pub(crate) fn judge(service: &Service, revision: &str) -> Option<Wait> {
     let deployments = service.deployments();
     let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"))?;
     let ours = deployments.iter().find(|d| d.task_definition() == Some(revision));
@@ -114,17 +114,17 @@ pub fn judge(service: &Service, revision: &str) -> Option<Wait> {
 }
 
 /// One service being watched: where it is, how long a wait may take, how often to look.
-pub struct Watch<'a> {
-    pub ecs: &'a aws_sdk_ecs::Client,
-    pub cluster: &'a str,
-    pub service: &'a str,
-    pub timeout: Duration,
-    pub poll: Poll,
+pub(crate) struct Watch<'a> {
+    pub(crate) ecs: &'a aws_sdk_ecs::Client,
+    pub(crate) cluster: &'a str,
+    pub(crate) service: &'a str,
+    pub(crate) timeout: Duration,
+    pub(crate) poll: Poll,
 }
 
 /// Polls until the deployment of `revision` is stable, failed, or the timeout has passed, printing
 /// ECS's events and stopped tasks as they come.
-pub async fn wait(w: &Watch<'_>, revision: &str, log: &mut EventLog, gha: &Gha) -> Result<Wait> {
+pub(crate) async fn wait(w: &Watch<'_>, revision: &str, log: &mut EventLog, gha: &Gha) -> Result<Wait> {
     let (ecs, cluster, name, poll) = (w.ecs, w.cluster, w.service, w.poll);
     let deadline = Instant::now() + w.timeout;
     let mut interval = Duration::ZERO;
@@ -145,24 +145,24 @@ pub async fn wait(w: &Watch<'_>, revision: &str, log: &mut EventLog, gha: &Gha) 
 }
 
 /// A rolling deploy of an already registered revision.
-pub struct Rolling<'a> {
-    pub cluster: &'a str,
-    pub service: &'a str,
-    pub revision: &'a str,
-    pub previous: &'a str,
-    pub wait_timeout: Duration,
-    pub rollback: bool,
-    pub poll: Poll,
+pub(crate) struct Rolling<'a> {
+    pub(crate) cluster: &'a str,
+    pub(crate) service: &'a str,
+    pub(crate) revision: &'a str,
+    pub(crate) previous: &'a str,
+    pub(crate) wait_timeout: Duration,
+    pub(crate) rollback: bool,
+    pub(crate) poll: Poll,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Succeeded,
     RolledBack { reason: String },
     Failed { reason: String },
 }
 
-pub async fn rolling(ecs: &aws_sdk_ecs::Client, r: &Rolling<'_>, gha: &Gha) -> Result<(Outcome, EventLog)> {
+pub(crate) async fn rolling(ecs: &aws_sdk_ecs::Client, r: &Rolling<'_>, gha: &Gha) -> Result<(Outcome, EventLog)> {
     let watch = Watch { ecs, cluster: r.cluster, service: r.service, timeout: r.wait_timeout, poll: r.poll };
     let current = service::describe(ecs, r.cluster, r.service).await?;
     let mut log = EventLog::starting_at(&current);
@@ -225,7 +225,7 @@ async fn update(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, revisio
 }
 
 /// `family:revision` from a task definition ARN.
-pub fn short(arn: &str) -> &str {
+pub(crate) fn short(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 

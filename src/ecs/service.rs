@@ -6,7 +6,7 @@ use aws_sdk_ecs::types::{Service, Tag, TaskDefinition, TaskDefinitionField};
 use crate::aws::describe_error;
 
 /// The service `name` in `cluster`, which must exist and be ACTIVE.
-pub async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) -> Result<Service> {
+pub(crate) async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) -> Result<Service> {
     let out = ecs
         .describe_services()
         .cluster(cluster)
@@ -39,7 +39,7 @@ pub async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) -> R
 }
 
 /// A task definition (by ARN or family:revision) with its tags, so a new revision keeps them.
-pub async fn task_definition(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<(TaskDefinition, Vec<Tag>)> {
+pub(crate) async fn task_definition(ecs: &aws_sdk_ecs::Client, reference: &str) -> Result<(TaskDefinition, Vec<Tag>)> {
     let out = ecs
         .describe_task_definition()
         .task_definition(reference)

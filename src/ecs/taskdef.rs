@@ -5,23 +5,23 @@ use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, TaskDefinition};
 
 /// What will be registered, and what changed compared with the current revision.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     /// Registerable: no ARN, revision, status or registration metadata.
-    pub task_definition: TaskDefinition,
-    pub container: String,
-    pub changes: Vec<Change>,
+    pub(crate) task_definition: TaskDefinition,
+    pub(crate) container: String,
+    pub(crate) changes: Vec<Change>,
 }
 
 /// One visible difference. Environment values are never carried: they may be secrets.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub(crate) enum Change {
     Image { from: Option<String>, to: String },
     EnvAdded(String),
     EnvChanged(String),
 }
 
 /// Renders from `current`. `container_name` picks the container; without it there must be exactly one.
-pub fn render(
+pub(crate) fn render(
     current: &TaskDefinition,
     container_name: Option<&str>,
     image: &str,
@@ -75,7 +75,7 @@ pub fn render(
 }
 
 /// Puts `image` (e.g. the pushed digest, once known) into the rendered container.
-pub fn set_image(rendered: &mut Rendered, image: &str) {
+pub(crate) fn set_image(rendered: &mut Rendered, image: &str) {
     let name = rendered.container.clone();
     if let Some(c) =
         rendered.task_definition.container_definitions.iter_mut().flatten().find(|c| c.name() == Some(name.as_str()))
@@ -103,7 +103,7 @@ fn strip_read_only(td: &mut TaskDefinition) {
 }
 
 /// `family:revision`, the way people name a revision.
-pub fn describe(td: &TaskDefinition) -> String {
+pub(crate) fn describe(td: &TaskDefinition) -> String {
     match (td.family(), td.revision()) {
         (Some(f), r) if r > 0 => format!("{f}:{r}"),
         (Some(f), _) => f.to_string(),

@@ -42,7 +42,7 @@ impl HttpClient for FileAnswer {
     }
 }
 
-pub async fn read(path: &Path) -> Result<(TaskDefinition, Vec<Tag>)> {
+pub(crate) async fn read(path: &Path) -> Result<(TaskDefinition, Vec<Tag>)> {
     let hint = "check `task-definition` (a path relative to the workspace)";
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}: {hint}", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {

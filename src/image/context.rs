@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use globset::{GlobBuilder, GlobMatcher};
 
-pub struct DockerIgnore {
+pub(crate) struct DockerIgnore {
     rules: Vec<(GlobMatcher, bool)>,
 }
 
 impl DockerIgnore {
-    pub fn parse(text: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str) -> Result<Self> {
         let mut rules = Vec::new();
         for line in text.lines() {
             let line = line.trim();
@@ -38,7 +38,7 @@ impl DockerIgnore {
     }
 
     /// Whether `path` (relative to the context, `/`-separated) is left out.
-    pub fn excludes(&self, path: &str) -> bool {
+    pub(crate) fn excludes(&self, path: &str) -> bool {
         let mut excluded = false;
         for (glob, negated) in &self.rules {
             if matches_or_parent(glob, path) {
@@ -78,7 +78,7 @@ fn matches_or_parent(glob: &GlobMatcher, path: &str) -> bool {
 
 /// The tar of `context`, honouring its `.dockerignore`. The Dockerfile and `.dockerignore` always go
 /// in (the engine needs them), as the Docker CLI does.
-pub fn tar(context: &Path, dockerfile: &str) -> Result<Vec<u8>> {
+pub(crate) fn tar(context: &Path, dockerfile: &str) -> Result<Vec<u8>> {
     if !context.is_dir() {
         bail!(
             "the build context {} is not a directory: check `context` (relative to the workspace)",

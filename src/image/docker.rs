@@ -13,26 +13,26 @@ use super::registry::RegistryAuth;
 use crate::gha::Gha;
 
 /// The engine the runner (or `DOCKER_HOST`) offers, checked to answer.
-pub async fn connect() -> Result<Docker> {
+pub(crate) async fn connect() -> Result<Docker> {
     let hint = "is the Docker engine running? (set DOCKER_HOST if it is not at unix:///var/run/docker.sock; a container action gets the runner's socket mounted)";
     let docker = Docker::connect_with_local_defaults().with_context(|| format!("cannot connect to Docker: {hint}"))?;
     docker.ping().await.map_err(|e| anyhow!("the Docker engine does not answer ({e}): {hint}"))?;
     Ok(docker)
 }
 
-pub struct BuildRequest<'a> {
-    pub context_tar: Vec<u8>,
-    pub dockerfile: &'a str,
-    pub tag: &'a str,
-    pub target: Option<&'a str>,
-    pub platform: Option<&'a str>,
-    pub build_args: &'a [(String, String)],
-    pub labels: HashMap<String, String>,
+pub(crate) struct BuildRequest<'a> {
+    pub(crate) context_tar: Vec<u8>,
+    pub(crate) dockerfile: &'a str,
+    pub(crate) tag: &'a str,
+    pub(crate) target: Option<&'a str>,
+    pub(crate) platform: Option<&'a str>,
+    pub(crate) build_args: &'a [(String, String)],
+    pub(crate) labels: HashMap<String, String>,
 }
 
 /// Builds and tags the image; returns its id. A failure ends with the builder's own error and the
 /// instruction that failed.
-pub async fn build(docker: &Docker, request: BuildRequest<'_>, gha: &Gha) -> Result<String> {
+pub(crate) async fn build(docker: &Docker, request: BuildRequest<'_>, gha: &Gha) -> Result<String> {
     let build_args: HashMap<String, String> = request.build_args.iter().cloned().collect();
     let mut options = BuildImageOptionsBuilder::new()
         .dockerfile(request.dockerfile)
@@ -85,7 +85,13 @@ fn build_failed(message: &str, step: Option<&str>) -> anyhow::Error {
 }
 
 /// Pushes `name:tag` (name includes the registry host). Logs one line per layer outcome.
-pub async fn push(docker: &Docker, name: &str, tag: &str, auth: &RegistryAuth, gha: &Gha) -> Result<PushSummary> {
+pub(crate) async fn push(
+    docker: &Docker,
+    name: &str,
+    tag: &str,
+    auth: &RegistryAuth,
+    gha: &Gha,
+) -> Result<PushSummary> {
     let credentials = DockerCredentials {
         username: Some(auth.username.clone()),
         password: Some(auth.password.expose().to_string()),
@@ -118,9 +124,9 @@ pub async fn push(docker: &Docker, name: &str, tag: &str, auth: &RegistryAuth, g
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct PushSummary {
-    pub pushed: u32,
-    pub existing: u32,
+pub(crate) struct PushSummary {
+    pub(crate) pushed: u32,
+    pub(crate) existing: u32,
 }
 
 fn push_failed(message: &str, auth: &RegistryAuth) -> anyhow::Error {

@@ -1,9 +1,9 @@
 //! The image stage: make sure the image to deploy is in the registry, and know it by digest. A tag
 //! that already exists is neither built nor pushed, so a re-run costs one HEAD request.
 
-pub mod context;
-pub mod docker;
-pub mod registry;
+pub(crate) mod context;
+pub(crate) mod docker;
+pub(crate) mod registry;
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -18,15 +18,15 @@ use crate::plan::ImagePlan;
 
 /// The image the service will run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Image {
+pub(crate) struct Image {
     /// `registry/repository@sha256:…`, or the given reference when no digest is known.
-    pub uri: String,
-    pub digest: Option<String>,
-    pub built: bool,
+    pub(crate) uri: String,
+    pub(crate) digest: Option<String>,
+    pub(crate) built: bool,
 }
 
 /// Ensures the planned image exists; builds and pushes it when its tag is not in the registry yet.
-pub async fn ensure(
+pub(crate) async fn ensure(
     plan: &ImagePlan,
     build: Option<&BuildSettings>,
     labels: HashMap<String, String>,
@@ -128,7 +128,7 @@ fn split_reference(uri: &str) -> Option<(&str, &str, &str)> {
 }
 
 /// OCI labels for the image: where its source is, which commit, when it was built.
-pub fn oci_labels(var: impl Fn(&str) -> Option<String>, tag: &str, now: SystemTime) -> HashMap<String, String> {
+pub(crate) fn oci_labels(var: impl Fn(&str) -> Option<String>, tag: &str, now: SystemTime) -> HashMap<String, String> {
     let mut labels = HashMap::new();
     if let (Some(server), Some(repo)) = (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY")) {
         labels.insert("org.opencontainers.image.source".into(), format!("{server}/{repo}"));

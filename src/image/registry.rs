@@ -12,14 +12,14 @@ use crate::secret::Secret;
 
 /// Basic-auth credentials for one registry host.
 #[derive(Clone, Debug)]
-pub struct RegistryAuth {
-    pub host: String,
-    pub username: String,
-    pub password: Secret,
+pub(crate) struct RegistryAuth {
+    pub(crate) host: String,
+    pub(crate) username: String,
+    pub(crate) password: Secret,
 }
 
 /// ECR GetAuthorizationToken → `user:password` for `host`. The token and the password are masked.
-pub async fn ecr_auth(ecr: &aws_sdk_ecr::Client, host: &str, gha: &Gha) -> Result<RegistryAuth> {
+pub(crate) async fn ecr_auth(ecr: &aws_sdk_ecr::Client, host: &str, gha: &Gha) -> Result<RegistryAuth> {
     let out = ecr
         .get_authorization_token()
         .send()
@@ -44,7 +44,7 @@ pub async fn ecr_auth(ecr: &aws_sdk_ecr::Client, host: &str, gha: &Gha) -> Resul
 }
 
 /// A registry's v2 API, over https, or plain http for loopback hosts (as Docker itself allows).
-pub struct Registry {
+pub(crate) struct Registry {
     auth: RegistryAuth,
     base: String,
     http: reqwest::Client,
@@ -54,7 +54,7 @@ const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, applicati
      application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 impl Registry {
-    pub fn new(auth: RegistryAuth) -> Result<Self> {
+    pub(crate) fn new(auth: RegistryAuth) -> Result<Self> {
         let loopback = ["localhost", "127.", "[::1]"].iter().any(|p| auth.host.starts_with(p));
         let scheme = if loopback { "http" } else { "https" };
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
@@ -62,7 +62,7 @@ impl Registry {
     }
 
     /// The digest of `repository:tag`, or None when the tag does not exist.
-    pub async fn digest(&self, repository: &str, tag: &str) -> Result<Option<String>> {
+    pub(crate) async fn digest(&self, repository: &str, tag: &str) -> Result<Option<String>> {
         let url = format!("{}/v2/{repository}/manifests/{tag}", self.base);
         let response = self
             .http

@@ -9,21 +9,21 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::Tag;
 
-pub use print::{markdown, text};
-pub use resolve::resolve;
+pub(crate) use print::{markdown, text};
+pub(crate) use resolve::resolve;
 
 use crate::config::{Gates, TrafficSource};
 use crate::ecs::taskdef::Rendered;
 
 #[derive(Debug, Clone)]
-pub struct Plan {
-    pub image: ImagePlan,
+pub(crate) struct Plan {
+    pub(crate) image: ImagePlan,
     /// None: build-only run.
-    pub deploy: Option<DeployPlan>,
+    pub(crate) deploy: Option<DeployPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum ImagePlan {
+pub(crate) enum ImagePlan {
     Existing {
         uri: String,
     },
@@ -43,7 +43,7 @@ pub enum ImagePlan {
 
 impl ImagePlan {
     /// The image the task definition is rendered with (a build's digest replaces its tag after the push).
-    pub fn reference(&self) -> String {
+    pub(crate) fn reference(&self) -> String {
         match self {
             ImagePlan::Existing { uri } => uri.clone(),
             ImagePlan::Build { registry, repository, tag, .. } => format!("{registry}/{repository}:{tag}"),
@@ -52,61 +52,61 @@ impl ImagePlan {
 }
 
 #[derive(Debug, Clone)]
-pub struct DeployPlan {
-    pub cluster: String,
-    pub service: String,
-    pub desired_count: i32,
-    pub previous_task_definition_arn: String,
+pub(crate) struct DeployPlan {
+    pub(crate) cluster: String,
+    pub(crate) service: String,
+    pub(crate) desired_count: i32,
+    pub(crate) previous_task_definition_arn: String,
     /// Tags of the current revision, carried to the new one.
-    pub tags: Vec<Tag>,
-    pub rendered: Rendered,
-    pub strategy: StrategyPlan,
-    pub wait_timeout: Duration,
-    pub rollback: bool,
+    pub(crate) tags: Vec<Tag>,
+    pub(crate) rendered: Rendered,
+    pub(crate) strategy: StrategyPlan,
+    pub(crate) wait_timeout: Duration,
+    pub(crate) rollback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum StrategyPlan {
+pub(crate) enum StrategyPlan {
     Rolling,
     Canary(Box<CanaryPlan>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct CanaryPlan {
-    pub canary_service: String,
-    pub stable_target_group: TargetGroup,
-    pub canary_target_group: TargetGroup,
-    pub traffic: TrafficSource,
-    pub steps: Vec<PlannedStep>,
-    pub gates: Gates,
-    pub check_interval: Duration,
+pub(crate) struct CanaryPlan {
+    pub(crate) canary_service: String,
+    pub(crate) stable_target_group: TargetGroup,
+    pub(crate) canary_target_group: TargetGroup,
+    pub(crate) traffic: TrafficSource,
+    pub(crate) steps: Vec<PlannedStep>,
+    pub(crate) gates: Gates,
+    pub(crate) check_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct TargetGroup {
-    pub arn: String,
-    pub name: String,
+pub(crate) struct TargetGroup {
+    pub(crate) arn: String,
+    pub(crate) name: String,
     /// CloudWatch dimension values (`targetgroup/name/id`, `app/lb/id`) for the 5xx-rate gate.
-    pub dimension: String,
-    pub load_balancer_dimension: Option<String>,
+    pub(crate) dimension: String,
+    pub(crate) load_balancer_dimension: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PlannedStep {
-    pub weight: u8,
-    pub bake: Duration,
+pub(crate) struct PlannedStep {
+    pub(crate) weight: u8,
+    pub(crate) bake: Duration,
     /// Tasks the canary service runs at this step: ceil(stable desired × weight), at least 1.
-    pub canary_tasks: i32,
+    pub(crate) canary_tasks: i32,
 }
 
 /// The canary's task count for a step: enough to take `weight`% of the stable service's load.
-pub fn canary_tasks(stable_desired: i32, weight: u8) -> i32 {
+pub(crate) fn canary_tasks(stable_desired: i32, weight: u8) -> i32 {
     let wanted = (u64::from(stable_desired.max(0).unsigned_abs()) * u64::from(weight)).div_ceil(100);
     i32::try_from(wanted).unwrap_or(i32::MAX).max(1)
 }
 
 /// The resource part of an ELB ARN as CloudWatch names it: `targetgroup/name/id`, `app/name/id`.
-pub fn cloudwatch_dimension(arn: &str) -> Option<String> {
+pub(crate) fn cloudwatch_dimension(arn: &str) -> Option<String> {
     let resource = arn.splitn(6, ':').nth(5)?;
     match resource.strip_prefix("loadbalancer/") {
         Some(lb) => Some(lb.to_string()),

@@ -9,7 +9,7 @@ use crate::config::duration::format as dur;
 use crate::ecs::taskdef::{Change, describe};
 
 /// The plan as log lines.
-pub fn text(plan: &Plan) -> String {
+pub(crate) fn text(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "image:    {}", image_line(&plan.image));
     match &plan.deploy {
@@ -125,7 +125,7 @@ fn gates_line(c: &super::CanaryPlan) -> String {
 }
 
 /// The plan as markdown, for the job summary.
-pub fn markdown(plan: &Plan, dry_run: bool) -> String {
+pub(crate) fn markdown(plan: &Plan, dry_run: bool) -> String {
     let mut md = String::new();
     let title = if dry_run { "Deployment plan (dry run: nothing was changed)" } else { "Deployment plan" };
     let _ = writeln!(md, "### {title}\n");
@@ -169,7 +169,7 @@ fn cell(text: &str) -> String {
 }
 
 impl DeployPlan {
-    pub fn strategy_name(&self) -> &'static str {
+    pub(crate) fn strategy_name(&self) -> &'static str {
         match self.strategy {
             StrategyPlan::Rolling => "rolling",
             StrategyPlan::Canary(_) => "canary",

@@ -14,7 +14,7 @@ use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strateg
 use crate::ecs::{service, taskdef, taskdef_file};
 use crate::failure::Refused;
 
-pub async fn resolve(config: &Config, aws: &Aws) -> Result<Plan> {
+pub(crate) async fn resolve(config: &Config, aws: &Aws) -> Result<Plan> {
     let image = image_plan(config, aws).await?;
     let deploy = match &config.deploy {
         Some(settings) => Some(deploy_plan(settings, &image.reference(), aws).await?),

@@ -11,27 +11,27 @@ use serde_json::json;
 
 use crate::secret::Secret;
 
-pub struct GitHub {
+pub(crate) struct GitHub {
     client: Octocrab,
     /// `owner/name`
     repo: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Comment {
-    pub id: u64,
+pub(crate) struct Comment {
+    pub(crate) id: u64,
     #[serde(default)]
-    pub body: Option<String>,
-    pub html_url: String,
+    pub(crate) body: Option<String>,
+    pub(crate) html_url: String,
     #[serde(default)]
-    pub user: Option<User>,
+    pub(crate) user: Option<User>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct User {
-    pub login: String,
+pub(crate) struct User {
+    pub(crate) login: String,
     #[serde(rename = "type", default)]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -49,7 +49,7 @@ const PAGE: usize = 100;
 
 impl GitHub {
     /// `api_url` is `GITHUB_API_URL` (tests point it at a local server).
-    pub fn new(api_url: &str, token: &Secret, repo: &str) -> Result<Self> {
+    pub(crate) fn new(api_url: &str, token: &Secret, repo: &str) -> Result<Self> {
         let client = Octocrab::builder()
             .base_uri(api_url)
             .map_err(|e| anyhow!("GITHUB_API_URL `{api_url}` is not a URL: {e}"))?
@@ -62,21 +62,21 @@ impl GitHub {
     }
 
     /// Open pull requests that contain `sha` (for push events).
-    pub async fn pulls_for_commit(&self, sha: &str) -> Result<Vec<u64>, octocrab::Error> {
+    pub(crate) async fn pulls_for_commit(&self, sha: &str) -> Result<Vec<u64>, octocrab::Error> {
         let pulls: Vec<Pull> =
             self.client.get(format!("/repos/{}/commits/{sha}/pulls", self.repo), None::<&()>).await?;
         Ok(pulls.into_iter().filter(|p| p.state == "open").map(|p| p.number).collect())
     }
 
     /// The token's own login, where the token may ask (a personal token); None for the Actions token.
-    pub async fn me(&self) -> Option<String> {
+    pub(crate) async fn me(&self) -> Option<String> {
         let user: Result<User, _> = self.client.get("/user", None::<&()>).await;
         user.ok().map(|u| u.login)
     }
 
     /// Our comment on `pr`: its body starts with `marker` and it was written by us (`me`, or a bot
     /// when the token cannot say who it is). Someone quoting the marker is never taken for us.
-    pub async fn find_comment(
+    pub(crate) async fn find_comment(
         &self,
         pr: u64,
         marker: &str,
@@ -103,15 +103,15 @@ impl GitHub {
         Ok(None)
     }
 
-    pub async fn create_comment(&self, pr: u64, body: &str) -> Result<Comment, octocrab::Error> {
+    pub(crate) async fn create_comment(&self, pr: u64, body: &str) -> Result<Comment, octocrab::Error> {
         self.client.post(format!("/repos/{}/issues/{pr}/comments", self.repo), Some(&json!({ "body": body }))).await
     }
 
-    pub async fn update_comment(&self, id: u64, body: &str) -> Result<Comment, octocrab::Error> {
+    pub(crate) async fn update_comment(&self, id: u64, body: &str) -> Result<Comment, octocrab::Error> {
         self.client.patch(format!("/repos/{}/issues/comments/{id}", self.repo), Some(&json!({ "body": body }))).await
     }
 
-    pub async fn create_deployment(
+    pub(crate) async fn create_deployment(
         &self,
         sha: &str,
         environment: &str,
@@ -128,7 +128,7 @@ impl GitHub {
         Ok(created.id)
     }
 
-    pub async fn deployment_status(
+    pub(crate) async fn deployment_status(
         &self,
         id: u64,
         state: &str,
@@ -150,7 +150,7 @@ impl GitHub {
 }
 
 /// A GitHub error as a warning a person can act on; a 403 names the permission the job lacks.
-pub fn explain(e: &octocrab::Error, permission: &str) -> String {
+pub(crate) fn explain(e: &octocrab::Error, permission: &str) -> String {
     match e {
         octocrab::Error::GitHub { source, .. } => {
             let status = source.status_code.as_u16();

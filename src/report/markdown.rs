@@ -8,7 +8,7 @@ use crate::canary::table;
 
 /// Where the deploy stands.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Status {
+pub(crate) enum Status {
     /// A dry run: the plan, nothing changed.
     Planned,
     /// Under way; the text says where (`building the image`, `canary step 2 of 3 (50%)`).
@@ -20,31 +20,31 @@ pub enum Status {
 
 /// Everything the report shows, gathered by the pipeline as it goes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReportView {
-    pub cluster: String,
-    pub service: String,
-    pub region: String,
-    pub status: Status,
+pub(crate) struct ReportView {
+    pub(crate) cluster: String,
+    pub(crate) service: String,
+    pub(crate) region: String,
+    pub(crate) status: Status,
     /// `rolling`, or `canary 10%:2m, 50%:2m, 100%`.
-    pub strategy: String,
-    pub image: Option<String>,
+    pub(crate) strategy: String,
+    pub(crate) image: Option<String>,
     /// `family:revision` of the new and the previous task definition.
-    pub revision: Option<String>,
-    pub previous: Option<String>,
-    pub steps: Vec<StepRecord>,
+    pub(crate) revision: Option<String>,
+    pub(crate) previous: Option<String>,
+    pub(crate) steps: Vec<StepRecord>,
     /// The last ECS service events, newest first; shown when the deploy did not succeed.
-    pub events: Vec<String>,
+    pub(crate) events: Vec<String>,
     /// The plan as markdown, for a dry run.
-    pub plan: Option<String>,
-    pub run_url: Option<String>,
+    pub(crate) plan: Option<String>,
+    pub(crate) run_url: Option<String>,
 }
 
 /// The hidden marker that finds this service's comment again on later runs.
-pub fn marker(cluster: &str, service: &str) -> String {
+pub(crate) fn marker(cluster: &str, service: &str) -> String {
     format!("<!-- ecs-deploy-action:{cluster}/{service} -->")
 }
 
-pub fn render(v: &ReportView) -> String {
+pub(crate) fn render(v: &ReportView) -> String {
     let mut md = marker(&v.cluster, &v.service);
     md.push('\n');
     let (icon, headline) = match &v.status {

@@ -2,8 +2,8 @@
 //! stage and step), a GitHub Deployment with its statuses, the job summary, and `comment-url`.
 //! Best effort: a GitHub failure is one warning with a hint, never a failed or blocked deploy.
 
-pub mod github;
-pub mod markdown;
+pub(crate) mod github;
+pub(crate) mod markdown;
 
 use std::time::Duration;
 
@@ -16,17 +16,17 @@ use crate::gha::Gha;
 
 /// What the run knows about its place on GitHub, from the runner's environment.
 #[derive(Debug, Clone, Default)]
-pub struct GitHubContext {
-    pub api_url: String,
-    pub repository: Option<String>,
-    pub sha: Option<String>,
-    pub event_name: Option<String>,
-    pub event_path: Option<String>,
-    pub run_url: Option<String>,
+pub(crate) struct GitHubContext {
+    pub(crate) api_url: String,
+    pub(crate) repository: Option<String>,
+    pub(crate) sha: Option<String>,
+    pub(crate) event_name: Option<String>,
+    pub(crate) event_path: Option<String>,
+    pub(crate) run_url: Option<String>,
 }
 
 impl GitHubContext {
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
         let v = |k: &str| var(k).filter(|s| !s.is_empty());
         let run_url = match (v("GITHUB_SERVER_URL"), v("GITHUB_REPOSITORY"), v("GITHUB_RUN_ID")) {
             (Some(server), Some(repo), Some(id)) => Some(match v("GITHUB_RUN_ATTEMPT") {
@@ -58,7 +58,7 @@ impl GitHubContext {
     }
 }
 
-pub struct Reporter {
+pub(crate) struct Reporter {
     github: Option<GitHub>,
     /// The pull requests to comment on, with our comment on each once known.
     comments: Vec<(u64, Option<Comment>)>,
@@ -66,8 +66,8 @@ pub struct Reporter {
     settings: ReportSettings,
     ctx: GitHubContext,
     last_body: Option<String>,
-    pub view: ReportView,
-    pub comment_url: Option<String>,
+    pub(crate) view: ReportView,
+    pub(crate) comment_url: Option<String>,
 }
 
 /// GitHub calls never hold a deploy up for long.
@@ -76,7 +76,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 impl Reporter {
     /// Finds the pull requests and this service's comment on them, and creates the Deployment
     /// (`deploying`: a real run, not a dry run). Every failure is a warning.
-    pub async fn start(
+    pub(crate) async fn start(
         gha: &Gha,
         settings: &ReportSettings,
         ctx: GitHubContext,
@@ -154,7 +154,7 @@ impl Reporter {
     }
 
     /// A new stage or step: the comment shows it (only when the text changed).
-    pub async fn progress(&mut self, gha: &Gha, what: &str, steps: Option<&[StepRecord]>) {
+    pub(crate) async fn progress(&mut self, gha: &Gha, what: &str, steps: Option<&[StepRecord]>) {
         self.view.status = Status::InProgress(what.to_string());
         if let Some(steps) = steps {
             self.view.steps = steps.to_vec();
@@ -219,7 +219,7 @@ impl Reporter {
 
     /// The final state everywhere: comment, Deployment, job summary, `comment-url`; without a token
     /// (act, local runs) the comment goes to the log instead.
-    pub async fn finish(&mut self, gha: &Gha, status: Status) {
+    pub(crate) async fn finish(&mut self, gha: &Gha, status: Status) {
         self.view.status = status;
         self.publish(gha).await;
         let state = match self.view.status {

@@ -54,7 +54,7 @@ fn help_lists_every_input_of_action_yml_and_action_yml_declares_every_input() {
     assert_eq!(run.code, Some(0), "{run}");
     let action_yml = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
     let declared = yaml_keys_under(&action_yml, "inputs");
-    let flags = ecs_deploy_action::config::Inputs::names();
+    let flags = ecs_deploy_action::input_names();
     assert_eq!(declared, flags, "action.yml inputs and the CLI flags differ");
     for name in &flags {
         assert!(run.stdout.contains(&format!("--{name}")), "--help does not list --{name}");
