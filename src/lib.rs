@@ -13,6 +13,7 @@ mod ecs;
 mod failure;
 mod gha;
 mod image;
+mod outcome;
 mod pipeline;
 mod plan;
 mod report;

@@ -14,17 +14,18 @@ use crate::config::{Config, ImageSource, Strategy};
 use crate::credentials::{self, Runner};
 use crate::ecs::{rollout, taskdef};
 use crate::gha::Gha;
+use crate::outcome::Outcome;
 use crate::plan::{self, DeployPlan, StrategyPlan};
 use crate::report::markdown::{ReportView, Status};
 use crate::report::{GitHubContext, Reporter};
 use crate::{clock, image, signals};
 
-/// A failed run: in which stage, why, what that left behind, and the `status` output.
+/// A run that did not succeed: in which stage, why, what that left behind, and how it ended.
 pub(crate) struct Failure {
     pub(crate) stage: &'static str,
     pub(crate) error: anyhow::Error,
     pub(crate) consequence: String,
-    pub(crate) status: &'static str,
+    pub(crate) outcome: Outcome,
 }
 
 trait InStage<T> {
@@ -33,7 +34,10 @@ trait InStage<T> {
 
 impl<T> InStage<T> for Result<T> {
     fn in_stage(self, stage: &'static str, consequence: &str) -> Result<T, Failure> {
-        self.map_err(|error| Failure { stage, error, consequence: consequence.to_string(), status: "failed" })
+        self.map_err(|error| {
+            let outcome = Outcome::Failed { reason: format!("{error:#}") };
+            Failure { stage, error, consequence: consequence.to_string(), outcome }
+        })
     }
 }
 
@@ -136,9 +140,8 @@ async fn with_aws(
     let result = stages(config, var, gha, aws, Some(&mut reporter), timings).await;
     let status = match &result {
         Ok(()) if config.dry_run => Status::Planned,
-        Ok(()) => Status::Succeeded,
-        Err(f) if f.status == "rolled-back" => Status::RolledBack(format!("{:#}", f.error)),
-        Err(f) => Status::Failed(format!("{:#}", f.error)),
+        Ok(()) => Status::Ended(Outcome::Succeeded),
+        Err(f) => Status::Ended(f.outcome.clone()),
     };
     reporter.finish(gha, status).await;
     result
@@ -190,7 +193,7 @@ async fn stages(
 
     let (Some(deploy), Some(reporter)) = (&plan.deploy, reporter) else {
         gha.info(&format!("image ready: {} (no cluster/service: nothing to deploy)", image.uri));
-        output(gha, "status", "succeeded");
+        output(gha, "status", Outcome::Succeeded.status());
         return Ok(());
     };
     reporter.view.image = Some(image.uri.clone());
@@ -244,16 +247,7 @@ async fn stages(
             gha.info(&canary::table::text(&result.table));
             reporter.view.steps = result.table;
             reporter.view.events = result.recent_events;
-            match result.outcome {
-                canary::controller::Outcome::Succeeded => rollout::Outcome::Succeeded,
-                canary::controller::Outcome::RolledBack { reason, step } => rollout::Outcome::RolledBack {
-                    reason: match step {
-                        Some(n) => format!("step {n}: {reason}"),
-                        None => reason,
-                    },
-                },
-                canary::controller::Outcome::Failed { reason } => rollout::Outcome::Failed { reason },
-            }
+            result.outcome
         }
     };
     timings.mark("deploy");
@@ -261,29 +255,27 @@ async fn stages(
 }
 
 /// The end of a deploy: its status output, and for anything but success, the failure that ends the run.
-fn finish(outcome: rollout::Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failure> {
+fn finish(outcome: Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failure> {
     let previous = rollout::short(&deploy.previous_task_definition_arn);
-    match outcome {
-        rollout::Outcome::Succeeded => {
-            output(gha, "status", "succeeded");
-            Ok(())
+    let (stage, consequence) = match &outcome {
+        Outcome::Succeeded => {
+            output(gha, "status", outcome.status());
+            return Ok(());
         }
-        rollout::Outcome::RolledBack { reason } => Err(Failure {
-            stage: "Deploy rolled back",
-            error: anyhow::anyhow!("{reason}"),
-            consequence: format!("{}/{} is back on {previous}, with all traffic.", deploy.cluster, deploy.service),
-            status: "rolled-back",
-        }),
-        rollout::Outcome::Failed { reason } => Err(Failure {
-            stage: "Deploy failed",
-            error: anyhow::anyhow!("{reason}"),
-            consequence: format!(
+        Outcome::RolledBack { .. } => (
+            "Deploy rolled back",
+            format!("{}/{} is back on {previous}, with all traffic.", deploy.cluster, deploy.service),
+        ),
+        Outcome::Failed { .. } => (
+            "Deploy failed",
+            format!(
                 "{}/{} was left as it is (rollback: false, or the rollback did not finish).",
                 deploy.cluster, deploy.service
             ),
-            status: "failed",
-        }),
-    }
+        ),
+    };
+    let reason = outcome.reason().map(|(_, reason)| reason).unwrap_or_default();
+    Err(Failure { stage, error: anyhow::anyhow!("{reason}"), consequence, outcome })
 }
 
 /// How often to poll ECS. `ECS_DEPLOY_POLL_INTERVAL` (e.g. `200ms`) fixes the interval, for local

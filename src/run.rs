@@ -45,8 +45,8 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
             let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };
             gha.error(title, &format!("{:#}", failure.error));
             gha.info(&failure.consequence);
-            pipeline::output(gha, "status", failure.status);
-            ExitStatus::Failed
+            pipeline::output(gha, "status", failure.outcome.status());
+            failure.outcome.exit_status()
         }
     }
 }

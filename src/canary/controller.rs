@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::outcome::Outcome;
 use crate::plan::PlannedStep;
 
 /// One gate's verdict at one check.
@@ -63,20 +64,6 @@ pub(crate) enum Action {
     /// Abort after promotion started: the stable service back to the previous revision.
     RestoreStable,
     Finish(Outcome),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Outcome {
-    Succeeded,
-    /// Aborted and undone; `step` is 1-based, None before the first step or during promotion.
-    RolledBack {
-        reason: String,
-        step: Option<usize>,
-    },
-    /// Aborted, but undoing it failed too: a person must look.
-    Failed {
-        reason: String,
-    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -280,7 +267,7 @@ impl Controller {
                 self.phase = Phase::Finished;
                 let (reason, step) = self.abort.clone().unwrap_or_default();
                 if self.undo_errors.is_empty() {
-                    Action::Finish(Outcome::RolledBack { reason, step })
+                    Action::Finish(Outcome::RolledBack { reason, at: step })
                 } else {
                     Action::Finish(Outcome::Failed {
                         reason: format!("{reason}; undoing it failed too: {}", self.undo_errors.join("; ")),
@@ -404,7 +391,7 @@ mod tests {
             c.next(Done),
             Finish(Outcome::RolledBack {
                 reason: "alarms gate failed: api-5xx in ALARM (Threshold Crossed)".into(),
-                step: Some(2)
+                at: Some(2)
             })
         );
         assert_eq!(c.table[0].result, StepResult::Passed);
@@ -449,7 +436,7 @@ mod tests {
                 SetWeights { stable: 100, canary: 0 },
                 ScaleCanaryToZero,
                 RestoreStable,
-                Finish(Outcome::RolledBack { reason: "promotion timed out".into(), step: None }),
+                Finish(Outcome::RolledBack { reason: "promotion timed out".into(), at: None }),
             ]
         );
     }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::controller::{Action, Controller, GateResult, Observation, Outcome, StepRecord};
+use super::controller::{Action, Controller, GateResult, Observation, StepRecord};
 use super::{gates, traffic};
 use crate::aws::{Aws, describe_error};
 use crate::config::duration;
@@ -16,6 +16,7 @@ use crate::ecs::events::EventLog;
 use crate::ecs::rollout::{self, Poll, Wait, Watch, short};
 use crate::ecs::service;
 use crate::gha::Gha;
+use crate::outcome::Outcome;
 use crate::plan::CanaryPlan;
 use crate::report::Reporter;
 

@@ -12,6 +12,7 @@ use super::service;
 use crate::aws::describe_error;
 use crate::config::duration;
 use crate::gha::Gha;
+use crate::outcome::Outcome;
 
 /// How often to ask ECS while waiting: at once, then `first`, growing to `max` on long waits. ECS's
 /// describe APIs allow far more than one call a second, so a finished rollout is noticed within
@@ -155,13 +156,6 @@ pub(crate) struct Rolling<'a> {
     pub(crate) poll: Poll,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Outcome {
-    Succeeded,
-    RolledBack { reason: String },
-    Failed { reason: String },
-}
-
 pub(crate) async fn rolling(ecs: &aws_sdk_ecs::Client, r: &Rolling<'_>, gha: &Gha) -> Result<(Outcome, EventLog)> {
     let watch = Watch { ecs, cluster: r.cluster, service: r.service, timeout: r.wait_timeout, poll: r.poll };
     let current = service::describe(ecs, r.cluster, r.service).await?;
@@ -198,7 +192,7 @@ pub(crate) async fn rolling(ecs: &aws_sdk_ecs::Client, r: &Rolling<'_>, gha: &Gh
     match wait(&watch, r.previous, &mut log, gha).await? {
         Wait::Stable => {
             gha.info(&format!("{}/{} is back on {}", r.cluster, r.service, short(r.previous)));
-            Ok((Outcome::RolledBack { reason }, log))
+            Ok((Outcome::RolledBack { reason, at: None }, log))
         }
         other => Ok((
             Outcome::Failed {

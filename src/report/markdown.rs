@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::canary::controller::StepRecord;
 use crate::canary::table;
+use crate::outcome::Outcome;
 
 /// Where the deploy stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,9 +14,7 @@ pub(crate) enum Status {
     Planned,
     /// Under way; the text says where (`building the image`, `canary step 2 of 3 (50%)`).
     InProgress(String),
-    Succeeded,
-    RolledBack(String),
-    Failed(String),
+    Ended(Outcome),
 }
 
 /// Everything the report shows, gathered by the pipeline as it goes.
@@ -50,9 +49,10 @@ pub(crate) fn render(v: &ReportView) -> String {
     let (icon, headline) = match &v.status {
         Status::Planned => ("📝", "planned (dry run, nothing changed)".to_string()),
         Status::InProgress(what) => ("⏳", format!("in progress: {what}")),
-        Status::Succeeded => ("✅", "succeeded".to_string()),
-        Status::RolledBack(_) => ("↩️", "rolled back".to_string()),
-        Status::Failed(_) => ("❌", "failed".to_string()),
+        Status::Ended(outcome) => {
+            let (icon, words) = outcome.headline();
+            (icon, words.to_string())
+        }
     };
     let _ = writeln!(md, "### {icon} Deploy to `{}/{}`: {headline}\n", v.cluster, v.service);
     let _ = writeln!(md, "| | |\n|---|---|");
@@ -70,9 +70,11 @@ pub(crate) fn render(v: &ReportView) -> String {
         _ => {}
     }
     md.push('\n');
-    if let Status::RolledBack(reason) | Status::Failed(reason) = &v.status {
-        let what = if matches!(v.status, Status::RolledBack(_)) { "Rolled back" } else { "Failed" };
-        let _ = writeln!(md, "**{what}:** {}\n", cell(reason));
+    let ended_badly = matches!(&v.status, Status::Ended(o) if o.reason().is_some());
+    if let Status::Ended(outcome) = &v.status
+        && let Some((what, reason)) = outcome.reason()
+    {
+        let _ = writeln!(md, "**{what}:** {}\n", cell(&reason));
     }
     if !v.steps.is_empty() {
         md.push_str(&table::markdown(&v.steps));
@@ -82,7 +84,7 @@ pub(crate) fn render(v: &ReportView) -> String {
         md.push_str(plan);
         md.push('\n');
     }
-    if matches!(v.status, Status::RolledBack(_) | Status::Failed(_)) && !v.events.is_empty() {
+    if ended_badly && !v.events.is_empty() {
         let _ = writeln!(md, "<details><summary>Last service events</summary>\n");
         for e in v.events.iter().take(10) {
             let _ = writeln!(md, "- {}", cell(e));
@@ -189,7 +191,7 @@ mod tests {
     #[test]
     fn canary_succeeded() {
         let v = view(
-            Status::Succeeded,
+            Status::Ended(Outcome::Succeeded),
             vec![
                 row(10, 1, StepResult::Passed, ok_gates(), Some(121)),
                 row(50, 2, StepResult::Passed, ok_gates(), Some(122)),
@@ -227,10 +229,11 @@ mod tests {
             detail: Some("api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0".into()),
         };
         let v = view(
-            Status::RolledBack(
-                "step 2: alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0)"
+            Status::Ended(Outcome::RolledBack {
+                reason: "alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0)"
                     .into(),
-            ),
+                at: Some(2),
+            }),
             vec![
                 row(10, 1, StepResult::Passed, ok_gates(), Some(121)),
                 row(50, 2, StepResult::Failed, failing, Some(47)),
@@ -269,7 +272,8 @@ mod tests {
 
     #[test]
     fn rolling_deploy_failed_with_its_last_events() {
-        let mut v = view(Status::Failed("the deployment did not become stable within wait-timeout 15m".into()), vec![]);
+        let failed = Outcome::Failed { reason: "the deployment did not become stable within wait-timeout 15m".into() };
+        let mut v = view(Status::Ended(failed), vec![]);
         v.strategy = "rolling".into();
         v.events = vec![
             "(service web) is unable to consistently start tasks successfully.".into(),

@@ -222,9 +222,9 @@ impl Reporter {
     pub(crate) async fn finish(&mut self, gha: &Gha, status: Status) {
         self.view.status = status;
         self.publish(gha).await;
-        let state = match self.view.status {
-            Status::Succeeded => "success",
-            _ => "failure",
+        let state = match &self.view.status {
+            Status::Ended(outcome) => outcome.deployment_state(),
+            Status::Planned | Status::InProgress(_) => "failure",
         };
         self.deployment_status(gha, state).await;
         let body = markdown::render(&self.view);
