@@ -7,6 +7,7 @@ mod resolve;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::{Result, anyhow};
 use aws_sdk_ecs::types::Tag;
 
 pub(crate) use print::{markdown, text};
@@ -105,6 +106,24 @@ pub(crate) fn canary_tasks(stable_desired: i32, weight: u8) -> i32 {
     i32::try_from(wanted).unwrap_or(i32::MAX).max(1)
 }
 
+impl TargetGroup {
+    /// A target group as ELB described it. Without an ARN of the usual form there is no CloudWatch
+    /// dimension to ask for its metrics: an error here, never an empty dimension (whose metrics are
+    /// empty, so an error-rate gate on it would pass on no evidence).
+    pub(crate) fn described(arn: Option<&str>, name: Option<&str>, load_balancer: Option<&String>) -> Result<Self> {
+        let arn = arn.ok_or_else(|| anyhow!("ELB described a target group without its ARN"))?;
+        let dimension = cloudwatch_dimension(arn).ok_or_else(|| {
+            anyhow!("target group ARN `{arn}` is not of the form arn:…:targetgroup/<name>/<id>: CloudWatch could not be asked for its metrics")
+        })?;
+        Ok(TargetGroup {
+            name: name.unwrap_or(arn).to_string(),
+            dimension,
+            load_balancer_dimension: load_balancer.and_then(|lb| cloudwatch_dimension(lb)),
+            arn: arn.to_string(),
+        })
+    }
+}
+
 /// The resource part of an ELB ARN as CloudWatch names it: `targetgroup/name/id`, `app/name/id`.
 pub(crate) fn cloudwatch_dimension(arn: &str) -> Option<String> {
     let resource = arn.splitn(6, ':').nth(5)?;
@@ -118,6 +137,20 @@ pub(crate) fn cloudwatch_dimension(arn: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_group_without_a_dimension_is_an_error_not_an_empty_dimension() {
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-canary/0123456789abcdef";
+        let lb =
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188".to_string();
+        let tg = TargetGroup::described(Some(arn), Some("web-canary"), Some(&lb)).unwrap();
+        assert_eq!(tg.dimension, "targetgroup/web-canary/0123456789abcdef");
+        assert_eq!(tg.load_balancer_dimension.as_deref(), Some("app/web/50dc6c495c0c9188"));
+        let no_arn = TargetGroup::described(None, Some("web-canary"), None).unwrap_err();
+        assert!(no_arn.to_string().contains("without its ARN"), "{no_arn}");
+        let odd = TargetGroup::described(Some("web-canary"), None, None).unwrap_err();
+        assert!(odd.to_string().contains("could not be asked for its metrics"), "{odd}");
+    }
 
     #[test]
     fn canary_task_counts_round_up_and_never_reach_zero() {

@@ -5,9 +5,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_cloudwatch::types::AlarmType;
 use aws_sdk_ecs::types::Service;
 
-use super::{
-    CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks, cloudwatch_dimension,
-};
+use super::{CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks};
 use crate::aws::{Aws, describe_error};
 use crate::canary::traffic;
 use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy};
@@ -210,19 +208,12 @@ async fn describe_target_groups(aws: &Aws, arns: &[String]) -> Result<Vec<Target
         .await
         .map_err(|e| anyhow!("{}", describe_error(&e)))
         .context("could not describe the stable and canary target groups")?;
-    Ok(out
-        .target_groups()
+    out.target_groups()
         .iter()
         .map(|tg| {
-            let arn = tg.target_group_arn().unwrap_or_default().to_string();
-            TargetGroup {
-                name: tg.target_group_name().unwrap_or_default().to_string(),
-                dimension: cloudwatch_dimension(&arn).unwrap_or_default(),
-                load_balancer_dimension: tg.load_balancer_arns().first().and_then(|lb| cloudwatch_dimension(lb)),
-                arn,
-            }
+            TargetGroup::described(tg.target_group_arn(), tg.target_group_name(), tg.load_balancer_arns().first())
         })
-        .collect())
+        .collect()
 }
 
 async fn check_alarms_exist(aws: &Aws, names: &[String]) -> Result<()> {
