@@ -51,7 +51,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha
         canary_target_group: &plan.canary_target_group,
         http: &http,
     };
-    // Only what happens from now on is news.
+    // Only what happens from now on is news (a log that could not read them yet learns them first).
     let mut canary_log = match service::describe(&r.aws.ecs, r.cluster, &plan.canary_service).await {
         Ok(svc) => EventLog::starting_at(&svc),
         Err(_) => EventLog::default(),

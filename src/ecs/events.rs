@@ -10,6 +10,10 @@ use crate::gha::Gha;
 /// Remembers what was already printed, so every poll prints only what is new.
 #[derive(Default)]
 pub(crate) struct EventLog {
+    /// Whether the events that were there before the run are known. A log made without them (the
+    /// first describe failed) takes the first events it sees as old, rather than printing a
+    /// service's whole history as news.
+    primed: bool,
     seen_events: HashSet<String>,
     seen_tasks: HashSet<String>,
     /// The last few events, newest first, for the report of a failed deploy.
@@ -19,7 +23,7 @@ pub(crate) struct EventLog {
 impl EventLog {
     /// Starts with the service's current events marked as seen: only what happens from now is news.
     pub(crate) fn starting_at(service: &Service) -> Self {
-        let mut log = EventLog::default();
+        let mut log = EventLog { primed: true, ..EventLog::default() };
         for e in service.events() {
             if let Some(id) = e.id() {
                 log.seen_events.insert(id.to_string());
@@ -30,6 +34,11 @@ impl EventLog {
 
     /// Prints the service's events not printed before, oldest first.
     pub(crate) fn print_new(&mut self, service: &Service, gha: &Gha) {
+        if !self.primed {
+            self.primed = true;
+            self.seen_events.extend(service.events().iter().filter_map(|e| e.id()).map(str::to_string));
+            return;
+        }
         let mut new: Vec<(String, String)> = Vec::new();
         for e in service.events() {
             let (Some(id), Some(message)) = (e.id(), e.message()) else { continue };
@@ -95,4 +104,33 @@ impl EventLog {
 fn clock(t: &aws_sdk_ecs::primitives::DateTime) -> String {
     let secs = t.secs().rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_ecs::types::{Service, ServiceEvent};
+
+    use super::*;
+    use crate::gha::Sink;
+
+    fn service(ids: &[&str]) -> Service {
+        let events =
+            ids.iter().map(|id| ServiceEvent::builder().id(*id).message(format!("(service web) event {id}")).build());
+        Service::builder().set_events(Some(events.collect())).build()
+    }
+
+    #[test]
+    fn without_the_starting_events_the_first_ones_seen_are_old_not_reprinted() {
+        let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink: Sink = buf.clone();
+        let gha = Gha::new(false, sink, None, None);
+        let mut log = EventLog::default();
+        log.print_new(&service(&["2", "1"]), &gha);
+        log.print_new(&service(&["3", "2", "1"]), &gha);
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("event 1") && !text.contains("event 2"), "old events reprinted:\n{text}");
+        assert_eq!(text.matches("event 3").count(), 1, "{text}");
+    }
 }
