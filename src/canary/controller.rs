@@ -46,6 +46,8 @@ pub(crate) enum Observation {
 pub(crate) enum Action {
     /// Run the new revision on the canary service with this many tasks.
     ScaleCanary {
+        /// The step (0-based) the tasks are for: actions carry it, nothing re-derives it.
+        step: usize,
         tasks: i32,
     },
     WaitCanaryReady {
@@ -56,7 +58,10 @@ pub(crate) enum Action {
         canary: i32,
     },
     /// Wait this long (interruptible), then check every gate.
-    CheckGatesAfter(Duration),
+    CheckGatesAfter {
+        step: usize,
+        wait: Duration,
+    },
     /// Give the stable service the new revision and wait until it is stable.
     Promote,
     /// Abort and end of a run: canary service to zero tasks.
@@ -180,7 +185,7 @@ impl Controller {
             }
             (Phase::Shifting(i), Observation::Done) => {
                 self.phase = Phase::Baking(i);
-                Action::CheckGatesAfter(self.first_check(i))
+                Action::CheckGatesAfter { step: i, wait: self.first_check(i) }
             }
             (Phase::Baking(i), Observation::Checked { results, elapsed }) => {
                 let failed: Vec<String> = results
@@ -198,7 +203,7 @@ impl Controller {
                 }
                 let bake = self.steps[i].bake;
                 if elapsed < bake {
-                    return Action::CheckGatesAfter(self.check_interval.min(bake - elapsed));
+                    return Action::CheckGatesAfter { step: i, wait: self.check_interval.min(bake - elapsed) };
                 }
                 self.table[i].result = StepResult::Passed;
                 if i + 1 < self.steps.len() {
@@ -228,7 +233,7 @@ impl Controller {
     fn scale(&mut self, i: usize) -> Action {
         self.phase = Phase::Scaling(i);
         self.table[i].result = StepResult::Running;
-        Action::ScaleCanary { tasks: self.steps[i].canary_tasks }
+        Action::ScaleCanary { step: i, tasks: self.steps[i].canary_tasks }
     }
 
     /// The first check comes one interval after the shift (or at once for a step without bake).
@@ -348,20 +353,20 @@ mod tests {
         assert_eq!(
             actions,
             vec![
-                ScaleCanary { tasks: 1 },
+                ScaleCanary { step: 0, tasks: 1 },
                 WaitCanaryReady { tasks: 1 },
                 SetWeights { stable: 90, canary: 10 },
-                CheckGatesAfter(secs(10)),
-                CheckGatesAfter(secs(10)),
-                ScaleCanary { tasks: 2 },
+                CheckGatesAfter { step: 0, wait: secs(10) },
+                CheckGatesAfter { step: 0, wait: secs(10) },
+                ScaleCanary { step: 1, tasks: 2 },
                 WaitCanaryReady { tasks: 2 },
                 SetWeights { stable: 50, canary: 50 },
-                CheckGatesAfter(secs(10)),
-                CheckGatesAfter(secs(10)),
-                ScaleCanary { tasks: 4 },
+                CheckGatesAfter { step: 1, wait: secs(10) },
+                CheckGatesAfter { step: 1, wait: secs(10) },
+                ScaleCanary { step: 2, tasks: 4 },
                 WaitCanaryReady { tasks: 4 },
                 SetWeights { stable: 0, canary: 100 },
-                CheckGatesAfter(Duration::ZERO),
+                CheckGatesAfter { step: 2, wait: Duration::ZERO },
                 Promote,
                 SetWeights { stable: 100, canary: 0 },
                 ScaleCanaryToZero,
@@ -375,9 +380,9 @@ mod tests {
     fn the_last_check_of_a_bake_is_at_its_end() {
         let mut c = Controller::new(vec![PlannedStep { weight: 100, bake: secs(25), canary_tasks: 1 }], secs(10));
         drive(&mut c, vec![Start, Done, CanaryReady]);
-        assert_eq!(c.next(Done), CheckGatesAfter(secs(10)));
-        assert_eq!(c.next(checked(pass(), 10)), CheckGatesAfter(secs(10)));
-        assert_eq!(c.next(checked(pass(), 20)), CheckGatesAfter(secs(5)));
+        assert_eq!(c.next(Done), CheckGatesAfter { step: 0, wait: secs(10) });
+        assert_eq!(c.next(checked(pass(), 10)), CheckGatesAfter { step: 0, wait: secs(10) });
+        assert_eq!(c.next(checked(pass(), 20)), CheckGatesAfter { step: 0, wait: secs(5) });
         assert_eq!(c.next(checked(pass(), 25)), Promote);
     }
 
@@ -427,7 +432,10 @@ mod tests {
     #[test]
     fn abort_during_promotion_restores_the_stable_service_too() {
         let mut c = Controller::new(vec![PlannedStep { weight: 100, bake: Duration::ZERO, canary_tasks: 2 }], secs(10));
-        assert_eq!(drive(&mut c, vec![Start, Done, CanaryReady, Done]).last(), Some(&CheckGatesAfter(Duration::ZERO)));
+        assert_eq!(
+            drive(&mut c, vec![Start, Done, CanaryReady, Done]).last(),
+            Some(&CheckGatesAfter { step: 0, wait: Duration::ZERO })
+        );
         assert_eq!(c.next(checked(pass(), 0)), Promote);
         let undo = drive(&mut c, vec![Failed("promotion timed out".into()), Done, Done, Done]);
         assert_eq!(

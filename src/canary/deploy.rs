@@ -73,8 +73,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha
         let label = step.map(|i| format!("step {}/{total}", i + 1)).unwrap_or_else(|| "canary".into());
         let action = controller.next(observation);
         observation = match action {
-            Action::ScaleCanary { tasks } => {
-                let i = controller.current_step().unwrap_or_default();
+            Action::ScaleCanary { step: i, tasks } => {
                 step_started = Instant::now();
                 let s = &plan.steps[i];
                 let bake =
@@ -107,11 +106,10 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha
                 }
                 done(result)
             }
-            Action::CheckGatesAfter(wait) => {
+            Action::CheckGatesAfter { step: i, wait } => {
                 if sleep_or_cancel(wait, &mut r.cancel).await {
                     Observation::Cancelled
                 } else {
-                    let i = controller.current_step().unwrap_or_default();
                     let (at, since) = shifted.unwrap_or((Instant::now(), SystemTime::now()));
                     let results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, since).await;
                     let elapsed = at.elapsed();
