@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 static SLEPT_NANOS: AtomicU64 = AtomicU64::new(0);
@@ -12,6 +13,20 @@ pub(crate) async fn sleep(d: Duration) {
     let start = Instant::now();
     tokio::time::sleep(d).await;
     record(start);
+}
+
+/// Sleeps `d`, or less when `cancel` turns true (SIGINT/SIGTERM); true when cancelled.
+pub(crate) async fn sleep_or_cancel(d: Duration, cancel: &mut watch::Receiver<bool>) -> bool {
+    if *cancel.borrow() {
+        return true;
+    }
+    let start = Instant::now();
+    let cancelled = tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        changed = cancel.changed() => changed.is_ok() && *cancel.borrow(),
+    };
+    record(start);
+    cancelled
 }
 
 /// Adds the time since `start` to the total (for waits that end early, e.g. on cancellation).

@@ -4,21 +4,23 @@
 
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::controller::{Action, Controller, GateResult, Observation, StepRecord};
 use super::{gates, traffic};
-use crate::aws::{Aws, describe_error};
+use crate::aws::Aws;
 use crate::config::duration;
 use crate::ecs::events::EventLog;
+use crate::ecs::poll::{Check, Polled, poll_until};
 use crate::ecs::rollout::{self, Poll, Wait, Watch, short};
 use crate::ecs::service;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::CanaryPlan;
 use crate::report::Reporter;
+use crate::retry::Backoff;
 
 pub(crate) struct CanaryRun<'a> {
     pub(crate) aws: &'a Aws,
@@ -107,7 +109,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha
                 done(result)
             }
             Action::CheckGatesAfter { step: i, wait } => {
-                if sleep_or_cancel(wait, &mut r.cancel).await {
+                if crate::clock::sleep_or_cancel(wait, &mut r.cancel).await {
                     Observation::Cancelled
                 } else {
                     let (at, since) = shifted.unwrap_or((Instant::now(), SystemTime::now()));
@@ -174,121 +176,92 @@ fn gate_summary(results: &[GateResult]) -> String {
     format!("gates {}: {}", if all { "pass" } else { "FAIL" }, parts.join(", "))
 }
 
-/// Sleeps `d`; true when cancelled first.
-async fn sleep_or_cancel(d: Duration, cancel: &mut watch::Receiver<bool>) -> bool {
-    if *cancel.borrow() {
-        return true;
-    }
-    let start = Instant::now();
-    let cancelled = tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        changed = cancel.changed() => changed.is_ok() && *cancel.borrow(),
-    };
-    crate::clock::record(start);
-    cancelled
-}
-
 async fn scale(aws: &Aws, cluster: &str, name: &str, revision: Option<&str>, tasks: i32) -> Result<()> {
-    aws.ecs
-        .update_service()
-        .cluster(cluster)
-        .service(name)
-        .set_task_definition(revision.map(str::to_string))
-        .desired_count(tasks)
-        .send()
-        .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
-        .with_context(|| format!("could not scale {name} to {tasks} task(s)"))?;
-    Ok(())
+    service::update(&aws.ecs, cluster, name, revision, Some(tasks)).await
 }
 
 /// Weights in one call. While aborting, the call that protects users is retried a few times.
 async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), aborting: bool) -> Result<()> {
     let (stable, canary) = (&r.plan.stable_target_group.arn, &r.plan.canary_target_group.arn);
-    let attempts = if aborting { 4 } else { 1 };
-    let mut last = None;
-    for attempt in 0..attempts {
+    let mut backoff =
+        Backoff::new(Duration::from_millis(300), Duration::from_millis(2400), if aborting { 4 } else { 1 });
+    loop {
         match traffic::set_weights(&r.aws.elb, &r.plan.traffic, stable, canary, weights).await {
             Ok(()) => return Ok(()),
-            Err(e) => last = Some(e),
+            // No wait after the last attempt: the abort's next step must not be held up.
+            Err(e) => match backoff.next() {
+                Some(wait) => crate::clock::sleep(wait).await,
+                None => return Err(e),
+            },
         }
-        crate::clock::sleep(Duration::from_millis(300 * (1 << attempt))).await;
     }
-    Err(last.unwrap_or_else(|| anyhow!("could not set the weights")))
 }
 
 /// Until the canary service runs `tasks` tasks of the new revision and its target group reports
 /// that many healthy targets.
 async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: &Gha) -> Observation {
-    let deadline = Instant::now() + r.wait_timeout;
-    let mut interval = Duration::ZERO;
-    loop {
-        let state = async {
-            let svc = service::describe(&r.aws.ecs, r.cluster, &r.plan.canary_service).await?;
-            log.print_new(&svc, gha);
-            let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
-            let running = primary
-                .filter(|d| d.task_definition() == Some(r.revision))
-                .map(|d| d.running_count())
-                .unwrap_or_default();
-            let (healthy, _, reasons) = gates::healthy_targets(r.aws, &r.plan.canary_target_group.arn).await?;
-            anyhow::Ok((running, healthy, reasons))
-        }
-        .await;
-        match state {
-            Ok((running, healthy, _)) if running >= tasks && i32::try_from(healthy).unwrap_or(i32::MAX) >= tasks => {
-                return Observation::CanaryReady;
-            }
-            Ok((running, healthy, reasons)) if Instant::now() >= deadline => {
-                let mut last_state = format!("{running}/{tasks} running, {healthy}/{tasks} healthy");
+    let (aws, cluster, plan, revision) = (r.aws, r.cluster, r.plan, r.revision);
+    let polled = poll_until(Instant::now() + r.wait_timeout, r.poll, Some(&mut r.cancel), async || {
+        let svc = service::describe(&aws.ecs, cluster, &plan.canary_service).await?;
+        log.print_new(&svc, gha);
+        let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+        let running =
+            primary.filter(|d| d.task_definition() == Some(revision)).map(|d| d.running_count()).unwrap_or_default();
+        let (healthy, _, reasons) = gates::healthy_targets(aws, &plan.canary_target_group.arn).await?;
+        Ok(if running >= tasks && i32::try_from(healthy).unwrap_or(i32::MAX) >= tasks {
+            Check::Done(())
+        } else {
+            Check::NotYet((running, healthy, reasons))
+        })
+    })
+    .await;
+    match polled {
+        Ok(Polled::Done(())) => Observation::CanaryReady,
+        Ok(Polled::Cancelled) => Observation::Cancelled,
+        Ok(Polled::TimedOut(seen)) => {
+            let mut last_state = String::from("not looked at");
+            if let Some((running, healthy, reasons)) = seen {
+                last_state = format!("{running}/{tasks} running, {healthy}/{tasks} healthy");
                 if !reasons.is_empty() {
                     last_state += &format!(" ({})", reasons.join("; "));
                 }
-                return Observation::Failed(format!(
-                    "{} did not get {tasks} healthy task(s) within wait-timeout {}: {last_state}",
-                    r.plan.canary_service,
-                    duration::format(r.wait_timeout)
-                ));
             }
-            Ok(_) => {}
-            Err(e) => return Observation::Failed(format!("{e:#}")),
+            Observation::Failed(format!(
+                "{} did not get {tasks} healthy task(s) within wait-timeout {}: {last_state}",
+                plan.canary_service,
+                duration::format(r.wait_timeout)
+            ))
         }
-        interval = r.poll.next(interval);
-        if sleep_or_cancel(interval.min(deadline - Instant::now()), &mut r.cancel).await {
-            return Observation::Cancelled;
-        }
+        Err(e) => Observation::Failed(format!("{e:#}")),
     }
 }
 
 /// Until the canary service runs no task (bounded by wait-timeout).
 async fn wait_drained(r: &CanaryRun<'_>, log: &mut EventLog, gha: &Gha) -> Result<()> {
-    let deadline = Instant::now() + r.wait_timeout;
-    loop {
-        let svc = service::describe(&r.aws.ecs, r.cluster, &r.plan.canary_service).await?;
+    let name = &r.plan.canary_service;
+    let polled = poll_until(Instant::now() + r.wait_timeout, r.poll, None, async || {
+        let svc = service::describe(&r.aws.ecs, r.cluster, name).await?;
         log.print_new(&svc, gha);
-        if svc.running_count() == 0 && svc.pending_count() == 0 {
-            return Ok(());
+        Ok(if svc.running_count() == 0 && svc.pending_count() == 0 {
+            Check::Done(())
+        } else {
+            Check::NotYet(svc.running_count())
+        })
+    })
+    .await?;
+    match polled {
+        Polled::Done(()) => Ok(()),
+        Polled::TimedOut(running) => {
+            anyhow::bail!("{name} still runs {} task(s) after wait-timeout", running.unwrap_or_default())
         }
-        if Instant::now() >= deadline {
-            anyhow::bail!("{} still runs {} task(s) after wait-timeout", r.plan.canary_service, svc.running_count());
-        }
-        crate::clock::sleep(r.poll.first).await;
+        Polled::Cancelled => anyhow::bail!("{name}: the wait for its tasks to stop was cancelled"),
     }
 }
 
 /// The stable service to `revision`, waiting until it is stable. Not interrupted by cancellation:
 /// a half-updated stable service is worse than a late exit.
 async fn update_and_wait(r: &CanaryRun<'_>, revision: &str, log: &mut EventLog, gha: &Gha) -> Result<()> {
-    r.aws
-        .ecs
-        .update_service()
-        .cluster(r.cluster)
-        .service(r.stable_service)
-        .task_definition(revision)
-        .send()
-        .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
-        .with_context(|| format!("could not update {} to {}", r.stable_service, short(revision)))?;
+    service::update(&r.aws.ecs, r.cluster, r.stable_service, Some(revision), None).await?;
     let watch =
         Watch { ecs: &r.aws.ecs, cluster: r.cluster, service: r.stable_service, timeout: r.wait_timeout, poll: r.poll };
     match rollout::wait(&watch, revision, log, gha).await? {

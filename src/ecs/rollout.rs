@@ -8,33 +8,13 @@ use aws_sdk_ecs::types::{DeploymentRolloutState, Service, Tag, TaskDefinition};
 use tokio::time::Instant;
 
 use super::events::EventLog;
+pub(crate) use super::poll::Poll;
+use super::poll::{Check, Polled, poll_until};
 use super::service;
 use crate::aws::describe_error;
 use crate::config::duration;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
-
-/// How often to ask ECS while waiting: at once, then `first`, growing to `max` on long waits. ECS's
-/// describe APIs allow far more than one call a second, so a finished rollout is noticed within
-/// seconds (the official action sleeps 15 s and more between checks).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Poll {
-    pub(crate) first: Duration,
-    pub(crate) max: Duration,
-}
-
-impl Default for Poll {
-    fn default() -> Self {
-        Poll { first: Duration::from_secs(2), max: Duration::from_secs(10) }
-    }
-}
-
-impl Poll {
-    /// The wait after `current` (zero: the first wait).
-    pub(crate) fn next(&self, current: Duration) -> Duration {
-        if current.is_zero() { self.first } else { current.mul_f64(1.5).min(self.max) }
-    }
-}
 
 /// Registers `task_definition` (already stripped of read-only fields) with `tags`; returns its ARN.
 pub(crate) async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tags: &[Tag]) -> Result<String> {
@@ -126,23 +106,21 @@ pub(crate) struct Watch<'a> {
 /// Polls until the deployment of `revision` is stable, failed, or the timeout has passed, printing
 /// ECS's events and stopped tasks as they come.
 pub(crate) async fn wait(w: &Watch<'_>, revision: &str, log: &mut EventLog, gha: &Gha) -> Result<Wait> {
-    let (ecs, cluster, name, poll) = (w.ecs, w.cluster, w.service, w.poll);
-    let deadline = Instant::now() + w.timeout;
-    let mut interval = Duration::ZERO;
-    loop {
+    let (ecs, cluster, name) = (w.ecs, w.cluster, w.service);
+    let polled = poll_until(Instant::now() + w.timeout, w.poll, None, async || {
         let service = service::describe(ecs, cluster, name).await?;
         log.print_new(&service, gha);
         if let Some(outcome) = judge(&service, revision) {
-            return Ok(outcome);
+            return Ok(Check::Done(outcome));
         }
         log.print_stopped_tasks(ecs, cluster, name, gha).await;
-        interval = poll.next(interval);
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(Wait::TimedOut);
-        }
-        crate::clock::sleep(interval.min(deadline - now)).await;
-    }
+        Ok(Check::NotYet(()))
+    })
+    .await?;
+    Ok(match polled {
+        Polled::Done(outcome) => outcome,
+        Polled::TimedOut(_) | Polled::Cancelled => Wait::TimedOut,
+    })
 }
 
 /// A rolling deploy of an already registered revision.
@@ -160,7 +138,7 @@ pub(crate) async fn rolling(ecs: &aws_sdk_ecs::Client, r: &Rolling<'_>, gha: &Gh
     let watch = Watch { ecs, cluster: r.cluster, service: r.service, timeout: r.wait_timeout, poll: r.poll };
     let current = service::describe(ecs, r.cluster, r.service).await?;
     let mut log = EventLog::starting_at(&current);
-    update(ecs, r.cluster, r.service, r.revision).await?;
+    service::update(ecs, r.cluster, r.service, Some(r.revision), None).await?;
     gha.info(&format!(
         "updated {}/{} to {}; waiting for ECS (timeout {})",
         r.cluster,
@@ -185,7 +163,9 @@ pub(crate) async fn rolling(ecs: &aws_sdk_ecs::Client, r: &Rolling<'_>, gha: &Gh
     }
     gha.warning(&format!("{reason}; restoring {}", short(r.previous)));
     if !ecs_rolled_back {
-        update(ecs, r.cluster, r.service, r.previous).await.context("the rollback could not be started")?;
+        service::update(ecs, r.cluster, r.service, Some(r.previous), None)
+            .await
+            .context("the rollback could not be started")?;
     } else {
         gha.info("ECS is already rolling back; waiting for it");
     }
@@ -204,18 +184,6 @@ pub(crate) async fn rolling(ecs: &aws_sdk_ecs::Client, r: &Rolling<'_>, gha: &Gh
             log,
         )),
     }
-}
-
-async fn update(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, revision: &str) -> Result<()> {
-    ecs.update_service()
-        .cluster(cluster)
-        .service(service)
-        .task_definition(revision)
-        .send()
-        .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
-        .with_context(|| format!("could not update service {service} to {}", short(revision)))?;
-    Ok(())
 }
 
 /// `family:revision` from a task definition ARN.

@@ -1,4 +1,5 @@
-//! Reading ECS services and their task definitions, with errors that say what to check.
+//! ECS services: reading them and their task definitions, and the one call that changes them, with
+//! errors that say what to check.
 
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_ecs::types::{Service, Tag, TaskDefinition, TaskDefinitionField};
@@ -36,6 +37,30 @@ pub(crate) async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &st
             status.unwrap_or("in an unknown state")
         ),
     }
+}
+
+/// The one UpdateService of the action: a service to `revision`, to `tasks` tasks, or both.
+pub(crate) async fn update(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    name: &str,
+    revision: Option<&str>,
+    tasks: Option<i32>,
+) -> Result<()> {
+    ecs.update_service()
+        .cluster(cluster)
+        .service(name)
+        .set_task_definition(revision.map(str::to_string))
+        .set_desired_count(tasks)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .with_context(|| match (revision, tasks) {
+            (Some(revision), None) => format!("could not update service {name} to {}", super::rollout::short(revision)),
+            (_, Some(tasks)) => format!("could not scale {name} to {tasks} task(s)"),
+            (None, None) => format!("could not update service {name}"),
+        })?;
+    Ok(())
 }
 
 /// A task definition (by ARN or family:revision) with its tags, so a new revision keeps them.

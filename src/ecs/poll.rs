@@ -1,0 +1,132 @@
+//! The one way this action waits for AWS: ask, and until the answer says done, ask again after an
+//! interval that grows from `Poll::first` to `Poll::max`, until a deadline or a cancellation.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// How often to ask while waiting: at once, then `first`, growing to `max` on long waits. ECS's
+/// describe APIs allow far more than one call a second, so a finished rollout is noticed within
+/// seconds (the official action sleeps 15 s and more between checks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Poll {
+    pub(crate) first: Duration,
+    pub(crate) max: Duration,
+}
+
+impl Default for Poll {
+    fn default() -> Self {
+        Poll { first: Duration::from_secs(2), max: Duration::from_secs(10) }
+    }
+}
+
+impl Poll {
+    /// The wait after `current` (zero: the first wait).
+    pub(crate) fn next(&self, current: Duration) -> Duration {
+        if current.is_zero() { self.first } else { current.mul_f64(1.5).min(self.max) }
+    }
+}
+
+/// What one look found: done with a result, or not yet, with what was seen (for the message when
+/// the deadline passes).
+pub(crate) enum Check<T, S> {
+    Done(T),
+    NotYet(S),
+}
+
+/// How a wait ended.
+pub(crate) enum Polled<T, S> {
+    Done(T),
+    /// The deadline passed; the last thing seen, if a look happened.
+    TimedOut(Option<S>),
+    Cancelled,
+}
+
+/// Calls `probe` at once and then at `poll`'s intervals until it is done, `deadline` passes, or
+/// `cancel` turns true (when given: some waits must not be cut short). A probe's error ends the wait.
+pub(crate) async fn poll_until<T, S>(
+    deadline: Instant,
+    poll: Poll,
+    mut cancel: Option<&mut watch::Receiver<bool>>,
+    mut probe: impl AsyncFnMut() -> Result<Check<T, S>>,
+) -> Result<Polled<T, S>> {
+    let mut interval = Duration::ZERO;
+    loop {
+        let seen = match probe().await? {
+            Check::Done(done) => return Ok(Polled::Done(done)),
+            Check::NotYet(seen) => seen,
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(Polled::TimedOut(Some(seen)));
+        }
+        interval = poll.next(interval);
+        let wait = interval.min(deadline - now);
+        match cancel.as_deref_mut() {
+            Some(cancel) => {
+                if crate::clock::sleep_or_cancel(wait, cancel).await {
+                    return Ok(Polled::Cancelled);
+                }
+            }
+            None => crate::clock::sleep(wait).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> Poll {
+        Poll { first: Duration::from_millis(1), max: Duration::from_millis(2) }
+    }
+
+    #[tokio::test]
+    async fn asks_until_done_and_then_stops() {
+        let mut asked = 0;
+        let polled = poll_until(Instant::now() + Duration::from_secs(5), fast(), None, async || {
+            asked += 1;
+            Ok(if asked == 3 { Check::Done(asked) } else { Check::NotYet(asked) })
+        })
+        .await
+        .unwrap();
+        assert!(matches!(polled, Polled::Done(3)));
+        assert_eq!(asked, 3);
+    }
+
+    #[tokio::test]
+    async fn a_passed_deadline_ends_the_wait_with_what_was_seen_last() {
+        let polled: Polled<(), &str> =
+            poll_until(Instant::now(), fast(), None, async || Ok(Check::NotYet("2/3 healthy"))).await.unwrap();
+        assert!(matches!(polled, Polled::TimedOut(Some("2/3 healthy"))));
+    }
+
+    #[tokio::test]
+    async fn cancellation_ends_the_wait() {
+        let (tx, mut rx) = watch::channel(false);
+        let polled: Polled<(), ()> = poll_until(
+            Instant::now() + Duration::from_secs(60),
+            Poll { first: Duration::from_secs(30), max: Duration::from_secs(30) },
+            Some(&mut rx),
+            async || {
+                let _ = tx.send(true);
+                Ok(Check::NotYet(()))
+            },
+        )
+        .await
+        .unwrap();
+        assert!(matches!(polled, Polled::Cancelled));
+    }
+
+    #[test]
+    fn intervals_grow_to_the_maximum() {
+        let p = Poll::default();
+        let waits: Vec<Duration> =
+            std::iter::successors(Some(p.next(Duration::ZERO)), |w| Some(p.next(*w))).take(6).collect();
+        assert_eq!(waits[0], Duration::from_secs(2));
+        assert_eq!(waits[1], Duration::from_secs(3));
+        assert_eq!(*waits.last().unwrap(), Duration::from_secs(10));
+    }
+}
