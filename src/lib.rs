@@ -16,6 +16,7 @@ mod image;
 mod outcome;
 mod pipeline;
 mod plan;
+mod progress;
 mod report;
 mod retry;
 mod run;

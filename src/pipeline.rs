@@ -16,6 +16,7 @@ use crate::ecs::{rollout, taskdef};
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::{self, DeployPlan, StrategyPlan};
+use crate::progress::{self, Both};
 use crate::report::markdown::{ReportView, Status};
 use crate::report::{GitHubContext, Reporter};
 use crate::{clock, image, signals};
@@ -242,7 +243,8 @@ async fn stages(
             };
             let result = {
                 let _group = gha.group(&format!("Canary deploy of {}/{}", deploy.cluster, deploy.service));
-                canary::deploy::run(run, reporter, gha).await
+                let mut progress = Both(progress::Log(gha), progress::Report { reporter: &mut *reporter, gha });
+                canary::deploy::run(run, &mut progress, gha).await
             };
             gha.info(&canary::table::text(&result.table));
             reporter.view.steps = result.table;

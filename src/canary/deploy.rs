@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::controller::{Action, Controller, GateResult, Observation, StepRecord};
+use super::controller::{Action, Controller, Observation, StepRecord};
 use super::{gates, traffic};
 use crate::aws::Aws;
 use crate::config::duration;
@@ -19,7 +19,7 @@ use crate::ecs::service;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::CanaryPlan;
-use crate::report::Reporter;
+use crate::progress::{Event, Progress};
 use crate::retry::Backoff;
 
 pub(crate) struct CanaryRun<'a> {
@@ -43,7 +43,8 @@ pub(crate) struct CanaryResult {
     pub(crate) recent_events: Vec<String>,
 }
 
-pub(crate) async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha) -> CanaryResult {
+/// Runs the canary to its end, telling `progress` what happens; `gha` prints ECS's own events.
+pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha: &Gha) -> CanaryResult {
     let plan = r.plan;
     let mut controller = Controller::new(plan.steps.clone(), plan.check_interval);
     let http = reqwest::Client::new();
@@ -68,7 +69,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha
     let mut observation = Observation::Start;
     loop {
         if *r.cancel.borrow() && !controller.is_aborting() {
-            gha.warning("cancelled: aborting the canary (traffic back to the stable service first)");
+            progress.emit(Event::Cancelled, &controller.table).await;
             observation = Observation::Cancelled;
         }
         let step = controller.current_step();
@@ -78,33 +79,30 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha
             Action::ScaleCanary { step: i, tasks } => {
                 step_started = Instant::now();
                 let s = &plan.steps[i];
-                let bake =
-                    if s.bake.is_zero() { "no bake".to_string() } else { format!("bake {}", duration::format(s.bake)) };
-                gha.info(&format!(
-                    "step {}/{total}: {}%, {bake}: running {tasks} task(s) of {} on {}",
-                    i + 1,
-                    s.weight,
-                    short(r.revision),
-                    plan.canary_service
-                ));
-                let what = format!("canary step {} of {total} ({}%)", i + 1, s.weight);
-                reporter.progress(gha, &what, Some(&controller.table)).await;
+                let event = Event::StepStarted {
+                    step: i,
+                    total,
+                    weight: s.weight,
+                    bake: s.bake,
+                    tasks,
+                    revision: r.revision,
+                    service: &plan.canary_service,
+                };
+                progress.emit(event, &controller.table).await;
                 done(scale(r.aws, r.cluster, &plan.canary_service, Some(r.revision), tasks).await)
             }
             Action::WaitCanaryReady { tasks } => wait_ready(&mut r, tasks, &mut canary_log, gha).await,
             Action::SetWeights { stable, canary } => {
                 let result = set_weights(&r, (stable, canary), controller.is_aborting()).await;
                 if result.is_ok() {
-                    gha.info(&format!("{label}: weights now {stable}/{canary} (stable/canary)"));
+                    progress.emit(Event::WeightsSet { label: &label, stable, canary }, &controller.table).await;
                     if canary > 0 && !controller.is_aborting() {
                         shifted = Some((Instant::now(), SystemTime::now()));
                     }
                 }
                 if controller.is_aborting() {
-                    // Only after the traffic is safe: a slow GitHub must never delay it.
-                    reporter
-                        .progress(gha, "aborting: traffic is back on the stable service", Some(&controller.table))
-                        .await;
+                    // Only after the traffic call: a slow GitHub must never delay it.
+                    progress.emit(Event::Aborting { traffic_back: result.is_ok() }, &controller.table).await;
                 }
                 done(result)
             }
@@ -115,30 +113,24 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha
                     let (at, since) = shifted.unwrap_or((Instant::now(), SystemTime::now()));
                     let results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, since).await;
                     let elapsed = at.elapsed();
-                    gha.info(&format!(
-                        "{label}: {} at {}",
-                        gate_summary(&results),
-                        duration::format(round_secs(elapsed))
-                    ));
+                    let event = Event::GatesChecked { label: &label, results: &results, elapsed };
+                    progress.emit(event, &controller.table).await;
                     controller.note_elapsed(i, step_started.elapsed());
                     Observation::Checked { results, elapsed }
                 }
             }
             Action::Promote => {
-                gha.info(&format!("promote: {} gets {}", r.stable_service, short(r.revision)));
-                let what = format!("promoting {} to {}", r.stable_service, short(r.revision));
-                reporter.progress(gha, &what, Some(&controller.table)).await;
+                let event = Event::Promoting { service: r.stable_service, revision: r.revision };
+                progress.emit(event, &controller.table).await;
                 match update_and_wait(&r, r.revision, &mut stable_log, gha).await {
                     Ok(()) => Observation::Promoted,
                     Err(e) => Observation::Failed(format!("{e:#}")),
                 }
             }
             Action::ScaleCanaryToZero => {
-                gha.info(&format!(
-                    "{}: scaling {} to 0 tasks",
-                    if controller.is_aborting() { "abort" } else { "done" },
-                    plan.canary_service
-                ));
+                let event =
+                    Event::ScalingCanaryToZero { service: &plan.canary_service, aborting: controller.is_aborting() };
+                progress.emit(event, &controller.table).await;
                 let result = async {
                     scale(r.aws, r.cluster, &plan.canary_service, None, 0).await?;
                     wait_drained(&r, &mut canary_log, gha).await
@@ -147,7 +139,8 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, reporter: &mut Reporter, gha: &Gha
                 done(result)
             }
             Action::RestoreStable => {
-                gha.info(&format!("abort: restoring {} to {}", r.stable_service, short(r.previous)));
+                let event = Event::RestoringStable { service: r.stable_service, revision: r.previous };
+                progress.emit(event, &controller.table).await;
                 done(update_and_wait(&r, r.previous, &mut stable_log, gha).await)
             }
             Action::Finish(outcome) => {
@@ -164,16 +157,6 @@ fn done(result: Result<()>) -> Observation {
         Ok(()) => Observation::Done,
         Err(e) => Observation::Failed(format!("{e:#}")),
     }
-}
-
-fn round_secs(d: Duration) -> Duration {
-    Duration::from_secs(d.as_secs_f64().round() as u64)
-}
-
-fn gate_summary(results: &[GateResult]) -> String {
-    let all = results.iter().all(|r| r.passed);
-    let parts: Vec<String> = results.iter().map(|r| format!("{} {}", r.gate, r.value)).collect();
-    format!("gates {}: {}", if all { "pass" } else { "FAIL" }, parts.join(", "))
 }
 
 async fn scale(aws: &Aws, cluster: &str, name: &str, revision: Option<&str>, tasks: i32) -> Result<()> {

@@ -1,0 +1,205 @@
+//! What a strategy tells the world as it goes. The canary emits typed events into a `Progress`
+//! sink; the log printer and the GitHub reporter are sinks (a recorder serves tests), so no strategy
+//! knows about reporting, and a slow GitHub can never sit between a gate failure and the traffic
+//! call: the reporter hears of the abort only after the weights were set.
+
+use std::time::Duration;
+
+use crate::canary::controller::{GateResult, StepRecord};
+use crate::config::duration;
+use crate::ecs::rollout::short;
+use crate::gha::Gha;
+use crate::report::Reporter;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Event<'a> {
+    /// A canary step begins (`step` is 0-based): its tasks are being started.
+    StepStarted {
+        step: usize,
+        total: usize,
+        weight: u8,
+        bake: Duration,
+        tasks: i32,
+        revision: &'a str,
+        service: &'a str,
+    },
+    /// The weights were set and read back; `label` names the step (`step 2/3`) or `canary`.
+    WeightsSet {
+        label: &'a str,
+        stable: i32,
+        canary: i32,
+    },
+    /// An abort's traffic call is over: traffic is back on stable, or it could not be put back.
+    Aborting {
+        traffic_back: bool,
+    },
+    GatesChecked {
+        label: &'a str,
+        results: &'a [GateResult],
+        elapsed: Duration,
+    },
+    Promoting {
+        service: &'a str,
+        revision: &'a str,
+    },
+    ScalingCanaryToZero {
+        service: &'a str,
+        aborting: bool,
+    },
+    RestoringStable {
+        service: &'a str,
+        revision: &'a str,
+    },
+    /// SIGINT/SIGTERM arrived: the canary aborts.
+    Cancelled,
+}
+
+pub(crate) trait Progress {
+    /// `table` is the step table as it stands.
+    async fn emit(&mut self, event: Event<'_>, table: &[StepRecord]);
+}
+
+/// The job log: one line a thing that happened.
+pub(crate) struct Log<'a>(pub(crate) &'a Gha);
+
+impl Progress for Log<'_> {
+    async fn emit(&mut self, event: Event<'_>, _table: &[StepRecord]) {
+        let gha = self.0;
+        match event {
+            Event::StepStarted { step, total, weight, bake, tasks, revision, service } => {
+                let bake =
+                    if bake.is_zero() { "no bake".to_string() } else { format!("bake {}", duration::format(bake)) };
+                gha.info(&format!(
+                    "step {}/{total}: {weight}%, {bake}: running {tasks} task(s) of {} on {service}",
+                    step + 1,
+                    short(revision)
+                ));
+            }
+            Event::WeightsSet { label, stable, canary } => {
+                gha.info(&format!("{label}: weights now {stable}/{canary} (stable/canary)"));
+            }
+            Event::Aborting { .. } => {}
+            Event::GatesChecked { label, results, elapsed } => {
+                let all = results.iter().all(|r| r.passed);
+                let parts: Vec<String> = results.iter().map(|r| format!("{} {}", r.gate, r.value)).collect();
+                let elapsed = Duration::from_secs(elapsed.as_secs_f64().round() as u64);
+                gha.info(&format!(
+                    "{label}: gates {}: {} at {}",
+                    if all { "pass" } else { "FAIL" },
+                    parts.join(", "),
+                    duration::format(elapsed)
+                ));
+            }
+            Event::Promoting { service, revision } => gha.info(&format!("promote: {service} gets {}", short(revision))),
+            Event::ScalingCanaryToZero { service, aborting } => {
+                gha.info(&format!("{}: scaling {service} to 0 tasks", if aborting { "abort" } else { "done" }));
+            }
+            Event::RestoringStable { service, revision } => {
+                gha.info(&format!("abort: restoring {service} to {}", short(revision)));
+            }
+            Event::Cancelled => {
+                gha.warning("cancelled: aborting the canary (traffic back to the stable service first)")
+            }
+        }
+    }
+}
+
+/// The pull-request comment and Deployment: updated when a step starts, at promotion, and when an
+/// abort has put traffic back.
+pub(crate) struct Report<'a> {
+    pub(crate) reporter: &'a mut Reporter,
+    pub(crate) gha: &'a Gha,
+}
+
+impl Progress for Report<'_> {
+    async fn emit(&mut self, event: Event<'_>, table: &[StepRecord]) {
+        let what = match event {
+            Event::StepStarted { step, total, weight, .. } => {
+                format!("canary step {} of {total} ({weight}%)", step + 1)
+            }
+            Event::Promoting { service, revision } => format!("promoting {service} to {}", short(revision)),
+            Event::Aborting { traffic_back: true } => "aborting: traffic is back on the stable service".to_string(),
+            Event::Aborting { traffic_back: false } => {
+                "aborting: traffic could not be put back on the stable service".to_string()
+            }
+            _ => return,
+        };
+        self.reporter.progress(self.gha, &what, Some(table)).await;
+    }
+}
+
+/// Two sinks, in order (the log first: it never waits on the network).
+pub(crate) struct Both<A, B>(pub(crate) A, pub(crate) B);
+
+impl<A: Progress, B: Progress> Progress for Both<A, B> {
+    async fn emit(&mut self, event: Event<'_>, table: &[StepRecord]) {
+        self.0.emit(event.clone(), table).await;
+        self.1.emit(event, table).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::gha::Sink;
+
+    /// Records what it was told, for tests of what a strategy emits.
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl Progress for Recorder {
+        async fn emit(&mut self, event: Event<'_>, table: &[StepRecord]) {
+            self.0.push(format!("{event:?} ({} rows)", table.len()));
+        }
+    }
+
+    fn log() -> (Gha, Arc<Mutex<Vec<u8>>>) {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink: Sink = buf.clone();
+        (Gha::new(false, sink, None, None), buf)
+    }
+
+    #[tokio::test]
+    async fn the_log_says_each_event_in_one_line_a_person_can_follow() {
+        let (gha, buf) = log();
+        let revision = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:8";
+        let gates = [GateResult { gate: "alarms", passed: true, value: "OK".into(), detail: None }];
+        let events = [
+            Event::StepStarted {
+                step: 1,
+                total: 3,
+                weight: 50,
+                bake: Duration::from_secs(120),
+                tasks: 2,
+                revision,
+                service: "web-canary",
+            },
+            Event::WeightsSet { label: "step 2/3", stable: 50, canary: 50 },
+            Event::GatesChecked { label: "step 2/3", results: &gates, elapsed: Duration::from_millis(10_400) },
+            Event::Aborting { traffic_back: true },
+            Event::Promoting { service: "web", revision },
+            Event::ScalingCanaryToZero { service: "web-canary", aborting: false },
+        ];
+        let mut both = Both(Log(&gha), Recorder::default());
+        for event in events {
+            both.emit(event, &[]).await;
+        }
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "step 2/3: 50%, bake 2m: running 2 task(s) of web:8 on web-canary",
+                "step 2/3: weights now 50/50 (stable/canary)",
+                "step 2/3: gates pass: alarms OK at 10s",
+                "promote: web gets web:8",
+                "done: scaling web-canary to 0 tasks",
+            ]
+        );
+        // The second sink heard every event, in order, the log's silent ones too.
+        assert_eq!(both.1.0.len(), 6);
+        assert!(both.1.0[3].starts_with("Aborting { traffic_back: true }"), "{:?}", both.1.0);
+    }
+}
