@@ -165,11 +165,10 @@ async fn stages(
     timings.mark("plan");
     if let Some(r) = reporter.as_deref_mut() {
         if let Some(d) = &plan.deploy {
-            r.view.previous = Some(rollout::short(&d.previous_task_definition_arn).to_string());
+            let shown = config.dry_run.then(|| plan::markdown(&plan, true));
+            r.planned(rollout::short(&d.previous_task_definition_arn).to_string(), shown);
         }
-        if config.dry_run {
-            r.view.plan = Some(plan::markdown(&plan, true));
-        } else {
+        if !config.dry_run {
             r.progress(gha, "building the image", None).await;
         }
     } else if let Err(e) = gha.append_summary(&plan::markdown(&plan, config.dry_run)) {
@@ -197,7 +196,7 @@ async fn stages(
         output(gha, "status", Outcome::Succeeded.status());
         return Ok(());
     };
-    reporter.view.image = Some(image.uri.clone());
+    reporter.image_ready(image.uri.clone());
 
     let mut rendered = deploy.rendered.clone();
     taskdef::set_image(&mut rendered, &image.uri);
@@ -207,7 +206,7 @@ async fn stages(
     gha.info(&format!("registered {} ({} in container {})", rollout::short(&revision), image.uri, rendered.container));
     output(gha, "task-definition-arn", &revision);
     output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
-    reporter.view.revision = Some(rollout::short(&revision).to_string());
+    reporter.registered(rollout::short(&revision).to_string());
     timings.mark("register");
 
     let outcome = match &deploy.strategy {
@@ -226,7 +225,7 @@ async fn stages(
             let (outcome, events) = rollout::rolling(&aws.ecs, &request, gha)
                 .await
                 .in_stage("Deploy failed", "The service may be mid-deployment: check it in the ECS console.")?;
-            reporter.view.events = events.recent;
+            reporter.deployed(Vec::new(), events.recent);
             outcome
         }
         StrategyPlan::Canary(canary_plan) => {
@@ -247,8 +246,7 @@ async fn stages(
                 canary::deploy::run(run, &mut progress, gha).await
             };
             gha.info(&canary::table::text(&result.table));
-            reporter.view.steps = result.table;
-            reporter.view.events = result.recent_events;
+            reporter.deployed(result.table, result.recent_events);
             result.outcome
         }
     };

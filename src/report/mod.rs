@@ -66,7 +66,7 @@ pub(crate) struct Reporter {
     settings: ReportSettings,
     ctx: GitHubContext,
     last_body: Option<String>,
-    pub(crate) view: ReportView,
+    view: ReportView,
     pub(crate) comment_url: Option<String>,
 }
 
@@ -151,6 +151,28 @@ impl Reporter {
             }
         }
         reporter
+    }
+
+    /// The plan is resolved: the revision the service runs now, and for a dry run the plan itself.
+    pub(crate) fn planned(&mut self, previous: String, dry_run_plan: Option<String>) {
+        self.view.previous = Some(previous);
+        self.view.plan = dry_run_plan;
+    }
+
+    /// The image to deploy, by digest.
+    pub(crate) fn image_ready(&mut self, uri: String) {
+        self.view.image = Some(uri);
+    }
+
+    /// The new task definition revision (`family:revision`).
+    pub(crate) fn registered(&mut self, revision: String) {
+        self.view.revision = Some(revision);
+    }
+
+    /// The strategy ended: its step table (canary) and the last things ECS said.
+    pub(crate) fn deployed(&mut self, steps: Vec<StepRecord>, events: Vec<String>) {
+        self.view.steps = steps;
+        self.view.events = events;
     }
 
     /// A new stage or step: the comment shows it (only when the text changed).
