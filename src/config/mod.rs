@@ -3,6 +3,7 @@
 
 pub(crate) mod duration;
 pub(crate) mod inputs;
+mod parse;
 mod validate;
 
 use std::fmt;
