@@ -176,3 +176,116 @@ impl DeployPlan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_sdk_ecs::types::TaskDefinition;
+    use expect_test::expect;
+
+    use super::*;
+    use crate::config::{Gates, TrafficSource};
+    use crate::ecs::taskdef::{Change, Rendered};
+    use crate::plan::{CanaryPlan, DeployPlan, ImagePlan, PlannedStep, TargetGroup};
+
+    fn tg(name: &str) -> TargetGroup {
+        TargetGroup {
+            arn: format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/0123456789abcdef"),
+            name: name.into(),
+            dimension: format!("targetgroup/{name}/0123456789abcdef"),
+            load_balancer_dimension: Some("app/web/50dc6c495c0c9188".into()),
+        }
+    }
+
+    /// A canary of web:8 over web:7, with every gate.
+    fn canary_plan() -> Plan {
+        let step = |weight, bake, canary_tasks| PlannedStep { weight, bake: Duration::from_secs(bake), canary_tasks };
+        Plan {
+            image: ImagePlan::Existing {
+                uri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65".into(),
+            },
+            deploy: Some(DeployPlan {
+                cluster: "prod".into(),
+                service: "web".into(),
+                desired_count: 4,
+                previous_task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into(),
+                tags: Vec::new(),
+                rendered: Rendered {
+                    task_definition: TaskDefinition::builder().family("web").build(),
+                    container: "web".into(),
+                    changes: vec![
+                        Change::Image {
+                            from: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4".into()),
+                            to: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65".into(),
+                        },
+                        Change::EnvAdded("LOG_LEVEL".into()),
+                        Change::EnvChanged("APP_ENV".into()),
+                    ],
+                },
+                strategy: StrategyPlan::Canary(Box::new(CanaryPlan {
+                    canary_service: "web-canary".into(),
+                    stable_target_group: tg("web-stable"),
+                    canary_target_group: tg("web-canary"),
+                    traffic: TrafficSource::ListenerDefault(
+                        "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+                            .into(),
+                    ),
+                    steps: vec![step(10, 120, 1), step(50, 120, 2), step(100, 0, 4)],
+                    gates: Gates {
+                        alarms: vec!["web-5xx".into()],
+                        max_error_rate: Some(0.01),
+                        probe_url: Some("https://example.com/health".into()),
+                    },
+                    check_interval: Duration::from_secs(10),
+                })),
+                wait_timeout: Duration::from_secs(900),
+                rollback: true,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_dry_run_plan_as_text() {
+        expect![[r#"
+            image:    deploy existing 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 (no build, no push)
+            service:  prod/web (4 desired), now on web:7
+            revision: new revision of web with, in container web:
+                        image 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4 → 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65
+                        env LOG_LEVEL added
+                        env APP_ENV changed
+            strategy: canary via listener arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2
+              stable: web → target group web-stable (weight 100)
+              canary: web-canary → target group web-canary (weight 0, idle)
+              step 1: 1 task(s) of the new revision on web-canary, weights 90/10, bake 2m
+              step 2: 2 task(s) of the new revision on web-canary, weights 50/50, bake 2m
+              step 3: 4 task(s) of the new revision on web-canary, weights 0/100, no bake
+              then:   promote web to the new revision, weights 100/0, web-canary to 0 tasks
+              gates:  canary targets healthy in web-canary; alarms not in ALARM: web-5xx; 5xx rate ≤ 1%; https://example.com/health answers 2xx (every 10s)
+            failure:  restore the previous revision
+        "#]].assert_eq(&text(&canary_plan()));
+    }
+
+    #[test]
+    fn the_dry_run_plan_as_markdown() {
+        expect![[r#"
+            ### Deployment plan (dry run: nothing was changed)
+
+            | | |
+            |---|---|
+            | Image | deploy existing 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 (no build, no push) |
+            | Service | `prod/web` (4 desired) |
+            | Current revision | `arn:aws:ecs:us-east-1:123456789012:task-definition/web:7` |
+            | Container `web` | image 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4 → 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65<br>env LOG_LEVEL added<br>env APP_ENV changed |
+            | Strategy | canary |
+            | Traffic | listener arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2 |
+            | Gates | canary targets healthy in web-canary; alarms not in ALARM: web-5xx; 5xx rate ≤ 1%; https://example.com/health answers 2xx (every 10s) |
+
+            | Step | Weight (stable/canary) | Canary tasks | Bake |
+            |---|---|---|---|
+            | 1 | 90/10 | 1 | 2m |
+            | 2 | 50/50 | 2 | 2m |
+            | 3 | 0/100 | 4 | 0s |
+        "#]].assert_eq(&markdown(&canary_plan(), true));
+    }
+}
