@@ -7,3 +7,6 @@ pub(crate) mod gates;
 pub(crate) mod steps;
 pub(crate) mod table;
 pub(crate) mod traffic;
+
+#[cfg(test)]
+mod stack_tests;
