@@ -220,9 +220,9 @@ async fn stages(
                 rollback: deploy.rollback,
                 poll: poll_setting(var),
             };
-            reporter.progress(gha, &format!("rolling out {}", rollout::short(&revision)), None).await;
             let _group = gha.group(&format!("Rolling deploy of {}/{}", deploy.cluster, deploy.service));
-            let (outcome, events) = rollout::rolling(&aws.ecs, &request, gha)
+            let mut progress = Both(progress::Log(gha), progress::Report { reporter: &mut *reporter, gha });
+            let (outcome, events) = rollout::rolling(&aws.ecs, &request, &mut progress, gha)
                 .await
                 .in_stage("Deploy failed", "The service may be mid-deployment: check it in the ECS console.")?;
             reporter.deployed(Vec::new(), events.recent);

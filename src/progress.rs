@@ -1,5 +1,5 @@
-//! What a strategy tells the world as it goes. The canary emits typed events into a `Progress`
-//! sink; the log printer and the GitHub reporter are sinks (a recorder serves tests), so no strategy
+//! What a strategy tells the world as it goes. Rolling and canary emit typed events into a
+//! `Progress` sink; the log printer and the GitHub reporter are sinks (a recorder serves tests), so no strategy
 //! knows about reporting, and a slow GitHub can never sit between a gate failure and the traffic
 //! call: the reporter hears of the abort only after the weights were set.
 
@@ -52,6 +52,30 @@ pub(crate) enum Event<'a> {
     },
     /// SIGINT/SIGTERM arrived: the canary aborts.
     Cancelled,
+    /// Rolling: the service (`cluster/service`) was updated to `revision`; the wait begins.
+    RolloutStarted {
+        service: &'a str,
+        revision: &'a str,
+        timeout: Duration,
+    },
+    RolloutCompleted {
+        service: &'a str,
+        revision: &'a str,
+    },
+    /// Rolling: the deployment failed and is left as it is (`rollback: false`).
+    RolloutLeft {
+        reason: &'a str,
+    },
+    /// Rolling: the deployment failed; `revision` is being restored, by ECS itself when `by_ecs`.
+    RollingBack {
+        reason: &'a str,
+        revision: &'a str,
+        by_ecs: bool,
+    },
+    Restored {
+        service: &'a str,
+        revision: &'a str,
+    },
 }
 
 pub(crate) trait Progress {
@@ -100,6 +124,24 @@ impl Progress for Log<'_> {
             Event::Cancelled => {
                 gha.warning("cancelled: aborting the canary (traffic back to the stable service first)")
             }
+            Event::RolloutStarted { service, revision, timeout } => gha.info(&format!(
+                "updated {service} to {}; waiting for ECS (timeout {})",
+                short(revision),
+                duration::format(timeout)
+            )),
+            Event::RolloutCompleted { service, revision } => {
+                gha.info(&format!("{service} runs {}: deployment completed", short(revision)));
+            }
+            Event::RolloutLeft { reason } => {
+                gha.warning(&format!("{reason}; rollback is off: the service is left as it is"));
+            }
+            Event::RollingBack { reason, revision, by_ecs } => {
+                gha.warning(&format!("{reason}; restoring {}", short(revision)));
+                if by_ecs {
+                    gha.info("ECS is already rolling back; waiting for it");
+                }
+            }
+            Event::Restored { service, revision } => gha.info(&format!("{service} is back on {}", short(revision))),
         }
     }
 }
@@ -118,6 +160,7 @@ impl Progress for Report<'_> {
                 format!("canary step {} of {total} ({weight}%)", step + 1)
             }
             Event::Promoting { service, revision } => format!("promoting {service} to {}", short(revision)),
+            Event::RolloutStarted { revision, .. } => format!("rolling out {}", short(revision)),
             Event::Aborting { traffic_back: true } => "aborting: traffic is back on the stable service".to_string(),
             Event::Aborting { traffic_back: false } => {
                 "aborting: traffic could not be put back on the stable service".to_string()

@@ -34,6 +34,7 @@ impl Progress for Recorder {
             Event::ScalingCanaryToZero { aborting, .. } => format!("ScalingCanaryToZero(abort: {aborting})"),
             Event::RestoringStable { .. } => "RestoringStable".into(),
             Event::Cancelled => "Cancelled".into(),
+            other => format!("{other:?}"),
         };
         if self.cancel_at.is_some_and(|at| name.starts_with(at)) && !*self.cancel.borrow() {
             let _ = self.cancel.send(true);

@@ -15,6 +15,7 @@ use crate::aws::describe_error;
 use crate::config::duration;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
+use crate::progress::{Event, Progress};
 
 /// Registers `task_definition` (already stripped of read-only fields) with `tags`; returns its ARN.
 pub(crate) async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tags: &[Tag]) -> Result<String> {
@@ -134,21 +135,22 @@ pub(crate) struct Rolling<'a> {
     pub(crate) poll: Poll,
 }
 
-pub(crate) async fn rolling(ecs: &aws_sdk_ecs::Client, r: &Rolling<'_>, gha: &Gha) -> Result<(Outcome, EventLog)> {
+/// Rolls `r.revision` out, telling `progress` what happens (`gha` prints ECS's own events).
+pub(crate) async fn rolling(
+    ecs: &aws_sdk_ecs::Client,
+    r: &Rolling<'_>,
+    progress: &mut impl Progress,
+    gha: &Gha,
+) -> Result<(Outcome, EventLog)> {
     let watch = Watch { ecs, cluster: r.cluster, service: r.service, timeout: r.wait_timeout, poll: r.poll };
     let current = service::describe(ecs, r.cluster, r.service).await?;
     let mut log = EventLog::starting_at(&current);
+    let name = format!("{}/{}", r.cluster, r.service);
     service::update(ecs, r.cluster, r.service, Some(r.revision), None).await?;
-    gha.info(&format!(
-        "updated {}/{} to {}; waiting for ECS (timeout {})",
-        r.cluster,
-        r.service,
-        short(r.revision),
-        duration::format(r.wait_timeout)
-    ));
+    progress.emit(Event::RolloutStarted { service: &name, revision: r.revision, timeout: r.wait_timeout }, &[]).await;
     let (reason, ecs_rolled_back) = match wait(&watch, r.revision, &mut log, gha).await? {
         Wait::Stable => {
-            gha.info(&format!("{}/{} runs {}: deployment completed", r.cluster, r.service, short(r.revision)));
+            progress.emit(Event::RolloutCompleted { service: &name, revision: r.revision }, &[]).await;
             return Ok((Outcome::Succeeded, log));
         }
         Wait::TimedOut => (
@@ -158,20 +160,18 @@ pub(crate) async fn rolling(ecs: &aws_sdk_ecs::Client, r: &Rolling<'_>, gha: &Gh
         Wait::Failed { reason, ecs_rolled_back } => (reason, ecs_rolled_back),
     };
     if !r.rollback {
-        gha.warning(&format!("{reason}; rollback is off: the service is left as it is"));
+        progress.emit(Event::RolloutLeft { reason: &reason }, &[]).await;
         return Ok((Outcome::Failed { reason }, log));
     }
-    gha.warning(&format!("{reason}; restoring {}", short(r.previous)));
+    progress.emit(Event::RollingBack { reason: &reason, revision: r.previous, by_ecs: ecs_rolled_back }, &[]).await;
     if !ecs_rolled_back {
         service::update(ecs, r.cluster, r.service, Some(r.previous), None)
             .await
             .context("the rollback could not be started")?;
-    } else {
-        gha.info("ECS is already rolling back; waiting for it");
     }
     match wait(&watch, r.previous, &mut log, gha).await? {
         Wait::Stable => {
-            gha.info(&format!("{}/{} is back on {}", r.cluster, r.service, short(r.previous)));
+            progress.emit(Event::Restored { service: &name, revision: r.previous }, &[]).await;
             Ok((Outcome::RolledBack { reason, at: None }, log))
         }
         other => Ok((
