@@ -22,6 +22,7 @@ mod retry;
 mod run;
 mod secret;
 mod signals;
+mod text;
 
 pub use run::main;
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use super::controller::{StepRecord, StepResult};
 use crate::config::duration;
+use crate::text::cell;
 
 fn result(r: StepResult) -> &'static str {
     match r {
@@ -67,7 +68,7 @@ pub(crate) fn markdown(table: &[StepRecord]) -> String {
             row.weight,
             duration::format(row.bake),
             row.canary_tasks,
-            gates(row).replace('|', "\\|"),
+            cell(&gates(row)),
             result(row.result),
             took(row)
         );

@@ -7,6 +7,7 @@ use super::{DeployPlan, ImagePlan, Plan, StrategyPlan};
 use crate::config::TrafficSource;
 use crate::config::duration::format as dur;
 use crate::ecs::taskdef::{Change, describe};
+use crate::text::cell;
 
 /// The plan as log lines.
 pub(crate) fn text(plan: &Plan) -> String {
@@ -162,10 +163,6 @@ pub(crate) fn markdown(plan: &Plan, dry_run: bool) -> String {
         let _ = writeln!(md, "| Deploy | none: the run stops once the image is pushed |");
     }
     md
-}
-
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', "<br>")
 }
 
 impl DeployPlan {

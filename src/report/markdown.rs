@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::canary::controller::StepRecord;
 use crate::canary::table;
 use crate::outcome::Outcome;
+use crate::text::cell;
 
 /// Where the deploy stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,10 +104,6 @@ pub(crate) fn render(v: &ReportView) -> String {
     ));
     let _ = writeln!(md, "{}", links.join(" · "));
     md
-}
-
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
 }
 
 #[cfg(test)]
