@@ -184,7 +184,7 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), aborting: bool) -> 
 /// that many healthy targets.
 async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: &Gha) -> Observation {
     let (aws, cluster, plan, revision) = (r.aws, r.cluster, r.plan, r.revision);
-    let polled = poll_until(Instant::now() + r.wait_timeout, r.poll, Some(&mut r.cancel), async || {
+    let polled = poll_until(r.wait_timeout, r.poll, Some(&mut r.cancel), async || {
         let svc = service::describe(&aws.ecs, cluster, &plan.canary_service).await?;
         log.print_new(&svc, gha);
         let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
@@ -222,7 +222,7 @@ async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: 
 /// Until the canary service runs no task (bounded by wait-timeout).
 async fn wait_drained(r: &CanaryRun<'_>, log: &mut EventLog, gha: &Gha) -> Result<()> {
     let name = &r.plan.canary_service;
-    let polled = poll_until(Instant::now() + r.wait_timeout, r.poll, None, async || {
+    let polled = poll_until(r.wait_timeout, r.poll, None, async || {
         let svc = service::describe(&r.aws.ecs, r.cluster, name).await?;
         log.print_new(&svc, gha);
         Ok(if svc.running_count() == 0 && svc.pending_count() == 0 {

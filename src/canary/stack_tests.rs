@@ -85,7 +85,7 @@ async fn run(cancel_at: Option<&'static str>) -> (Vec<String>, Outcome) {
         "--canary-steps",
         "50%:1s, 100%",
         "--check-interval",
-        "200ms",
+        "1s",
     ];
     let inputs = Inputs::from_env_and_args(|_| None, args).expect("inputs");
     let config = Config::from_inputs(&inputs, |_| None).expect("a valid config");

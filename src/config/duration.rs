@@ -5,6 +5,10 @@ use std::time::Duration;
 
 /// Parses `1h`, `5m`, `30s`, `500ms` and sums of them (`1m30s`). A bare number is refused: `30`
 /// could mean seconds or minutes, and a deploy tool should not guess.
+/// The longest duration any input accepts: a deploy that waits longer is stuck, and deadlines stay
+/// far from overflowing.
+pub(crate) const LONGEST: Duration = Duration::from_secs(24 * 3600);
+
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
@@ -33,6 +37,9 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         };
         total = total.saturating_add(part);
         rest = tail;
+    }
+    if total > LONGEST {
+        return Err(format!("`{text}` is longer than 24h: nothing in a deploy should wait that long; use at most 24h"));
     }
     Ok(total)
 }

@@ -81,6 +81,17 @@ pub(crate) fn boolean(v: &str) -> Result<bool, String> {
     }
 }
 
+/// At least one second: gates checked more often ask AWS for data it has not published yet, and
+/// spend its rate limits.
+pub(crate) fn check_interval(v: &str) -> Result<Duration, String> {
+    match duration::parse(v)? {
+        d if d < Duration::from_secs(1) => {
+            Err(format!("`{v}` is shorter than 1s: check gates at most once a second, e.g. 10s"))
+        }
+        d => Ok(d),
+    }
+}
+
 pub(crate) fn positive_duration(v: &str) -> Result<Duration, String> {
     match duration::parse(v)? {
         d if d.is_zero() => Err(format!("`{v}` must be longer than zero, e.g. 10s")),

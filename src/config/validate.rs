@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::parse::{
-    alarm_names, arn, boolean, ecr_repository_name, ecs_name, http_url, image_reference, image_tag, key_values,
-    percent, platform, positive_duration, region, registry_host, session_name,
+    alarm_names, arn, boolean, check_interval, ecr_repository_name, ecs_name, http_url, image_reference, image_tag,
+    key_values, percent, platform, positive_duration, region, registry_host, session_name,
 };
 use super::{
     AwsSettings, BuildSettings, CanarySettings, Config, DeploySettings, Gates, ImageSource, InputError, InputErrors,
@@ -313,7 +313,7 @@ fn canary(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Opt
     let max_error_rate = c.parse("max-error-rate", i.max_error_rate.as_deref(), percent);
     let probe_url = c.parse("probe-url", i.probe_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
     let check_interval =
-        c.parse("check-interval", i.check_interval.as_deref(), positive_duration).unwrap_or(Duration::from_secs(10));
+        c.parse("check-interval", i.check_interval.as_deref(), check_interval).unwrap_or(Duration::from_secs(10));
     Some(CanarySettings {
         steps: steps?,
         canary_service: canary_service?,

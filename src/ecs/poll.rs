@@ -44,14 +44,17 @@ pub(crate) enum Polled<T, S> {
     Cancelled,
 }
 
-/// Calls `probe` at once and then at `poll`'s intervals until it is done, `deadline` passes, or
+/// Calls `probe` at once and then at `poll`'s intervals until it is done, `timeout` has passed, or
 /// `cancel` turns true (when given: some waits must not be cut short). A probe's error ends the wait.
 pub(crate) async fn poll_until<T, S>(
-    deadline: Instant,
+    timeout: Duration,
     poll: Poll,
     mut cancel: Option<&mut watch::Receiver<bool>>,
     mut probe: impl AsyncFnMut() -> Result<Check<T, S>>,
 ) -> Result<Polled<T, S>> {
+    let deadline = Instant::now().checked_add(timeout).ok_or_else(|| {
+        anyhow::anyhow!("a wait of {timeout:?} is too long for this machine's clock: use at most 24h")
+    })?;
     let mut interval = Duration::ZERO;
     loop {
         let seen = match probe().await? {
@@ -86,7 +89,7 @@ mod tests {
     #[tokio::test]
     async fn asks_until_done_and_then_stops() {
         let mut asked = 0;
-        let polled = poll_until(Instant::now() + Duration::from_secs(5), fast(), None, async || {
+        let polled = poll_until(Duration::from_secs(5), fast(), None, async || {
             asked += 1;
             Ok(if asked == 3 { Check::Done(asked) } else { Check::NotYet(asked) })
         })
@@ -99,7 +102,7 @@ mod tests {
     #[tokio::test]
     async fn a_passed_deadline_ends_the_wait_with_what_was_seen_last() {
         let polled: Polled<(), &str> =
-            poll_until(Instant::now(), fast(), None, async || Ok(Check::NotYet("2/3 healthy"))).await.unwrap();
+            poll_until(Duration::ZERO, fast(), None, async || Ok(Check::NotYet("2/3 healthy"))).await.unwrap();
         assert!(matches!(polled, Polled::TimedOut(Some("2/3 healthy"))));
     }
 
@@ -107,7 +110,7 @@ mod tests {
     async fn cancellation_ends_the_wait() {
         let (tx, mut rx) = watch::channel(false);
         let polled: Polled<(), ()> = poll_until(
-            Instant::now() + Duration::from_secs(60),
+            Duration::from_secs(60),
             Poll { first: Duration::from_secs(30), max: Duration::from_secs(30) },
             Some(&mut rx),
             async || {

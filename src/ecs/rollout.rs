@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use aws_sdk_ecs::types::{DeploymentRolloutState, Service, Tag, TaskDefinition};
-use tokio::time::Instant;
 
 use super::events::EventLog;
 pub(crate) use super::poll::Poll;
@@ -108,7 +107,7 @@ pub(crate) struct Watch<'a> {
 /// ECS's events and stopped tasks as they come.
 pub(crate) async fn wait(w: &Watch<'_>, revision: &str, log: &mut EventLog, gha: &Gha) -> Result<Wait> {
     let (ecs, cluster, name) = (w.ecs, w.cluster, w.service);
-    let polled = poll_until(Instant::now() + w.timeout, w.poll, None, async || {
+    let polled = poll_until(w.timeout, w.poll, None, async || {
         let service = service::describe(ecs, cluster, name).await?;
         log.print_new(&service, gha);
         if let Some(outcome) = judge(&service, revision) {

@@ -110,7 +110,7 @@ async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up_without
     let dir = tempfile::tempdir().unwrap();
     let (outputs, summary) = (dir.path().join("outputs"), dir.path().join("summary.md"));
     let mut child = c
-        .action(&["--canary-steps", "10%:1s, 50%:1s, 100%", "--check-interval", "250ms", "--max-error-rate", "1%"])
+        .action(&["--canary-steps", "10%:1s, 50%:1s, 100%", "--check-interval", "1s", "--max-error-rate", "1%"])
         .env("GITHUB_OUTPUT", &outputs)
         .env("GITHUB_STEP_SUMMARY", &summary)
         .spawn();
@@ -155,7 +155,7 @@ async fn an_alarm_on_the_releases_own_errors_aborts_mid_bake_with_its_reason_in_
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.md");
     let mut child = c
-        .action(&["--canary-steps", "50%:60s, 100%", "--check-interval", "500ms"])
+        .action(&["--canary-steps", "50%:60s, 100%", "--check-interval", "1s"])
         .args(["--environment-variables", "FAIL_RATE=0.5"])
         .env("GITHUB_STEP_SUMMARY", &summary)
         .spawn();
@@ -200,7 +200,7 @@ async fn a_failing_probe_aborts() {
         assert!(Instant::now() < deadline, "the demo app did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let run = c.action(&["--canary-steps", "10%:30s, 100%", "--check-interval", "200ms", "--probe-url", &url]).run();
+    let run = c.action(&["--canary-steps", "10%:30s, 100%", "--check-interval", "1s", "--probe-url", &url]).run();
     assert_eq!(run.code, Some(1), "{run}");
     assert!(run.stdout.contains("step 1: probe gate failed: HTTP 503"), "{run}");
     c.assert_safe().await;
@@ -211,7 +211,7 @@ async fn a_release_answering_5xx_is_rolled_back_by_its_error_rate() {
     let c = setup(&[]).await;
     let traffic = Traffic::start(format!("{}/version", c.url));
     let run = c
-        .action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "200ms", "--max-error-rate", "2%"])
+        .action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "1s", "--max-error-rate", "2%"])
         .args(["--environment-variables", "FAIL_RATE=0.3"])
         .spawn();
     let run = finish(run);
@@ -223,11 +223,19 @@ async fn a_release_answering_5xx_is_rolled_back_by_its_error_rate() {
 }
 
 #[tokio::test]
-async fn canary_tasks_crashing_mid_bake_abort() {
+async fn canary_tasks_crash_looping_mid_bake_abort() {
     let c = setup(&[]).await;
-    let mut child = c.action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "200ms"]).spawn();
+    let mut child = c.action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "1s"]).spawn();
     c.wait_for_weights((90, 10), &mut child).await;
-    assert_eq!(c.stack.kill_tasks("demo", "web-canary").await, 1);
+    // ECS replaces a crashed task within a second here: the canary crashes again and again, as a
+    // release that cannot stay up does, until a check sees it.
+    let crashing = Instant::now();
+    let mut crashes = 0;
+    while child.try_wait().unwrap().is_none() && crashing.elapsed() < Duration::from_secs(30) {
+        crashes += c.stack.kill_tasks("demo", "web-canary").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(crashes >= 1, "no canary container was running to crash");
     let run = finish(child);
     assert_eq!(run.code, Some(1), "{run}");
     assert!(run.stdout.contains("target-health gate failed: 0/1 healthy"), "{run}");
@@ -239,10 +247,8 @@ async fn sigterm_during_a_bake_takes_the_abort_path_and_exits_non_zero() {
     let c = setup(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let outputs = dir.path().join("outputs");
-    let mut child = c
-        .action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "500ms"])
-        .env("GITHUB_OUTPUT", &outputs)
-        .spawn();
+    let mut child =
+        c.action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "1s"]).env("GITHUB_OUTPUT", &outputs).spawn();
     c.wait_for_weights((90, 10), &mut child).await;
     let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
