@@ -3,7 +3,8 @@ operation of it, answered with that protocol's own throttling error, as AWS answ
 
 Set with POST /_stack/faults {"service": "ecs", "operation": "DescribeServices", "rate": 0.2};
 `operation` may be left out for every operation; rate 0 removes the fault. The fraction is exact over
-consecutive calls (an accumulator, not a coin), so tests can count on it.
+consecutive calls (an accumulator, not a coin), so tests can count on it. With "count": N instead of
+a rate, exactly the next N calls are throttled, then the fault ends by itself.
 """
 
 import io
@@ -13,16 +14,18 @@ import threading
 from urllib.parse import parse_qs
 
 _lock = threading.Lock()
-_rules = {}  # (service, operation or "*") -> [rate, calls]
+_rules = {}  # (service, operation or "*") -> [rate, calls, calls left or None]
 
 
-def set_fault(service: str, operation: str | None, rate: float):
+def set_fault(service: str, operation: str | None, rate: float, count: int | None = None):
     with _lock:
         k = (service.lower(), operation or "*")
-        if rate <= 0:
+        if count is not None and count > 0:
+            _rules[k] = [1.0, 0, count]
+        elif rate <= 0:
             _rules.pop(k, None)
         else:
-            _rules[k] = [min(rate, 1.0), 0]
+            _rules[k] = [min(rate, 1.0), 0, None]
 
 
 def clear():
@@ -50,8 +53,14 @@ def _due(service, operation) -> bool:
         for k in ((service, operation), (service, "*")):
             rule = _rules.get(k)
             if rule is not None:
-                rate, calls = rule
+                rate, calls, left = rule
                 rule[1] = calls + 1
+                if left is not None:
+                    if left <= 1:
+                        del _rules[k]
+                    else:
+                        rule[2] = left - 1
+                    return True
                 return int((calls + 1) * rate) > int(calls * rate)
     return False
 

@@ -56,12 +56,13 @@ def control(plane, profile, environ):
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = json.loads(environ["wsgi.input"].read(length) or b"{}")
             rate = float(body.get("rate", 0))
+            count = int(body["count"]) if body.get("count") is not None else None
         except (ValueError, KeyError, TypeError):
             return 400, {"error": 'expected {"service": "ecs", "operation": "DescribeServices", "rate": 0.2}'}
         if not body.get("service"):
             return 400, {"error": "name the service (the signing name: ecs, elasticloadbalancing, monitoring, …)"}
-        faults.set_fault(body["service"], body.get("operation"), rate)
-        return 200, {"service": body["service"], "operation": body.get("operation"), "rate": rate}
+        faults.set_fault(body["service"], body.get("operation"), rate, count)
+        return 200, {"service": body["service"], "operation": body.get("operation"), "rate": rate, "count": count}
     return 404, {"error": f"unknown control {method} {path}"}
 
 

@@ -40,6 +40,13 @@ def test_profiles_scale_aws_time():
         stack_profile.current({"STACK_PROFILE": "slow"})
 
 
+def test_a_fault_count_throttles_exactly_the_next_calls_then_ends():
+    faults.clear()
+    faults.set_fault("elasticloadbalancing", "ModifyListener", 0, count=2)
+    assert [faults._due("elasticloadbalancing", "ModifyListener") for _ in range(4)] == [True, True, False, False]
+    faults.clear()
+
+
 def test_fault_rate_is_exact_over_consecutive_calls():
     faults.clear()
     faults.set_fault("ecs", None, 0.25)

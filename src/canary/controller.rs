@@ -254,9 +254,20 @@ impl Controller {
         Action::SetWeights { stable: 100, canary: 0 }
     }
 
-    /// The abort sequence goes on whatever happens; failures are collected, never skipped over.
+    /// The abort sequence: traffic first. If traffic cannot be put back, nothing else is touched:
+    /// scaling the canary down then would send live traffic to an empty target group. After that,
+    /// the undo goes on whatever happens; its failures are collected, never skipped over.
     fn undo(&mut self, observation: Observation) -> Action {
         if let Observation::Failed(reason) = observation {
+            if self.phase == Phase::AbortTraffic {
+                self.phase = Phase::Finished;
+                let (abort, _) = self.abort.clone().unwrap_or_default();
+                return Action::Finish(Outcome::Failed {
+                    reason: format!(
+                        "{abort}; traffic could not be put back on the stable service, so nothing else was changed: {reason}"
+                    ),
+                });
+            }
             self.undo_errors.push(reason);
         }
         match self.phase {
@@ -449,16 +460,44 @@ mod tests {
         );
     }
 
+    /// From every phase: when the abort's traffic call fails for good, the canary keeps running (it
+    /// still takes traffic) and the stable service is not touched.
     #[test]
-    fn undo_goes_on_when_an_undo_step_fails_and_the_outcome_says_so() {
-        let mut c = Controller::new(steps(), secs(10));
+    fn traffic_that_cannot_be_put_back_stops_the_undo() {
+        let prefixes: Vec<Vec<Observation>> = vec![
+            vec![Start, Done, CanaryReady, Done],
+            vec![Start, Done, CanaryReady, Done, checked(pass(), 20), Done, CanaryReady, Done],
+            vec![Start, Done, CanaryReady, Done, checked(pass(), 20), Done, CanaryReady, Done, checked(pass(), 20)],
+        ];
+        for prefix in prefixes {
+            let mut c = Controller::new(steps(), secs(10));
+            drive(&mut c, prefix.clone());
+            assert_eq!(c.next(Cancelled), SetWeights { stable: 100, canary: 0 }, "after {prefix:?}");
+            let end = c.next(Failed("ModifyListener: Throttling: Rate exceeded".into()));
+            assert_eq!(
+                end,
+                Finish(Outcome::Failed {
+                    reason: "cancelled (SIGINT/SIGTERM); traffic could not be put back on the stable service, so \
+                             nothing else was changed: ModifyListener: Throttling: Rate exceeded"
+                        .into()
+                }),
+                "after {prefix:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn once_traffic_is_back_the_undo_goes_on_when_a_later_step_fails_and_says_so() {
+        let mut c = Controller::new(vec![PlannedStep { weight: 100, bake: Duration::ZERO, canary_tasks: 2 }], secs(10));
         drive(&mut c, vec![Start, Done, CanaryReady, Done]);
-        assert_eq!(c.next(Cancelled), SetWeights { stable: 100, canary: 0 });
-        assert_eq!(c.next(Failed("ModifyListener throttled".into())), ScaleCanaryToZero);
+        assert_eq!(c.next(checked(pass(), 0)), Promote);
+        assert_eq!(c.next(Failed("promotion timed out".into())), SetWeights { stable: 100, canary: 0 });
+        assert_eq!(c.next(Done), ScaleCanaryToZero);
+        assert_eq!(c.next(Failed("UpdateService throttled".into())), RestoreStable);
         assert_eq!(
             c.next(Done),
             Finish(Outcome::Failed {
-                reason: "cancelled (SIGINT/SIGTERM); undoing it failed too: ModifyListener throttled".into()
+                reason: "promotion timed out; undoing it failed too: UpdateService throttled".into()
             })
         );
     }

@@ -22,6 +22,9 @@ use crate::plan::CanaryPlan;
 use crate::progress::{Event, Progress};
 use crate::retry::Backoff;
 
+/// How long an abort keeps trying to put traffic back before it stops and says how.
+const ABORT_TRAFFIC_RETRIES: Duration = Duration::from_secs(20);
+
 pub(crate) struct CanaryRun<'a> {
     pub(crate) aws: &'a Aws,
     pub(crate) cluster: &'a str,
@@ -163,19 +166,44 @@ async fn scale(aws: &Aws, cluster: &str, name: &str, revision: Option<&str>, tas
     service::update(&aws.ecs, cluster, name, revision, Some(tasks)).await
 }
 
-/// Weights in one call. While aborting, the call that protects users is retried a few times.
+/// Weights in one call. While aborting, the call that protects users is retried for about 20 s and
+/// the weights are read back; if they are still not 100/0 the error says where traffic is and how to
+/// put it back.
 async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), aborting: bool) -> Result<()> {
     let (stable, canary) = (&r.plan.stable_target_group.arn, &r.plan.canary_target_group.arn);
-    let mut backoff =
-        Backoff::new(Duration::from_millis(300), Duration::from_millis(2400), if aborting { 4 } else { 1 });
+    let (elb, source) = (&r.aws.elb, &r.plan.traffic);
+    if !aborting {
+        return traffic::set_weights(elb, source, stable, canary, weights).await;
+    }
+    let started = Instant::now();
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(4), u32::MAX);
     loop {
-        match traffic::set_weights(&r.aws.elb, &r.plan.traffic, stable, canary, weights).await {
+        let attempt = async {
+            traffic::set_weights(elb, source, stable, canary, weights).await?;
+            let now = traffic::weights(&traffic::actions(elb, source).await?, stable, canary, source)?;
+            if now == weights { Ok(()) } else { Err(anyhow!("the load balancer reads back {}/{}", now.0, now.1)) }
+        }
+        .await;
+        let error = match attempt {
             Ok(()) => return Ok(()),
-            // No wait after the last attempt: the abort's next step must not be held up.
-            Err(e) => match backoff.next() {
-                Some(wait) => crate::clock::sleep(wait).await,
-                None => return Err(e),
-            },
+            Err(e) => e,
+        };
+        match backoff.next().filter(|_| started.elapsed() < ABORT_TRAFFIC_RETRIES) {
+            Some(wait) => crate::clock::sleep(wait).await,
+            None => {
+                let now = match traffic::actions(elb, source)
+                    .await
+                    .and_then(|a| traffic::weights(&a, stable, canary, source))
+                {
+                    Ok((s, c)) => format!("traffic is split stable {s} / canary {c}"),
+                    Err(e) => format!("where traffic is could not be read either ({e:#})"),
+                };
+                let commands = traffic::restore_commands(source, stable, canary, r.cluster, &r.plan.canary_service);
+                return Err(anyhow!(
+                    "{error:#}; after {}s of retries {now}. Put traffic back on the stable service with:\n{commands}",
+                    started.elapsed().as_secs()
+                ));
+            }
         }
     }
 }

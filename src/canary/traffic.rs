@@ -7,6 +7,29 @@ use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum};
 use crate::aws::describe_error;
 use crate::config::TrafficSource;
 
+/// The commands a person runs to put all traffic back on the stable target group, and then to stop
+/// the canary's tasks, for when the action itself could not.
+pub(crate) fn restore_commands(
+    source: &TrafficSource,
+    stable_tg: &str,
+    canary_tg: &str,
+    cluster: &str,
+    canary_service: &str,
+) -> String {
+    let forward = format!(
+        r#"'[{{"Type":"forward","ForwardConfig":{{"TargetGroups":[{{"TargetGroupArn":"{stable_tg}","Weight":100}},{{"TargetGroupArn":"{canary_tg}","Weight":0}}]}}}}]'"#
+    );
+    let traffic = match source {
+        TrafficSource::ListenerDefault(arn) => {
+            format!("aws elbv2 modify-listener --listener-arn {arn} --default-actions {forward}")
+        }
+        TrafficSource::Rule(arn) => format!("aws elbv2 modify-rule --rule-arn {arn} --actions {forward}"),
+    };
+    format!(
+        "{traffic}\n# then, once every request goes to the stable target group:\naws ecs update-service --cluster {cluster} --service {canary_service} --desired-count 0"
+    )
+}
+
 /// The current actions of the listener's default rule or of the listener rule.
 pub(crate) async fn actions(
     elb: &aws_sdk_elasticloadbalancingv2::Client,

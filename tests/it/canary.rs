@@ -285,3 +285,58 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// SIGTERM the run once it is at 50/50, with ModifyListener throttled: for good, or twice.
+async fn cancel_at_50_with_modify_listener_throttled(c: &Canary, for_good: bool) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    let mut child =
+        c.action(&["--canary-steps", "50%:60s, 100%", "--check-interval", "1s"]).env("GITHUB_OUTPUT", &outputs).spawn();
+    c.wait_for_weights((50, 50), &mut child).await;
+    if for_good {
+        c.stack.throttle("elasticloadbalancing", Some("ModifyListener"), 1.0).await;
+    } else {
+        c.stack.throttle_next("elasticloadbalancing", "ModifyListener", 2).await;
+    }
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let mut run = finish(child);
+    c.stack.throttle("elasticloadbalancing", Some("ModifyListener"), 0.0).await;
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    run
+}
+
+#[tokio::test]
+async fn traffic_that_cannot_be_put_back_leaves_everything_else_and_says_how_to_restore_it() {
+    let c = setup(&[]).await;
+    let run = cancel_at_50_with_modify_listener_throttled(&c, true).await;
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(crate::support::output(&run, "status"), "failed");
+    assert!(
+        run.stdout.contains("traffic could not be put back on the stable service, so nothing else was changed"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("traffic is split stable 50 / canary 50"), "{run}");
+    let listener = s(&c.seeded, "listener_arn");
+    assert!(
+        run.stdout.contains(&format!("aws elbv2 modify-listener --listener-arn {listener} --default-actions")),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("aws ecs update-service --cluster demo --service web-canary --desired-count 0"),
+        "{run}"
+    );
+    // Nothing else was touched: the canary still serves its half.
+    assert_eq!(c.weights().await, (50, 50));
+    assert_eq!(c.service("web-canary").await.desired_count(), 2);
+    assert_eq!(c.service("web").await.task_definition(), Some(s(&c.seeded, "task_definition_arn")));
+}
+
+#[tokio::test]
+async fn traffic_put_back_after_two_failed_calls_lets_the_undo_finish() {
+    let c = setup(&[]).await;
+    let run = cancel_at_50_with_modify_listener_throttled(&c, false).await;
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(crate::support::output(&run, "status"), "rolled-back");
+    c.assert_safe().await;
+}

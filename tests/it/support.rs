@@ -110,6 +110,14 @@ impl Stack {
         assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
     }
 
+    /// Throttles exactly the next `count` calls to one operation of `service`.
+    pub async fn throttle_next(&self, service: &str, operation: &str, count: u32) {
+        let body = serde_json::json!({ "service": service, "operation": operation, "count": count });
+        let r =
+            reqwest::Client::new().post(format!("{}/_stack/faults", self.endpoint)).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    }
+
     /// Kills the containers of a service's running tasks, as a crash would.
     pub async fn kill_tasks(&self, cluster: &str, service: &str) -> usize {
         let ecs = self.ecs().await;
