@@ -76,6 +76,10 @@ pub(crate) enum Event<'a> {
         service: &'a str,
         revision: &'a str,
     },
+    /// A successful run could not clean this up: a person must finish it.
+    LeftBehind {
+        what: &'a str,
+    },
 }
 
 pub(crate) trait Progress {
@@ -142,6 +146,7 @@ impl Progress for Log<'_> {
                 }
             }
             Event::Restored { service, revision } => gha.info(&format!("{service} is back on {}", short(revision))),
+            Event::LeftBehind { what } => gha.warning(&format!("deployed, but left for you to finish: {what}")),
         }
     }
 }

@@ -118,6 +118,7 @@ pub(crate) struct Controller {
     /// Failures while undoing, reported with the abort reason.
     undo_errors: Vec<String>,
     pub(crate) table: Vec<StepRecord>,
+    left_behind: Vec<String>,
 }
 
 impl Controller {
@@ -140,6 +141,7 @@ impl Controller {
             promotion_started: false,
             abort: None,
             undo_errors: Vec::new(),
+            left_behind: Vec::new(),
             table,
         }
     }
@@ -156,6 +158,17 @@ impl Controller {
         self.abort.is_some()
     }
 
+    /// After a completed promotion: the stable service runs the new revision, and what remains is
+    /// clean-up that must never turn into a rollback.
+    pub(crate) fn is_cleaning_up(&self) -> bool {
+        matches!(self.phase, Phase::ResettingTraffic | Phase::ScalingDown)
+    }
+
+    /// What a successful run could not clean up, for a person to finish (weights, canary tasks).
+    pub(crate) fn left_behind(&self) -> &[String] {
+        &self.left_behind
+    }
+
     /// Records how long the current step has taken (the executor knows the clock).
     pub(crate) fn note_elapsed(&mut self, step: usize, took: Duration) {
         if let Some(row) = self.table.get_mut(step) {
@@ -166,6 +179,9 @@ impl Controller {
     pub(crate) fn next(&mut self, observation: Observation) -> Action {
         if self.abort.is_some() {
             return self.undo(observation);
+        }
+        if self.is_cleaning_up() {
+            return self.clean_up(observation);
         }
         match observation {
             Observation::Cancelled => return self.begin_abort("cancelled (SIGINT/SIGTERM)".into()),
@@ -218,14 +234,6 @@ impl Controller {
                 self.phase = Phase::ResettingTraffic;
                 Action::SetWeights { stable: 100, canary: 0 }
             }
-            (Phase::ResettingTraffic, Observation::Done) => {
-                self.phase = Phase::ScalingDown;
-                Action::ScaleCanaryToZero
-            }
-            (Phase::ScalingDown, Observation::Done) => {
-                self.phase = Phase::Finished;
-                Action::Finish(Outcome::Succeeded)
-            }
             (phase, observation) => self.begin_abort(format!("internal: unexpected {observation:?} while {phase:?}")),
         }
     }
@@ -252,6 +260,37 @@ impl Controller {
         // Traffic first, whatever state we were in: the one call that protects users.
         self.phase = Phase::AbortTraffic;
         Action::SetWeights { stable: 100, canary: 0 }
+    }
+
+    /// After the promotion: weights back to 100/0, then the canary to zero. Nothing here is rolled
+    /// back and a cancellation does not stop it (the new revision already serves everyone): a step
+    /// that fails is left for a person, named, and the run still succeeds. The canary keeps its
+    /// tasks when the weights could not be reset, since it still takes the traffic.
+    fn clean_up(&mut self, observation: Observation) -> Action {
+        match (self.phase, observation) {
+            (Phase::ResettingTraffic, Observation::Failed(reason)) => {
+                self.left_behind.push(format!(
+                    "the weights could not be put back to 100/0, so the canary service keeps its tasks (it runs the new revision too): {reason}"
+                ));
+                self.phase = Phase::Finished;
+                Action::Finish(Outcome::Succeeded)
+            }
+            (Phase::ResettingTraffic, Observation::Cancelled) => Action::SetWeights { stable: 100, canary: 0 },
+            (Phase::ResettingTraffic, _) => {
+                self.phase = Phase::ScalingDown;
+                Action::ScaleCanaryToZero
+            }
+            (Phase::ScalingDown, Observation::Failed(reason)) => {
+                self.left_behind.push(format!("the canary service was not scaled to zero: {reason}"));
+                self.phase = Phase::Finished;
+                Action::Finish(Outcome::Succeeded)
+            }
+            (Phase::ScalingDown, Observation::Cancelled) => Action::ScaleCanaryToZero,
+            _ => {
+                self.phase = Phase::Finished;
+                Action::Finish(Outcome::Succeeded)
+            }
+        }
     }
 
     /// The abort sequence: traffic first. If traffic cannot be put back, nothing else is touched:
@@ -484,6 +523,35 @@ mod tests {
                 "after {prefix:?}"
             );
         }
+    }
+
+    /// After a completed promotion nothing is rolled back: a clean-up step that fails is left for a
+    /// person and named, the run succeeds, and a cancellation does not stop the clean-up.
+    #[test]
+    fn after_the_promotion_a_failed_clean_up_is_left_behind_and_the_run_succeeds() {
+        let promoted = vec![Start, Done, CanaryReady, Done, checked(pass(), 0), Promoted];
+        let one_step = || vec![PlannedStep { weight: 100, bake: Duration::ZERO, canary_tasks: 2 }];
+
+        let mut c = Controller::new(one_step(), secs(10));
+        assert_eq!(drive(&mut c, promoted.clone()).last(), Some(&SetWeights { stable: 100, canary: 0 }));
+        assert_eq!(c.next(Failed("ModifyListener throttled".into())), Finish(Outcome::Succeeded));
+        assert!(c.left_behind()[0].contains("the canary service keeps its tasks"), "{:?}", c.left_behind());
+
+        let mut c = Controller::new(one_step(), secs(10));
+        drive(&mut c, promoted.clone());
+        assert_eq!(c.next(Done), ScaleCanaryToZero);
+        assert_eq!(
+            c.next(Failed("web-canary still runs 2 task(s) after wait-timeout".into())),
+            Finish(Outcome::Succeeded)
+        );
+        assert!(c.left_behind()[0].contains("not scaled to zero"), "{:?}", c.left_behind());
+
+        let mut c = Controller::new(one_step(), secs(10));
+        drive(&mut c, promoted);
+        assert_eq!(c.next(Cancelled), SetWeights { stable: 100, canary: 0 }, "a cancel does not stop the clean-up");
+        assert_eq!(c.next(Done), ScaleCanaryToZero);
+        assert_eq!(c.next(Done), Finish(Outcome::Succeeded));
+        assert!(c.left_behind().is_empty());
     }
 
     #[test]

@@ -71,7 +71,8 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
     let mut step_started = Instant::now();
     let mut observation = Observation::Start;
     loop {
-        if *r.cancel.borrow() && !controller.is_aborting() {
+        // After the promotion there is nothing to abort: the clean-up finishes either way.
+        if *r.cancel.borrow() && !controller.is_aborting() && !controller.is_cleaning_up() {
             progress.emit(Event::Cancelled, &controller.table).await;
             observation = Observation::Cancelled;
         }
@@ -96,7 +97,8 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
             }
             Action::WaitCanaryReady { tasks } => wait_ready(&mut r, tasks, &mut canary_log, gha).await,
             Action::SetWeights { stable, canary } => {
-                let result = set_weights(&r, (stable, canary), controller.is_aborting()).await;
+                let must = controller.is_aborting() || controller.is_cleaning_up();
+                let result = set_weights(&r, (stable, canary), must).await;
                 if result.is_ok() {
                     progress.emit(Event::WeightsSet { label: &label, stable, canary }, &controller.table).await;
                     if canary > 0 && !controller.is_aborting() {
@@ -147,6 +149,9 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 done(update_and_wait(&r, r.previous, &mut stable_log, gha).await)
             }
             Action::Finish(outcome) => {
+                for what in controller.left_behind() {
+                    progress.emit(Event::LeftBehind { what }, &controller.table).await;
+                }
                 let mut recent = canary_log.recent;
                 recent.extend(stable_log.recent);
                 return CanaryResult { outcome, table: controller.table, recent_events: recent };
@@ -166,13 +171,13 @@ async fn scale(aws: &Aws, cluster: &str, name: &str, revision: Option<&str>, tas
     service::update(&aws.ecs, cluster, name, revision, Some(tasks)).await
 }
 
-/// Weights in one call. While aborting, the call that protects users is retried for about 20 s and
-/// the weights are read back; if they are still not 100/0 the error says where traffic is and how to
-/// put it back.
-async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), aborting: bool) -> Result<()> {
+/// Weights in one call. When they must be set (an abort's traffic call, the reset after promotion),
+/// the call is retried for about 20 s and the weights are read back; if they are still not right the
+/// error says where traffic is and how to put it back.
+async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Result<()> {
     let (stable, canary) = (&r.plan.stable_target_group.arn, &r.plan.canary_target_group.arn);
     let (elb, source) = (&r.aws.elb, &r.plan.traffic);
-    if !aborting {
+    if !must {
         return traffic::set_weights(elb, source, stable, canary, weights).await;
     }
     let started = Instant::now();

@@ -340,3 +340,29 @@ async fn traffic_put_back_after_two_failed_calls_lets_the_undo_finish() {
     assert_eq!(crate::support::output(&run, "status"), "rolled-back");
     c.assert_safe().await;
 }
+
+#[tokio::test]
+async fn a_failure_after_the_promotion_completed_is_a_warning_not_a_rollback() {
+    let c = setup(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    let mut child =
+        c.action(&["--canary-steps", "50%:1s, 100%", "--check-interval", "1s"]).env("GITHUB_OUTPUT", &outputs).spawn();
+    // The next ModifyListener after the 100% shift is the reset once the promotion completed.
+    c.wait_for_weights((0, 100), &mut child).await;
+    c.stack.throttle("elasticloadbalancing", Some("ModifyListener"), 1.0).await;
+    let mut run = finish(child);
+    c.stack.throttle("elasticloadbalancing", Some("ModifyListener"), 0.0).await;
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(crate::support::output(&run, "status"), "succeeded");
+    assert!(
+        run.stdout.contains("deployed, but left for you to finish: the weights could not be put back to 100/0"),
+        "{run}"
+    );
+    let stable = c.service("web").await;
+    assert_eq!(stable.task_definition(), Some(crate::support::output(&run, "task-definition-arn").as_str()));
+    // The canary, which still takes the traffic, keeps its tasks.
+    assert_eq!(c.weights().await, (0, 100));
+    assert!(c.service("web-canary").await.desired_count() > 0);
+}
