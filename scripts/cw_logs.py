@@ -9,9 +9,14 @@ import time
 from moto.logs import models as logs_models
 
 _lines = queue.SimpleQueue()
+# Bumped by a reset: output that a container of before the reset still prints is dropped, so no log
+# group of an earlier test reappears after it.
+_generation = 0
 
 
 def sink(task, definition, line):
+    if getattr(task, "generation", _generation) != _generation:
+        return
     config = definition.get("logConfiguration") or {}
     if config.get("logDriver") != "awslogs":
         return
@@ -46,6 +51,8 @@ def flush():
 
 
 def reset():
+    global _generation
+    _generation += 1
     while True:
         try:
             _lines.get_nowait()

@@ -10,7 +10,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
+import cw_logs
 from containers import ContainerSpec, StartError, spec_from_definition
+
+
+def cw_logs_generation():
+    return cw_logs._generation
 
 STOPPED_KEPT = 200
 
@@ -187,6 +192,7 @@ class Runner:
             return ("ok", cids, ports)
 
         task.pull_started_at = now_utc()
+        task.generation = cw_logs_generation()
         task.start_job = self.pool.submit(job)
 
     def _follow(self, task, definition, cid):

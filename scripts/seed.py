@@ -44,7 +44,11 @@ def main() -> int:
     out = {"cluster": args.cluster, "service": args.service}
 
     ecs.create_cluster(clusterName=args.cluster)
-    boto3.client("logs", **kw).create_log_group(logGroupName="/ecs/" + args.service)
+    logs = boto3.client("logs", **kw)
+    try:
+        logs.create_log_group(logGroupName="/ecs/" + args.service)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass  # as Terraform would leave it: the group is there
     containers = [
         {
             "name": name,
