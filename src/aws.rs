@@ -1,7 +1,10 @@
 //! The AWS clients of one run, all built from one `SdkConfig` (region, endpoint override, retries,
 //! credentials), so production and tests reach AWS the same way.
 
+use std::time::Duration;
+
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::SharedCredentialsProvider;
 
@@ -19,13 +22,25 @@ pub(crate) struct Aws {
     pub(crate) sts: aws_sdk_sts::Client,
 }
 
+/// Every AWS call has a deadline, the abort's included: a connection that hangs costs at most an
+/// attempt, and a call with its retries at most the operation timeout, never the whole run.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Loads the ambient configuration (environment, profile, container or instance credentials) for the
 /// run's region and endpoint. Retries: standard mode, jittered backoff on throttling and 5xx, none on
 /// other 4xx; `AWS_MAX_ATTEMPTS` overrides the attempt count (tests set 1).
 pub(crate) async fn ambient_config(settings: &AwsSettings) -> SdkConfig {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(settings.region.clone()))
-        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts()));
+        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts()))
+        .timeout_config(timeouts);
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -85,7 +100,11 @@ where
         SdkError::DispatchFailure(_) => {
             format!("could not reach AWS ({}): check aws-endpoint-url, the network and the region", source_chain(err))
         }
-        SdkError::TimeoutError(_) => "AWS did not answer in time".into(),
+        SdkError::TimeoutError(_) => format!(
+            "AWS did not answer within {}s (each attempt may take {}s): check aws-endpoint-url and the network",
+            OPERATION_TIMEOUT.as_secs(),
+            ATTEMPT_TIMEOUT.as_secs()
+        ),
         SdkError::ResponseError(_) => format!("unreadable answer from AWS: {}", source_chain(err)),
         other => source_chain(other),
     }

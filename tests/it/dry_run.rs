@@ -196,3 +196,34 @@ async fn a_missing_ecr_repository_is_named_before_anything_is_built() {
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stdout.contains("push 123456789012.dkr.ecr.us-east-1.amazonaws.com/present-app:v1"), "{run}");
 }
+
+#[test]
+fn an_aws_endpoint_that_never_answers_ends_the_run_instead_of_hanging_it() {
+    // A black hole on loopback: it accepts connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(16) {
+            held.push(stream);
+        }
+    });
+    let mut child = crate::support::Action::new()
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .args(["--aws-region", "us-east-1", "--aws-endpoint-url", &format!("http://127.0.0.1:{port}")])
+        .args(["--image", "127.0.0.1:5000/app@sha256:0000000000000000000000000000000000000000000000000000000000000000"])
+        .args(["--cluster", "demo", "--service", "web", "--dry-run"])
+        .spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the run still waited on a silent endpoint after 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let run = crate::support::Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("AWS did not answer within 30s"), "{run}");
+}
