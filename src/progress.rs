@@ -76,6 +76,10 @@ pub(crate) enum Event<'a> {
         service: &'a str,
         revision: &'a str,
     },
+    /// A gate passed without evidence (no request reached the canary during a step).
+    NoEvidence {
+        what: &'a str,
+    },
     /// A successful run could not clean this up: a person must finish it.
     LeftBehind {
         what: &'a str,
@@ -146,6 +150,7 @@ impl Progress for Log<'_> {
                 }
             }
             Event::Restored { service, revision } => gha.info(&format!("{service} is back on {}", short(revision))),
+            Event::NoEvidence { what } => gha.warning(what),
             Event::LeftBehind { what } => gha.warning(&format!("deployed, but left for you to finish: {what}")),
         }
     }

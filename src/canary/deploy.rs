@@ -116,8 +116,21 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                     Observation::Cancelled
                 } else {
                     let (at, since) = shifted.unwrap_or((Instant::now(), SystemTime::now()));
-                    let results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, since).await;
+                    let mut results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, since).await;
                     let elapsed = at.elapsed();
+                    // No request by the end of a bake is not a pass on evidence: say so.
+                    if elapsed >= plan.steps[i].bake {
+                        for gate in results.iter_mut().filter(|g| g.gate == "error-rate") {
+                            if gate.value == gates::NO_REQUESTS_YET {
+                                gate.value = gates::NO_REQUESTS_IN_STEP.into();
+                                let what = format!(
+                                    "{label}: no request reached {} during the step, so its error rate was not measured",
+                                    plan.canary_service
+                                );
+                                progress.emit(Event::NoEvidence { what: &what }, &controller.table).await;
+                            }
+                        }
+                    }
                     let event = Event::GatesChecked { label: &label, results: &results, elapsed };
                     progress.emit(event, &controller.table).await;
                     controller.note_elapsed(i, step_started.elapsed());

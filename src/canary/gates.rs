@@ -14,6 +14,11 @@ use crate::aws::{Aws, describe_error};
 use crate::config::Gates;
 use crate::plan::TargetGroup;
 
+/// The error-rate gate's value while the canary has had no request yet, and at the end of a step
+/// that saw none (shown in the step table as a warning, never as a measured rate).
+pub(crate) const NO_REQUESTS_YET: &str = "no requests yet";
+pub(crate) const NO_REQUESTS_IN_STEP: &str = "⚠ no requests in the step";
+
 pub(crate) struct GateContext<'a> {
     pub(crate) aws: &'a Aws,
     pub(crate) gates: &'a Gates,
@@ -120,7 +125,7 @@ async fn error_rate(ctx: &GateContext<'_>, max: f64, since: SystemTime) -> Resul
     let errors = metric_sum(ctx, "HTTPCode_Target_5XX_Count", since).await?;
     let requests = metric_sum(ctx, "RequestCount", since).await?;
     if requests <= 0.0 {
-        return Ok(GateResult { gate: "error-rate", passed: true, value: "no requests yet".into(), detail: None });
+        return Ok(GateResult { gate: "error-rate", passed: true, value: NO_REQUESTS_YET.into(), detail: None });
     }
     let rate = errors / requests;
     Ok(GateResult {

@@ -366,3 +366,23 @@ async fn a_failure_after_the_promotion_completed_is_a_warning_not_a_rollback() {
     assert_eq!(c.weights().await, (0, 100));
     assert!(c.service("web-canary").await.desired_count() > 0);
 }
+
+#[tokio::test]
+async fn a_step_that_saw_no_request_says_so_instead_of_passing_silently() {
+    let c = setup(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    // No traffic at all: the error-rate gate has nothing to measure.
+    let run = c
+        .action(&["--canary-steps", "10%:2s, 100%", "--check-interval", "1s", "--max-error-rate", "1%"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout
+            .contains("step 1/2: no request reached web-canary during the step, so its error rate was not measured"),
+        "{run}"
+    );
+    let table = std::fs::read_to_string(summary).unwrap();
+    assert!(table.contains("error-rate ⚠ no requests in the step"), "{table}");
+}
