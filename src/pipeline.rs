@@ -96,9 +96,12 @@ async fn execute_timed(
     let ambient = ambient_config(&config.aws).await;
     let credentials = {
         let _group = gha.group("Credentials");
-        credentials::obtain(&config.aws, &ambient, &Runner::from_env(var), gha)
-            .await
-            .in_stage("Could not get AWS credentials", NOTHING_CHANGED)?
+        unless_cancelled(
+            "Could not get AWS credentials",
+            NOTHING_CHANGED,
+            credentials::obtain(&config.aws, &ambient, &Runner::from_env(var), gha),
+        )
+        .await?
     };
     let aws = Aws::new(ambient, credentials.1);
     timings.mark("credentials");
@@ -158,7 +161,7 @@ async fn stages(
 ) -> Result<(), Failure> {
     let plan = {
         let _group = gha.group("Plan");
-        let plan = plan::resolve(config, aws).await.in_stage("Could not plan the deploy", NOTHING_CHANGED)?;
+        let plan = unless_cancelled("Could not plan the deploy", NOTHING_CHANGED, plan::resolve(config, aws)).await?;
         gha.info(&plan::text(&plan));
         plan
     };
@@ -186,7 +189,8 @@ async fn stages(
     let tag = build.map(|b| b.tag.as_str()).unwrap_or_default();
     let labels = image::oci_labels(var, tag, SystemTime::now());
     let image =
-        image::ensure(&plan.image, build, labels, aws, gha).await.in_stage("Image failed", SERVICE_UNCHANGED)?;
+        unless_cancelled("Image failed", SERVICE_UNCHANGED, image::ensure(&plan.image, build, labels, aws, gha))
+            .await?;
     timings.mark("image");
     output(gha, "image-uri", &image.uri);
     output(gha, "image-digest", image.digest.as_deref().unwrap_or_default());
@@ -219,6 +223,7 @@ async fn stages(
                 wait_timeout: deploy.wait_timeout,
                 rollback: deploy.rollback,
                 poll: poll_setting(var),
+                cancel: signals::cancelled(),
             };
             let _group = gha.group(&format!("Rolling deploy of {}/{}", deploy.cluster, deploy.service));
             let mut progress = Both(progress::Log(gha), progress::Report { reporter: &mut *reporter, gha });
@@ -276,6 +281,20 @@ fn finish(outcome: Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failur
     };
     let reason = outcome.reason().map(|(_, reason)| reason).unwrap_or_default();
     Err(Failure { stage, error: anyhow::anyhow!("{reason}"), consequence, outcome })
+}
+
+/// Runs a stage that changes nothing in AWS until it ends or the run is cancelled, whichever comes
+/// first (a cancelled build stops at once: nothing was deployed yet).
+async fn unless_cancelled<T>(
+    stage: &'static str,
+    consequence: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T, Failure> {
+    let mut cancel = signals::cancelled();
+    tokio::select! {
+        result = work => result.in_stage(stage, consequence),
+        _ = cancel.wait_for(|c| *c) => Err(anyhow::anyhow!("cancelled (SIGINT/SIGTERM)")).in_stage(stage, consequence),
+    }
 }
 
 /// How often to poll ECS. `ECS_DEPLOY_POLL_INTERVAL` (e.g. `200ms`) fixes the interval, for local

@@ -35,6 +35,8 @@ pub fn main() -> ExitCode {
 
 /// Runs the action with `args` (program name first) and the environment `var`.
 pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String>, gha: &Gha) -> ExitStatus {
+    // First thing: from here on a cancelled workflow run is a flag every stage watches.
+    crate::signals::install();
     let config = match configure(args, &var, gha) {
         Ok(config) => config,
         Err(status) => return status,

@@ -293,7 +293,7 @@ async fn update_and_wait(r: &CanaryRun<'_>, revision: &str, log: &mut EventLog, 
     service::update(&r.aws.ecs, r.cluster, r.stable_service, Some(revision), None).await?;
     let watch =
         Watch { ecs: &r.aws.ecs, cluster: r.cluster, service: r.stable_service, timeout: r.wait_timeout, poll: r.poll };
-    match rollout::wait(&watch, revision, log, gha).await? {
+    match rollout::wait(&watch, revision, None, log, gha).await? {
         Wait::Stable => Ok(()),
         Wait::TimedOut => Err(anyhow!(
             "{} did not become stable on {} within wait-timeout {}",
@@ -302,5 +302,6 @@ async fn update_and_wait(r: &CanaryRun<'_>, revision: &str, log: &mut EventLog, 
             duration::format(r.wait_timeout)
         )),
         Wait::Failed { reason, .. } => Err(anyhow!("{} on {}: {reason}", r.stable_service, short(revision))),
+        Wait::Cancelled => Err(anyhow!("the wait for {} was cancelled", r.stable_service)),
     }
 }

@@ -15,6 +15,7 @@ use crate::config::duration;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::progress::{Event, Progress};
+use tokio::sync::watch;
 
 /// Registers `task_definition` (already stripped of read-only fields) with `tags`; returns its ARN.
 pub(crate) async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tags: &[Tag]) -> Result<String> {
@@ -65,6 +66,8 @@ pub(crate) enum Wait {
         ecs_rolled_back: bool,
     },
     TimedOut,
+    /// SIGINT/SIGTERM arrived first.
+    Cancelled,
 }
 
 /// What ECS reports about the deployment of `revision`, judged once.
@@ -105,9 +108,15 @@ pub(crate) struct Watch<'a> {
 
 /// Polls until the deployment of `revision` is stable, failed, or the timeout has passed, printing
 /// ECS's events and stopped tasks as they come.
-pub(crate) async fn wait(w: &Watch<'_>, revision: &str, log: &mut EventLog, gha: &Gha) -> Result<Wait> {
+pub(crate) async fn wait(
+    w: &Watch<'_>,
+    revision: &str,
+    cancel: Option<&mut watch::Receiver<bool>>,
+    log: &mut EventLog,
+    gha: &Gha,
+) -> Result<Wait> {
     let (ecs, cluster, name) = (w.ecs, w.cluster, w.service);
-    let polled = poll_until(w.timeout, w.poll, None, async || {
+    let polled = poll_until(w.timeout, w.poll, cancel, async || {
         let service = service::describe(ecs, cluster, name).await?;
         log.print_new(&service, gha);
         if let Some(outcome) = judge(&service, revision) {
@@ -119,8 +128,42 @@ pub(crate) async fn wait(w: &Watch<'_>, revision: &str, log: &mut EventLog, gha:
     .await?;
     Ok(match polled {
         Polled::Done(outcome) => outcome,
-        Polled::TimedOut(_) | Polled::Cancelled => Wait::TimedOut,
+        Polled::TimedOut(_) => Wait::TimedOut,
+        Polled::Cancelled => Wait::Cancelled,
     })
+}
+
+/// A cancelled rolling deploy: with `rollback`, the previous revision is restored in one call, not
+/// waited for (GitHub kills the job seconds after its signal); ECS finishes it.
+async fn cancelled(
+    ecs: &aws_sdk_ecs::Client,
+    r: &Rolling<'_>,
+    name: &str,
+    progress: &mut impl Progress,
+    log: EventLog,
+) -> Result<(Outcome, EventLog)> {
+    let reason = "cancelled (SIGINT/SIGTERM)".to_string();
+    if !r.rollback {
+        progress.emit(Event::RolloutLeft { reason: &reason }, &[]).await;
+        return Ok((
+            Outcome::Failed { reason: format!("{reason}; ECS goes on with the deployment of {}", short(r.revision)) },
+            log,
+        ));
+    }
+    progress.emit(Event::RollingBack { reason: &reason, revision: r.previous, by_ecs: false }, &[]).await;
+    service::update(ecs, r.cluster, r.service, Some(r.previous), None)
+        .await
+        .context("the rollback could not be started")?;
+    Ok((
+        Outcome::RolledBack {
+            reason: format!(
+                "{reason}; {name} is being restored to {} (not waited for: ECS finishes it)",
+                short(r.previous)
+            ),
+            at: None,
+        },
+        log,
+    ))
 }
 
 /// A rolling deploy of an already registered revision.
@@ -132,6 +175,8 @@ pub(crate) struct Rolling<'a> {
     pub(crate) wait_timeout: Duration,
     pub(crate) rollback: bool,
     pub(crate) poll: Poll,
+    /// Becomes true on SIGINT/SIGTERM: the wait for the new revision stops.
+    pub(crate) cancel: watch::Receiver<bool>,
 }
 
 /// Rolls `r.revision` out, telling `progress` what happens (`gha` prints ECS's own events).
@@ -147,7 +192,8 @@ pub(crate) async fn rolling(
     let name = format!("{}/{}", r.cluster, r.service);
     service::update(ecs, r.cluster, r.service, Some(r.revision), None).await?;
     progress.emit(Event::RolloutStarted { service: &name, revision: r.revision, timeout: r.wait_timeout }, &[]).await;
-    let (reason, ecs_rolled_back) = match wait(&watch, r.revision, &mut log, gha).await? {
+    let mut cancel = r.cancel.clone();
+    let (reason, ecs_rolled_back) = match wait(&watch, r.revision, Some(&mut cancel), &mut log, gha).await? {
         Wait::Stable => {
             progress.emit(Event::RolloutCompleted { service: &name, revision: r.revision }, &[]).await;
             return Ok((Outcome::Succeeded, log));
@@ -157,6 +203,7 @@ pub(crate) async fn rolling(
             false,
         ),
         Wait::Failed { reason, ecs_rolled_back } => (reason, ecs_rolled_back),
+        Wait::Cancelled => return cancelled(ecs, r, &name, progress, log).await,
     };
     if !r.rollback {
         progress.emit(Event::RolloutLeft { reason: &reason }, &[]).await;
@@ -168,7 +215,7 @@ pub(crate) async fn rolling(
             .await
             .context("the rollback could not be started")?;
     }
-    match wait(&watch, r.previous, &mut log, gha).await? {
+    match wait(&watch, r.previous, None, &mut log, gha).await? {
         Wait::Stable => {
             progress.emit(Event::Restored { service: &name, revision: r.previous }, &[]).await;
             Ok((Outcome::RolledBack { reason, at: None }, log))

@@ -292,3 +292,36 @@ async fn an_image_given_by_tag_is_deployed_by_its_digest_and_a_missing_tag_chang
     assert!(run.stdout.contains("does not exist in the registry"), "{run}");
     assert_eq!(service_revision(&stack).await, before);
 }
+
+#[tokio::test]
+async fn sigint_during_the_rolling_wait_restores_the_previous_revision_in_one_call() {
+    let stack = stack().await;
+    // A release that never gets stable, and no circuit breaker: only the user can end the wait.
+    let seeded = stack.seed(&["--circuit-breaker", "off"]);
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    let mut child = stack
+        .action()
+        .env("GITHUB_OUTPUT", &outputs)
+        .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", "demo", "--service", "web"])
+        .args(["--wait-timeout", "5m", "--environment-variables", "CRASH_ON_START=1"])
+        .spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while service_revision(&stack).await == s(&seeded, "task_definition_arn") {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it updated the service");
+        assert!(std::time::Instant::now() < deadline, "the service was never updated");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let signalled = std::time::Instant::now();
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let mut run = Run::from(child.wait_with_output().unwrap());
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    assert!(signalled.elapsed() < std::time::Duration::from_secs(10), "GitHub kills the job 10 s after its SIGINT");
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(output(&run, "status"), "rolled-back");
+    assert!(
+        run.stdout.contains("cancelled (SIGINT/SIGTERM); demo/web is being restored to web:1 (not waited for"),
+        "{run}"
+    );
+    assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"), "the restore call was made");
+}
