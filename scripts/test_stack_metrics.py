@@ -33,7 +33,8 @@ def test_fail_rate_is_read_back_through_cloudwatch_and_an_alarm_fires_by_itself(
     answers = traffic(stack.listener_url(seeded["listener_arn"]) + "/version", 200)
     assert sorted(Counter(s for s, _ in answers).items()) == [(200, 100), (500, 100)]
     tg = seeded["stable_target_group_arn"]
-    # Seen once in many runs: one request's log line short. The ratio is what the issue asks for.
+    # Seen rarely, under CPU load: one request's log line short of what the load balancer served
+    # (HAProxy's log is the metrics' only source). The ratio is what the issue asks for.
     wait_for(lambda: _sum(stack, "RequestCount", tg) >= 190 or None, 10, "a metric period to publish the requests")
     ratio = _sum(stack, "HTTPCode_Target_5XX_Count", tg) / _sum(stack, "RequestCount", tg)
     assert 0.4 <= ratio <= 0.6, ratio
@@ -65,8 +66,9 @@ def test_response_times_can_be_asked_for_as_percentiles(stack):
         )["Datapoints"]
         return points or None
 
-    # The requests may straddle a minute: add up every datapoint.
-    points = wait_for(lambda: (p := p99()) and sum(x["SampleCount"] for x in p) == 40 and p, 10, "40 response times")
+    # The requests may straddle a minute: add up every datapoint. Seen rarely under load: a request's
+    # log line short (see the fail-rate test), so 38 of the 40 are enough to judge the times.
+    points = wait_for(lambda: (p := p99()) and sum(x["SampleCount"] for x in p) >= 38 and p, 10, "40 response times")
     assert min(x["Minimum"] for x in points) >= 0.12, points
 
 

@@ -47,25 +47,44 @@ fn unknown(gate: &'static str, e: anyhow::Error) -> GateResult {
     GateResult { gate, passed: false, value: "could not check".into(), detail: Some(format!("{e:#}")) }
 }
 
-async fn alarms(ctx: &GateContext<'_>) -> Result<GateResult> {
-    let out = ctx
-        .aws
+/// One CloudWatch alarm as DescribeAlarms tells it (metric and composite alike).
+pub(crate) struct AlarmState {
+    pub(crate) name: String,
+    pub(crate) firing: bool,
+    pub(crate) reason: String,
+}
+
+/// The alarms named `names` that exist, metric and composite: the one DescribeAlarms of the action
+/// (the plan checks they exist, the gate whether they fire).
+pub(crate) async fn alarm_states(aws: &Aws, names: &[String]) -> Result<Vec<AlarmState>> {
+    let out = aws
         .cloudwatch
         .describe_alarms()
-        .set_alarm_names(Some(ctx.gates.alarms.clone()))
+        .set_alarm_names(Some(names.to_vec()))
         .alarm_types(AlarmType::MetricAlarm)
         .alarm_types(AlarmType::CompositeAlarm)
         .send()
         .await
         .map_err(|e| anyhow!("{}", describe_error(&e)))?;
-    let states = out
+    let state = |name: Option<&str>, value: Option<&StateValue>, reason: Option<&str>| AlarmState {
+        name: name.unwrap_or("?").to_string(),
+        firing: value == Some(&StateValue::Alarm),
+        reason: reason.unwrap_or("no reason given").to_string(),
+    };
+    Ok(out
         .metric_alarms()
         .iter()
-        .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()))
-        .chain(out.composite_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_reason())));
-    let firing: Vec<(String, String)> = states
-        .filter(|(_, state, _)| *state == Some(&StateValue::Alarm))
-        .map(|(name, _, reason)| (name.unwrap_or("?").to_string(), reason.unwrap_or("no reason given").to_string()))
+        .map(|a| state(a.alarm_name(), a.state_value(), a.state_reason()))
+        .chain(out.composite_alarms().iter().map(|a| state(a.alarm_name(), a.state_value(), a.state_reason())))
+        .collect())
+}
+
+async fn alarms(ctx: &GateContext<'_>) -> Result<GateResult> {
+    let firing: Vec<(String, String)> = alarm_states(ctx.aws, &ctx.gates.alarms)
+        .await?
+        .into_iter()
+        .filter(|a| a.firing)
+        .map(|a| (a.name, a.reason))
         .collect();
     Ok(match firing.as_slice() {
         [] => GateResult { gate: "alarms", passed: true, value: "OK".into(), detail: None },

@@ -2,7 +2,6 @@
 //! nothing here changes anything, which the dry-run tests check against the emulator's whole state.
 
 use anyhow::{Context, Result, anyhow, bail};
-use aws_sdk_cloudwatch::types::AlarmType;
 use aws_sdk_ecs::types::Service;
 
 use super::{CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks};
@@ -220,23 +219,10 @@ async fn check_alarms_exist(aws: &Aws, names: &[String]) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
-    let out = aws
-        .cloudwatch
-        .describe_alarms()
-        .set_alarm_names(Some(names.to_vec()))
-        .alarm_types(AlarmType::MetricAlarm)
-        .alarm_types(AlarmType::CompositeAlarm)
-        .send()
+    let found = crate::canary::gates::alarm_states(aws, names)
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
         .context("could not read the CloudWatch alarms named in `alarms`")?;
-    let found: Vec<&str> = out
-        .metric_alarms()
-        .iter()
-        .filter_map(|a| a.alarm_name())
-        .chain(out.composite_alarms().iter().filter_map(|a| a.alarm_name()))
-        .collect();
-    let missing: Vec<&str> = names.iter().map(String::as_str).filter(|n| !found.contains(n)).collect();
+    let missing: Vec<&str> = names.iter().map(String::as_str).filter(|n| !found.iter().any(|a| a.name == *n)).collect();
     if !missing.is_empty() {
         bail!(
             "input `alarms`: no CloudWatch alarm named {} in this account and region: check the names (they are case-sensitive)",
