@@ -157,14 +157,18 @@ class LoadBalancer:
         os.makedirs(state_dir, exist_ok=True)
         self.on_log_line = on_log_line
         self.proc = None
+        self.lock = threading.Lock()
+        self._forget()
+
+    def _forget(self):
+        """No HAProxy state known: nothing configured, no slot taken, no health seen."""
         self.structure = None
         self.weights = {}
-        # tg arn -> {target key: slot number}; slot -> (key, state, chkfail baseline)
+        # tg arn -> {target key: slot number}; (tg arn, slot) -> "active" | "draining"
         self.slots = {}
         self.slot_state = {}
         self.health_cache = {}
         self.chk_base = {}
-        self.lock = threading.Lock()
 
     # -- HAProxy process and runtime API ---------------------------------------------------------
 
@@ -253,12 +257,7 @@ class LoadBalancer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.proc = None
-        self.structure = None
-        self.weights = {}
-        self.slots = {}
-        self.slot_state = {}
-        self.health_cache = {}
-        self.chk_base = {}
+        self._forget()
 
     # -- reconciliation --------------------------------------------------------------------------
 

@@ -40,6 +40,15 @@ async fn task_definition(stack: &Stack, arn: &str) -> TaskDefinition {
     out.task_definition().unwrap().clone()
 }
 
+/// `json` written to a task definition file; keep the directory while the file is used.
+fn taskdef_file(json: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taskdef.json");
+    std::fs::write(&file, json).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    (dir, path)
+}
+
 /// A task definition without what ECS sets itself, to compare what a user wrote.
 fn as_written(mut td: TaskDefinition) -> TaskDefinition {
     td.task_definition_arn = None;
@@ -168,16 +177,12 @@ async fn several_containers_without_a_name_register_nothing() {
 async fn a_task_definition_file_is_rendered_instead_of_the_current_revision() {
     let stack = stack().await;
     let seeded = stack.seed(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("taskdef.json");
-    std::fs::write(
-        &file,
+    let (_dir, file) = taskdef_file(
         r#"{"family": "web", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "512", "memory": "1024",
             "containerDefinitions": [{"name": "web", "image": "placeholder", "essential": true, "memory": 1024,
               "environment": [{"name": "FROM_FILE", "value": "yes"}]}]}"#,
-    )
-    .unwrap();
-    let run = deploy(&stack, &seeded, &["--task-definition", file.to_str().unwrap()]);
+    );
+    let run = deploy(&stack, &seeded, &["--task-definition", &file]);
     assert_eq!(run.code, Some(0), "{run}");
     let new = task_definition(&stack, &output(&run, "task-definition-arn")).await;
     assert_eq!(new.memory(), Some("1024"));
@@ -191,10 +196,7 @@ async fn a_task_definition_file_is_rendered_instead_of_the_current_revision() {
 async fn a_task_definition_with_every_registrable_field_comes_back_as_written() {
     let stack = stack().await;
     let seeded = stack.seed(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("taskdef.json");
-    std::fs::write(
-        &file,
+    let (_dir, file) = taskdef_file(
         r#"{"family": "web",
             "taskRoleArn": "arn:aws:iam::123456789012:role/web-task",
             "executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
@@ -214,9 +216,8 @@ async fn a_task_definition_with_every_registrable_field_comes_back_as_written() 
             "ephemeralStorage": {"sizeInGiB": 30},
             "runtimePlatform": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
             "enableFaultInjection": true}"#,
-    )
-    .unwrap();
-    let run = deploy(&stack, &seeded, &["--task-definition", file.to_str().unwrap()]);
+    );
+    let run = deploy(&stack, &seeded, &["--task-definition", &file]);
     assert_eq!(run.code, Some(0), "{run}");
     let new = task_definition(&stack, &output(&run, "task-definition-arn")).await;
     assert_eq!(new.task_role_arn(), Some("arn:aws:iam::123456789012:role/web-task"));
@@ -239,15 +240,11 @@ async fn a_task_definition_with_every_registrable_field_comes_back_as_written() 
 async fn retired_elastic_inference_in_a_task_definition_is_refused_not_dropped() {
     let stack = stack().await;
     let seeded = stack.seed(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("taskdef.json");
-    std::fs::write(
-        &file,
+    let (_dir, file) = taskdef_file(
         r#"{"family": "web", "inferenceAccelerators": [{"deviceName": "device_1", "deviceType": "eia2.medium"}],
             "containerDefinitions": [{"name": "web", "image": "placeholder", "essential": true, "memory": 256}]}"#,
-    )
-    .unwrap();
-    let run = deploy(&stack, &seeded, &["--task-definition", file.to_str().unwrap()]);
+    );
+    let run = deploy(&stack, &seeded, &["--task-definition", &file]);
     assert_eq!(run.code, Some(1), "{run}");
     assert!(run.stdout.contains("remove `inferenceAccelerators` from the task definition"), "{run}");
     let families = stack.ecs().await.list_task_definitions().send().await.unwrap();
