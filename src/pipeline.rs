@@ -213,18 +213,18 @@ async fn stages(
     reporter.registered(rollout::short(&revision).to_string());
     timings.mark("register");
 
+    let release = rollout::Release {
+        cluster: &deploy.cluster,
+        service: &deploy.service,
+        revision: &revision,
+        previous: &deploy.previous_task_definition_arn,
+        wait_timeout: deploy.wait_timeout,
+        poll: poll_setting(var),
+        cancel: signals::cancelled(),
+    };
     let outcome = match &deploy.strategy {
         StrategyPlan::Rolling => {
-            let request = rollout::Rolling {
-                cluster: &deploy.cluster,
-                service: &deploy.service,
-                revision: &revision,
-                previous: &deploy.previous_task_definition_arn,
-                wait_timeout: deploy.wait_timeout,
-                rollback: deploy.rollback,
-                poll: poll_setting(var),
-                cancel: signals::cancelled(),
-            };
+            let request = rollout::Rolling { release, rollback: deploy.rollback };
             let _group = gha.group(&format!("Rolling deploy of {}/{}", deploy.cluster, deploy.service));
             let mut progress = Both(progress::Log(gha), progress::Report { reporter: &mut *reporter, gha });
             let (outcome, events) = rollout::rolling(&aws.ecs, &request, &mut progress, gha)
@@ -234,17 +234,7 @@ async fn stages(
             outcome
         }
         StrategyPlan::Canary(canary_plan) => {
-            let run = canary::deploy::CanaryRun {
-                aws,
-                cluster: &deploy.cluster,
-                stable_service: &deploy.service,
-                plan: canary_plan,
-                revision: &revision,
-                previous: &deploy.previous_task_definition_arn,
-                wait_timeout: deploy.wait_timeout,
-                poll: poll_setting(var),
-                cancel: signals::cancelled(),
-            };
+            let run = canary::deploy::CanaryRun { aws, plan: canary_plan, release };
             let result = {
                 let _group = gha.group(&format!("Canary deploy of {}/{}", deploy.cluster, deploy.service));
                 let mut progress = Both(progress::Log(gha), progress::Report { reporter: &mut *reporter, gha });

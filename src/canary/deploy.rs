@@ -5,7 +5,6 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, anyhow};
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::controller::{Action, Controller, Observation, StepRecord};
@@ -14,7 +13,7 @@ use crate::aws::Aws;
 use crate::config::duration;
 use crate::ecs::events::EventLog;
 use crate::ecs::poll::{Check, Polled, poll_until};
-use crate::ecs::rollout::{self, Poll, Wait, Watch, short};
+use crate::ecs::rollout::{self, Release, Wait, Watch, short};
 use crate::ecs::service;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
@@ -27,16 +26,9 @@ const ABORT_TRAFFIC_RETRIES: Duration = Duration::from_secs(20);
 
 pub(crate) struct CanaryRun<'a> {
     pub(crate) aws: &'a Aws,
-    pub(crate) cluster: &'a str,
-    pub(crate) stable_service: &'a str,
     pub(crate) plan: &'a CanaryPlan,
-    /// The new revision (registered) and the stable service's current one.
-    pub(crate) revision: &'a str,
-    pub(crate) previous: &'a str,
-    pub(crate) wait_timeout: Duration,
-    pub(crate) poll: Poll,
-    /// Becomes true on SIGINT/SIGTERM.
-    pub(crate) cancel: watch::Receiver<bool>,
+    /// The new revision for the stable service, and how long to wait.
+    pub(crate) release: Release<'a>,
 }
 
 pub(crate) struct CanaryResult {
@@ -58,11 +50,11 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
         http: &http,
     };
     // Only what happens from now on is news (a log that could not read them yet learns them first).
-    let mut canary_log = match service::describe(&r.aws.ecs, r.cluster, &plan.canary_service).await {
+    let mut canary_log = match service::describe(&r.aws.ecs, r.release.cluster, &plan.canary_service).await {
         Ok(svc) => EventLog::starting_at(&svc),
         Err(_) => EventLog::default(),
     };
-    let mut stable_log = match service::describe(&r.aws.ecs, r.cluster, r.stable_service).await {
+    let mut stable_log = match service::describe(&r.aws.ecs, r.release.cluster, r.release.service).await {
         Ok(svc) => EventLog::starting_at(&svc),
         Err(_) => EventLog::default(),
     };
@@ -72,7 +64,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
     let mut observation = Observation::Start;
     loop {
         // After the promotion there is nothing to abort: the clean-up finishes either way.
-        if *r.cancel.borrow() && !controller.is_aborting() && !controller.is_cleaning_up() {
+        if *r.release.cancel.borrow() && !controller.is_aborting() && !controller.is_cleaning_up() {
             progress.emit(Event::Cancelled, &controller.table).await;
             observation = Observation::Cancelled;
         }
@@ -89,11 +81,11 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                     weight: s.weight,
                     bake: s.bake,
                     tasks,
-                    revision: r.revision,
+                    revision: r.release.revision,
                     service: &plan.canary_service,
                 };
                 progress.emit(event, &controller.table).await;
-                done(scale(r.aws, r.cluster, &plan.canary_service, Some(r.revision), tasks).await)
+                done(scale(r.aws, r.release.cluster, &plan.canary_service, Some(r.release.revision), tasks).await)
             }
             Action::WaitCanaryReady { tasks } => wait_ready(&mut r, tasks, &mut canary_log, gha).await,
             Action::SetWeights { stable, canary } => {
@@ -112,7 +104,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 done(result)
             }
             Action::CheckGatesAfter { step: i, wait } => {
-                if crate::clock::sleep_or_cancel(wait, &mut r.cancel).await {
+                if crate::clock::sleep_or_cancel(wait, &mut r.release.cancel).await {
                     Observation::Cancelled
                 } else {
                     let (at, since) = shifted.unwrap_or((Instant::now(), SystemTime::now()));
@@ -138,9 +130,9 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 }
             }
             Action::Promote => {
-                let event = Event::Promoting { service: r.stable_service, revision: r.revision };
+                let event = Event::Promoting { service: r.release.service, revision: r.release.revision };
                 progress.emit(event, &controller.table).await;
-                match update_and_wait(&r, r.revision, &mut stable_log, gha).await {
+                match update_and_wait(&r, r.release.revision, &mut stable_log, gha).await {
                     Ok(()) => Observation::Promoted,
                     Err(e) => Observation::Failed(format!("{e:#}")),
                 }
@@ -150,16 +142,16 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                     Event::ScalingCanaryToZero { service: &plan.canary_service, aborting: controller.is_aborting() };
                 progress.emit(event, &controller.table).await;
                 let result = async {
-                    scale(r.aws, r.cluster, &plan.canary_service, None, 0).await?;
+                    scale(r.aws, r.release.cluster, &plan.canary_service, None, 0).await?;
                     wait_drained(&r, &mut canary_log, gha).await
                 }
                 .await;
                 done(result)
             }
             Action::RestoreStable => {
-                let event = Event::RestoringStable { service: r.stable_service, revision: r.previous };
+                let event = Event::RestoringStable { service: r.release.service, revision: r.release.previous };
                 progress.emit(event, &controller.table).await;
-                done(update_and_wait(&r, r.previous, &mut stable_log, gha).await)
+                done(update_and_wait(&r, r.release.previous, &mut stable_log, gha).await)
             }
             Action::Finish(outcome) => {
                 for what in controller.left_behind() {
@@ -216,7 +208,8 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
                     Ok((s, c)) => format!("traffic is split stable {s} / canary {c}"),
                     Err(e) => format!("where traffic is could not be read either ({e:#})"),
                 };
-                let commands = traffic::restore_commands(source, stable, canary, r.cluster, &r.plan.canary_service);
+                let commands =
+                    traffic::restore_commands(source, stable, canary, r.release.cluster, &r.plan.canary_service);
                 return Err(anyhow!(
                     "{error:#}; after {}s of retries {now}. Put traffic back on the stable service with:\n{commands}",
                     started.elapsed().as_secs()
@@ -229,8 +222,8 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
 /// Until the canary service runs `tasks` tasks of the new revision and its target group reports
 /// that many healthy targets.
 async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: &Gha) -> Observation {
-    let (aws, cluster, plan, revision) = (r.aws, r.cluster, r.plan, r.revision);
-    let polled = poll_until(r.wait_timeout, r.poll, Some(&mut r.cancel), async || {
+    let (aws, cluster, plan, revision) = (r.aws, r.release.cluster, r.plan, r.release.revision);
+    let polled = poll_until(r.release.wait_timeout, r.release.poll, Some(&mut r.release.cancel), async || {
         let svc = service::describe(&aws.ecs, cluster, &plan.canary_service).await?;
         log.print_new(&svc, gha);
         let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
@@ -258,7 +251,7 @@ async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: 
             Observation::Failed(format!(
                 "{} did not get {tasks} healthy task(s) within wait-timeout {}: {last_state}",
                 plan.canary_service,
-                duration::format(r.wait_timeout)
+                duration::format(r.release.wait_timeout)
             ))
         }
         Err(e) => Observation::Failed(format!("{e:#}")),
@@ -268,8 +261,8 @@ async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: 
 /// Until the canary service runs no task (bounded by wait-timeout).
 async fn wait_drained(r: &CanaryRun<'_>, log: &mut EventLog, gha: &Gha) -> Result<()> {
     let name = &r.plan.canary_service;
-    let polled = poll_until(r.wait_timeout, r.poll, None, async || {
-        let svc = service::describe(&r.aws.ecs, r.cluster, name).await?;
+    let polled = poll_until(r.release.wait_timeout, r.release.poll, None, async || {
+        let svc = service::describe(&r.aws.ecs, r.release.cluster, name).await?;
         log.print_new(&svc, gha);
         Ok(if svc.running_count() == 0 && svc.pending_count() == 0 {
             Check::Done(())
@@ -290,18 +283,23 @@ async fn wait_drained(r: &CanaryRun<'_>, log: &mut EventLog, gha: &Gha) -> Resul
 /// The stable service to `revision`, waiting until it is stable. Not interrupted by cancellation:
 /// a half-updated stable service is worse than a late exit.
 async fn update_and_wait(r: &CanaryRun<'_>, revision: &str, log: &mut EventLog, gha: &Gha) -> Result<()> {
-    service::update(&r.aws.ecs, r.cluster, r.stable_service, Some(revision), None).await?;
-    let watch =
-        Watch { ecs: &r.aws.ecs, cluster: r.cluster, service: r.stable_service, timeout: r.wait_timeout, poll: r.poll };
+    service::update(&r.aws.ecs, r.release.cluster, r.release.service, Some(revision), None).await?;
+    let watch = Watch {
+        ecs: &r.aws.ecs,
+        cluster: r.release.cluster,
+        service: r.release.service,
+        timeout: r.release.wait_timeout,
+        poll: r.release.poll,
+    };
     match rollout::wait(&watch, revision, None, log, gha).await? {
         Wait::Stable => Ok(()),
         Wait::TimedOut => Err(anyhow!(
             "{} did not become stable on {} within wait-timeout {}",
-            r.stable_service,
+            r.release.service,
             short(revision),
-            duration::format(r.wait_timeout)
+            duration::format(r.release.wait_timeout)
         )),
-        Wait::Failed { reason, .. } => Err(anyhow!("{} on {}: {reason}", r.stable_service, short(revision))),
-        Wait::Cancelled => Err(anyhow!("the wait for {} was cancelled", r.stable_service)),
+        Wait::Failed { reason, .. } => Err(anyhow!("{} on {}: {reason}", r.release.service, short(revision))),
+        Wait::Cancelled => Err(anyhow!("the wait for {} was cancelled", r.release.service)),
     }
 }

@@ -97,17 +97,16 @@ async fn run(cancel_at: Option<&'static str>) -> (Vec<String>, Outcome) {
     taskdef::set_image(&mut rendered, &image);
     let revision = rollout::register(&aws.ecs, &rendered.task_definition, &deploy_plan.tags).await.expect("registered");
     let (tx, rx) = watch::channel(false);
-    let r = CanaryRun {
-        aws: &aws,
+    let release = rollout::Release {
         cluster: "demo",
-        stable_service: "web",
-        plan: canary,
+        service: "web",
         revision: &revision,
         previous: &deploy_plan.previous_task_definition_arn,
         wait_timeout: Duration::from_secs(60),
         poll: rollout::Poll { first: Duration::from_millis(50), max: Duration::from_millis(50) },
         cancel: rx,
     };
+    let r = CanaryRun { aws: &aws, plan: canary, release };
     let sink: Sink = std::sync::Arc::new(std::sync::Mutex::new(std::io::sink()));
     let gha = Gha::new(false, sink, None, None);
     let mut recorder = Recorder { names: Vec::new(), cancel_at, cancel: tx };

@@ -146,19 +146,21 @@ async fn cancelled(
     if !r.rollback {
         progress.emit(Event::RolloutLeft { reason: &reason }, &[]).await;
         return Ok((
-            Outcome::Failed { reason: format!("{reason}; ECS goes on with the deployment of {}", short(r.revision)) },
+            Outcome::Failed {
+                reason: format!("{reason}; ECS goes on with the deployment of {}", short(r.release.revision)),
+            },
             log,
         ));
     }
-    progress.emit(Event::RollingBack { reason: &reason, revision: r.previous, by_ecs: false }, &[]).await;
-    service::update(ecs, r.cluster, r.service, Some(r.previous), None)
+    progress.emit(Event::RollingBack { reason: &reason, revision: r.release.previous, by_ecs: false }, &[]).await;
+    service::update(ecs, r.release.cluster, r.release.service, Some(r.release.previous), None)
         .await
         .context("the rollback could not be started")?;
     Ok((
         Outcome::RolledBack {
             reason: format!(
                 "{reason}; {name} is being restored to {} (not waited for: ECS finishes it)",
-                short(r.previous)
+                short(r.release.previous)
             ),
             at: None,
         },
@@ -166,40 +168,60 @@ async fn cancelled(
     ))
 }
 
-/// A rolling deploy of an already registered revision.
-pub(crate) struct Rolling<'a> {
+/// A registered revision for a service, and how both strategies wait for it: the stable service
+/// (`service`), the revision it ran before (`previous`), and the run's wait settings.
+pub(crate) struct Release<'a> {
     pub(crate) cluster: &'a str,
     pub(crate) service: &'a str,
     pub(crate) revision: &'a str,
     pub(crate) previous: &'a str,
     pub(crate) wait_timeout: Duration,
-    pub(crate) rollback: bool,
     pub(crate) poll: Poll,
-    /// Becomes true on SIGINT/SIGTERM: the wait for the new revision stops.
+    /// Becomes true on SIGINT/SIGTERM.
     pub(crate) cancel: watch::Receiver<bool>,
 }
 
-/// Rolls `r.revision` out, telling `progress` what happens (`gha` prints ECS's own events).
+/// A rolling deploy of an already registered revision.
+pub(crate) struct Rolling<'a> {
+    pub(crate) release: Release<'a>,
+    pub(crate) rollback: bool,
+}
+
+/// Rolls `r.release.revision` out, telling `progress` what happens (`gha` prints ECS's own events).
 pub(crate) async fn rolling(
     ecs: &aws_sdk_ecs::Client,
     r: &Rolling<'_>,
     progress: &mut impl Progress,
     gha: &Gha,
 ) -> Result<(Outcome, EventLog)> {
-    let watch = Watch { ecs, cluster: r.cluster, service: r.service, timeout: r.wait_timeout, poll: r.poll };
-    let current = service::describe(ecs, r.cluster, r.service).await?;
+    let watch = Watch {
+        ecs,
+        cluster: r.release.cluster,
+        service: r.release.service,
+        timeout: r.release.wait_timeout,
+        poll: r.release.poll,
+    };
+    let current = service::describe(ecs, r.release.cluster, r.release.service).await?;
     let mut log = EventLog::starting_at(&current);
-    let name = format!("{}/{}", r.cluster, r.service);
-    service::update(ecs, r.cluster, r.service, Some(r.revision), None).await?;
-    progress.emit(Event::RolloutStarted { service: &name, revision: r.revision, timeout: r.wait_timeout }, &[]).await;
-    let mut cancel = r.cancel.clone();
-    let (reason, ecs_rolled_back) = match wait(&watch, r.revision, Some(&mut cancel), &mut log, gha).await? {
+    let name = format!("{}/{}", r.release.cluster, r.release.service);
+    service::update(ecs, r.release.cluster, r.release.service, Some(r.release.revision), None).await?;
+    progress
+        .emit(
+            Event::RolloutStarted { service: &name, revision: r.release.revision, timeout: r.release.wait_timeout },
+            &[],
+        )
+        .await;
+    let mut cancel = r.release.cancel.clone();
+    let (reason, ecs_rolled_back) = match wait(&watch, r.release.revision, Some(&mut cancel), &mut log, gha).await? {
         Wait::Stable => {
-            progress.emit(Event::RolloutCompleted { service: &name, revision: r.revision }, &[]).await;
+            progress.emit(Event::RolloutCompleted { service: &name, revision: r.release.revision }, &[]).await;
             return Ok((Outcome::Succeeded, log));
         }
         Wait::TimedOut => (
-            format!("the deployment did not become stable within wait-timeout {}", duration::format(r.wait_timeout)),
+            format!(
+                "the deployment did not become stable within wait-timeout {}",
+                duration::format(r.release.wait_timeout)
+            ),
             false,
         ),
         Wait::Failed { reason, ecs_rolled_back } => (reason, ecs_rolled_back),
@@ -209,22 +231,24 @@ pub(crate) async fn rolling(
         progress.emit(Event::RolloutLeft { reason: &reason }, &[]).await;
         return Ok((Outcome::Failed { reason }, log));
     }
-    progress.emit(Event::RollingBack { reason: &reason, revision: r.previous, by_ecs: ecs_rolled_back }, &[]).await;
+    progress
+        .emit(Event::RollingBack { reason: &reason, revision: r.release.previous, by_ecs: ecs_rolled_back }, &[])
+        .await;
     if !ecs_rolled_back {
-        service::update(ecs, r.cluster, r.service, Some(r.previous), None)
+        service::update(ecs, r.release.cluster, r.release.service, Some(r.release.previous), None)
             .await
             .context("the rollback could not be started")?;
     }
-    match wait(&watch, r.previous, None, &mut log, gha).await? {
+    match wait(&watch, r.release.previous, None, &mut log, gha).await? {
         Wait::Stable => {
-            progress.emit(Event::Restored { service: &name, revision: r.previous }, &[]).await;
+            progress.emit(Event::Restored { service: &name, revision: r.release.previous }, &[]).await;
             Ok((Outcome::RolledBack { reason, at: None }, log))
         }
         other => Ok((
             Outcome::Failed {
                 reason: format!(
                     "{reason}; the rollback to {} did not finish either ({other:?}): check the service in the ECS console",
-                    short(r.previous)
+                    short(r.release.previous)
                 ),
             },
             log,
