@@ -157,9 +157,7 @@ def _evaluate_one(backend, alarm, profile, now):
         elif test(v, threshold):
             breaching += 1
     if not present and missing in ("missing", "ignore"):
-        if missing == "missing" and alarm.state_value != "INSUFFICIENT_DATA" and all(v is None for _, v in points):
-            # CloudWatch keeps the state while it waits for data within its evaluation range.
-            return
+        # No datapoint in the range: CloudWatch keeps the state while it waits for data.
         return
     new_state = "ALARM" if breaching >= needed else "OK"
     if new_state == alarm.state_value:

@@ -14,6 +14,11 @@ _lines = queue.SimpleQueue()
 _generation = 0
 
 
+def generation() -> int:
+    """The stack's generation now: a task started now logs under it."""
+    return _generation
+
+
 def sink(task, definition, line):
     if getattr(task, "generation", _generation) != _generation:
         return

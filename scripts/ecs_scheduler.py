@@ -9,8 +9,7 @@ import random
 import time
 import uuid
 
-from ecs_tasks import Task, now_utc
-from moto.elbv2 import models as elbv2_models
+from ecs_tasks import STOPPED_KEPT, Task, now_utc
 
 import alb_targets
 
@@ -320,8 +319,6 @@ class Scheduler:
                 self.tick_service(backend, service, tasks, now)
         # Keep the most recent stopped tasks, as ECS shows them for a while.
         stopped = [t for t in backend._stack_tasks.values() if t.last_status == "STOPPED"]
-        for t in sorted(stopped, key=lambda t: t.created)[: max(0, len(stopped) - 200)]:
+        for t in sorted(stopped, key=lambda t: t.created)[: max(0, len(stopped) - STOPPED_KEPT)]:
             backend._stack_tasks.pop(t.arn, None)
 
-
-_ = elbv2_models  # imported for its side effect of loading moto's ELBv2 before alb_targets patches it

@@ -11,11 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import cw_logs
-from containers import ContainerSpec, StartError, spec_from_definition
+from containers import StartError, spec_from_definition
 
-
-def cw_logs_generation():
-    return cw_logs._generation
 
 STOPPED_KEPT = 200
 
@@ -192,7 +189,7 @@ class Runner:
             return ("ok", cids, ports)
 
         task.pull_started_at = now_utc()
-        task.generation = cw_logs_generation()
+        task.generation = cw_logs.generation()
         task.start_job = self.pool.submit(job)
 
     def _follow(self, task, definition, cid):

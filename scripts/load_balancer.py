@@ -350,11 +350,8 @@ class LoadBalancer:
             self.health_cache = cache
 
     def health(self, tg_arn: str, key: str):
-        """HAProxy's view of a target: (status, check status, check code, rise, fall, health), or None."""
-        row = self.health_cache.get((tg_arn, key))
-        if row is None:
-            return None
-        return row
+        """HAProxy's `show stat` row for a target (status, check_status, check_code, chkfail, …), or None."""
+        return self.health_cache.get((tg_arn, key))
 
     def config_text(self) -> str:
         try:
@@ -362,9 +359,6 @@ class LoadBalancer:
                 return f.read()
         except OSError:
             return ""
-
-    def frontend_for(self, listener_arn: str) -> str:
-        return _id("l", listener_arn)
 
     @staticmethod
     def backend_for(tg_arn: str) -> str:
