@@ -3,34 +3,47 @@ operation of it, answered with that protocol's own throttling error, as AWS answ
 
 Set with POST /_stack/faults {"service": "ecs", "operation": "DescribeServices", "rate": 0.2};
 `operation` may be left out for every operation; rate 0 removes the fault. The fraction is exact over
-consecutive calls (an accumulator, not a coin), so tests can count on it. With "count": N instead of
-a rate, exactly the next N calls are throttled, then the fault ends by itself.
+consecutive calls (an accumulator, not a coin), so tests can count on it. GET /_stack/faults answers
+{"throttled": N}, the calls throttled since the last reset. With "count": N instead of
+a rate, exactly the next N calls are throttled, then the fault ends by itself. With "random": true the
+fraction is a coin per call (seeded by "seed" for repeatable runs): bursts of consecutive throttles
+happen, as they do on AWS, so a client's retries are tested rather than always succeeding at once.
 """
 
 import io
 import json
+import random
 import re
 import threading
 from urllib.parse import parse_qs
 
 _lock = threading.Lock()
-_rules = {}  # (service, operation or "*") -> [rate, calls, calls left or None]
+_rules = {}  # (service, operation or "*") -> [rate, calls, calls left or None, coin or None]
+_throttled = 0  # calls answered with a throttling error since the last clear()
 
 
-def set_fault(service: str, operation: str | None, rate: float, count: int | None = None):
+def set_fault(service: str, operation: str | None, rate: float, count: int | None = None, seed: int | None = None):
+    """`seed` set: each call is throttled with probability `rate` (random.Random(seed))."""
     with _lock:
         k = (service.lower(), operation or "*")
         if count is not None and count > 0:
-            _rules[k] = [1.0, 0, count]
+            _rules[k] = [1.0, 0, count, None]
         elif rate <= 0:
             _rules.pop(k, None)
         else:
-            _rules[k] = [min(rate, 1.0), 0, None]
+            _rules[k] = [min(rate, 1.0), 0, None, random.Random(seed) if seed is not None else None]
 
 
 def clear():
+    global _throttled
     with _lock:
         _rules.clear()
+        _throttled = 0
+
+
+def throttled_count() -> int:
+    with _lock:
+        return _throttled
 
 
 def identify(environ) -> tuple[str | None, str | None]:
@@ -53,8 +66,10 @@ def _due(service, operation) -> bool:
         for k in ((service, operation), (service, "*")):
             rule = _rules.get(k)
             if rule is not None:
-                rate, calls, left = rule
+                rate, calls, left, coin = rule
                 rule[1] = calls + 1
+                if coin is not None:
+                    return coin.random() < rate
                 if left is not None:
                     if left <= 1:
                         del _rules[k]
@@ -72,6 +87,9 @@ def throttled(environ):
     service, operation = identify(environ)
     if not service or not _due(service.lower(), operation or "*"):
         return None
+    global _throttled
+    with _lock:
+        _throttled += 1
     if environ.get("HTTP_X_AMZ_TARGET"):
         body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
         return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.1")], body

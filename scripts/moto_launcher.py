@@ -51,18 +51,24 @@ def control(plane, profile, environ):
             "task_provisioning_seconds": profile.scaled(profile.provisioning),
             "task_pending_seconds": profile.scaled(profile.pending),
         }
+    if method == "GET" and path == "/_stack/faults":
+        return 200, {"throttled": faults.throttled_count()}
     if method == "POST" and path == "/_stack/faults":
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = json.loads(environ["wsgi.input"].read(length) or b"{}")
             rate = float(body.get("rate", 0))
             count = int(body["count"]) if body.get("count") is not None else None
+            seed = None
+            if body.get("random"):
+                seed = int(body.get("seed", 0))
         except (ValueError, KeyError, TypeError):
             return 400, {"error": 'expected {"service": "ecs", "operation": "DescribeServices", "rate": 0.2}'}
         if not body.get("service"):
             return 400, {"error": "name the service (the signing name: ecs, elasticloadbalancing, monitoring, …)"}
-        faults.set_fault(body["service"], body.get("operation"), rate, count)
-        return 200, {"service": body["service"], "operation": body.get("operation"), "rate": rate, "count": count}
+        faults.set_fault(body["service"], body.get("operation"), rate, count, seed)
+        answer = {"service": body["service"], "operation": body.get("operation"), "rate": rate, "count": count}
+        return 200, answer | ({"random": True, "seed": seed} if seed is not None else {})
     return 404, {"error": f"unknown control {method} {path}"}
 
 

@@ -40,6 +40,23 @@ def test_profiles_scale_aws_time():
         stack_profile.current({"STACK_PROFILE": "slow"})
 
 
+def test_a_random_fault_throttles_about_its_rate_with_bursts_and_repeats_with_its_seed():
+    def run():
+        faults.clear()
+        faults.set_fault("ecs", None, 0.4, seed=7)
+        return [faults._due("ecs", "DescribeServices") for _ in range(2000)]
+
+    calls = run()
+    assert 0.37 < sum(calls) / len(calls) < 0.43
+    longest, current = 0, 0
+    for throttled in calls:
+        current = current + 1 if throttled else 0
+        longest = max(longest, current)
+    assert longest >= 4, "a coin throttles several calls in a row now and then, as AWS does"
+    assert run() == calls
+    faults.clear()
+
+
 def test_a_fault_count_throttles_exactly_the_next_calls_then_ends():
     faults.clear()
     faults.set_fault("elasticloadbalancing", "ModifyListener", 0, count=2)

@@ -28,9 +28,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Attempts per call. A deploy shares its account's API rate limits with everything else, and a
+/// mutating call that gives up turns a healthy release into a rollback: up to 8 attempts, backing
+/// off from `FIRST_BACKOFF` (jittered, doubling to 20 s), all within `OPERATION_TIMEOUT`.
+const MAX_ATTEMPTS: u32 = 8;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
 /// Loads the ambient configuration (environment, profile, container or instance credentials) for the
 /// run's region and endpoint. Retries: standard mode, jittered backoff on throttling and 5xx, none on
-/// other 4xx; `AWS_MAX_ATTEMPTS` overrides the attempt count (tests set 1).
+/// other 4xx; `AWS_MAX_ATTEMPTS` overrides the attempt count (most tests set 1).
 pub(crate) async fn ambient_config(settings: &AwsSettings) -> SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
@@ -39,7 +45,7 @@ pub(crate) async fn ambient_config(settings: &AwsSettings) -> SdkConfig {
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(settings.region.clone()))
-        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts()))
+        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts()).with_initial_backoff(FIRST_BACKOFF))
         .timeout_config(timeouts);
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
@@ -48,7 +54,7 @@ pub(crate) async fn ambient_config(settings: &AwsSettings) -> SdkConfig {
 }
 
 fn max_attempts() -> u32 {
-    std::env::var("AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).filter(|n| *n >= 1).unwrap_or(4)
+    std::env::var("AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).filter(|n| *n >= 1).unwrap_or(MAX_ATTEMPTS)
 }
 
 impl Aws {
@@ -78,6 +84,16 @@ impl Aws {
             calls,
         }
     }
+}
+
+/// A failed call as an error that names it (`CloudWatch GetMetricStatistics: Throttling: Rate
+/// exceeded`): which service, which operation, and what AWS said.
+pub(crate) fn call_failed<E, R>(operation: &'static str, err: &aws_sdk_ecs::error::SdkError<E, R>) -> anyhow::Error
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    anyhow::anyhow!("{operation}: {}", describe_error(err))
 }
 
 /// An AWS SDK error as a person needs it: the service's own code and message, not the SDK's

@@ -9,7 +9,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
 use serde::Deserialize;
 
-use crate::aws::describe_error;
+use crate::aws::call_failed;
 use crate::config::AwsSettings;
 use crate::gha::Gha;
 use crate::retry::Backoff;
@@ -78,7 +78,7 @@ pub(crate) async fn obtain(
                 .duration_seconds(duration)
                 .send()
                 .await
-                .map_err(|e| anyhow!("{}", describe_error(&e)))
+                .map_err(|e| call_failed("STS AssumeRoleWithWebIdentity", &e))
                 .with_context(|| {
                     format!(
                         "could not assume {role} with the GitHub OIDC token: check that the role's trust policy allows the provider token.actions.githubusercontent.com, audience `{}`, and this repository's subject (repo:<owner>/<repo>:...)",
@@ -100,7 +100,7 @@ pub(crate) async fn obtain(
                 .duration_seconds(duration)
                 .send()
                 .await
-                .map_err(|e| anyhow!("{}", describe_error(&e)))
+                .map_err(|e| call_failed("STS AssumeRole", &e))
                 .with_context(|| {
                     format!("could not assume {role} with the ambient credentials: are AWS credentials configured (AWS_ACCESS_KEY_ID, a profile), and may they sts:AssumeRole it?")
                 })?;

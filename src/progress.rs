@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::canary::controller::{GateResult, StepRecord};
+use crate::canary::controller::{GateResult, StepRecord, Verdict};
 use crate::config::duration;
 use crate::ecs::rollout::short;
 use crate::gha::Gha;
@@ -112,15 +112,23 @@ impl Progress for Log<'_> {
             }
             Event::Aborting { .. } => {}
             Event::GatesChecked { label, results, elapsed } => {
-                let all = results.iter().all(|r| r.passed);
+                let verdict = if results.iter().any(|r| r.verdict == Verdict::Failed) {
+                    "FAIL"
+                } else if results.iter().all(GateResult::passed) {
+                    "pass"
+                } else {
+                    "inconclusive"
+                };
                 let parts: Vec<String> = results.iter().map(|r| format!("{} {}", r.gate, r.value)).collect();
                 let elapsed = Duration::from_secs(elapsed.as_secs_f64().round() as u64);
-                gha.info(&format!(
-                    "{label}: gates {}: {} at {}",
-                    if all { "pass" } else { "FAIL" },
-                    parts.join(", "),
-                    duration::format(elapsed)
-                ));
+                gha.info(&format!("{label}: gates {verdict}: {} at {}", parts.join(", "), duration::format(elapsed)));
+                for r in results.iter().filter(|r| r.verdict == Verdict::Unreadable) {
+                    gha.warning(&format!(
+                        "{label}: the {} gate could not be read, checking again: {}",
+                        r.gate,
+                        r.detail.as_deref().unwrap_or("no detail")
+                    ));
+                }
             }
             Event::Promoting { service, revision } => gha.info(&format!("promote: {service} gets {}", short(revision))),
             Event::ScalingCanaryToZero { service, aborting } => {
@@ -218,7 +226,7 @@ mod tests {
     async fn the_log_says_each_event_in_one_line_a_person_can_follow() {
         let (gha, buf) = log();
         let revision = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:8";
-        let gates = [GateResult { gate: "alarms", passed: true, value: "OK".into(), detail: None }];
+        let gates = [GateResult::pass("alarms", "OK")];
         let events = [
             Event::StepStarted {
                 step: 1,

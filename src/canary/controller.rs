@@ -11,17 +11,59 @@ use std::time::Duration;
 use crate::outcome::Outcome;
 use crate::plan::PlannedStep;
 
+/// What one check of one gate concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Passed,
+    Failed,
+    /// The gate could not be read (AWS throttled or did not answer): no verdict either way. Checked
+    /// again; a step fails after `MAX_UNREADABLE` such checks in a row.
+    Unreadable,
+    /// Too little evidence yet (fewer requests than `min-requests`): the step waits for more, and
+    /// fails if its bake ends without it. Never a pass.
+    Waiting,
+}
+
 /// One gate's verdict at one check.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct GateResult {
     /// `alarms`, `target-health`, `error-rate` or `probe`.
     pub(crate) gate: &'static str,
-    pub(crate) passed: bool,
+    pub(crate) verdict: Verdict,
     /// The observed value, as shown in the step table (`OK`, `0.4%`, `HTTP 200`, `2/2 healthy`).
     pub(crate) value: String,
-    /// The evidence when it failed (alarm name and reason, probe error).
+    /// The evidence when it did not pass (alarm name and reason, probe error, what AWS said).
     pub(crate) detail: Option<String>,
 }
+
+impl GateResult {
+    pub(crate) fn pass(gate: &'static str, value: impl Into<String>) -> Self {
+        GateResult { gate, verdict: Verdict::Passed, value: value.into(), detail: None }
+    }
+
+    pub(crate) fn fail(gate: &'static str, value: impl Into<String>, detail: impl Into<String>) -> Self {
+        GateResult { gate, verdict: Verdict::Failed, value: value.into(), detail: Some(detail.into()) }
+    }
+
+    pub(crate) fn passed(&self) -> bool {
+        self.verdict == Verdict::Passed
+    }
+
+    /// `error-rate gate failed: 3% (…)`: what a failure or an inconclusive end says.
+    fn describe(&self, what: &str) -> String {
+        match &self.detail {
+            Some(d) => format!("{} gate {what}: {} ({d})", self.gate, self.value),
+            None => format!("{} gate {what}: {}", self.gate, self.value),
+        }
+    }
+}
+
+/// Checks in a row with an unreadable gate before the step fails: one throttled call is no
+/// verdict, four in a row leave the canary unwatched for too long.
+pub(crate) const MAX_UNREADABLE: u32 = 4;
+
+/// After the bake, how soon an unreadable gate is asked again (at most the check interval).
+const RECHECK: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Observation {
@@ -117,6 +159,8 @@ pub(crate) struct Controller {
     abort: Option<(String, Option<usize>)>,
     /// Failures while undoing, reported with the abort reason.
     undo_errors: Vec<String>,
+    /// Consecutive checks with an unreadable gate.
+    unreadable_in_a_row: u32,
     pub(crate) table: Vec<StepRecord>,
     left_behind: Vec<String>,
 }
@@ -141,6 +185,7 @@ impl Controller {
             promotion_started: false,
             abort: None,
             undo_errors: Vec::new(),
+            unreadable_in_a_row: 0,
             left_behind: Vec::new(),
             table,
         }
@@ -204,22 +249,44 @@ impl Controller {
                 Action::CheckGatesAfter { step: i, wait: self.first_check(i) }
             }
             (Phase::Baking(i), Observation::Checked { results, elapsed }) => {
-                let failed: Vec<String> = results
+                let failed: Vec<String> =
+                    results.iter().filter(|r| r.verdict == Verdict::Failed).map(|r| r.describe("failed")).collect();
+                let unreadable: Vec<String> = results
                     .iter()
-                    .filter(|r| !r.passed)
-                    .map(|r| match &r.detail {
-                        Some(d) => format!("{} gate failed: {} ({d})", r.gate, r.value),
-                        None => format!("{} gate failed: {}", r.gate, r.value),
-                    })
+                    .filter(|r| r.verdict == Verdict::Unreadable)
+                    .map(|r| r.describe("could not be read"))
+                    .collect();
+                let waiting: Vec<String> = results
+                    .iter()
+                    .filter(|r| r.verdict == Verdict::Waiting)
+                    .map(|r| r.describe("had too little evidence"))
                     .collect();
                 self.table[i].gates = results;
+                self.unreadable_in_a_row = if unreadable.is_empty() { 0 } else { self.unreadable_in_a_row + 1 };
                 if !failed.is_empty() {
                     self.table[i].result = StepResult::Failed;
                     return self.begin_abort(failed.join("; "));
                 }
+                if self.unreadable_in_a_row >= MAX_UNREADABLE {
+                    self.table[i].result = StepResult::Failed;
+                    return self.begin_abort(format!(
+                        "{} checks in a row could not read every gate, so the canary is not being watched: {}",
+                        self.unreadable_in_a_row,
+                        unreadable.join("; ")
+                    ));
+                }
                 let bake = self.steps[i].bake;
                 if elapsed < bake {
                     return Action::CheckGatesAfter { step: i, wait: self.check_interval.min(bake - elapsed) };
+                }
+                // The bake is over: a step passes on evidence only. An unreadable gate is asked
+                // again soon (bounded by MAX_UNREADABLE); too little traffic by now is a failure.
+                if !unreadable.is_empty() {
+                    return Action::CheckGatesAfter { step: i, wait: self.check_interval.min(RECHECK) };
+                }
+                if !waiting.is_empty() {
+                    self.table[i].result = StepResult::Failed;
+                    return self.begin_abort(format!("inconclusive at the end of the bake: {}", waiting.join("; ")));
                 }
                 self.table[i].result = StepResult::Passed;
                 if i + 1 < self.steps.len() {
@@ -350,16 +417,11 @@ mod tests {
     }
 
     fn pass() -> Vec<GateResult> {
-        vec![GateResult { gate: "alarms", passed: true, value: "OK".into(), detail: None }]
+        vec![GateResult::pass("alarms", "OK")]
     }
 
     fn alarm() -> Vec<GateResult> {
-        vec![GateResult {
-            gate: "alarms",
-            passed: false,
-            value: "api-5xx in ALARM".into(),
-            detail: Some("Threshold Crossed".into()),
-        }]
+        vec![GateResult::fail("alarms", "api-5xx in ALARM", "Threshold Crossed")]
     }
 
     fn checked(results: Vec<GateResult>, elapsed: u64) -> Observation {
@@ -579,12 +641,90 @@ mod tests {
         assert!(matches!(c.next(Done), Finish(Outcome::RolledBack { .. })));
     }
 
+    fn unreadable() -> Vec<GateResult> {
+        vec![GateResult {
+            gate: "error-rate",
+            verdict: Verdict::Unreadable,
+            value: "could not read".into(),
+            detail: Some("CloudWatch GetMetricStatistics: Throttling: Rate exceeded".into()),
+        }]
+    }
+
+    fn waiting() -> Vec<GateResult> {
+        vec![GateResult {
+            gate: "error-rate",
+            verdict: Verdict::Waiting,
+            value: "12 of min-requests 50".into(),
+            detail: None,
+        }]
+    }
+
+    #[test]
+    fn an_unreadable_gate_is_no_verdict_and_the_bake_goes_on() {
+        let mut c = Controller::new(steps(), secs(5));
+        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        assert_eq!(c.next(checked(unreadable(), 5)), CheckGatesAfter { step: 0, wait: secs(5) });
+        assert_eq!(c.next(checked(unreadable(), 10)), CheckGatesAfter { step: 0, wait: secs(5) });
+        assert_eq!(c.next(checked(pass(), 15)), CheckGatesAfter { step: 0, wait: secs(5) });
+        // The count is of checks in a row: a readable check starts it again.
+        assert_eq!(c.next(checked(unreadable(), 18)), CheckGatesAfter { step: 0, wait: secs(2) });
+        assert_eq!(c.next(checked(pass(), 20)), ScaleCanary { step: 1, tasks: 2 });
+        assert_eq!(c.table[0].result, StepResult::Passed);
+    }
+
+    #[test]
+    fn four_unreadable_checks_in_a_row_fail_the_step_naming_what_aws_said() {
+        let mut c = Controller::new(steps(), secs(1));
+        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        for elapsed in 1..MAX_UNREADABLE {
+            assert_eq!(c.next(checked(unreadable(), elapsed.into())), CheckGatesAfter { step: 0, wait: secs(1) });
+        }
+        assert_eq!(c.next(checked(unreadable(), 4)), SetWeights { stable: 100, canary: 0 });
+        assert_eq!(c.next(Done), ScaleCanaryToZero);
+        let Finish(Outcome::RolledBack { reason, at: Some(1) }) = c.next(Done) else { panic!("not rolled back") };
+        assert!(reason.starts_with("4 checks in a row could not read every gate"), "{reason}");
+        assert!(reason.contains("CloudWatch GetMetricStatistics: Throttling: Rate exceeded"), "{reason}");
+        assert_eq!(c.table[0].result, StepResult::Failed);
+    }
+
+    #[test]
+    fn at_the_end_of_the_bake_an_unreadable_gate_is_asked_again_before_the_step_passes() {
+        let mut c = Controller::new(steps(), secs(10));
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, checked(pass(), 10)]);
+        assert_eq!(c.next(checked(unreadable(), 20)), CheckGatesAfter { step: 0, wait: secs(2) });
+        assert_eq!(c.table[0].result, StepResult::Running, "no pass without a reading");
+        assert_eq!(c.next(checked(pass(), 22)), ScaleCanary { step: 1, tasks: 2 });
+    }
+
+    #[test]
+    fn too_little_evidence_waits_through_the_bake_and_then_fails_never_passes() {
+        let mut c = Controller::new(steps(), secs(10));
+        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        assert_eq!(c.next(checked(waiting(), 10)), CheckGatesAfter { step: 0, wait: secs(10) });
+        assert_eq!(c.next(checked(waiting(), 20)), SetWeights { stable: 100, canary: 0 });
+        assert_eq!(c.next(Done), ScaleCanaryToZero);
+        assert_eq!(
+            c.next(Done),
+            Finish(Outcome::RolledBack {
+                reason: "inconclusive at the end of the bake: error-rate gate had too little evidence: 12 of \
+                         min-requests 50"
+                    .into(),
+                at: Some(1)
+            })
+        );
+
+        let mut c = Controller::new(steps(), secs(10));
+        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        c.next(checked(waiting(), 10));
+        assert_eq!(c.next(checked(pass(), 20)), ScaleCanary { step: 1, tasks: 2 }, "evidence in time passes");
+    }
+
     #[test]
     fn the_step_table_keeps_each_gates_last_value() {
         let mut c = Controller::new(steps(), secs(10));
         drive(&mut c, vec![Start, Done, CanaryReady, Done]);
-        let first = vec![GateResult { gate: "error-rate", passed: true, value: "0.1%".into(), detail: None }];
-        let last = vec![GateResult { gate: "error-rate", passed: true, value: "0.3%".into(), detail: None }];
+        let first = vec![GateResult::pass("error-rate", "0.1%")];
+        let last = vec![GateResult::pass("error-rate", "0.3%")];
         c.next(checked(first, 10));
         c.next(checked(last.clone(), 20));
         assert_eq!(c.table[0].gates, last);

@@ -4,13 +4,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{AlarmType, Dimension, StateValue, Statistic};
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 
-use super::controller::GateResult;
-use crate::aws::{Aws, describe_error};
+use super::controller::{GateResult, Verdict};
+use crate::aws::{Aws, call_failed};
 use crate::config::Gates;
 use crate::plan::TargetGroup;
 
@@ -34,7 +34,8 @@ pub(crate) async fn check(ctx: &GateContext<'_>, canary_tasks: i32, since: Syste
     }
     results.push(target_health(ctx, canary_tasks).await.unwrap_or_else(|e| unknown("target-health", e)));
     if let Some(max) = ctx.gates.max_error_rate {
-        results.push(error_rate(ctx, max, since).await.unwrap_or_else(|e| unknown("error-rate", e)));
+        let rate = error_rate(ctx, max, ctx.gates.min_requests, since).await;
+        results.push(rate.unwrap_or_else(|e| unknown("error-rate", e)));
     }
     if let Some(url) = &ctx.gates.probe_url {
         results.push(probe(ctx.http, url).await);
@@ -42,9 +43,10 @@ pub(crate) async fn check(ctx: &GateContext<'_>, canary_tasks: i32, since: Syste
     results
 }
 
-/// A gate that could not be evaluated fails: a deploy tool must not pass what it could not see.
+/// A gate that could not be read is no verdict either way (never a pass: a deploy tool must not
+/// pass what it could not see); the controller asks again and fails the step if it stays unread.
 fn unknown(gate: &'static str, e: anyhow::Error) -> GateResult {
-    GateResult { gate, passed: false, value: "could not check".into(), detail: Some(format!("{e:#}")) }
+    GateResult { gate, verdict: Verdict::Unreadable, value: "could not read".into(), detail: Some(format!("{e:#}")) }
 }
 
 /// One CloudWatch alarm as DescribeAlarms tells it (metric and composite alike).
@@ -65,7 +67,7 @@ pub(crate) async fn alarm_states(aws: &Aws, names: &[String]) -> Result<Vec<Alar
         .alarm_types(AlarmType::CompositeAlarm)
         .send()
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))?;
+        .map_err(|e| call_failed("CloudWatch DescribeAlarms", &e))?;
     let state = |name: Option<&str>, value: Option<&StateValue>, reason: Option<&str>| AlarmState {
         name: name.unwrap_or("?").to_string(),
         firing: value == Some(&StateValue::Alarm),
@@ -87,31 +89,27 @@ async fn alarms(ctx: &GateContext<'_>) -> Result<GateResult> {
         .map(|a| (a.name, a.reason))
         .collect();
     Ok(match firing.as_slice() {
-        [] => GateResult { gate: "alarms", passed: true, value: "OK".into(), detail: None },
-        _ => GateResult {
-            gate: "alarms",
-            passed: false,
-            value: format!("{} in ALARM", firing.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")),
-            detail: Some(firing.iter().map(|(n, r)| format!("{n}: {r}")).collect::<Vec<_>>().join("; ")),
-        },
+        [] => GateResult::pass("alarms", "OK"),
+        _ => GateResult::fail(
+            "alarms",
+            format!("{} in ALARM", firing.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")),
+            firing.iter().map(|(n, r)| format!("{n}: {r}")).collect::<Vec<_>>().join("; "),
+        ),
     })
 }
 
 async fn target_health(ctx: &GateContext<'_>, canary_tasks: i32) -> Result<GateResult> {
     let (healthy, total, reasons) = healthy_targets(ctx.aws, &ctx.canary_target_group.arn).await?;
-    let passed = i32::try_from(healthy).unwrap_or(i32::MAX) >= canary_tasks;
-    Ok(GateResult {
-        gate: "target-health",
-        passed,
-        value: format!("{healthy}/{canary_tasks} healthy"),
-        detail: (!passed).then(|| {
-            if reasons.is_empty() {
-                format!("{total} target(s) registered in {}", ctx.canary_target_group.name)
-            } else {
-                reasons.join("; ")
-            }
-        }),
-    })
+    let value = format!("{healthy}/{canary_tasks} healthy");
+    if i32::try_from(healthy).unwrap_or(i32::MAX) >= canary_tasks {
+        return Ok(GateResult::pass("target-health", value));
+    }
+    let detail = if reasons.is_empty() {
+        format!("{total} target(s) registered in {}", ctx.canary_target_group.name)
+    } else {
+        reasons.join("; ")
+    };
+    Ok(GateResult::fail("target-health", value, detail))
 }
 
 /// Healthy and registered target counts of a target group, with the reasons of unhealthy ones.
@@ -122,7 +120,7 @@ pub(crate) async fn healthy_targets(aws: &Aws, target_group_arn: &str) -> Result
         .target_group_arn(target_group_arn)
         .send()
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))?;
+        .map_err(|e| call_failed("ELB DescribeTargetHealth", &e))?;
     let descriptions = out.target_health_descriptions();
     let mut healthy = 0;
     let mut reasons = Vec::new();
@@ -140,20 +138,32 @@ pub(crate) async fn healthy_targets(aws: &Aws, target_group_arn: &str) -> Result
     Ok((healthy, descriptions.len(), reasons))
 }
 
-async fn error_rate(ctx: &GateContext<'_>, max: f64, since: SystemTime) -> Result<GateResult> {
+async fn error_rate(ctx: &GateContext<'_>, max: f64, min_requests: u64, since: SystemTime) -> Result<GateResult> {
     let errors = metric_sum(ctx, "HTTPCode_Target_5XX_Count", since).await?;
     let requests = metric_sum(ctx, "RequestCount", since).await?;
+    Ok(rate_verdict(errors, requests, max, min_requests))
+}
+
+/// The error-rate gate's verdict from the canary's 5xx and request counts since the shift.
+fn rate_verdict(errors: f64, requests: f64, max: f64, min_requests: u64) -> GateResult {
+    if requests < min_requests as f64 {
+        return GateResult {
+            gate: "error-rate",
+            verdict: Verdict::Waiting,
+            value: format!("{requests} of min-requests {min_requests}"),
+            detail: Some(format!("{errors} 5xx so far; the rate is judged from {min_requests} requests on")),
+        };
+    }
     if requests <= 0.0 {
-        return Ok(GateResult { gate: "error-rate", passed: true, value: NO_REQUESTS_YET.into(), detail: None });
+        return GateResult::pass("error-rate", NO_REQUESTS_YET);
     }
     let rate = errors / requests;
-    Ok(GateResult {
-        gate: "error-rate",
-        passed: rate <= max,
-        value: format!("{}%", round2(rate * 100.0)),
-        detail: (rate > max)
-            .then(|| format!("{errors} 5xx of {requests} requests, above max-error-rate {}%", round2(max * 100.0))),
-    })
+    let value = format!("{}%", round2(rate * 100.0));
+    if rate <= max {
+        return GateResult::pass("error-rate", value);
+    }
+    let detail = format!("{errors} 5xx of {requests} requests, above max-error-rate {}%", round2(max * 100.0));
+    GateResult::fail("error-rate", value, detail)
 }
 
 fn round2(x: f64) -> f64 {
@@ -183,7 +193,7 @@ async fn metric_sum(ctx: &GateContext<'_>, metric: &str, since: SystemTime) -> R
         .statistics(Statistic::Sum)
         .send()
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))?;
+        .map_err(|e| call_failed("CloudWatch GetMetricStatistics", &e))?;
     // Folded from +0.0: an empty `sum()` of f64 is -0.0, which printed as "-0%" when ALB had
     // published no 5xx datapoint (it publishes none for a count of zero).
     Ok(out.datapoints().iter().filter_map(|d| d.sum()).fold(0.0, |total, x| total + x))
@@ -192,20 +202,29 @@ async fn metric_sum(ctx: &GateContext<'_>, metric: &str, since: SystemTime) -> R
 /// GET `url`: 2xx within 5 s passes.
 pub(crate) async fn probe(http: &reqwest::Client, url: &str) -> GateResult {
     match http.get(url).timeout(Duration::from_secs(5)).send().await {
-        Ok(r) if r.status().is_success() => {
-            GateResult { gate: "probe", passed: true, value: format!("HTTP {}", r.status().as_u16()), detail: None }
+        Ok(r) if r.status().is_success() => GateResult::pass("probe", format!("HTTP {}", r.status().as_u16())),
+        Ok(r) => {
+            GateResult::fail("probe", format!("HTTP {}", r.status().as_u16()), format!("{url} answered {}", r.status()))
         }
-        Ok(r) => GateResult {
-            gate: "probe",
-            passed: false,
-            value: format!("HTTP {}", r.status().as_u16()),
-            detail: Some(format!("{url} answered {}", r.status())),
-        },
-        Err(e) => GateResult {
-            gate: "probe",
-            passed: false,
-            value: if e.is_timeout() { "timeout".into() } else { "no answer".into() },
-            detail: Some(format!("{url}: {e}")),
-        },
+        Err(e) => {
+            GateResult::fail("probe", if e.is_timeout() { "timeout" } else { "no answer" }, format!("{url}: {e}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_rate_is_judged_only_on_enough_requests() {
+        let waiting = rate_verdict(0.0, 12.0, 0.01, 50);
+        assert_eq!(waiting.verdict, Verdict::Waiting, "12 requests are not evidence when 50 are asked for");
+        assert_eq!(waiting.value, "12 of min-requests 50");
+        assert_eq!(rate_verdict(5.0, 12.0, 0.01, 50).verdict, Verdict::Waiting, "nor against the canary");
+        assert_eq!(rate_verdict(0.0, 50.0, 0.01, 50).verdict, Verdict::Passed);
+        let failed = rate_verdict(2.0, 100.0, 0.01, 50);
+        assert_eq!((failed.verdict, failed.value.as_str()), (Verdict::Failed, "2%"));
+        assert_eq!(rate_verdict(0.0, 0.0, 0.01, 0), GateResult::pass("error-rate", NO_REQUESTS_YET));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::controller::{StepRecord, StepResult};
+use super::controller::{StepRecord, StepResult, Verdict};
 use crate::config::duration;
 use crate::text::cell;
 
@@ -23,7 +23,11 @@ fn gates(row: &StepRecord) -> String {
     row.gates
         .iter()
         .map(|g| {
-            let mark = if g.passed { "" } else { " ✗" };
+            let mark = match g.verdict {
+                Verdict::Passed => "",
+                Verdict::Failed => " ✗",
+                Verdict::Unreadable | Verdict::Waiting => " ?",
+            };
             format!("{} {}{mark}", g.gate, g.value)
         })
         .collect::<Vec<_>>()

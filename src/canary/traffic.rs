@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum};
 
-use crate::aws::describe_error;
+use crate::aws::call_failed;
 use crate::config::TrafficSource;
 
 /// The commands a person runs to put all traffic back on the stable target group, and then to stop
@@ -42,7 +42,7 @@ pub(crate) async fn actions(
                 .listener_arns(arn)
                 .send()
                 .await
-                .map_err(|e| anyhow!("{}", describe_error(&e)))
+                .map_err(|e| call_failed("ELB DescribeListeners", &e))
                 .with_context(|| format!("could not read listener `{arn}`: check `listener-arn` and `aws-region`"))?;
             let listener = out.listeners().first().ok_or_else(|| anyhow!("listener `{arn}` was not found"))?;
             Ok(listener.default_actions().to_vec())
@@ -53,10 +53,10 @@ pub(crate) async fn actions(
                 .rule_arns(arn)
                 .send()
                 .await
-                .map_err(|e| anyhow!("{}", describe_error(&e)))
+                .map_err(|e| call_failed("ELB DescribeRules", &e))
                 .with_context(|| {
-                format!("could not read listener rule `{arn}`: check `listener-rule-arn` and `aws-region`")
-            })?;
+                    format!("could not read listener rule `{arn}`: check `listener-rule-arn` and `aws-region`")
+                })?;
             let rule = out.rules().first().ok_or_else(|| anyhow!("listener rule `{arn}` was not found"))?;
             Ok(rule.actions().to_vec())
         }
@@ -146,7 +146,7 @@ pub(crate) async fn set_weights(
                 .set_default_actions(Some(updated))
                 .send()
                 .await
-                .map_err(|e| anyhow!("{}", describe_error(&e)))
+                .map_err(|e| call_failed("ELB ModifyListener", &e))
                 .with_context(|| format!("could not set weights {}/{} on listener {arn}", weights.0, weights.1))?;
         }
         TrafficSource::Rule(arn) => {
@@ -155,7 +155,7 @@ pub(crate) async fn set_weights(
                 .set_actions(Some(updated))
                 .send()
                 .await
-                .map_err(|e| anyhow!("{}", describe_error(&e)))
+                .map_err(|e| call_failed("ELB ModifyRule", &e))
                 .with_context(|| format!("could not set weights {}/{} on listener rule {arn}", weights.0, weights.1))?;
         }
     }

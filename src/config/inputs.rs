@@ -105,6 +105,10 @@ pub(crate) struct Inputs {
     /// Highest 5xx rate of the canary target group over the bake window, e.g. 1%
     #[arg(long, value_name = "PERCENT", help_heading = "Canary")]
     pub(crate) max_error_rate: Option<String>,
+    /// Requests the canary must have answered in a step before the error rate may pass or fail;
+    /// a step with fewer by the end of its bake fails [default: 0: a step without requests is a warning]
+    #[arg(long, value_name = "N", help_heading = "Canary")]
+    pub(crate) min_requests: Option<String>,
     /// URL that must answer 2xx at every check
     #[arg(long, value_name = "URL", help_heading = "Canary")]
     pub(crate) probe_url: Option<String>,

@@ -96,6 +96,8 @@ pub(crate) struct Gates {
     pub(crate) alarms: Vec<String>,
     /// Highest accepted 5xx share of requests, as a fraction (1% is 0.01).
     pub(crate) max_error_rate: Option<f64>,
+    /// Requests the canary needs in a step before its error rate counts (0: none needed).
+    pub(crate) min_requests: u64,
     pub(crate) probe_url: Option<String>,
 }
 

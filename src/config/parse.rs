@@ -108,6 +108,15 @@ pub(crate) fn percent(v: &str) -> Result<f64, String> {
     }
 }
 
+/// A whole number of requests, at most a million (a step needs that many before its rate counts).
+pub(crate) fn request_count(v: &str) -> Result<u64, String> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if n <= 1_000_000 => Ok(n),
+        Ok(_) => Err(format!("`{v}` requests is more than a step can be expected to see: use at most 1000000")),
+        Err(_) => Err(format!("`{v}` is not a whole number of requests: write it like `50`")),
+    }
+}
+
 pub(crate) fn key_values(v: &str, what: &str) -> Result<Vec<(String, String)>, String> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for (n, line) in v.lines().enumerate() {

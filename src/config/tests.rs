@@ -98,6 +98,9 @@ fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
         (&[("listener-rule-arn", RULE)], "listener-rule-arn", "both set"),
         (&[("max-error-rate", "1")], "max-error-rate", "like `1%`"),
         (&[("max-error-rate", "150%")], "max-error-rate", "not a percentage"),
+        (&[("min-requests", "lots")], "min-requests", "like `50`"),
+        (&[("min-requests", "-5")], "min-requests", "not a whole number"),
+        (&[("min-requests", "99999999")], "min-requests", "at most 1000000"),
         (&[("probe-url", "ftp://example.com")], "probe-url", "http(s) URL"),
         (&[("check-interval", "0s")], "check-interval", "shorter than 1s"),
         (&[("check-interval", "500ms")], "check-interval", "at most once a second"),
@@ -191,6 +194,7 @@ fn gates_and_rule_are_typed() {
             ("listener-rule-arn", RULE),
             ("alarms", "api-5xx, api-latency\nqueue-depth"),
             ("max-error-rate", "0.5%"),
+            ("min-requests", "50"),
             ("probe-url", "http://127.0.0.1:8080/health"),
             ("check-interval", "1s"),
             ("canary-steps", "25%:5s\n100%"),
@@ -202,6 +206,7 @@ fn gates_and_rule_are_typed() {
     assert_eq!(canary.traffic, TrafficSource::Rule(RULE.into()));
     assert_eq!(canary.gates.alarms, ["api-5xx", "api-latency", "queue-depth"]);
     assert_eq!(canary.gates.max_error_rate, Some(0.005));
+    assert_eq!(canary.gates.min_requests, 50);
     assert_eq!(canary.gates.probe_url.as_deref(), Some("http://127.0.0.1:8080/health"));
     assert_eq!(canary.check_interval, Duration::from_secs(1));
     assert_eq!(canary.steps.len(), 2);

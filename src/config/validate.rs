@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::parse::{
     alarm_names, arn, boolean, check_interval, ecr_repository_name, ecs_name, http_url, image_reference, image_tag,
-    key_values, percent, platform, positive_duration, region, registry_host, session_name,
+    key_values, percent, platform, positive_duration, region, registry_host, request_count, session_name,
 };
 use super::{
     AwsSettings, BuildSettings, CanarySettings, Config, DeploySettings, Gates, ImageSource, InputError, InputErrors,
@@ -231,6 +231,7 @@ fn deploy(
             ("listener-rule-arn", &i.listener_rule_arn),
             ("alarms", &i.alarms),
             ("max-error-rate", &i.max_error_rate),
+            ("min-requests", &i.min_requests),
             ("probe-url", &i.probe_url),
             ("check-interval", &i.check_interval),
         ] {
@@ -311,6 +312,10 @@ fn canary(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Opt
     };
     let alarms = c.parse("alarms", i.alarms.as_deref(), alarm_names).unwrap_or_default();
     let max_error_rate = c.parse("max-error-rate", i.max_error_rate.as_deref(), percent);
+    let min_requests = c.parse("min-requests", i.min_requests.as_deref(), request_count).unwrap_or(0);
+    if min_requests > 0 && max_error_rate.is_none() {
+        c.warnings.push("`min-requests` has no effect without `max-error-rate`".into());
+    }
     let probe_url = c.parse("probe-url", i.probe_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
     let check_interval =
         c.parse("check-interval", i.check_interval.as_deref(), check_interval).unwrap_or(Duration::from_secs(10));
@@ -318,7 +323,7 @@ fn canary(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Opt
         steps: steps?,
         canary_service: canary_service?,
         traffic: traffic?,
-        gates: Gates { alarms, max_error_rate, probe_url },
+        gates: Gates { alarms, max_error_rate, min_requests, probe_url },
         check_interval,
     })
 }

@@ -44,8 +44,13 @@ pub(crate) enum Polled<T, S> {
     Cancelled,
 }
 
+/// Looks in a row that may fail (a throttled or unanswered describe) before the wait gives up: one
+/// failed look is no news, a few in a row mean the wait is blind.
+const FAILED_LOOKS: u32 = 4;
+
 /// Calls `probe` at once and then at `poll`'s intervals until it is done, `timeout` has passed, or
-/// `cancel` turns true (when given: some waits must not be cut short). A probe's error ends the wait.
+/// `cancel` turns true (when given: some waits must not be cut short). A probe's error is retried at
+/// the next interval; `FAILED_LOOKS` in a row, or one at the deadline, end the wait with it.
 pub(crate) async fn poll_until<T, S>(
     timeout: Duration,
     poll: Poll,
@@ -56,14 +61,25 @@ pub(crate) async fn poll_until<T, S>(
         anyhow::anyhow!("a wait of {timeout:?} is too long for this machine's clock: use at most 24h")
     })?;
     let mut interval = Duration::ZERO;
+    let mut failed_looks = 0;
+    let mut seen = None;
     loop {
-        let seen = match probe().await? {
-            Check::Done(done) => return Ok(Polled::Done(done)),
-            Check::NotYet(seen) => seen,
-        };
+        match probe().await {
+            Ok(Check::Done(done)) => return Ok(Polled::Done(done)),
+            Ok(Check::NotYet(now_seen)) => {
+                failed_looks = 0;
+                seen = Some(now_seen);
+            }
+            Err(e) => {
+                failed_looks += 1;
+                if failed_looks >= FAILED_LOOKS || Instant::now() >= deadline {
+                    return Err(e.context(format!("{failed_looks} look(s) in a row failed")));
+                }
+            }
+        }
         let now = Instant::now();
         if now >= deadline {
-            return Ok(Polled::TimedOut(Some(seen)));
+            return Ok(Polled::TimedOut(seen));
         }
         interval = poll.next(interval);
         let wait = interval.min(deadline - now);
@@ -104,6 +120,36 @@ mod tests {
         let polled: Polled<(), &str> =
             poll_until(Duration::ZERO, fast(), None, async || Ok(Check::NotYet("2/3 healthy"))).await.unwrap();
         assert!(matches!(polled, Polled::TimedOut(Some("2/3 healthy"))));
+    }
+
+    #[tokio::test]
+    async fn a_failed_look_is_asked_again_and_four_in_a_row_end_the_wait() {
+        let mut asked = 0;
+        let polled = poll_until(Duration::from_secs(5), fast(), None, async || {
+            asked += 1;
+            match asked {
+                1 | 3 | 4 | 5 => Err(anyhow::anyhow!("ECS DescribeServices: ThrottlingException: Rate exceeded")),
+                7 => Ok(Check::Done(asked)),
+                _ => Ok(Check::NotYet(asked)),
+            }
+        })
+        .await
+        .unwrap();
+        assert!(matches!(polled, Polled::Done(7)), "three failed looks in a row are retried");
+
+        let mut asked = 0;
+        let failed = poll_until::<(), ()>(Duration::from_secs(5), fast(), None, async || {
+            asked += 1;
+            Err(anyhow::anyhow!("ECS DescribeServices: ThrottlingException: Rate exceeded"))
+        })
+        .await
+        .err()
+        .unwrap();
+        assert_eq!(asked, 4);
+        assert_eq!(
+            format!("{failed:#}"),
+            "4 look(s) in a row failed: ECS DescribeServices: ThrottlingException: Rate exceeded"
+        );
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use super::events::EventLog;
 pub(crate) use super::poll::Poll;
 use super::poll::{Check, Polled, poll_until};
 use super::service;
-use crate::aws::describe_error;
+use crate::aws::call_failed;
 use crate::config::duration;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
@@ -47,8 +47,17 @@ pub(crate) async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tag
         .set_enable_fault_injection(td.enable_fault_injection)
         .send()
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
-        .context("could not register the new task definition revision (ecs:RegisterTaskDefinition; the role also needs iam:PassRole for the task and execution roles)")?;
+        .map_err(|e| {
+            use aws_sdk_ecs::error::ProvideErrorMetadata as _;
+            let denied = e.as_service_error().and_then(|s| s.code()).is_some_and(|c| c.contains("AccessDenied"));
+            let hint = if denied {
+                " (the role needs ecs:RegisterTaskDefinition, and iam:PassRole for the task and execution roles)"
+            } else {
+                ""
+            };
+            call_failed("ECS RegisterTaskDefinition", &e)
+                .context(format!("could not register the new task definition revision{hint}"))
+        })?;
     out.task_definition()
         .and_then(|t| t.task_definition_arn())
         .map(str::to_string)

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_ecs::types::{Service, Tag, TaskDefinition, TaskDefinitionField};
 
-use crate::aws::describe_error;
+use crate::aws::call_failed;
 
 /// The service `name` in `cluster`, which must exist and be ACTIVE.
 pub(crate) async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) -> Result<Service> {
@@ -14,7 +14,7 @@ pub(crate) async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &st
         .services(name)
         .send()
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .map_err(|e| call_failed("ECS DescribeServices", &e))
         .with_context(|| format!("could not describe service `{name}` in cluster `{cluster}`"))?;
     if let Some(failure) = out.failures().first() {
         let reason = failure.reason().unwrap_or("unknown reason");
@@ -54,7 +54,7 @@ pub(crate) async fn update(
         .set_desired_count(tasks)
         .send()
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .map_err(|e| call_failed("ECS UpdateService", &e))
         .with_context(|| match (revision, tasks) {
             (Some(revision), None) => format!("could not update service {name} to {}", super::rollout::short(revision)),
             (_, Some(tasks)) => format!("could not scale {name} to {tasks} task(s)"),
@@ -71,7 +71,7 @@ pub(crate) async fn task_definition(ecs: &aws_sdk_ecs::Client, reference: &str) 
         .include(TaskDefinitionField::Tags)
         .send()
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .map_err(|e| call_failed("ECS DescribeTaskDefinition", &e))
         .with_context(|| format!("could not describe task definition `{reference}`"))?;
     let td = out.task_definition().cloned().ok_or_else(|| anyhow!("task definition `{reference}` was not found"))?;
     Ok((td, out.tags().to_vec()))

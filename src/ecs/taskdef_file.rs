@@ -3,6 +3,7 @@
 //! JSON deserializer: the file is served as the answer to a DescribeTaskDefinition call that never
 //! leaves the process, so every field ECS knows is read exactly as ECS would return it.
 
+use crate::aws::call_failed;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -65,7 +66,7 @@ pub(crate) async fn read(path: &Path) -> Result<(TaskDefinition, Vec<Tag>)> {
         .task_definition("file")
         .send()
         .await
-        .map_err(|e| anyhow!("{}", crate::aws::describe_error(&e)))
+        .map_err(|e| call_failed("ECS DescribeTaskDefinition", &e))
         .with_context(|| format!("{} is not a task definition as ECS describes it", path.display()))?;
     let td = out.task_definition().cloned().ok_or_else(|| anyhow!("{} has no task definition", path.display()))?;
     if td.family().is_none_or(str::is_empty) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
 
-use crate::aws::describe_error;
+use crate::aws::call_failed;
 use crate::gha::Gha;
 use crate::secret::Secret;
 
@@ -24,7 +24,7 @@ pub(crate) async fn ecr_auth(ecr: &aws_sdk_ecr::Client, host: &str, gha: &Gha) -
         .get_authorization_token()
         .send()
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .map_err(|e| call_failed("ECR GetAuthorizationToken", &e))
         .context("could not get a registry token from ECR (ecr:GetAuthorizationToken): does the role allow it?")?;
     let token = out
         .authorization_data()

@@ -117,7 +117,10 @@ fn gates_line(c: &super::CanaryPlan) -> String {
         gates.push(format!("alarms not in ALARM: {}", c.gates.alarms.join(", ")));
     }
     if let Some(rate) = c.gates.max_error_rate {
-        gates.push(format!("5xx rate ≤ {}%", rate * 100.0));
+        match c.gates.min_requests {
+            0 => gates.push(format!("5xx rate ≤ {}%", rate * 100.0)),
+            n => gates.push(format!("5xx rate ≤ {}% over at least {n} requests a step", rate * 100.0)),
+        }
     }
     if let Some(url) = &c.gates.probe_url {
         gates.push(format!("{url} answers 2xx"));
@@ -232,6 +235,7 @@ mod tests {
                     gates: Gates {
                         alarms: vec!["web-5xx".into()],
                         max_error_rate: Some(0.01),
+                        min_requests: 0,
                         probe_url: Some("https://example.com/health".into()),
                     },
                     check_interval: Duration::from_secs(10),

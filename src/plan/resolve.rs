@@ -5,7 +5,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_ecs::types::Service;
 
 use super::{CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks};
-use crate::aws::{Aws, describe_error};
+use crate::aws::{Aws, call_failed};
 use crate::canary::traffic;
 use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy};
 use crate::ecs::{service, taskdef, taskdef_file};
@@ -52,7 +52,7 @@ async fn ecr_repository_exists(aws: &Aws, repository: &str) -> Result<()> {
         Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => bail!(
             "input `ecr-repository`: there is no ECR repository `{repository}` in this account and region: create it (aws ecr create-repository --repository-name {repository}) or fix the name"
         ),
-        Err(e) => Err(anyhow!("{}", describe_error(&e)))
+        Err(e) => Err(call_failed("ECR DescribeRepositories", &e))
             .with_context(|| format!("could not look up the ECR repository `{repository}` (ecr:DescribeRepositories)")),
     }
 }
@@ -64,7 +64,7 @@ async fn ecr_registry(aws: &Aws, region: &str) -> Result<String> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .map_err(|e| call_failed("STS GetCallerIdentity", &e))
         .context("could not find out the AWS account (sts:GetCallerIdentity): are AWS credentials configured?")?;
     let account = identity.account().ok_or_else(|| anyhow!("sts:GetCallerIdentity returned no account"))?;
     let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
@@ -205,7 +205,7 @@ async fn describe_target_groups(aws: &Aws, arns: &[String]) -> Result<Vec<Target
         .set_target_group_arns(Some(arns.to_vec()))
         .send()
         .await
-        .map_err(|e| anyhow!("{}", describe_error(&e)))
+        .map_err(|e| call_failed("ELB DescribeTargetGroups", &e))
         .context("could not describe the stable and canary target groups")?;
     out.target_groups()
         .iter()

@@ -113,10 +113,11 @@ mod tests {
     use expect_test::expect;
 
     use super::*;
-    use crate::canary::controller::{GateResult, StepResult};
+    use crate::canary::controller::{GateResult, StepResult, Verdict};
 
     fn gate(gate: &'static str, passed: bool, value: &str) -> GateResult {
-        GateResult { gate, passed, value: value.into(), detail: None }
+        let verdict = if passed { Verdict::Passed } else { Verdict::Failed };
+        GateResult { gate, verdict, value: value.into(), detail: None }
     }
 
     fn row(weight: u8, tasks: i32, result: StepResult, gates: Vec<GateResult>, took: Option<u64>) -> StepRecord {
@@ -221,7 +222,7 @@ mod tests {
         let mut failing = ok_gates();
         failing[0] = GateResult {
             gate: "alarms",
-            passed: false,
+            verdict: Verdict::Failed,
             value: "api-5xx in ALARM".into(),
             detail: Some("api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0".into()),
         };

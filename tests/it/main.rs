@@ -10,3 +10,4 @@ mod inputs;
 mod report;
 mod rolling;
 mod support;
+mod throttled;

@@ -110,6 +110,21 @@ impl Stack {
         assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
     }
 
+    /// Throttles each call to `service` with probability `rate` (a seeded coin: bursts happen, as on
+    /// AWS); rate 0 ends it.
+    pub async fn throttle_randomly(&self, service: &str, rate: f64, seed: u64) {
+        let body = serde_json::json!({ "service": service, "rate": rate, "random": true, "seed": seed });
+        let r =
+            reqwest::Client::new().post(format!("{}/_stack/faults", self.endpoint)).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    }
+
+    /// How many calls the stack's faults have throttled since the last reset.
+    pub async fn throttled_calls(&self) -> u64 {
+        let all: Value = reqwest::get(format!("{}/_stack/faults", self.endpoint)).await.unwrap().json().await.unwrap();
+        all["throttled"].as_u64().unwrap_or_else(|| panic!("no count in {all}"))
+    }
+
     /// Throttles exactly the next `count` calls to one operation of `service`.
     pub async fn throttle_next(&self, service: &str, operation: &str, count: u32) {
         let body = serde_json::json!({ "service": service, "operation": operation, "count": count });
@@ -165,6 +180,12 @@ impl Action {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
             .env("AWS_EC2_METADATA_DISABLED", "true");
         Action { command }
+    }
+
+    /// The action's own retry settings rather than the tests' single attempt.
+    pub fn default_retries(&mut self) -> &mut Self {
+        self.command.env_remove("AWS_MAX_ATTEMPTS");
+        self
     }
 
     pub fn env(&mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> &mut Self {
