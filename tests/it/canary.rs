@@ -386,3 +386,23 @@ async fn a_step_that_saw_no_request_says_so_instead_of_passing_silently() {
     let table = std::fs::read_to_string(summary).unwrap();
     assert!(table.contains("error-rate ⚠ no requests in the step"), "{table}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_min_requests_a_step_without_enough_traffic_is_inconclusive_and_rolls_back() {
+    let c = setup(&[]).await;
+    // A trickle: a request every 10 ms at 10% reaches the canary far fewer than 5,000 times in 2 s.
+    let traffic = Traffic::start(format!("{}/version", c.url));
+    let run = c
+        .action(&["--canary-steps", "10%:2s, 100%", "--check-interval", "1s", "--max-error-rate", "1%"])
+        .args(["--min-requests", "5000"])
+        .run();
+    traffic.stop().await;
+    assert_eq!(run.code, Some(1), "never a pass on too little evidence:\n{run}");
+    assert!(run.stdout.contains("gates inconclusive: "), "{run}");
+    assert!(
+        run.stdout.contains("inconclusive at the end of the bake: error-rate gate had too little evidence: "),
+        "{run}"
+    );
+    assert!(run.stdout.contains(" of min-requests 5000"), "{run}");
+    c.assert_safe().await;
+}
