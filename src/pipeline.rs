@@ -12,6 +12,7 @@ use crate::aws::{Aws, ambient_config};
 use crate::canary::{self, steps};
 use crate::config::{Config, ImageSource, Strategy};
 use crate::credentials::{self, Runner};
+use crate::ecs::lease::{self, Lease};
 use crate::ecs::{rollout, taskdef};
 use crate::gha::Gha;
 use crate::outcome::Outcome;
@@ -202,12 +203,57 @@ async fn stages(
     };
     reporter.image_ready(image.uri.clone());
 
+    let lease = take_lease(deploy, aws, var, gha).await?;
+    let result = deploy_stage(deploy, &image.uri, aws, var, gha, reporter, timings).await;
+    lease.release(&aws.ecs, gha).await;
+    result
+}
+
+/// The deploy lease on the stable service, then what the plan assumed asked again: from here on no
+/// other run of this action deploys to the service. A cancellation that came meanwhile ends the run
+/// before any change.
+async fn take_lease(
+    deploy: &DeployPlan,
+    aws: &Aws,
+    var: &impl Fn(&str) -> Option<String>,
+    gha: &Gha,
+) -> Result<Lease, Failure> {
+    let holder = GitHubContext::from_env(var).run_url.unwrap_or_else(|| {
+        format!("local run on {} pid {}", var("HOSTNAME").unwrap_or_else(|| "this machine".into()), std::process::id())
+    });
+    // Long enough to read back what a second run wrote at the same moment, and no longer than a poll.
+    let settle = poll_setting(var).first.min(Duration::from_secs(1));
+    let hold = plan::worst_case(deploy);
+    let lease = lease::take(&aws.ecs, &deploy.service, &deploy.service_arn, &holder, hold, settle, gha)
+        .await
+        .in_stage("Deploy failed", SERVICE_UNCHANGED)?;
+    let checked = match plan::recheck(deploy, aws).await {
+        Ok(()) if *signals::cancelled().borrow() => Err(anyhow::anyhow!("cancelled (SIGINT/SIGTERM)")),
+        other => other,
+    };
+    if let Err(e) = checked {
+        lease.release(&aws.ecs, gha).await;
+        return Err(e).in_stage("Deploy failed", SERVICE_UNCHANGED);
+    }
+    Ok(lease)
+}
+
+/// Register the new revision and roll it out, holding the lease.
+async fn deploy_stage(
+    deploy: &DeployPlan,
+    image_uri: &str,
+    aws: &Aws,
+    var: &impl Fn(&str) -> Option<String>,
+    gha: &Gha,
+    reporter: &mut Reporter,
+    timings: &mut Timings,
+) -> Result<(), Failure> {
     let mut rendered = deploy.rendered.clone();
-    taskdef::set_image(&mut rendered, &image.uri);
+    taskdef::set_image(&mut rendered, image_uri);
     let revision = rollout::register(&aws.ecs, &rendered.task_definition, &deploy.tags)
         .await
         .in_stage("Deploy failed", SERVICE_UNCHANGED)?;
-    gha.info(&format!("registered {} ({} in container {})", rollout::short(&revision), image.uri, rendered.container));
+    gha.info(&format!("registered {} ({image_uri} in container {})", rollout::short(&revision), rendered.container));
     output(gha, "task-definition-arn", &revision);
     output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
     reporter.registered(rollout::short(&revision).to_string());

@@ -1,6 +1,7 @@
 //! Amazon ECS: services, task definitions, and (later) rolling them out.
 
 pub(crate) mod events;
+pub(crate) mod lease;
 pub(crate) mod poll;
 pub(crate) mod rollout;
 pub(crate) mod service;

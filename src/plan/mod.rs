@@ -1,6 +1,7 @@
 //! The deployment plan: everything one run will do, resolved with read-only calls before the first
 //! change. `dry-run` prints it and stops; the executor consumes it.
 
+mod budget;
 mod print;
 mod resolve;
 
@@ -10,8 +11,9 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 use aws_sdk_ecs::types::Tag;
 
+pub(crate) use budget::worst_case;
 pub(crate) use print::{markdown, text};
-pub(crate) use resolve::resolve;
+pub(crate) use resolve::{recheck, resolve};
 
 use crate::config::{Gates, TrafficSource};
 use crate::ecs::taskdef::Rendered;
@@ -56,6 +58,8 @@ impl ImagePlan {
 pub(crate) struct DeployPlan {
     pub(crate) cluster: String,
     pub(crate) service: String,
+    /// Where the deploy lease is written.
+    pub(crate) service_arn: String,
     pub(crate) desired_count: i32,
     pub(crate) previous_task_definition_arn: String,
     /// Tags of the current revision, carried to the new one.

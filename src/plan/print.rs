@@ -98,6 +98,11 @@ fn deploy_text(out: &mut String, d: &DeployPlan) {
     }
     let rollback = if d.rollback { "restore the previous revision" } else { "leave it as it is (rollback: false)" };
     let _ = writeln!(out, "failure:  {rollback}");
+    let _ = writeln!(
+        out,
+        "at most:  {} (every wait at wait-timeout, then an abort; cover it with the job's timeout-minutes)",
+        dur(super::worst_case(d))
+    );
 }
 
 fn family(d: &DeployPlan) -> String {
@@ -208,6 +213,7 @@ mod tests {
             deploy: Some(DeployPlan {
                 cluster: "prod".into(),
                 service: "web".into(),
+                service_arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/web".into(),
                 desired_count: 4,
                 previous_task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into(),
                 tags: Vec::new(),
@@ -264,6 +270,7 @@ mod tests {
               then:   promote web to the new revision, weights 100/0, web-canary to 0 tasks
               gates:  canary targets healthy in web-canary; alarms not in ALARM: web-5xx; 5xx rate ≤ 1%; https://example.com/health answers 2xx (every 10s)
             failure:  restore the previous revision
+            at most:  1h41m20s (every wait at wait-timeout, then an abort; cover it with the job's timeout-minutes)
         "#]].assert_eq(&text(&canary_plan()));
     }
 

@@ -90,6 +90,7 @@ async fn deploy_plan(settings: &DeploySettings, image: &str, aws: &Aws) -> Resul
     Ok(DeployPlan {
         cluster: settings.cluster.clone(),
         service: settings.service.clone(),
+        service_arn: stable.service_arn().unwrap_or_default().to_string(),
         desired_count: stable.desired_count(),
         previous_task_definition_arn: current_arn,
         tags,
@@ -112,18 +113,7 @@ async fn canary_plan(
             "{e:#}\nhint: a canary deploy needs a second service (`canary-service`, default `<service>-canary`) with desired count 0, attached to its own target group: see the README, \"Canary setup\""
         )
     })?;
-    if canary_service.desired_count() != 0 || canary_service.running_count() != 0 {
-        return Err(Refused(format!(
-            "canary service `{}` is not idle (desired {}, running {}): another deploy is in flight or was abandoned. \
-             If none is running, recover by setting the listener weights back to stable 100 / canary 0 and then: \
-             aws ecs update-service --cluster {cluster} --service {} --desired-count 0",
-            canary.canary_service,
-            canary_service.desired_count(),
-            canary_service.running_count(),
-            canary.canary_service
-        ))
-        .into());
-    }
+    check_canary_idle(&canary_service, cluster, &canary.canary_service)?;
     let actions = traffic::actions(&aws.elb, &canary.traffic).await?;
     let stable_tg = pick_target_group(stable, &settings.service, &actions)?;
     let canary_tg = pick_target_group(&canary_service, &canary.canary_service, &actions)?;
@@ -134,15 +124,7 @@ async fn canary_plan(
             canary.canary_service
         );
     }
-    let weights = traffic::weights(&actions, &stable_tg, &canary_tg, &canary.traffic)?;
-    if weights != (100, 0) {
-        return Err(Refused(format!(
-            "traffic is split stable {} / canary {}, not 100 / 0: a canary deploy is in flight or was abandoned. \
-             Set the forward weights back to 100 (stable) and 0 (canary) once nothing else is deploying, then run again",
-            weights.0, weights.1
-        ))
-        .into());
-    }
+    check_weights(traffic::weights(&actions, &stable_tg, &canary_tg, &canary.traffic)?)?;
     let target_groups = describe_target_groups(aws, &[stable_tg.clone(), canary_tg.clone()]).await?;
     let find = |arn: &str| {
         target_groups
@@ -228,6 +210,56 @@ async fn check_alarms_exist(aws: &Aws, names: &[String]) -> Result<()> {
             "input `alarms`: no CloudWatch alarm named {} in this account and region: check the names (they are case-sensitive)",
             missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
         );
+    }
+    Ok(())
+}
+
+fn check_canary_idle(canary_service: &Service, cluster: &str, name: &str) -> Result<()> {
+    if canary_service.desired_count() != 0 || canary_service.running_count() != 0 {
+        return Err(Refused(format!(
+            "canary service `{name}` is not idle (desired {}, running {}): another deploy is in flight or was abandoned. \
+             If none is running, recover by setting the listener weights back to stable 100 / canary 0 and then: \
+             aws ecs update-service --cluster {cluster} --service {name} --desired-count 0",
+            canary_service.desired_count(),
+            canary_service.running_count(),
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn check_weights(weights: (i32, i32)) -> Result<()> {
+    if weights != (100, 0) {
+        return Err(Refused(format!(
+            "traffic is split stable {} / canary {}, not 100 / 0: a canary deploy is in flight or was abandoned. \
+             Set the forward weights back to 100 (stable) and 0 (canary) once nothing else is deploying, then run again",
+            weights.0, weights.1
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// What the plan assumed, asked again once this run holds the deploy lease (a run that ended
+/// between our plan and our lease may have left the service elsewhere): the stable service still
+/// runs the planned revision, and for a canary the canary service is idle and traffic is 100 / 0.
+pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
+    let stable = service::describe(&aws.ecs, &deploy.cluster, &deploy.service).await?;
+    if stable.task_definition() != Some(deploy.previous_task_definition_arn.as_str()) {
+        return Err(Refused(format!(
+            "`{}` changed since this run planned: it runs {}, not {}. Another deploy ran meanwhile: run again",
+            deploy.service,
+            stable.task_definition().unwrap_or("no task definition"),
+            deploy.previous_task_definition_arn
+        ))
+        .into());
+    }
+    if let StrategyPlan::Canary(c) = &deploy.strategy {
+        let canary_service = service::describe(&aws.ecs, &deploy.cluster, &c.canary_service).await?;
+        check_canary_idle(&canary_service, &deploy.cluster, &c.canary_service)?;
+        let actions = traffic::actions(&aws.elb, &c.traffic).await?;
+        let weights = traffic::weights(&actions, &c.stable_target_group.arn, &c.canary_target_group.arn, &c.traffic)?;
+        check_weights(weights)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod credentials;
 mod dry_run;
 mod image;
 mod inputs;
+mod lease;
 mod report;
 mod rolling;
 mod support;

@@ -1,0 +1,169 @@
+//! One deploy at a time per service: a lease written as a tag on the stable service (who holds it,
+//! until when), read back after a moment so that of two runs that wrote together exactly one goes
+//! on, and removed at the end. ECS has no conditional write, so the read-back after `settle` is what
+//! decides; an expired lease (a run that was killed) is taken over with a warning.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Result, anyhow};
+use aws_sdk_ecs::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_ecs::types::Tag;
+
+use crate::aws::call_failed;
+use crate::failure::Refused;
+use crate::gha::Gha;
+
+/// The tag's key. Its value: `until <RFC 3339> by <holder> lease <token>`.
+pub(crate) const KEY: &str = "ecs-deploy-action:lease";
+
+/// A lease as read from the tag.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Holder {
+    pub(crate) until: SystemTime,
+    /// The run's URL (or `local run on <host>`), for the person who reads the refusal.
+    pub(crate) by: String,
+    pub(crate) token: String,
+}
+
+impl Holder {
+    fn value(&self) -> String {
+        let until = DateTime::from(self.until).fmt(DateTimeFormat::DateTime).unwrap_or_default();
+        format!("until {until} by {} lease {}", self.by, self.token)
+    }
+
+    fn parse(value: &str) -> Option<Holder> {
+        let rest = value.strip_prefix("until ")?;
+        let (until, rest) = rest.split_once(" by ")?;
+        let (by, token) = rest.rsplit_once(" lease ")?;
+        let until = DateTime::from_str(until, DateTimeFormat::DateTime).ok()?;
+        Some(Holder { until: SystemTime::try_from(until).ok()?, by: by.to_string(), token: token.to_string() })
+    }
+
+    fn until_text(&self) -> String {
+        DateTime::from(self.until).fmt(DateTimeFormat::DateTime).unwrap_or_else(|_| "?".into())
+    }
+}
+
+/// The lease this run holds on a service, until `release`.
+pub(crate) struct Lease {
+    service_arn: String,
+    mine: Holder,
+}
+
+/// What the service's lease tag says now (None: no lease, or one this action did not write).
+async fn read(ecs: &aws_sdk_ecs::Client, service_arn: &str) -> Result<Option<Holder>> {
+    let out = ecs
+        .list_tags_for_resource()
+        .resource_arn(service_arn)
+        .send()
+        .await
+        .map_err(|e| call_failed("ECS ListTagsForResource", &e))?;
+    Ok(out.tags().iter().find(|t| t.key() == Some(KEY)).and_then(|t| t.value()).and_then(Holder::parse))
+}
+
+fn refused(service: &str, service_arn: &str, holder: &Holder) -> anyhow::Error {
+    Refused(format!(
+        "`{service}` is being deployed by {} (its lease runs until {}): wait for that run to end. If it is gone, \
+         remove the lease and run again: aws ecs untag-resource --resource-arn {service_arn} --tag-keys {KEY}",
+        holder.by,
+        holder.until_text()
+    ))
+    .into()
+}
+
+/// Takes the lease on `service` for `by` until `now + hold`, or refuses naming who holds it.
+/// `settle` is how long at least to wait before the read-back that decides between two runs that
+/// wrote at once; at least four times our own write's round trip too, since a second run's write
+/// lands up to about one round trip after its read.
+pub(crate) async fn take(
+    ecs: &aws_sdk_ecs::Client,
+    service: &str,
+    service_arn: &str,
+    by: &str,
+    hold: Duration,
+    settle: Duration,
+    gha: &Gha,
+) -> Result<Lease> {
+    let now = SystemTime::now();
+    match read(ecs, service_arn).await? {
+        Some(held) if held.until > now => return Err(refused(service, service_arn, &held)),
+        Some(expired) => gha.warning(&format!(
+            "taking over the lease on `{service}` of {}, which expired at {}: that run ended without releasing it",
+            expired.by,
+            expired.until_text()
+        )),
+        None => {}
+    }
+    let until = now.checked_add(hold).ok_or_else(|| anyhow!("a lease of {hold:?} is too long"))?;
+    // Whole seconds: what the tag holds, so that the read-back compares equal.
+    let until = SystemTime::try_from(DateTime::from_secs(DateTime::from(until).secs()))
+        .map_err(|e| anyhow!("lease expiry: {e}"))?;
+    let mine = Holder { until, by: by.to_string(), token: format!("{:016x}", fastrand::u64(..)) };
+    let writing = tokio::time::Instant::now();
+    ecs.tag_resource()
+        .resource_arn(service_arn)
+        .tags(Tag::builder().key(KEY).value(mine.value()).build())
+        .send()
+        .await
+        .map_err(|e| call_failed("ECS TagResource", &e))
+        .map_err(|e| e.context(format!("could not take the deploy lease on `{service}` (a tag on the service)")))?;
+    crate::clock::sleep(settle.max(writing.elapsed().saturating_mul(4))).await;
+    match read(ecs, service_arn).await? {
+        Some(now) if now == mine => {
+            gha.info(&format!("took the deploy lease on `{service}` until {}", mine.until_text()));
+            Ok(Lease { service_arn: service_arn.to_string(), mine })
+        }
+        // Another run wrote after us: it holds the lease, and its tag stays.
+        Some(other) => Err(refused(service, service_arn, &other)),
+        None => Err(anyhow!("the deploy lease tag on `{service}` vanished right after it was written: run again")),
+    }
+}
+
+impl Lease {
+    /// Removes the lease if it is still this run's; a failure is a warning (the lease expires).
+    pub(crate) async fn release(self, ecs: &aws_sdk_ecs::Client, gha: &Gha) {
+        let result = async {
+            if read(ecs, &self.service_arn).await?.as_ref() != Some(&self.mine) {
+                return Ok(false);
+            }
+            ecs.untag_resource()
+                .resource_arn(&self.service_arn)
+                .tag_keys(KEY)
+                .send()
+                .await
+                .map_err(|e| call_failed("ECS UntagResource", &e))?;
+            anyhow::Ok(true)
+        }
+        .await;
+        match result {
+            Ok(true) => {}
+            Ok(false) => gha.warning("the deploy lease was no longer this run's at the end: left as it is"),
+            Err(e) => gha.warning(&format!(
+                "could not release the deploy lease ({e:#}); it expires by itself at {}",
+                self.mine.until_text()
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_reads_back_as_it_was_written() {
+        let holder = Holder {
+            until: SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000),
+            by: "https://github.com/octo/app/actions/runs/42".into(),
+            token: "00ff00ff00ff00ff".into(),
+        };
+        let value = holder.value();
+        assert_eq!(
+            value,
+            "until 2026-11-30T00:53:20Z by https://github.com/octo/app/actions/runs/42 lease 00ff00ff00ff00ff"
+        );
+        assert!(value.len() <= 256, "ECS tag values hold 256 characters");
+        assert_eq!(Holder::parse(&value), Some(holder));
+        assert_eq!(Holder::parse("someone else's tag"), None);
+    }
+}
