@@ -58,10 +58,16 @@ fn max_attempts() -> u32 {
 }
 
 impl Aws {
-    /// Every client from `sdk`, with `credentials` (from an assumed role) in place of the ambient ones.
+    /// Every client from `sdk`, with `credentials` (an assumed role's session) in place of the
+    /// ambient ones. The session is its own cache (it refreshes before expiry), so the SDK's is off:
+    /// every request asks it.
     pub(crate) fn new(sdk: SdkConfig, credentials: Option<SharedCredentialsProvider>) -> Self {
         let sdk = match credentials {
-            Some(provider) => sdk.into_builder().credentials_provider(provider).build(),
+            Some(provider) => sdk
+                .into_builder()
+                .credentials_provider(provider)
+                .identity_cache(aws_config::identity::IdentityCache::no_cache())
+                .build(),
             None => sdk,
         };
         let calls = CallCounter::default();

@@ -10,10 +10,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// Where log lines go: stdout in production, a buffer in tests.
 pub(crate) type Sink = Arc<Mutex<dyn Write + Send>>;
 
+/// Clones share the sink and the masks: a secret masked through one is redacted by all.
+#[derive(Clone)]
 pub(crate) struct Gha {
     in_actions: bool,
     sink: Sink,
-    masks: Mutex<Vec<String>>,
+    masks: Arc<Mutex<Vec<String>>>,
     output_file: Option<PathBuf>,
     summary_file: Option<PathBuf>,
 }
@@ -36,7 +38,7 @@ impl Gha {
         output_file: Option<PathBuf>,
         summary_file: Option<PathBuf>,
     ) -> Self {
-        Gha { in_actions, sink, masks: Mutex::new(Vec::new()), output_file, summary_file }
+        Gha { in_actions, sink, masks: Arc::new(Mutex::new(Vec::new())), output_file, summary_file }
     }
 
     /// Masks `secret` in the runner's log (every line, also other steps') and in everything we print.

@@ -100,13 +100,14 @@ async fn execute_timed(
         unless_cancelled(
             "Could not get AWS credentials",
             NOTHING_CHANGED,
-            credentials::obtain(&config.aws, &ambient, &Runner::from_env(var), gha),
+            credentials::obtain(&config.aws, &ambient, Runner::from_env(var), gha),
         )
         .await?
     };
-    let aws = Aws::new(ambient, credentials.1);
+    let (path, provider) = credentials;
+    let aws = Aws::new(ambient, provider);
     timings.mark("credentials");
-    let result = with_aws(config, var, gha, &aws, timings).await;
+    let result = with_aws(config, var, gha, &aws, path, timings).await;
     for line in aws.calls.summary() {
         gha.info(&format!("AWS calls: {line}"));
     }
@@ -118,10 +119,11 @@ async fn with_aws(
     var: &impl Fn(&str) -> Option<String>,
     gha: &Gha,
     aws: &Aws,
+    path: credentials::Path,
     timings: &mut Timings,
 ) -> Result<(), Failure> {
     // A run that deploys a service reports on it (comment, Deployment, summary) from here to its end.
-    let Some(settings) = &config.deploy else { return stages(config, var, gha, aws, None, timings).await };
+    let Some(settings) = &config.deploy else { return stages(config, var, gha, aws, path, None, timings).await };
     let strategy = match &settings.strategy {
         Strategy::Rolling => "rolling".to_string(),
         Strategy::Canary(c) => format!("canary {}", steps::format(&c.steps)),
@@ -142,7 +144,7 @@ async fn with_aws(
         run_url: ctx.run_url.clone(),
     };
     let mut reporter = Reporter::start(gha, &config.report, ctx, view, !config.dry_run).await;
-    let result = stages(config, var, gha, aws, Some(&mut reporter), timings).await;
+    let result = stages(config, var, gha, aws, path, Some(&mut reporter), timings).await;
     let status = match &result {
         Ok(()) if config.dry_run => Status::Planned,
         Ok(()) => Status::Ended(Outcome::Succeeded),
@@ -157,6 +159,7 @@ async fn stages(
     var: &impl Fn(&str) -> Option<String>,
     gha: &Gha,
     aws: &Aws,
+    path: credentials::Path,
     mut reporter: Option<&mut Reporter>,
     timings: &mut Timings,
 ) -> Result<(), Failure> {
@@ -164,6 +167,10 @@ async fn stages(
         let _group = gha.group("Plan");
         let plan = unless_cancelled("Could not plan the deploy", NOTHING_CHANGED, plan::resolve(config, aws)).await?;
         gha.info(&plan::text(&plan));
+        if let Some(deploy) = &plan.deploy {
+            credentials::check_lifetime(path, var, plan::worst_case(deploy), gha)
+                .in_stage("Could not plan the deploy", NOTHING_CHANGED)?;
+        }
         plan
     };
     timings.mark("plan");

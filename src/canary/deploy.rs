@@ -132,8 +132,12 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
             Action::Promote => {
                 let event = Event::Promoting { service: r.release.service, revision: r.release.revision };
                 progress.emit(event, &controller.table).await;
-                match update_and_wait(&r, r.release.revision, &mut stable_log, gha).await {
-                    Ok(()) => Observation::Promoted,
+                // A cancellation mid-promotion aborts it: GitHub kills the run 10 s after its
+                // first signal, and a promotion takes minutes on AWS.
+                let mut cancel = r.release.cancel.clone();
+                match update_and_wait(&r, r.release.revision, Some(&mut cancel), &mut stable_log, gha).await {
+                    Ok(Some(())) => Observation::Promoted,
+                    Ok(None) => Observation::Cancelled,
                     Err(e) => Observation::Failed(format!("{e:#}")),
                 }
             }
@@ -143,6 +147,13 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 progress.emit(event, &controller.table).await;
                 let result = async {
                     scale(r.aws, r.release.cluster, &plan.canary_service, None, 0).await?;
+                    if cancelled(&r) {
+                        gha.info(&format!(
+                            "cancelled: not waiting for {}'s tasks to stop (ECS drains and stops them)",
+                            plan.canary_service
+                        ));
+                        return Ok(());
+                    }
                     wait_drained(&r, &mut canary_log, gha).await
                 }
                 .await;
@@ -151,7 +162,26 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
             Action::RestoreStable => {
                 let event = Event::RestoringStable { service: r.release.service, revision: r.release.previous };
                 progress.emit(event, &controller.table).await;
-                done(update_and_wait(&r, r.release.previous, &mut stable_log, gha).await)
+                let restored = if cancelled(&r) {
+                    // One call, no wait: the run has seconds left, ECS rolls the service back itself.
+                    let update = service::update(
+                        &r.aws.ecs,
+                        r.release.cluster,
+                        r.release.service,
+                        Some(r.release.previous),
+                        None,
+                    );
+                    update.await.map(|()| {
+                        gha.info(&format!(
+                            "cancelled: not waiting for {} to be back on {} (ECS rolls it back)",
+                            r.release.service,
+                            short(r.release.previous)
+                        ));
+                    })
+                } else {
+                    update_and_wait(&r, r.release.previous, None, &mut stable_log, gha).await.map(|_| ())
+                };
+                done(restored)
             }
             Action::Finish(outcome) => {
                 for what in controller.left_behind() {
@@ -163,6 +193,11 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
             }
         };
     }
+}
+
+/// The run was cancelled: undo with calls only, no waits (GitHub kills it 10 s after the signal).
+fn cancelled(r: &CanaryRun<'_>) -> bool {
+    *r.release.cancel.borrow()
 }
 
 fn done(result: Result<()>) -> Observation {
@@ -280,9 +315,15 @@ async fn wait_drained(r: &CanaryRun<'_>, log: &mut EventLog, gha: &Gha) -> Resul
     }
 }
 
-/// The stable service to `revision`, waiting until it is stable. Not interrupted by cancellation:
-/// a half-updated stable service is worse than a late exit.
-async fn update_and_wait(r: &CanaryRun<'_>, revision: &str, log: &mut EventLog, gha: &Gha) -> Result<()> {
+/// The stable service to `revision`, waiting until it is stable; `None` when `cancel` (if given)
+/// ended the wait first.
+async fn update_and_wait(
+    r: &CanaryRun<'_>,
+    revision: &str,
+    cancel: Option<&mut tokio::sync::watch::Receiver<bool>>,
+    log: &mut EventLog,
+    gha: &Gha,
+) -> Result<Option<()>> {
     service::update(&r.aws.ecs, r.release.cluster, r.release.service, Some(revision), None).await?;
     let watch = Watch {
         ecs: &r.aws.ecs,
@@ -291,8 +332,8 @@ async fn update_and_wait(r: &CanaryRun<'_>, revision: &str, log: &mut EventLog, 
         timeout: r.release.wait_timeout,
         poll: r.release.poll,
     };
-    match rollout::wait(&watch, revision, None, log, gha).await? {
-        Wait::Stable => Ok(()),
+    match rollout::wait(&watch, revision, cancel, log, gha).await? {
+        Wait::Stable => Ok(Some(())),
         Wait::TimedOut => Err(anyhow!(
             "{} did not become stable on {} within wait-timeout {}",
             r.release.service,
@@ -300,6 +341,6 @@ async fn update_and_wait(r: &CanaryRun<'_>, revision: &str, log: &mut EventLog, 
             duration::format(r.release.wait_timeout)
         )),
         Wait::Failed { reason, .. } => Err(anyhow!("{} on {}: {reason}", r.release.service, short(revision))),
-        Wait::Cancelled => Err(anyhow!("the wait for {} was cancelled", r.release.service)),
+        Wait::Cancelled => Ok(None),
     }
 }

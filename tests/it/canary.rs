@@ -406,3 +406,34 @@ async fn with_min_requests_a_step_without_enough_traffic_is_inconclusive_and_rol
     assert!(run.stdout.contains(" of min-requests 5000"), "{run}");
     c.assert_safe().await;
 }
+
+/// SIGINT mid-promotion (the stable service's old tasks drain for 10 s, so the promotion is long):
+/// within 2 s traffic is back on the stable service, the undo is calls without waits, and the run
+/// ends non-zero well inside the 10 s GitHub allows, the stable service sent back to its revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_during_the_promotion_puts_traffic_on_stable_within_2s_and_undoes_without_waiting() {
+    // 600 AWS seconds of deregistration delay are 10 s on the fast profile.
+    let c = setup(&["--deregistration-delay", "600", "--desired", "2"]).await;
+    let old = s(&c.seeded, "task_definition_arn").to_string();
+    let mut child = c.action(&["--canary-steps", "100%", "--check-interval", "1s"]).spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.service("web").await.task_definition() == Some(old.as_str()) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the promotion");
+        assert!(Instant::now() < deadline, "the promotion never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.weights().await, (0, 100), "mid-promotion the canary has the traffic");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let signalled = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    while c.weights().await != (100, 0) {
+        assert!(signalled.elapsed() < Duration::from_secs(2), "traffic was not back on stable within 2 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let run = finish(child);
+    assert!(signalled.elapsed() < Duration::from_secs(5), "the undo waited: {:?}\n{run}", signalled.elapsed());
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("cancelled: not waiting for web to be back on web:1 (ECS rolls it back)"), "{run}");
+    assert_eq!(c.service("web").await.task_definition(), Some(old.as_str()), "stable is sent back to its revision");
+    assert_eq!(c.service("web-canary").await.desired_count(), 0);
+}

@@ -123,6 +123,43 @@ async fn a_full_build_and_push_prints_no_secret_outside_add_mask() {
     server.verify().await;
 }
 
+/// A canary longer than its (shrunk) session: the session is refreshed with a fresh OIDC token
+/// before it expires, every new key is masked, and the deploy succeeds.
+#[tokio::test]
+async fn a_run_longer_than_its_session_refreshes_the_credentials_with_a_fresh_oidc_token() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--canary", "--desired", "1"]);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .and(header("authorization", format!("Bearer {BEARER}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "count": 1, "value": JWT })))
+        .expect(3..)
+        .mount(&server)
+        .await;
+    let run = in_actions(&stack, &server)
+        // Sessions last 900 s; refreshing when less than 897 s is left makes one last about 3 s.
+        .env("ECS_DEPLOY_TEST_REFRESH_MARGIN", "897s")
+        .input("role-duration-seconds", "900")
+        .input("image", &stack.image)
+        .input("cluster", "demo")
+        .input("service", "web")
+        .input("strategy", "canary")
+        .input("listener-arn", crate::support::s(&seeded, "listener_arn"))
+        .input("canary-steps", "50%:8s, 100%")
+        .input("check-interval", "1s")
+        .run();
+    assert_eq!(run.code, Some(0), "{run}");
+    let refreshed = run.stdout.matches(&format!("credentials: refreshed the session of {ROLE} (valid until ")).count();
+    assert!(refreshed >= 2, "a 10 s canary with 3 s sessions refreshes them more than once:\n{run}");
+    let secrets: Vec<&str> = run.stdout.lines().filter_map(|l| l.strip_prefix("::add-mask::")).collect();
+    assert!(secrets.len() >= 3 * (refreshed + 1), "every session's keys are masked: {secrets:?}");
+    let mut known = secrets.clone();
+    known.extend([JWT, BEARER]);
+    assert_only_masked(&run, &known);
+    server.verify().await;
+}
+
 /// Each secret appears in no line of the run's output except `::add-mask::` lines.
 fn assert_only_masked(run: &Run, secrets: &[&str]) {
     for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {

@@ -220,3 +220,49 @@ fn unix_now() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
 }
+
+/// SIGINT while the image builds (its `ADD` fetches from a loopback server that answers after 30 s):
+/// the run ends at once, non-zero, and nothing was registered or deployed.
+#[tokio::test]
+async fn sigint_during_the_build_ends_the_run_at_once_with_nothing_changed() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let stack = stack().await;
+    stack.seed(&["--desired", "1"]);
+    let slow = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/slow"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("late").set_delay(Duration::from_secs(30)))
+        .mount(&slow)
+        .await;
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM scratch\nADD {}/slow /slow\n", slow.uri()))
+        .unwrap();
+    let ecs = stack.ecs().await;
+    let revisions = || async {
+        let out = ecs.list_task_definitions().family_prefix("web").send().await.unwrap();
+        out.task_definition_arns().to_vec()
+    };
+    let before = revisions().await;
+    let mut child = stack
+        .action()
+        .args(["--aws-region", &stack.region, "--ecr-repository", "demo-app", "--registry", &stack.registry])
+        .args(["--image-tag", &unique("slow"), "--cluster", "demo", "--service", "web"])
+        .args([std::ffi::OsStr::new("--context"), context.path().as_os_str()])
+        .spawn();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while slow.received_requests().await.unwrap_or_default().is_empty() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its build fetched");
+        assert!(tokio::time::Instant::now() < deadline, "the build never fetched its ADD");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let signalled = tokio::time::Instant::now();
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert!(signalled.elapsed() < Duration::from_secs(2), "{:?}\n{run}", signalled.elapsed());
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("cancelled (SIGINT/SIGTERM)"), "{run}");
+    assert!(run.stdout.contains("The service was not changed."), "{run}");
+    assert_eq!(revisions().await, before, "nothing registered");
+}
