@@ -145,18 +145,10 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 let event =
                     Event::ScalingCanaryToZero { service: &plan.canary_service, aborting: controller.is_aborting() };
                 progress.emit(event, &controller.table).await;
-                let result = async {
-                    scale(r.aws, r.release.cluster, &plan.canary_service, None, 0).await?;
-                    if cancelled(&r) {
-                        gha.info(&format!(
-                            "cancelled: not waiting for {}'s tasks to stop (ECS drains and stops them)",
-                            plan.canary_service
-                        ));
-                        return Ok(());
-                    }
-                    wait_drained(&r, &mut canary_log, gha).await
+                let result = scale(r.aws, r.release.cluster, &plan.canary_service, None, 0).await;
+                if result.is_ok() {
+                    say_what_drains(&r, gha).await;
                 }
-                .await;
                 done(result)
             }
             Action::RestoreStable => {
@@ -293,26 +285,25 @@ async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: 
     }
 }
 
-/// Until the canary service runs no task (bounded by wait-timeout).
-async fn wait_drained(r: &CanaryRun<'_>, log: &mut EventLog, gha: &Gha) -> Result<()> {
-    let name = &r.plan.canary_service;
-    let polled = poll_until(r.release.wait_timeout, r.release.poll, None, async || {
-        let svc = service::describe(&r.aws.ecs, r.release.cluster, name).await?;
-        log.print_new(&svc, gha);
-        Ok(if svc.running_count() == 0 && svc.pending_count() == 0 {
-            Check::Done(())
-        } else {
-            Check::NotYet(svc.running_count())
-        })
-    })
-    .await?;
-    match polled {
-        Polled::Done(()) => Ok(()),
-        Polled::TimedOut(running) => {
-            anyhow::bail!("{name} still runs {} task(s) after wait-timeout", running.unwrap_or_default())
-        }
-        Polled::Cancelled => anyhow::bail!("{name}: the wait for its tasks to stop was cancelled"),
+/// After the canary's scale-in: ECS deregisters each of its tasks, lets it drain for the target
+/// group's deregistration delay (requests in flight finish; no new one arrives, the weight is 0),
+/// and only then stops it. The run does not wait for that; it says what is draining and for how long.
+async fn say_what_drains(r: &CanaryRun<'_>, gha: &Gha) {
+    let (name, tg) = (&r.plan.canary_service, &r.plan.canary_target_group);
+    let Ok(svc) = service::describe(&r.aws.ecs, r.release.cluster, name).await else { return };
+    if svc.running_count() == 0 {
+        return;
     }
+    let delay = match traffic::deregistration_delay(&r.aws.elb, &tg.arn).await {
+        Ok(d) => duration::format(d),
+        Err(_) => "its deregistration delay".into(),
+    };
+    gha.info(&format!(
+        "{name}: {} task(s) drain from {} for up to {delay} (the target group's deregistration delay), then ECS \
+         stops them; not waited for",
+        svc.running_count(),
+        tg.name
+    ));
 }
 
 /// The stable service to `revision`, waiting until it is stable; `None` when `cancel` (if given)

@@ -161,3 +161,24 @@ pub(crate) async fn set_weights(
     }
     Ok(())
 }
+
+/// How long a target drains (`deregistration_delay.timeout_seconds`; 300 s when not set).
+pub(crate) async fn deregistration_delay(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    target_group_arn: &str,
+) -> Result<std::time::Duration> {
+    let out = elb
+        .describe_target_group_attributes()
+        .target_group_arn(target_group_arn)
+        .send()
+        .await
+        .map_err(|e| call_failed("ELB DescribeTargetGroupAttributes", &e))?;
+    let seconds = out
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+        .and_then(|a| a.value())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(300);
+    Ok(std::time::Duration::from_secs(seconds))
+}

@@ -214,8 +214,10 @@ async fn check_alarms_exist(aws: &Aws, names: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Idle: no task wanted. Tasks still running with a desired count of 0 are a finished run's, draining
+/// from the canary target group until ECS stops them: they take no new request.
 fn check_canary_idle(canary_service: &Service, cluster: &str, name: &str) -> Result<()> {
-    if canary_service.desired_count() != 0 || canary_service.running_count() != 0 {
+    if canary_service.desired_count() != 0 {
         return Err(Refused(format!(
             "canary service `{name}` is not idle (desired {}, running {}): another deploy is in flight or was abandoned. \
              If none is running, recover by setting the listener weights back to stable 100 / canary 0 and then: \

@@ -437,3 +437,29 @@ async fn sigint_during_the_promotion_puts_traffic_on_stable_within_2s_and_undoes
     assert_eq!(c.service("web").await.task_definition(), Some(old.as_str()), "stable is sent back to its revision");
     assert_eq!(c.service("web-canary").await.desired_count(), 0);
 }
+
+/// After the promotion the canary is scaled in without waiting for its drain (the deregistration
+/// delay is 600 s, 10 s on the fast profile): the run ends while its tasks still drain, says so,
+/// the tasks stop by themselves afterwards, and the next canary may start meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clean_up_does_not_wait_for_the_drain_and_says_what_still_drains() {
+    let c = setup(&["--deregistration-delay", "600", "--desired", "2"]).await;
+    let run = c.action(&["--canary-steps", "100%", "--check-interval", "1s"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout.contains(
+            "web-canary: 2 task(s) drain from web-canary for up to 10m (the target group's deregistration delay), \
+             then ECS stops them; not waited for"
+        ),
+        "{run}"
+    );
+    let canary = c.service("web-canary").await;
+    assert_eq!((canary.desired_count(), canary.running_count()), (0, 2), "still draining when the run ended");
+    let again = c.action(&["--canary-steps", "100%", "--check-interval", "1s", "--dry-run"]).run();
+    assert_eq!(again.code, Some(0), "draining tasks of a finished run do not block the next one:\n{again}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.service("web-canary").await.running_count() != 0 {
+        assert!(Instant::now() < deadline, "ECS did not stop the drained tasks");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
