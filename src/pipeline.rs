@@ -192,7 +192,7 @@ async fn stages(
 
     let build = match &config.image {
         ImageSource::Build(b) => Some(b),
-        ImageSource::Existing(_) => None,
+        ImageSource::Existing { .. } => None,
     };
     let tag = build.map(|b| b.tag.as_str()).unwrap_or_default();
     let labels = image::oci_labels(var, tag, SystemTime::now());

@@ -39,8 +39,12 @@ pub(crate) struct AwsSettings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ImageSource {
-    /// Deploy this image as it is.
-    Existing(String),
+    /// Deploy this image as it is. `registry`: a host that gets ECR's token besides ECR's own
+    /// (an ECR stand-in); every other registry is asked anonymously.
+    Existing {
+        uri: String,
+        registry: Option<String>,
+    },
     Build(BuildSettings),
 }
 

@@ -162,6 +162,14 @@ pub(crate) fn image_reference(v: &str) -> Result<String, String> {
             "`{v}` is not an image reference: write it like `123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:<digest>` (no scheme)"
         ));
     }
+    if let Some((_, digest)) = v.split_once('@') {
+        let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!(
+                "`{v}`: the digest must be `sha256:` and 64 lowercase hex digits (as `docker buildx imagetools inspect` prints it)"
+            ));
+        }
+    }
     Ok(v.to_string())
 }
 

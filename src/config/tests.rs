@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::*;
 
+const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 const LISTENER: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2";
 const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
@@ -67,6 +68,9 @@ fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
         (&[("ecr-repository", "My-App")], "ecr-repository", "lowercase"),
         (&[("ecr-repository", "123456789012.dkr.ecr.us-east-1.amazonaws.com/app")], "ecr-repository", "set `registry`"),
         (&[("image", "repo@sha256:abc")], "image", "not both"),
+        (&[("ecr-repository", ""), ("image", "repo@sha256:abc")], "image", "64 lowercase hex digits"),
+        (&[("ecr-repository", ""), ("image", &format!("repo@sha512:{DIGEST}"))], "image", "must be `sha256:`"),
+        (&[("ecr-repository", ""), ("image", &format!("repo@sha256:{}", DIGEST.to_uppercase()))], "image", "lowercase hex"),
         (&[("registry", "https://127.0.0.1:5000")], "registry", "without scheme"),
         (&[("registry", "localhost:http")], "registry", "not a port number"),
         (&[("build-args", "VERSION")], "build-args", "KEY=VALUE"),
@@ -218,7 +222,7 @@ fn an_existing_image_needs_no_repository_and_warns_about_build_inputs() {
         &with(&[
             ("ecr-repository", ""),
             ("image-tag", ""),
-            ("image", "registry.example/app@sha256:abcd"),
+            ("image", &format!("registry.example/app@sha256:{DIGEST}")),
             ("strategy", "rolling"),
             ("listener-arn", ""),
             ("platform", "linux/amd64"),
@@ -226,7 +230,10 @@ fn an_existing_image_needs_no_repository_and_warns_about_build_inputs() {
         &[],
     )
     .unwrap();
-    assert_eq!(config.image, ImageSource::Existing("registry.example/app@sha256:abcd".into()));
+    assert_eq!(
+        config.image,
+        ImageSource::Existing { uri: format!("registry.example/app@sha256:{DIGEST}"), registry: None }
+    );
     assert_eq!(config.deploy.unwrap().strategy, Strategy::Rolling);
     assert_eq!(config.warnings, ["`platform` has no effect with `image`: nothing is built or pushed"]);
 }

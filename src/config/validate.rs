@@ -115,7 +115,6 @@ fn image(c: &mut Check, i: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Opt
         }
         (Some(image), None) => {
             for (name, value) in [
-                ("registry", &i.registry),
                 ("image-tag", &i.image_tag),
                 ("build-args", &i.build_args),
                 ("target", &i.target),
@@ -125,7 +124,8 @@ fn image(c: &mut Check, i: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Opt
                     c.warnings.push(format!("`{name}` has no effect with `image`: nothing is built or pushed"));
                 }
             }
-            c.parse("image", Some(&image), image_reference).map(ImageSource::Existing)
+            let registry = c.parse("registry", i.registry.as_deref(), registry_host);
+            c.parse("image", Some(&image), image_reference).map(|uri| ImageSource::Existing { uri, registry })
         }
         (None, Some(repository)) => {
             let repository = c.parse("ecr-repository", Some(&repository), ecr_repository_name);

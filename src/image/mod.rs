@@ -34,13 +34,14 @@ pub(crate) async fn ensure(
     gha: &Gha,
 ) -> Result<Image> {
     let (registry_host, repository, tag) = match plan {
-        ImagePlan::Existing { uri } => return pin(uri, aws, gha).await,
+        ImagePlan::Existing { uri, registry } => return pin(uri, registry.as_deref(), aws, gha).await,
         ImagePlan::Build { registry, repository, tag, .. } => (registry, repository, tag),
     };
     let build = build.ok_or_else(|| anyhow!("internal: a build plan without build settings"))?;
     let tagged = plan.reference();
+    // The build's registry is ECR's endpoint, or the explicit `registry`: ECR's token belongs there.
     let auth = registry::ecr_auth(&aws.ecr, registry_host, gha).await?;
-    let registry = registry::Registry::new(auth.clone())?;
+    let registry = registry::Registry::new(registry_host, Some(auth.clone()))?;
     if let Some(digest) = registry.digest(repository, tag).await? {
         gha.info(&format!("{tagged} is already in the registry ({digest}): nothing to build or push"));
         return Ok(Image { uri: format!("{registry_host}/{repository}@{digest}"), digest: Some(digest), built: false });
@@ -82,10 +83,12 @@ pub(crate) async fn ensure(
     Ok(Image { uri: format!("{registry_host}/{repository}@{digest}"), digest: Some(digest), built: true })
 }
 
-/// An existing image, by digest: a tag is resolved in its registry (ECR's token), so the service never
-/// runs a tag that moves. A tag the registry does not have is an error before anything changes; a
-/// registry that cannot be asked (not ECR, no access) leaves the tag as given, with a warning.
-async fn pin(uri: &str, aws: &Aws, gha: &Gha) -> Result<Image> {
+/// An existing image, by digest: a tag is resolved in its registry, so the service never runs a tag
+/// that moves. ECR's token goes to ECR hosts and to the explicit `registry` only (it can push to
+/// every repository the role can); any other registry is asked anonymously. A tag the registry does
+/// not have is an error before anything changes; a registry that cannot be asked leaves the tag as
+/// given, with a warning.
+async fn pin(uri: &str, explicit: Option<&str>, aws: &Aws, gha: &Gha) -> Result<Image> {
     if let Some((_, digest)) = uri.split_once('@') {
         return Ok(Image { uri: uri.to_string(), digest: Some(digest.to_string()), built: false });
     }
@@ -98,7 +101,16 @@ async fn pin(uri: &str, aws: &Aws, gha: &Gha) -> Result<Image> {
     let Some((host, repository, tag)) = split_reference(uri) else {
         return unpinned("no registry host in it".into());
     };
-    let registry = match registry::ecr_auth(&aws.ecr, host, gha).await.and_then(registry::Registry::new) {
+    let ours = registry::is_ecr_host(host) || explicit == Some(host);
+    let auth = if ours {
+        match registry::ecr_auth(&aws.ecr, host, gha).await {
+            Ok(auth) => Some(auth),
+            Err(e) => return unpinned(format!("{e:#}")),
+        }
+    } else {
+        None
+    };
+    let registry = match registry::Registry::new(host, auth) {
         Ok(registry) => registry,
         Err(e) => return unpinned(format!("{e:#}")),
     };

@@ -29,6 +29,8 @@ pub(crate) struct Plan {
 pub(crate) enum ImagePlan {
     Existing {
         uri: String,
+        /// The host that may get ECR's token besides ECR (`registry`).
+        registry: Option<String>,
     },
     Build {
         context: PathBuf,
@@ -48,7 +50,7 @@ impl ImagePlan {
     /// The image the task definition is rendered with (a build's digest replaces its tag after the push).
     pub(crate) fn reference(&self) -> String {
         match self {
-            ImagePlan::Existing { uri } => uri.clone(),
+            ImagePlan::Existing { uri, .. } => uri.clone(),
             ImagePlan::Build { registry, repository, tag, .. } => format!("{registry}/{repository}:{tag}"),
         }
     }

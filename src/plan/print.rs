@@ -24,7 +24,7 @@ pub(crate) fn text(plan: &Plan) -> String {
 
 fn image_line(image: &ImagePlan) -> String {
     match image {
-        ImagePlan::Existing { uri } => format!("deploy existing {uri} (no build, no push)"),
+        ImagePlan::Existing { uri, .. } => format!("deploy existing {uri} (no build, no push)"),
         ImagePlan::Build { context, dockerfile, target, platform, build_arg_names, .. } => {
             let mut line = format!("build {} ({dockerfile}", context.display());
             if let Some(t) = target {
@@ -208,6 +208,7 @@ mod tests {
         let step = |weight, bake, canary_tasks| PlannedStep { weight, bake: Duration::from_secs(bake), canary_tasks };
         Plan {
             image: ImagePlan::Existing {
+                registry: None,
                 uri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65".into(),
             },
             deploy: Some(DeployPlan {

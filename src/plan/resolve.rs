@@ -22,7 +22,7 @@ pub(crate) async fn resolve(config: &Config, aws: &Aws) -> Result<Plan> {
 
 async fn image_plan(config: &Config, aws: &Aws) -> Result<ImagePlan> {
     Ok(match &config.image {
-        ImageSource::Existing(uri) => ImagePlan::Existing { uri: uri.clone() },
+        ImageSource::Existing { uri, registry } => ImagePlan::Existing { uri: uri.clone(), registry: registry.clone() },
         ImageSource::Build(b) => {
             let registry = match &b.registry {
                 Some(host) => host.clone(),

@@ -266,3 +266,63 @@ async fn sigint_during_the_build_ends_the_run_at_once_with_nothing_changed() {
     assert!(run.stdout.contains("The service was not changed."), "{run}");
     assert_eq!(revisions().await, before, "nothing registered");
 }
+
+/// A registry on loopback that is neither ECR nor `registry` (played by wiremock, with the registry
+/// token flow): the tag is resolved anonymously, and no request to it carries ECR's credentials.
+#[tokio::test]
+async fn another_registry_never_gets_the_ecr_token_and_a_tag_is_resolved_anonymously() {
+    use wiremock::matchers::{header, header_exists, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let stack = stack().await;
+    let other = MockServer::start().await;
+    let manifest = "/v2/org/app/manifests/1.4";
+    Mock::given(method("HEAD"))
+        .and(path(manifest))
+        .and(header("authorization", "Bearer anonymous-pull-token"))
+        .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", DIGEST))
+        .mount(&other)
+        .await;
+    let challenge = format!(r#"Bearer realm="{}/token",service="other",scope="repository:org/app:pull""#, other.uri());
+    Mock::given(method("HEAD"))
+        .and(path(manifest))
+        .respond_with(ResponseTemplate::new(401).insert_header("www-authenticate", challenge.as_str()))
+        .with_priority(10)
+        .mount(&other)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .and(query_param("service", "other"))
+        .and(query_param("scope", "repository:org/app:pull"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "token": "anonymous-pull-token" })))
+        .mount(&other)
+        .await;
+    // Anything carrying basic credentials would be ECR's token: it must never come.
+    Mock::given(header_exists("authorization"))
+        .and(wiremock::matchers::header_regex("authorization", "^Basic "))
+        .respond_with(ResponseTemplate::new(418))
+        .with_priority(1)
+        .expect(0)
+        .mount(&other)
+        .await;
+    let host = other.address().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    let mut run = stack
+        .action()
+        .env("GITHUB_OUTPUT", &outputs)
+        .args(["--aws-region", &stack.region, "--image", &format!("{host}/org/app:1.4")])
+        .run();
+    run.outputs = std::fs::read_to_string(&outputs).unwrap_or_default();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(output(&run, "image-uri"), format!("{host}/org/app@{DIGEST}"), "{run}");
+    let requests = other.received_requests().await.unwrap();
+    assert!(requests.len() >= 3, "challenge, token, manifest: {requests:?}");
+    for r in &requests {
+        let auth = r.headers.get("authorization").map(|v| v.to_str().unwrap_or_default().to_string());
+        assert!(!auth.clone().unwrap_or_default().starts_with("Basic"), "ECR's credentials reached {host}: {auth:?}");
+        assert!(!format!("{r:?}").contains(REGISTRY_PASSWORD), "ECR's password reached {host}");
+    }
+    other.verify().await;
+}

@@ -271,6 +271,8 @@ async fn an_image_given_by_tag_is_deployed_by_its_digest_and_a_missing_tag_chang
         .action()
         .env("GITHUB_OUTPUT", &outputs)
         .args(["--aws-region", &stack.region, "--image", &by_tag, "--cluster", "demo", "--service", "web"])
+        // The local registry stands in for ECR: named, it gets ECR's token (any other host would not).
+        .args(["--registry", &stack.registry])
         .run();
     run.outputs = std::fs::read_to_string(&outputs).unwrap_or_default();
     assert_eq!(run.code, Some(0), "{run}");
@@ -284,6 +286,7 @@ async fn an_image_given_by_tag_is_deployed_by_its_digest_and_a_missing_tag_chang
     let run = stack
         .action()
         .args(["--aws-region", &stack.region, "--image", &missing, "--cluster", "demo", "--service", "web"])
+        .args(["--registry", &stack.registry])
         .run();
     assert_eq!(run.code, Some(1), "{run}");
     assert!(run.stdout.contains("does not exist in the registry"), "{run}");
