@@ -84,12 +84,30 @@ impl Gha {
         let _ = sink.flush();
     }
 
-    /// One line (or several) of plain log.
+    /// One line (or several) of plain log. A line that the runner would read as a workflow command
+    /// (`::…` or `##[…`, which only text we do not control could hold: an ECS event, build output)
+    /// is printed with commands stopped around it, so it shows and does nothing.
     pub(crate) fn info(&self, text: &str) {
         let text = self.redact(text);
+        let commands = text.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with("::") || l.starts_with("##[")
+        });
+        let _inert = commands.then(|| self.stop_commands());
         for line in text.lines() {
             self.raw(line);
         }
+    }
+
+    /// Stops the runner from reading workflow commands in the log until the guard drops: for text
+    /// we do not control (build output, container logs). The token is random, so the text cannot
+    /// resume commands itself.
+    pub(crate) fn stop_commands(&self) -> StopCommands<'_> {
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        if self.in_actions {
+            self.raw(&format!("::stop-commands::{token}"));
+        }
+        StopCommands { gha: self, token }
     }
 
     pub(crate) fn warning(&self, text: &str) {
@@ -152,6 +170,19 @@ impl Gha {
             text.push('\n');
         }
         OpenOptions::new().create(true).append(true).open(path)?.write_all(text.as_bytes())
+    }
+}
+
+pub(crate) struct StopCommands<'a> {
+    gha: &'a Gha,
+    token: String,
+}
+
+impl Drop for StopCommands<'_> {
+    fn drop(&mut self) {
+        if self.gha.in_actions {
+            self.gha.raw(&format!("::{}::", self.token));
+        }
     }
 }
 

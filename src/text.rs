@@ -6,8 +6,42 @@ pub(crate) fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
+/// Longest text we do not control (an alarm's reason, an ECS event, a stopped reason) shown whole in
+/// the comment or summary; the job log has the rest.
+pub(crate) const FIELD_LIMIT: usize = 1_000;
+
+/// Text we do not control as an inline code span, inert wherever markdown goes: no mention, link,
+/// HTML, emphasis or comment in it is live, whatever backticks it holds; one line; at most
+/// `FIELD_LIMIT` characters. In a table, pass the result through `cell` as well.
+pub(crate) fn code(text: &str) -> String {
+    let one_line = text.replace("\r\n", " ⏎ ").replace(['\r', '\n'], " ⏎ ");
+    let total = one_line.chars().count();
+    let shown: String = one_line.chars().take(FIELD_LIMIT).collect();
+    let longest_run = shown.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest_run + 1);
+    let mut out = format!("{fence} {shown} {fence}");
+    if total > FIELD_LIMIT {
+        out.push_str(&format!(" … ({} more characters in the job log)", total - FIELD_LIMIT));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn text_we_do_not_control_becomes_an_inert_code_span() {
+        let hostile = "Threshold Crossed\n::error::pwned @org/team <img src=x> [click](https://evil.example) \
+                       </details> <!-- ecs-deploy-action:demo/web --> ``x`";
+        let span = super::code(hostile);
+        assert!(span.starts_with("``` ") && span.ends_with(" ```"), "a fence longer than any run inside: {span}");
+        assert!(!span.contains('\n'), "one line: {span}");
+        assert!(span.contains("Threshold Crossed ⏎ ::error::pwned"), "{span}");
+        let long = "x".repeat(200_000);
+        let capped = super::code(&long);
+        assert!(capped.len() < 1_100, "{}", capped.len());
+        assert!(capped.ends_with("… (199000 more characters in the job log)"));
+    }
+
     #[test]
     fn a_cell_keeps_its_row_whole() {
         assert_eq!(super::cell("a | b\nc\r\nd"), "a \\| b c  d");

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::controller::{StepRecord, StepResult, Verdict};
 use crate::config::duration;
-use crate::text::cell;
+use crate::text::{cell, code};
 
 fn result(r: StepResult) -> &'static str {
     match r {
@@ -72,7 +72,7 @@ pub(crate) fn markdown(table: &[StepRecord]) -> String {
             row.weight,
             duration::format(row.bake),
             row.canary_tasks,
-            cell(&gates(row)),
+            if row.gates.is_empty() { "-".to_string() } else { cell(&code(&gates(row))) },
             result(row.result),
             took(row)
         );

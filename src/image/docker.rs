@@ -51,6 +51,8 @@ pub(crate) async fn build(docker: &Docker, request: BuildRequest<'_>, gha: &Gha)
     let mut stream = docker.build_image(options.build(), None, Some(body));
     let mut last_step: Option<String> = None;
     let mut image_id: Option<String> = None;
+    // Build output is the Dockerfile's and its tools' text: shown, never run as workflow commands.
+    let _inert = gha.stop_commands();
     while let Some(item) = stream.next().await {
         let info = match item {
             Ok(info) => info,

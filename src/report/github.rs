@@ -165,3 +165,9 @@ pub(crate) fn explain(e: &octocrab::Error, permission: &str) -> String {
         other => format!("could not reach GitHub: {other}"),
     }
 }
+
+/// A refusal that asking again will not change (no permission, no such pull request, a bad token),
+/// as opposed to GitHub being slow or down for a moment.
+pub(crate) fn is_permanent(e: &octocrab::Error) -> bool {
+    matches!(e, octocrab::Error::GitHub { source, .. } if matches!(source.status_code.as_u16(), 401 | 403 | 404))
+}

@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 use crate::canary::controller::StepRecord;
 use crate::canary::table;
 use crate::outcome::Outcome;
-use crate::text::cell;
+use crate::text::{cell, code};
+
+/// GitHub refuses comment bodies over 65,536 characters; the report stays under it with room to spare.
+pub(crate) const BODY_LIMIT: usize = 60_000;
 
 /// Where the deploy stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +62,7 @@ pub(crate) fn render(v: &ReportView) -> String {
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| Strategy | {} |", cell(&v.strategy));
     if let Some(image) = &v.image {
-        let _ = writeln!(md, "| Image | `{image}` |");
+        let _ = writeln!(md, "| Image | {} |", cell(&code(image)));
     }
     match (&v.revision, &v.previous) {
         (Some(new), Some(old)) => {
@@ -75,7 +78,8 @@ pub(crate) fn render(v: &ReportView) -> String {
     if let Status::Ended(outcome) = &v.status
         && let Some((what, reason)) = outcome.reason()
     {
-        let _ = writeln!(md, "**{what}:** {}\n", cell(&reason));
+        // The reason quotes what AWS said (alarm reasons, stopped reasons): inert.
+        let _ = writeln!(md, "**{what}:** {}\n", code(&reason));
     }
     if !v.steps.is_empty() {
         md.push_str(&table::markdown(&v.steps));
@@ -88,7 +92,7 @@ pub(crate) fn render(v: &ReportView) -> String {
     if ended_badly && !v.events.is_empty() {
         let _ = writeln!(md, "<details><summary>Last service events</summary>\n");
         for e in v.events.iter().take(10) {
-            let _ = writeln!(md, "- {}", cell(e));
+            let _ = writeln!(md, "- {}", code(e));
         }
         let _ = writeln!(md, "\n</details>\n");
     }
@@ -103,7 +107,21 @@ pub(crate) fn render(v: &ReportView) -> String {
         s = v.service
     ));
     let _ = writeln!(md, "{}", links.join(" · "));
-    md
+    cap(md)
+}
+
+/// The body cut at a line boundary (every line holds its own code spans, so no cut leaves text
+/// live) when it would pass `BODY_LIMIT`, saying so.
+fn cap(md: String) -> String {
+    if md.len() <= BODY_LIMIT {
+        return md;
+    }
+    let mut end = BODY_LIMIT - 200;
+    while !md.is_char_boundary(end) {
+        end -= 1;
+    }
+    let end = md[..end].rfind('\n').unwrap_or(0);
+    format!("{}\n\n… (cut at {BODY_LIMIT} characters, under GitHub's limit: the job log has all of it)\n", &md[..end])
 }
 
 #[cfg(test)]
@@ -172,12 +190,12 @@ mod tests {
             | | |
             |---|---|
             | Strategy | canary 10%:2m, 50%:2m, 100% |
-            | Image | `123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65` |
+            | Image | ` 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 ` |
             | Task definition | `web:8` (was `web:7`) |
 
             | Step | Weight | Bake | Canary tasks | Gates (last check) | Result | Time |
             |---|---|---|---|---|---|---|
-            | 1 | 10% | 2m | 1 | alarms OK, target-health 1/1 healthy, error-rate 0.12% | passed | 2m4s |
+            | 1 | 10% | 2m | 1 | ` alarms OK, target-health 1/1 healthy, error-rate 0.12% ` | passed | 2m4s |
             | 2 | 50% | 2m | 2 | - | running | - |
             | 3 | 100% | 2m | 4 | - | pending | - |
 
@@ -203,14 +221,14 @@ mod tests {
             | | |
             |---|---|
             | Strategy | canary 10%:2m, 50%:2m, 100% |
-            | Image | `123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65` |
+            | Image | ` 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 ` |
             | Task definition | `web:8` (was `web:7`) |
 
             | Step | Weight | Bake | Canary tasks | Gates (last check) | Result | Time |
             |---|---|---|---|---|---|---|
-            | 1 | 10% | 2m | 1 | alarms OK, target-health 1/1 healthy, error-rate 0.12% | passed | 2m1s |
-            | 2 | 50% | 2m | 2 | alarms OK, target-health 1/1 healthy, error-rate 0.12% | passed | 2m2s |
-            | 3 | 100% | 2m | 4 | alarms OK, target-health 1/1 healthy, error-rate 0.12% | passed | 2m3s |
+            | 1 | 10% | 2m | 1 | ` alarms OK, target-health 1/1 healthy, error-rate 0.12% ` | passed | 2m1s |
+            | 2 | 50% | 2m | 2 | ` alarms OK, target-health 1/1 healthy, error-rate 0.12% ` | passed | 2m2s |
+            | 3 | 100% | 2m | 4 | ` alarms OK, target-health 1/1 healthy, error-rate 0.12% ` | passed | 2m3s |
 
             [Workflow run](https://github.com/org/app/actions/runs/42) · [ECS console](https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web/deployments?region=us-east-1)
         "#]]
@@ -245,21 +263,21 @@ mod tests {
             | | |
             |---|---|
             | Strategy | canary 10%:2m, 50%:2m, 100% |
-            | Image | `123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65` |
+            | Image | ` 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 ` |
             | Task definition | `web:8` (was `web:7`) |
 
-            **Rolled back:** step 2: alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0)
+            **Rolled back:** ` step 2: alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0) `
 
             | Step | Weight | Bake | Canary tasks | Gates (last check) | Result | Time |
             |---|---|---|---|---|---|---|
-            | 1 | 10% | 2m | 1 | alarms OK, target-health 1/1 healthy, error-rate 0.12% | passed | 2m1s |
-            | 2 | 50% | 2m | 2 | alarms api-5xx in ALARM ✗, target-health 1/1 healthy, error-rate 0.12% | FAILED | 47s |
+            | 1 | 10% | 2m | 1 | ` alarms OK, target-health 1/1 healthy, error-rate 0.12% ` | passed | 2m1s |
+            | 2 | 50% | 2m | 2 | ` alarms api-5xx in ALARM ✗, target-health 1/1 healthy, error-rate 0.12% ` | FAILED | 47s |
             | 3 | 100% | 2m | 4 | - | pending | - |
 
             <details><summary>Last service events</summary>
 
-            - (service web-canary) has stopped 2 running tasks: (task 1a2b) (task 3c4d).
-            - (service web-canary) has started 2 tasks: (task 1a2b) (task 3c4d).
+            - ` (service web-canary) has stopped 2 running tasks: (task 1a2b) (task 3c4d). `
+            - ` (service web-canary) has started 2 tasks: (task 1a2b) (task 3c4d). `
 
             </details>
 
@@ -284,15 +302,15 @@ mod tests {
             | | |
             |---|---|
             | Strategy | rolling |
-            | Image | `123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65` |
+            | Image | ` 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 ` |
             | Task definition | `web:8` (was `web:7`) |
 
-            **Failed:** the deployment did not become stable within wait-timeout 15m
+            **Failed:** ` the deployment did not become stable within wait-timeout 15m `
 
             <details><summary>Last service events</summary>
 
-            - (service web) is unable to consistently start tasks successfully.
-            - task 9e1f (web:8) stopped: Essential container in task exited (web: exit code 1)
+            - ` (service web) is unable to consistently start tasks successfully. `
+            - ` task 9e1f (web:8) stopped: Essential container in task exited (web: exit code 1) `
 
             </details>
 

@@ -62,6 +62,10 @@ pub(crate) struct Reporter {
     github: Option<GitHub>,
     /// The pull requests to comment on, with our comment on each once known.
     comments: Vec<(u64, Option<Comment>)>,
+    /// Pull requests whose comment create failed: looked up again before the next create.
+    lost: std::collections::HashSet<u64>,
+    /// Pull requests GitHub will not let us comment on (401, 403, 404): not asked again.
+    refused: std::collections::HashSet<u64>,
     deployment: Option<u64>,
     settings: ReportSettings,
     ctx: GitHubContext,
@@ -86,6 +90,8 @@ impl Reporter {
         let mut reporter = Reporter {
             github: None,
             comments: Vec::new(),
+            lost: std::collections::HashSet::new(),
+            refused: std::collections::HashSet::new(),
             deployment: None,
             settings: settings.clone(),
             ctx,
@@ -185,33 +191,58 @@ impl Reporter {
     }
 
     async fn publish(&mut self, gha: &Gha) {
-        let body = markdown::render(&self.view);
+        // Secrets never reach the comment either: whatever the run masked is redacted here too.
+        let body = gha.redact(&markdown::render(&self.view));
         if self.last_body.as_deref() == Some(body.as_str()) {
             return;
         }
-        self.last_body = Some(body.clone());
         let Some(github) = &self.github else { return };
-        let mut failed = None;
+        let marker = markdown::marker(&self.view.cluster, &self.view.service);
+        let mut all_sent = true;
+        let mut refused = std::mem::take(&mut self.refused);
         for (pr, comment) in &mut self.comments {
+            if refused.contains(pr) {
+                continue;
+            }
+            // A create that failed may have landed all the same (a timeout): look before creating again.
+            if comment.is_none() && self.lost.contains(pr) {
+                let me = github.me().await;
+                if let Ok(Ok(found)) =
+                    tokio::time::timeout(CALL_TIMEOUT, github.find_comment(*pr, &marker, me.as_deref())).await
+                {
+                    *comment = found;
+                }
+            }
             let result = match comment {
                 Some(c) => tokio::time::timeout(CALL_TIMEOUT, github.update_comment(c.id, &body)).await,
                 None => tokio::time::timeout(CALL_TIMEOUT, github.create_comment(*pr, &body)).await,
             };
-            match result {
+            let failed = match result {
                 Ok(Ok(c)) => {
                     self.comment_url.get_or_insert_with(|| c.html_url.clone());
                     *comment = Some(c);
+                    self.lost.remove(pr);
+                    continue;
                 }
-                Ok(Err(e)) => {
-                    failed = Some(format!("cannot comment on #{pr}: {}", explain(&e, "pull-requests: write")))
+                Ok(Err(e)) if github::is_permanent(&e) => {
+                    // Asking again cannot help (a missing permission): one warning, no more tries.
+                    gha.warning(&format!("cannot comment on #{pr}: {}", explain(&e, "pull-requests: write")));
+                    refused.insert(*pr);
+                    continue;
                 }
-                Err(_) => failed = Some(format!("cannot comment on #{pr}: GitHub did not answer")),
+                Ok(Err(e)) => format!("cannot comment on #{pr}: {}", explain(&e, "pull-requests: write")),
+                Err(_) => format!("cannot comment on #{pr}: GitHub did not answer"),
+            };
+            // Kept: the next update tries again, and the last one says how the run ended.
+            gha.warning(&format!("{failed}; trying again at the next update"));
+            if comment.is_none() {
+                self.lost.insert(*pr);
             }
+            all_sent = false;
         }
-        if let Some(warning) = failed {
-            gha.warning(&warning);
-            // One warning is enough: the deploy goes on without the comment.
-            self.comments.clear();
+        self.refused = refused;
+        if all_sent {
+            self.last_body = Some(body);
         }
     }
 
@@ -231,9 +262,9 @@ impl Reporter {
         );
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(Ok(())) => {}
+            // The Deployment is kept: its final state is always attempted.
             Ok(Err(e)) => {
                 gha.warning(&format!("cannot update the GitHub Deployment: {}", explain(&e, "deployments: write")));
-                self.deployment = None;
             }
             Err(_) => gha.warning("cannot update the GitHub Deployment: GitHub did not answer"),
         }

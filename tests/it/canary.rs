@@ -176,7 +176,7 @@ async fn an_alarm_on_the_releases_own_errors_aborts_mid_bake_with_its_reason_in_
         "{run}"
     );
     let table = std::fs::read_to_string(summary).unwrap();
-    assert!(table.contains("| 1 | 50% | 1m | 2 | alarms api-5xx in ALARM ✗"), "{table}");
+    assert!(table.contains("| 1 | 50% | 1m | 2 | ` alarms api-5xx in ALARM ✗"), "{table}");
     assert!(table.contains("| FAILED |"), "{table}");
 }
 

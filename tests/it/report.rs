@@ -367,11 +367,11 @@ async fn a_rolled_back_deploy_marks_the_deployment_failed_and_shows_the_events()
         .unwrap()
         .to_string();
     assert!(last.contains("### ↩️ Deploy to `demo/web`: rolled back"), "{last}");
-    assert!(last.contains("**Rolled back:** ECS deployment circuit breaker: tasks failed to start."), "{last}");
+    assert!(last.contains("**Rolled back:** ` ECS deployment circuit breaker: tasks failed to start."), "{last}");
     assert!(last.contains("<summary>Last service events</summary>"), "{last}");
     // ECS's own rollback has finished by the time the run reports: its last event is the newest.
     assert!(
-        last.contains("<summary>Last service events</summary>\n\n- (service web) has reached a steady state."),
+        last.contains("<summary>Last service events</summary>\n\n- ` (service web) has reached a steady state."),
         "{last}"
     );
     server.verify().await;
@@ -403,4 +403,178 @@ async fn without_a_token_the_comment_goes_to_the_log() {
     );
     assert!(run.stdout.contains(MARKER), "{run}");
     assert!(run.stdout.contains("### ✅ Deploy to `demo/web`: succeeded"), "{run}");
+}
+
+#[tokio::test]
+async fn a_comment_update_failing_mid_run_does_not_silence_the_rest() {
+    let stack = stack().await;
+    let server = github().await;
+    comments_page(&server, 1, vec![]).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(echo_comment(905))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The first edit fails, GitHub's client retries included (502 four times); later edits work.
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/905"))
+        .respond_with(ResponseTemplate::new(502).set_body_json(json!({ "message": "Bad Gateway" })))
+        .up_to_n_times(4)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/905"))
+        .respond_with(echo_comment(905))
+        .expect(1..)
+        .mount(&server)
+        .await;
+    let d = deploy(&stack, &server, "pull_request", &[]).await;
+    assert_eq!(d.run.code, Some(0), "{}", d.run);
+    assert!(
+        d.run.stdout.contains(
+            "::warning::cannot comment on #7: GitHub answered 502 (Bad Gateway); trying again at the next update"
+        ),
+        "{}",
+        d.run
+    );
+    let edits = bodies(&server, "PATCH", "/repos/org/app/issues/comments/905").await;
+    let last = edits.last().unwrap()["body"].as_str().unwrap_or_default().to_string();
+    assert!(
+        last.contains("### ✅ Deploy to `demo/web`: succeeded"),
+        "the final comment says how the run ended: {last}"
+    );
+    server.verify().await;
+}
+
+/// Lines of a log that the runner would run as workflow commands (outside `::stop-commands::`).
+fn live_commands(log: &str) -> Vec<&str> {
+    let mut stopped: Option<String> = None;
+    let mut live = Vec::new();
+    for line in log.lines() {
+        let trimmed = line.trim_start();
+        match &stopped {
+            Some(token) if trimmed == format!("::{token}::") => stopped = None,
+            Some(_) => {}
+            None if trimmed.starts_with("::stop-commands::") => {
+                stopped = trimmed.strip_prefix("::stop-commands::").map(str::to_string)
+            }
+            None if trimmed.starts_with("::") || trimmed.starts_with("##[") => live.push(line),
+            None => {}
+        }
+    }
+    live
+}
+
+/// What in `markdown` GitHub would render live: HTML, links, and text with a mention or our marker.
+fn live_markdown(markdown: &str) -> Vec<String> {
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let mut live = Vec::new();
+    for event in Parser::new_ext(markdown, Options::ENABLE_TABLES) {
+        match event {
+            Event::Html(h) | Event::InlineHtml(h) => live.push(format!("html {h}")),
+            Event::Start(Tag::Link { dest_url, .. }) if !dest_url.contains("console.aws.amazon.com") => {
+                live.push(format!("link {dest_url}"))
+            }
+            Event::Text(t) if t.contains("@org") || t.contains("pwned") => live.push(format!("text {t}")),
+            _ => {}
+        }
+    }
+    live
+}
+
+/// A CloudWatch alarm whose reason is hostile (newlines, workflow commands, a mention, HTML, a link,
+/// our marker, 200 kB): it rolls the canary back, and none of it is live in the log, the comment or
+/// the summary; the comment stays under GitHub's limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_reason_is_inert_in_the_log_the_comment_and_the_summary() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--canary", "--desired", "1"]);
+    let server = github().await;
+    comments_page(&server, 1, vec![]).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(echo_comment(906))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/906"))
+        .respond_with(echo_comment(906))
+        .mount(&server)
+        .await;
+    // An alarm on a metric the stack does not publish: the state set here stays.
+    let cw = aws_sdk_cloudwatch::Client::new(&stack.sdk().await);
+    cw.put_metric_alarm()
+        .alarm_name("app-errors")
+        .namespace("Custom/App")
+        .metric_name("Errors")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let hostile = format!(
+        "Threshold Crossed\n::error::pwned\n##[error]pwned\n@org/team look <img src=x onerror=alert(1)> \
+         [click](https://evil.example/pwned) </details> {MARKER} `pwned` {}",
+        "x".repeat(200_000)
+    );
+    cw.set_alarm_state()
+        .alarm_name("app-errors")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason(&hostile)
+        .send()
+        .await
+        .unwrap();
+    let d = deploy_seeded(
+        &stack,
+        &server,
+        "pull_request",
+        &[
+            "--strategy",
+            "canary",
+            "--listener-arn",
+            s(&seeded, "listener_arn"),
+            "--alarms",
+            "app-errors",
+            "--canary-steps",
+            "100%",
+            "--check-interval",
+            "1s",
+        ],
+    )
+    .await;
+    assert_eq!(d.run.code, Some(1), "{}", d.run);
+    assert!(d.run.stdout.contains("app-errors in ALARM"), "{}", d.run);
+    // Our own annotations carry the reason escaped (one line); a command of the reason's own would
+    // start a line.
+    let injected: Vec<String> = live_commands(&d.run.stdout)
+        .into_iter()
+        .filter(|l| ["::error::pwned", "##[error]pwned"].iter().any(|c| l.trim_start().starts_with(c)))
+        .map(|l| l.chars().take(200).collect())
+        .collect();
+    assert!(injected.is_empty(), "workflow commands from the alarm's reason are live in the log: {injected:?}");
+    let last = bodies(&server, "PATCH", "/repos/org/app/issues/comments/906").await.last().unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (name, markdown) in [("comment", &last), ("summary", &d.summary)] {
+        let live = live_markdown(markdown);
+        let hostile: Vec<String> = live
+            .iter()
+            .filter(|l| ["pwned", "evil.example", "<img", "@org"].iter().any(|h| l.contains(h)))
+            .map(|l| l.chars().take(200).collect())
+            .collect();
+        assert!(hostile.is_empty(), "live in the {name}: {hostile:?}");
+        let count = |html: &str| live.iter().filter(|l| l.starts_with(&format!("html {html}"))).count();
+        assert_eq!(count(MARKER), 1, "one live marker, ours, in the {name}: the quoted one is inert");
+        assert_eq!(count("</details>"), count("<details>"), "no `</details>` but ours in the {name}");
+    }
+    assert!(last.starts_with(MARKER), "ours is the marker that starts the comment");
+    assert!(last.len() < 65_536, "the comment stays under GitHub's limit: {}", last.len());
+    assert!(last.contains("more characters in the job log"), "the reason is capped");
+    server.verify().await;
 }
