@@ -124,9 +124,12 @@ pub(crate) fn key_values(v: &str, what: &str) -> Result<Vec<(String, String)>, S
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        // The text of a bad line is never shown: it may be a piece of a secret (a PEM's second line).
         let Some((key, value)) = line.split_once('=') else {
             return Err(format!(
-                "line {}: `{line}` is not KEY=VALUE: write one {what} a line, e.g. `LOG_LEVEL=info`",
+                "line {} is not KEY=VALUE (its text is not shown: it may be part of a secret). Write one {what} a \
+                 line, e.g. `LOG_LEVEL=info`; a value cannot span lines: a multi-line value (a PEM key, a \
+                 certificate) belongs in the task definition's `secrets` (Secrets Manager or SSM Parameter Store)",
                 n + 1
             ));
         };
@@ -135,7 +138,17 @@ pub(crate) fn key_values(v: &str, what: &str) -> Result<Vec<(String, String)>, S
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_key {
             return Err(format!(
-                "line {}: `{key}` is not a valid {what} name: use letters, digits and _ (not starting with a digit)",
+                "line {}: the name before `=` is not a valid {what} name (not shown: it may be part of a secret): \
+                 use letters, digits and _, not starting with a digit",
+                n + 1
+            ));
+        }
+        if value.contains("-----BEGIN") {
+            // The lines after it are the rest of the block: refused here, before any is read as a name.
+            return Err(format!(
+                "line {}: the value of `{key}` starts a PEM block (not shown), and a value cannot span lines: a \
+                 key or certificate belongs in the task definition's `secrets` (Secrets Manager or SSM Parameter \
+                 Store)",
                 n + 1
             ));
         }
@@ -145,6 +158,30 @@ pub(crate) fn key_values(v: &str, what: &str) -> Result<Vec<(String, String)>, S
         pairs.push((key.to_string(), value.to_string()));
     }
     Ok(pairs)
+}
+
+/// What a build-arg value looks like when it is a credential, for the refusal: the classic builder
+/// records every build-arg value in the image's history, readable by anyone who can pull it.
+pub(crate) fn looks_like_a_secret(value: &str) -> Option<&'static str> {
+    let v = value.trim();
+    let prefixed = |prefixes: &[&str]| prefixes.iter().any(|p| v.starts_with(p));
+    if prefixed(&["ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_"]) {
+        return Some("a GitHub token");
+    }
+    if prefixed(&["AKIA", "ASIA"]) && v.len() == 20 && v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        return Some("an AWS access key id");
+    }
+    if v.contains("-----BEGIN") {
+        return Some("a PEM key or certificate");
+    }
+    if prefixed(&["xoxb-", "xoxp-", "npm_", "glpat-", "sk_live_"]) {
+        return Some("an API token");
+    }
+    let jwt = v.split('.').collect::<Vec<_>>();
+    if jwt.len() == 3 && v.starts_with("eyJ") && jwt.iter().all(|p| p.len() >= 10) {
+        return Some("a JWT");
+    }
+    None
 }
 
 pub(crate) fn alarm_names(v: &str) -> Result<Vec<String>, String> {

@@ -74,6 +74,8 @@ fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
         (&[("registry", "https://127.0.0.1:5000")], "registry", "without scheme"),
         (&[("registry", "localhost:http")], "registry", "not a port number"),
         (&[("build-args", "VERSION")], "build-args", "KEY=VALUE"),
+        (&[("build-args", "NPM_TOKEN=ghp_0123456789abcdefghijABCDEFGHIJ012345")], "build-args", "`NPM_TOKEN` looks like a GitHub token (not shown)"),
+        (&[("build-args", "KEY=AKIAIOSFODNN7EXAMPLE")], "build-args", "image's history"),
         (&[("build-args", "1X=2")], "build-args", "not a valid build argument name"),
         (&[("platform", "amd64")], "platform", "os/arch"),
         (&[("image-tag", "-latest")], "image-tag", "not a valid tag"),
@@ -267,4 +269,29 @@ fn the_github_token_is_a_secret() {
     let debug = format!("{config:?}");
     assert!(!debug.contains("ghs_supersecret"), "{debug}");
     assert_eq!(config.report.github_token.unwrap().expose(), "ghs_supersecret");
+}
+
+#[test]
+fn a_pem_in_environment_variables_is_refused_by_line_number_without_a_fragment_of_it() {
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nq9Zr+Jb1c3Ff2w==\n-----END PRIVATE KEY-----";
+    let errors =
+        parse(&with(&[("environment-variables", &format!("LOG_LEVEL=info\nTLS_KEY={pem}"))]), &[]).unwrap_err();
+    let text: String = errors.0.iter().map(|e| e.to_string()).collect();
+    assert!(text.contains("line 2: the value of `TLS_KEY` starts a PEM block (not shown)"), "{text}");
+    assert!(text.contains("belongs in the task definition's `secrets`"), "{text}");
+    for fragment in ["MIIEvQ", "q9Zr", "PRIVATE KEY", "BgkqhkiG9w0"] {
+        assert!(!text.contains(fragment), "a fragment of the value reached the error: {text}");
+    }
+    // A line of a value pasted without its first line: refused by number, never echoed.
+    let errors =
+        parse(&with(&[("environment-variables", "KEY=a\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7")]), &[])
+            .unwrap_err();
+    let text: String = errors.0.iter().map(|e| e.to_string()).collect();
+    assert!(text.contains("line 2 is not KEY=VALUE (its text is not shown: it may be part of a secret)"), "{text}");
+    assert!(!text.contains("MIIEvQ"), "{text}");
+    // One that happens to hold a `=` (base64 padding) is refused the same way.
+    let errors = parse(&with(&[("environment-variables", "KEY=a\nq9Zr+Jb1c3Ff2w==")]), &[]).unwrap_err();
+    let text: String = errors.0.iter().map(|e| e.to_string()).collect();
+    assert!(text.contains("line 2: the name before `=` is not a valid environment variable name (not shown"), "{text}");
+    assert!(!text.contains("q9Zr"), "{text}");
 }

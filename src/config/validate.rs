@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::parse::{
     alarm_names, arn, boolean, check_interval, ecr_repository_name, ecs_name, http_url, image_reference, image_tag,
-    key_values, percent, platform, positive_duration, region, registry_host, request_count, session_name,
+    key_values, looks_like_a_secret, percent, platform, positive_duration, region, registry_host, request_count,
+    session_name,
 };
 use super::{
     AwsSettings, BuildSettings, CanarySettings, Config, DeploySettings, Gates, ImageSource, InputError, InputErrors,
@@ -130,8 +131,7 @@ fn image(c: &mut Check, i: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Opt
         (None, Some(repository)) => {
             let repository = c.parse("ecr-repository", Some(&repository), ecr_repository_name);
             let registry = c.parse("registry", i.registry.as_deref(), registry_host);
-            let build_args =
-                c.parse("build-args", i.build_args.as_deref(), |v| key_values(v, "build argument")).unwrap_or_default();
+            let build_args = c.parse("build-args", i.build_args.as_deref(), build_args).unwrap_or_default();
             let platform = c.parse("platform", i.platform.as_deref(), platform);
             let tag = match set(&i.image_tag).or_else(|| var("GITHUB_SHA")) {
                 Some(tag) => c.parse("image-tag", Some(&tag), image_tag),
@@ -341,4 +341,20 @@ fn workspace_path(path: String, var: &dyn Fn(&str) -> Option<String>) -> PathBuf
         Some(ws) if path.is_relative() => PathBuf::from(ws).join(path),
         _ => path,
     }
+}
+
+/// `KEY=VALUE` lines whose values are not credentials: the classic builder writes every build-arg
+/// value into the image's history (`docker history --no-trunc`), for anyone who can pull the image.
+fn build_args(v: &str) -> Result<Vec<(String, String)>, String> {
+    let pairs = key_values(v, "build argument")?;
+    for (key, value) in &pairs {
+        if let Some(kind) = looks_like_a_secret(value) {
+            return Err(format!(
+                "the value of `{key}` looks like {kind} (not shown). Build-arg values are recorded in the image's \
+                 history, readable by anyone who can pull the image: give the running service its secrets through \
+                 the task definition's `secrets`, and keep build-time credentials out of the image"
+            ));
+        }
+    }
+    Ok(pairs)
 }
