@@ -6,4 +6,5 @@ pub(crate) mod poll;
 pub(crate) mod rollout;
 pub(crate) mod service;
 pub(crate) mod taskdef;
+pub(crate) mod taskdef_check;
 pub(crate) mod taskdef_file;
