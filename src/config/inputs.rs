@@ -55,7 +55,7 @@ pub(crate) struct Inputs {
     /// Target platform, e.g. linux/amd64 or linux/arm64
     #[arg(long, value_name = "OS/ARCH", help_heading = "Image")]
     pub(crate) platform: Option<String>,
-    /// Tag to push; an existing tag is not rebuilt [default: $GITHUB_SHA]
+    /// Tag to push; an existing tag is not rebuilt [default: the workspace's checked-out commit, else $GITHUB_SHA]
     #[arg(long, value_name = "TAG", help_heading = "Image")]
     pub(crate) image_tag: Option<String>,
 

@@ -295,3 +295,16 @@ fn a_pem_in_environment_variables_is_refused_by_line_number_without_a_fragment_o
     assert!(text.contains("line 2: the name before `=` is not a valid environment variable name (not shown"), "{text}");
     assert!(!text.contains("q9Zr"), "{text}");
 }
+
+#[test]
+fn the_default_tag_is_the_commit_checked_out_in_the_workspace() {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ws.path().join(".git")).unwrap();
+    let head = "34c5c7793cb3b279e22454cb6750c80560547b3a";
+    std::fs::write(ws.path().join(".git/HEAD"), head).unwrap();
+    let workspace = ws.path().to_str().unwrap();
+    let config =
+        parse(&with(&[("image-tag", "")]), &[("GITHUB_SHA", "0123abcd"), ("GITHUB_WORKSPACE", workspace)]).unwrap();
+    let ImageSource::Build(build) = config.image else { panic!() };
+    assert_eq!(build.tag, head, "on issue_comment GITHUB_SHA is the default branch; the PR head is what is built");
+}

@@ -2,6 +2,7 @@
 //! stage and step), a GitHub Deployment with its statuses, the job summary, and `comment-url`.
 //! Best effort: a GitHub failure is one warning with a hint, never a failed or blocked deploy.
 
+mod event;
 pub(crate) mod github;
 pub(crate) mod markdown;
 
@@ -45,16 +46,14 @@ impl GitHubContext {
         }
     }
 
-    /// The pull request number and head commit of a `pull_request`/`pull_request_target` event.
-    fn pull_request_event(&self) -> Option<(u64, Option<String>)> {
-        if !matches!(self.event_name.as_deref(), Some("pull_request" | "pull_request_target")) {
-            return None;
-        }
-        let text = std::fs::read_to_string(self.event_path.as_deref()?).ok()?;
-        let event: serde_json::Value = serde_json::from_str(&text).ok()?;
-        let pr = &event["pull_request"];
-        let number = pr["number"].as_u64().or_else(|| event["number"].as_u64())?;
-        Some((number, pr["head"]["sha"].as_str().map(str::to_string)))
+    /// Where the comment goes, from the event's payload.
+    fn target(&self) -> event::Target {
+        let payload = self
+            .event_path
+            .as_deref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        event::target(self.event_name.as_deref(), payload.as_ref())
     }
 }
 
@@ -110,15 +109,17 @@ impl Reporter {
             }
         }
         let Some(github) = &reporter.github else { return reporter };
-        let event = reporter.ctx.pull_request_event();
+        let target = reporter.ctx.target();
         if settings.pr_comment {
-            let pulls = match (&event, &reporter.ctx.sha) {
-                (Some((number, _)), _) => Ok(vec![*number]),
-                (None, Some(sha)) => match tokio::time::timeout(CALL_TIMEOUT, github.pulls_for_commit(sha)).await {
-                    Ok(r) => r.map_err(|e| explain(&e, "pull-requests: read")),
-                    Err(_) => Err("GitHub did not answer within 20s".into()),
-                },
-                (None, None) => Ok(Vec::new()),
+            let pulls = match (&target, &reporter.ctx.sha) {
+                (event::Target::PullRequest { number, .. }, _) => Ok(vec![*number]),
+                (event::Target::PullsOfCommit, Some(sha)) => {
+                    match tokio::time::timeout(CALL_TIMEOUT, github.pulls_for_commit(sha)).await {
+                        Ok(r) => r.map_err(|e| explain(&e, "pull-requests: read")),
+                        Err(_) => Err("GitHub did not answer within 20s".into()),
+                    }
+                }
+                _ => Ok(Vec::new()),
             };
             match pulls {
                 Ok(pulls) if !pulls.is_empty() => {
@@ -141,7 +142,11 @@ impl Reporter {
             }
         }
         if let (true, Some(environment)) = (deploying, settings.deployment_environment.clone()) {
-            let sha = event.and_then(|(_, head)| head).or_else(|| reporter.ctx.sha.clone());
+            let head = match target {
+                event::Target::PullRequest { head, .. } => head,
+                _ => None,
+            };
+            let sha = head.or_else(|| reporter.ctx.sha.clone());
             if let Some(sha) = sha {
                 let description = format!("ecs-deploy-action: {}/{}", reporter.view.cluster, reporter.view.service);
                 match tokio::time::timeout(CALL_TIMEOUT, github.create_deployment(&sha, &environment, &description))

@@ -96,6 +96,11 @@ async fn deploy_release(stack: &Stack, server: &MockServer, event: &str, release
         "pull_request" => {
             json!({ "action": "synchronize", "number": 7, "pull_request": { "number": 7, "head": { "sha": SHA } } })
         }
+        "issue_comment" => json!({
+            "action": "created",
+            "issue": { "number": 7, "pull_request": { "url": "https://api.github.com/repos/org/app/pulls/7" } },
+            "comment": { "body": "/deploy" }
+        }),
         _ => json!({ "ref": "refs/heads/main", "after": SHA }),
     };
     std::fs::write(&event_path, event_body.to_string()).unwrap();
@@ -576,5 +581,29 @@ async fn an_alarm_reason_is_inert_in_the_log_the_comment_and_the_summary() {
     assert!(last.starts_with(MARKER), "ours is the marker that starts the comment");
     assert!(last.len() < 65_536, "the comment stays under GitHub's limit: {}", last.len());
     assert!(last.contains("more characters in the job log"), "the reason is capped");
+    server.verify().await;
+}
+
+/// ChatOps: on `issue_comment` GITHUB_SHA is the default branch's head, whose pull requests are the
+/// wrong ones; the comment goes to the pull request that was commented on (the catch-all fails the
+/// test on a lookup of the commit's pull requests).
+#[tokio::test]
+async fn an_issue_comment_run_comments_on_the_commented_pull_request() {
+    let stack = stack().await;
+    let server = github().await;
+    comments_page(&server, 1, vec![]).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(echo_comment(907))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/907"))
+        .respond_with(echo_comment(907))
+        .mount(&server)
+        .await;
+    let d = deploy(&stack, &server, "issue_comment", &[]).await;
+    assert_eq!(d.run.code, Some(0), "{}", d.run);
     server.verify().await;
 }
