@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import alb_metrics
 import alb_targets
 import cw_logs
+import cw_percentiles
 import ecs_api
 from containers import Docker
 from ecs_scheduler import Scheduler
@@ -65,6 +66,7 @@ class DataPlane:
         self.scheduler = Scheduler(self.runner, profile)
         alb_targets.install(self.lb, profile)
         ecs_api.install()
+        cw_percentiles.install()
         self.next_flush = self._period_end(time.time())
         self.stopping = threading.Event()
 

@@ -70,6 +70,31 @@ def test_response_times_can_be_asked_for_as_percentiles(stack):
     # log line short (see the fail-rate test), so 38 of the 40 are enough to judge the times.
     points = wait_for(lambda: (p := p99()) and sum(x["SampleCount"] for x in p) >= 38 and p, 10, "40 response times")
     assert min(x["Minimum"] for x in points) >= 0.12, points
+    # The percentile itself, as a canary gate asks for it (GetMetricData, one period over the window;
+    # GetMetricData matches the whole dimension set, as CloudWatch does).
+    lb = stack.elb.describe_target_groups(TargetGroupArns=[seeded["stable_target_group_arn"]])["TargetGroups"][0]
+    dims = [{"Name": "TargetGroup", "Value": tg}, {"Name": "LoadBalancer", "Value": lb["LoadBalancerArns"][0].split(":", 5)[-1].split("/", 1)[1]}]
+    now = datetime.now(timezone.utc)
+    start = (now - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    answer = stack.cw.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "p99",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/ApplicationELB",
+                        "MetricName": "TargetResponseTime",
+                        "Dimensions": dims,
+                    },
+                    "Period": 660,
+                    "Stat": "p99",
+                },
+            }
+        ],
+        StartTime=start,
+        EndTime=start + timedelta(seconds=660),
+    )["MetricDataResults"][0]
+    assert answer["Values"] and 0.12 <= answer["Values"][0] < 1.0, answer
 
 
 def _no_retries(stack, service):

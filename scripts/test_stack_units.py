@@ -70,3 +70,13 @@ def test_fault_rate_is_exact_over_consecutive_calls():
     assert [faults._due("ecs", "DescribeServices") for _ in range(8)] == [False, False, False, True] * 2
     assert not faults._due("elasticloadbalancing", "DescribeRules")
     faults.clear()
+
+
+def test_percentiles_are_nearest_rank_as_cloudwatch_reads_them():
+    import cw_percentiles
+
+    values = [0.1] * 98 + [0.5, 0.9]
+    assert cw_percentiles.percentile(values, 50) == 0.1
+    assert cw_percentiles.percentile(values, 99) == 0.5
+    assert cw_percentiles.percentile(values, 99.9) == 0.9
+    assert cw_percentiles.percentile([], 99) is None

@@ -47,6 +47,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
         aws: r.aws,
         gates: &plan.gates,
         canary_target_group: &plan.canary_target_group,
+        stable_target_group: &plan.stable_target_group,
         http: &http,
     };
     // Only what happens from now on is news (a log that could not read them yet learns them first).
@@ -60,6 +61,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
     };
     let total = plan.steps.len();
     let mut shifted: Option<(Instant, SystemTime)> = None;
+    let mut first_shift: Option<SystemTime> = None;
     let mut step_started = Instant::now();
     let mut observation = Observation::Start;
     loop {
@@ -95,6 +97,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                     progress.emit(Event::WeightsSet { label: &label, stable, canary }, &controller.table).await;
                     if canary > 0 && !controller.is_aborting() {
                         shifted = Some((Instant::now(), SystemTime::now()));
+                        first_shift.get_or_insert_with(SystemTime::now);
                     }
                 }
                 if controller.is_aborting() {
@@ -108,16 +111,18 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                     Observation::Cancelled
                 } else {
                     let (at, since) = shifted.unwrap_or((Instant::now(), SystemTime::now()));
-                    let mut results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, since).await;
+                    let window = gates::Window { since, first_shift: first_shift.unwrap_or(since) };
+                    let mut results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, window).await;
                     let elapsed = at.elapsed();
                     // No request by the end of a bake is not a pass on evidence: say so.
                     if elapsed >= plan.steps[i].bake {
-                        for gate in results.iter_mut().filter(|g| g.gate == "error-rate") {
+                        for gate in results.iter_mut().filter(|g| matches!(g.gate, "error-rate" | "latency")) {
                             if gate.value == gates::NO_REQUESTS_YET {
                                 gate.value = gates::NO_REQUESTS_IN_STEP.into();
                                 let what = format!(
-                                    "{label}: no request reached {} during the step, so its error rate was not measured",
-                                    plan.canary_service
+                                    "{label}: no request reached {} during the step, so its {} was not measured",
+                                    plan.canary_service,
+                                    if gate.gate == "latency" { "response time" } else { "error rate" }
                                 );
                                 progress.emit(Event::NoEvidence { what: &what }, &controller.table).await;
                             }

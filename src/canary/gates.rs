@@ -6,12 +6,13 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, StateValue, Statistic};
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, StateValue, Statistic};
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 
 use super::controller::{GateResult, Verdict};
 use crate::aws::{Aws, call_failed};
 use crate::config::Gates;
+use crate::config::thresholds::{ErrorRateLimit, LatencyGate, LatencyLimit, LatencyStat};
 use crate::plan::TargetGroup;
 
 /// The error-rate gate's value while the canary has had no request yet, and at the end of a step
@@ -23,19 +24,31 @@ pub(crate) struct GateContext<'a> {
     pub(crate) aws: &'a Aws,
     pub(crate) gates: &'a Gates,
     pub(crate) canary_target_group: &'a TargetGroup,
+    /// The baseline of the relative gates.
+    pub(crate) stable_target_group: &'a TargetGroup,
     pub(crate) http: &'a reqwest::Client,
 }
 
-/// Checks every gate. `canary_tasks` is what the canary should run; `since` starts the error-rate window.
-pub(crate) async fn check(ctx: &GateContext<'_>, canary_tasks: i32, since: SystemTime) -> Vec<GateResult> {
+/// The window a check looks at: from the step's traffic shift, and for a baseline the stable
+/// version had too little traffic in (the 100% step sends it none), from the first shift.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    pub(crate) since: SystemTime,
+    pub(crate) first_shift: SystemTime,
+}
+
+/// Checks every gate. `canary_tasks` is what the canary should run.
+pub(crate) async fn check(ctx: &GateContext<'_>, canary_tasks: i32, window: Window) -> Vec<GateResult> {
     let mut results = Vec::new();
     if !ctx.gates.alarms.is_empty() {
         results.push(alarms(ctx).await.unwrap_or_else(|e| unknown("alarms", e)));
     }
     results.push(target_health(ctx, canary_tasks).await.unwrap_or_else(|e| unknown("target-health", e)));
-    if let Some(max) = ctx.gates.max_error_rate {
-        let rate = error_rate(ctx, max, ctx.gates.min_requests, since).await;
-        results.push(rate.unwrap_or_else(|e| unknown("error-rate", e)));
+    if let Some(limit) = ctx.gates.max_error_rate {
+        results.push(error_rate(ctx, limit, window).await.unwrap_or_else(|e| unknown("error-rate", e)));
+    }
+    if let Some(gate) = ctx.gates.max_latency {
+        results.push(latency(ctx, gate, window).await.unwrap_or_else(|e| unknown("latency", e)));
     }
     if let Some(url) = &ctx.gates.probe_url {
         results.push(probe(ctx.http, url).await);
@@ -138,55 +151,219 @@ pub(crate) async fn healthy_targets(aws: &Aws, target_group_arn: &str) -> Result
     Ok((healthy, descriptions.len(), reasons))
 }
 
-async fn error_rate(ctx: &GateContext<'_>, max: f64, min_requests: u64, since: SystemTime) -> Result<GateResult> {
-    let errors = metric_sum(ctx, "HTTPCode_Target_5XX_Count", since).await?;
-    let requests = metric_sum(ctx, "RequestCount", since).await?;
-    Ok(rate_verdict(errors, requests, max, min_requests))
+/// What one target group answered over a window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Counts {
+    pub(crate) errors: f64,
+    pub(crate) requests: f64,
 }
 
-/// The error-rate gate's verdict from the canary's 5xx and request counts since the shift.
-fn rate_verdict(errors: f64, requests: f64, max: f64, min_requests: u64) -> GateResult {
-    if requests < min_requests as f64 {
+impl Counts {
+    fn rate(&self) -> f64 {
+        if self.requests > 0.0 { self.errors / self.requests } else { 0.0 }
+    }
+}
+
+async fn counts(aws: &Aws, tg: &TargetGroup, since: SystemTime) -> Result<Counts> {
+    let errors = metric_sum(aws, tg, "HTTPCode_Target_5XX_Count", since).await?;
+    let requests = metric_sum(aws, tg, "RequestCount", since).await?;
+    Ok(Counts { errors, requests })
+}
+
+/// Where the stable side of a comparison comes from: the same window, or since the first shift
+/// when the stable version had fewer than `needed` requests in it.
+async fn stable_window(ctx: &GateContext<'_>, window: Window, needed: f64) -> Result<(SystemTime, &'static str)> {
+    let same = metric_sum(ctx.aws, ctx.stable_target_group, "RequestCount", window.since).await?;
+    Ok(if same >= needed.max(1.0) { (window.since, "") } else { (window.first_shift, ", since the first step") })
+}
+
+async fn error_rate(ctx: &GateContext<'_>, limit: ErrorRateLimit, window: Window) -> Result<GateResult> {
+    let canary = counts(ctx.aws, ctx.canary_target_group, window.since).await?;
+    let stable = match limit {
+        ErrorRateLimit::Absolute(_) => None,
+        ErrorRateLimit::AboveStable(_) => {
+            let (since, label) = stable_window(ctx, window, ctx.gates.min_requests as f64).await?;
+            Some((counts(ctx.aws, ctx.stable_target_group, since).await?, label))
+        }
+    };
+    Ok(rate_verdict(canary, stable, limit, ctx.gates.min_requests))
+}
+
+fn pct(fraction: f64) -> String {
+    format!("{}%", round2(fraction * 100.0))
+}
+
+/// The error-rate gate's verdict from the canary's 5xx and request counts since the shift, and for
+/// a relative limit the stable side's (with where its window starts, when not the same).
+pub(crate) fn rate_verdict(
+    canary: Counts,
+    stable: Option<(Counts, &str)>,
+    limit: ErrorRateLimit,
+    min_requests: u64,
+) -> GateResult {
+    if canary.requests < min_requests as f64 {
         return GateResult {
             gate: "error-rate",
             verdict: Verdict::Waiting,
-            value: format!("{requests} of min-requests {min_requests}"),
-            detail: Some(format!("{errors} 5xx so far; the rate is judged from {min_requests} requests on")),
+            value: format!("{} of min-requests {min_requests}", canary.requests),
+            detail: Some(format!("{} 5xx so far; the rate is judged from {min_requests} requests on", canary.errors)),
         };
     }
-    if requests <= 0.0 {
+    if canary.requests <= 0.0 {
         return GateResult::pass("error-rate", NO_REQUESTS_YET);
     }
-    let rate = errors / requests;
-    let value = format!("{}%", round2(rate * 100.0));
+    let rate = canary.rate();
+    let (max, value, evidence) = match (limit, stable) {
+        (ErrorRateLimit::AboveStable(delta), Some((stable, label))) => {
+            if stable.requests <= 0.0 {
+                return GateResult {
+                    gate: "error-rate",
+                    verdict: Verdict::Waiting,
+                    value: format!("{} of {} (stable: no requests)", pct(rate), canary.requests),
+                    detail: Some("the stable version has answered no request to compare with yet".into()),
+                };
+            }
+            let max = stable.rate() + delta;
+            (
+                max,
+                format!(
+                    "{} of {} (stable {} of {}{label})",
+                    pct(rate),
+                    canary.requests,
+                    pct(stable.rate()),
+                    stable.requests
+                ),
+                format!(
+                    "canary {} 5xx of {} requests = {}, stable {} of {}{label} = {}; limit stable + {} = {}",
+                    canary.errors,
+                    canary.requests,
+                    pct(rate),
+                    stable.errors,
+                    stable.requests,
+                    pct(stable.rate()),
+                    pct(delta),
+                    pct(max)
+                ),
+            )
+        }
+        (ErrorRateLimit::Absolute(max), _) | (ErrorRateLimit::AboveStable(max), None) => (
+            max,
+            format!("{} of {}", pct(rate), canary.requests),
+            format!("{} 5xx of {} requests, above max-error-rate {}", canary.errors, canary.requests, pct(max)),
+        ),
+    };
     if rate <= max {
         return GateResult::pass("error-rate", value);
     }
-    let detail = format!("{errors} 5xx of {requests} requests, above max-error-rate {}%", round2(max * 100.0));
-    GateResult::fail("error-rate", value, detail)
+    GateResult::fail("error-rate", value, evidence)
+}
+
+fn ms(seconds: f64) -> String {
+    let ms = seconds * 1000.0;
+    if ms >= 1000.0 { format!("{:.2}s", seconds) } else { format!("{}ms", ms.round()) }
+}
+
+async fn latency(ctx: &GateContext<'_>, gate: LatencyGate, window: Window) -> Result<GateResult> {
+    let min = ctx.gates.min_requests;
+    let requests = metric_sum(ctx.aws, ctx.canary_target_group, "RequestCount", window.since).await?;
+    if requests < min as f64 {
+        return Ok(GateResult {
+            gate: "latency",
+            verdict: Verdict::Waiting,
+            value: format!("{requests} of min-requests {min}"),
+            detail: Some(format!("the {} is judged from {min} requests on", gate.stat)),
+        });
+    }
+    if requests <= 0.0 {
+        return Ok(GateResult::pass("latency", NO_REQUESTS_YET));
+    }
+    let Some(canary) = response_time(ctx.aws, ctx.canary_target_group, gate.stat, window.since).await? else {
+        return Ok(GateResult {
+            gate: "latency",
+            verdict: Verdict::Waiting,
+            value: "no response time published yet".into(),
+            detail: None,
+        });
+    };
+    let stable = match gate.limit {
+        LatencyLimit::Below(_) => None,
+        LatencyLimit::TimesStable(_) => {
+            let (since, label) = stable_window(ctx, window, min as f64).await?;
+            let value = response_time(ctx.aws, ctx.stable_target_group, gate.stat, since).await?;
+            Some((value, label))
+        }
+    };
+    Ok(latency_verdict(canary, requests, stable, gate))
+}
+
+/// The latency gate's verdict: the canary's statistic over `requests` requests, and for a relative
+/// limit the stable side's (None: it has published no response time).
+pub(crate) fn latency_verdict(
+    canary: f64,
+    requests: f64,
+    stable: Option<(Option<f64>, &str)>,
+    gate: LatencyGate,
+) -> GateResult {
+    let stat = gate.stat;
+    let (max, value, evidence) = match (gate.limit, stable) {
+        (LatencyLimit::TimesStable(factor), Some((Some(stable), label))) => {
+            let max = stable * factor;
+            (
+                max,
+                format!("{stat} {} (stable {}{label})", ms(canary), ms(stable)),
+                format!(
+                    "canary {stat} {} over {requests} requests, stable {stat} {}{label}; limit stable × {factor} = {}",
+                    ms(canary),
+                    ms(stable),
+                    ms(max)
+                ),
+            )
+        }
+        (LatencyLimit::TimesStable(_), _) => {
+            return GateResult {
+                gate: "latency",
+                verdict: Verdict::Waiting,
+                value: format!("{stat} {} (stable: no response time yet)", ms(canary)),
+                detail: Some("the stable version has published no response time to compare with yet".into()),
+            };
+        }
+        (LatencyLimit::Below(limit), _) => {
+            let max = limit.as_secs_f64();
+            (
+                max,
+                format!("{stat} {}", ms(canary)),
+                format!("canary {stat} {} over {requests} requests, limit {}", ms(canary), ms(max)),
+            )
+        }
+    };
+    if canary < max {
+        return GateResult::pass("latency", value);
+    }
+    GateResult::fail("latency", value, evidence)
 }
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Sum of `metric` for the canary target group from `since` until now (whole seconds, as CloudWatch
-/// stores them).
-async fn metric_sum(ctx: &GateContext<'_>, metric: &str, since: SystemTime) -> Result<f64> {
-    let tg = ctx.canary_target_group;
+fn dimensions(tg: &TargetGroup) -> Vec<Dimension> {
     let mut dimensions = vec![Dimension::builder().name("TargetGroup").value(&tg.dimension).build()];
     if let Some(lb) = &tg.load_balancer_dimension {
         dimensions.push(Dimension::builder().name("LoadBalancer").value(lb).build());
     }
+    dimensions
+}
+
+/// Sum of `metric` for `tg` from `since` until now (whole seconds, as CloudWatch stores them).
+async fn metric_sum(aws: &Aws, tg: &TargetGroup, metric: &str, since: SystemTime) -> Result<f64> {
     let start = DateTime::from_secs(DateTime::from(since).secs());
     let end = DateTime::from_secs(DateTime::from(SystemTime::now() + Duration::from_secs(1)).secs() + 1);
-    let out = ctx
-        .aws
+    let out = aws
         .cloudwatch
         .get_metric_statistics()
         .namespace("AWS/ApplicationELB")
         .metric_name(metric)
-        .set_dimensions(Some(dimensions))
+        .set_dimensions(Some(dimensions(tg)))
         .start_time(start)
         .end_time(end)
         .period(60)
@@ -197,6 +374,40 @@ async fn metric_sum(ctx: &GateContext<'_>, metric: &str, since: SystemTime) -> R
     // Folded from +0.0: an empty `sum()` of f64 is -0.0, which printed as "-0%" when ALB had
     // published no 5xx datapoint (it publishes none for a count of zero).
     Ok(out.datapoints().iter().filter_map(|d| d.sum()).fold(0.0, |total, x| total + x))
+}
+
+/// `TargetResponseTime`'s `stat` for `tg` over one period from `since` until now, in seconds (a
+/// percentile cannot be added up across periods, so the window is one period).
+async fn response_time(aws: &Aws, tg: &TargetGroup, stat: LatencyStat, since: SystemTime) -> Result<Option<f64>> {
+    let start = DateTime::from(since).secs();
+    let now = DateTime::from(SystemTime::now()).secs() + 2;
+    let period = i32::try_from(((now - start).max(1) + 59) / 60 * 60).unwrap_or(86_400);
+    let query = MetricDataQuery::builder()
+        .id("latency")
+        .metric_stat(
+            MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace("AWS/ApplicationELB")
+                        .metric_name("TargetResponseTime")
+                        .set_dimensions(Some(dimensions(tg)))
+                        .build(),
+                )
+                .period(period)
+                .stat(stat.cloudwatch())
+                .build(),
+        )
+        .build();
+    let out = aws
+        .cloudwatch
+        .get_metric_data()
+        .metric_data_queries(query)
+        .start_time(DateTime::from_secs(start))
+        .end_time(DateTime::from_secs(start + i64::from(period)))
+        .send()
+        .await
+        .map_err(|e| call_failed("CloudWatch GetMetricData", &e))?;
+    Ok(out.metric_data_results().first().and_then(|r| r.values().first().copied()))
 }
 
 /// GET `url`: 2xx within 5 s passes.
@@ -216,15 +427,60 @@ pub(crate) async fn probe(http: &reqwest::Client, url: &str) -> GateResult {
 mod tests {
     use super::*;
 
+    fn counts(errors: f64, requests: f64) -> Counts {
+        Counts { errors, requests }
+    }
+
     #[test]
     fn the_error_rate_is_judged_only_on_enough_requests() {
-        let waiting = rate_verdict(0.0, 12.0, 0.01, 50);
+        let limit = ErrorRateLimit::Absolute(0.01);
+        let waiting = rate_verdict(counts(0.0, 12.0), None, limit, 50);
         assert_eq!(waiting.verdict, Verdict::Waiting, "12 requests are not evidence when 50 are asked for");
         assert_eq!(waiting.value, "12 of min-requests 50");
-        assert_eq!(rate_verdict(5.0, 12.0, 0.01, 50).verdict, Verdict::Waiting, "nor against the canary");
-        assert_eq!(rate_verdict(0.0, 50.0, 0.01, 50).verdict, Verdict::Passed);
-        let failed = rate_verdict(2.0, 100.0, 0.01, 50);
-        assert_eq!((failed.verdict, failed.value.as_str()), (Verdict::Failed, "2%"));
-        assert_eq!(rate_verdict(0.0, 0.0, 0.01, 0), GateResult::pass("error-rate", NO_REQUESTS_YET));
+        assert_eq!(
+            rate_verdict(counts(5.0, 12.0), None, limit, 50).verdict,
+            Verdict::Waiting,
+            "nor against the canary"
+        );
+        assert_eq!(rate_verdict(counts(0.0, 50.0), None, limit, 50).verdict, Verdict::Passed);
+        let failed = rate_verdict(counts(2.0, 100.0), None, limit, 50);
+        assert_eq!((failed.verdict, failed.value.as_str()), (Verdict::Failed, "2% of 100"));
+        assert_eq!(rate_verdict(counts(0.0, 0.0), None, limit, 0), GateResult::pass("error-rate", NO_REQUESTS_YET));
+    }
+
+    #[test]
+    fn against_stable_the_limit_moves_with_the_stable_rate_and_both_sides_are_shown() {
+        let limit = ErrorRateLimit::AboveStable(0.01);
+        // A day the whole service runs at 1.2%: a canary at 1.5% passes (an absolute 1% would not).
+        let passed = rate_verdict(counts(15.0, 1000.0), Some((counts(120.0, 10000.0), "")), limit, 0);
+        assert_eq!((passed.verdict, passed.value.as_str()), (Verdict::Passed, "1.5% of 1000 (stable 1.2% of 10000)"));
+        let failed =
+            rate_verdict(counts(100.0, 1000.0), Some((counts(100.0, 10000.0), ", since the first step")), limit, 0);
+        assert_eq!(failed.verdict, Verdict::Failed);
+        assert_eq!(
+            failed.detail.as_deref(),
+            Some(
+                "canary 100 5xx of 1000 requests = 10%, stable 100 of 10000, since the first step = 1%; limit stable + 1% = 2%"
+            )
+        );
+        let nothing = rate_verdict(counts(1.0, 100.0), Some((counts(0.0, 0.0), "")), limit, 0);
+        assert_eq!(nothing.verdict, Verdict::Waiting, "no baseline is no verdict, never a pass");
+    }
+
+    #[test]
+    fn latency_absolute_and_against_stable() {
+        let p99 = LatencyStat::Percentile(99.0);
+        let below = LatencyGate { stat: p99, limit: LatencyLimit::Below(Duration::from_millis(800)) };
+        let v = latency_verdict(0.31, 200.0, None, below);
+        assert_eq!((v.verdict, v.value.as_str()), (Verdict::Passed, "p99 310ms"));
+        let times = LatencyGate { stat: p99, limit: LatencyLimit::TimesStable(1.3) };
+        let v = latency_verdict(0.31, 200.0, Some((Some(0.12), "")), times);
+        assert_eq!((v.verdict, v.value.as_str()), (Verdict::Failed, "p99 310ms (stable 120ms)"));
+        assert_eq!(
+            v.detail.as_deref(),
+            Some("canary p99 310ms over 200 requests, stable p99 120ms; limit stable × 1.3 = 156ms")
+        );
+        assert_eq!(latency_verdict(0.31, 200.0, Some((Some(0.3), "")), times).verdict, Verdict::Passed);
+        assert_eq!(latency_verdict(0.31, 200.0, Some((None, "")), times).verdict, Verdict::Waiting);
     }
 }

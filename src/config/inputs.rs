@@ -102,9 +102,12 @@ pub(crate) struct Inputs {
     /// CloudWatch alarm names (comma or newline separated); any in ALARM fails the gate
     #[arg(long, value_name = "NAMES", help_heading = "Canary")]
     pub(crate) alarms: Option<String>,
-    /// Highest 5xx rate of the canary target group over the bake window, e.g. 1%
+    /// Highest 5xx rate of the canary target group over the bake window: `1%`, or `stable + 1%`
     #[arg(long, value_name = "PERCENT", help_heading = "Canary")]
     pub(crate) max_error_rate: Option<String>,
+    /// Highest response time of the canary target group: `p99 < 800ms`, `avg < 200ms`, `p99 < stable × 1.3`
+    #[arg(long, value_name = "STAT < LIMIT", help_heading = "Canary")]
+    pub(crate) max_latency: Option<String>,
     /// Requests the canary must have answered in a step before the error rate may pass or fail;
     /// a step with fewer by the end of its bake fails [default: 0: a step without requests is a warning]
     #[arg(long, value_name = "N", help_heading = "Canary")]

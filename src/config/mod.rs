@@ -5,6 +5,7 @@ pub(crate) mod duration;
 mod git;
 pub(crate) mod inputs;
 mod parse;
+pub(crate) mod thresholds;
 mod validate;
 
 use std::fmt;
@@ -99,8 +100,10 @@ pub(crate) enum TrafficSource {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Gates {
     pub(crate) alarms: Vec<String>,
-    /// Highest accepted 5xx share of requests, as a fraction (1% is 0.01).
-    pub(crate) max_error_rate: Option<f64>,
+    /// Highest accepted 5xx share of requests, absolute or against the stable version.
+    pub(crate) max_error_rate: Option<thresholds::ErrorRateLimit>,
+    /// Highest accepted response time statistic of the canary target group.
+    pub(crate) max_latency: Option<thresholds::LatencyGate>,
     /// Requests the canary needs in a step before its error rate counts (0: none needed).
     pub(crate) min_requests: u64,
     pub(crate) probe_url: Option<String>,

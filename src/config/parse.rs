@@ -99,15 +99,6 @@ pub(crate) fn positive_duration(v: &str) -> Result<Duration, String> {
     }
 }
 
-pub(crate) fn percent(v: &str) -> Result<f64, String> {
-    let bad = || format!("`{v}` is not a percentage: write it like `1%` or `0.5%`");
-    let number = v.strip_suffix('%').ok_or_else(bad)?.trim();
-    match number.parse::<f64>() {
-        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p / 100.0),
-        _ => Err(bad()),
-    }
-}
-
 /// A whole number of requests, at most a million (a step needs that many before its rate counts).
 pub(crate) fn request_count(v: &str) -> Result<u64, String> {
     match v.trim().parse::<u64>() {

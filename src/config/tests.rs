@@ -211,7 +211,7 @@ fn gates_and_rule_are_typed() {
     let Strategy::Canary(canary) = config.deploy.unwrap().strategy else { panic!() };
     assert_eq!(canary.traffic, TrafficSource::Rule(RULE.into()));
     assert_eq!(canary.gates.alarms, ["api-5xx", "api-latency", "queue-depth"]);
-    assert_eq!(canary.gates.max_error_rate, Some(0.005));
+    assert_eq!(canary.gates.max_error_rate, Some(thresholds::ErrorRateLimit::Absolute(0.005)));
     assert_eq!(canary.gates.min_requests, 50);
     assert_eq!(canary.gates.probe_url.as_deref(), Some("http://127.0.0.1:8080/health"));
     assert_eq!(canary.check_interval, Duration::from_secs(1));

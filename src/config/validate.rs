@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use super::parse::{
     alarm_names, arn, boolean, check_interval, ecr_repository_name, ecs_name, http_url, image_reference, image_tag,
-    key_values, looks_like_a_secret, percent, platform, positive_duration, region, registry_host, request_count,
-    session_name,
+    key_values, looks_like_a_secret, platform, positive_duration, region, registry_host, request_count, session_name,
 };
 use super::{
     AwsSettings, BuildSettings, CanarySettings, Config, DeploySettings, Gates, ImageSource, InputError, InputErrors,
@@ -233,6 +232,7 @@ fn deploy(
             ("listener-rule-arn", &i.listener_rule_arn),
             ("alarms", &i.alarms),
             ("max-error-rate", &i.max_error_rate),
+            ("max-latency", &i.max_latency),
             ("min-requests", &i.min_requests),
             ("probe-url", &i.probe_url),
             ("check-interval", &i.check_interval),
@@ -313,10 +313,11 @@ fn canary(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Opt
         _ => None,
     };
     let alarms = c.parse("alarms", i.alarms.as_deref(), alarm_names).unwrap_or_default();
-    let max_error_rate = c.parse("max-error-rate", i.max_error_rate.as_deref(), percent);
+    let max_error_rate = c.parse("max-error-rate", i.max_error_rate.as_deref(), super::thresholds::error_rate);
+    let max_latency = c.parse("max-latency", i.max_latency.as_deref(), super::thresholds::latency);
     let min_requests = c.parse("min-requests", i.min_requests.as_deref(), request_count).unwrap_or(0);
-    if min_requests > 0 && max_error_rate.is_none() {
-        c.warnings.push("`min-requests` has no effect without `max-error-rate`".into());
+    if min_requests > 0 && max_error_rate.is_none() && max_latency.is_none() {
+        c.warnings.push("`min-requests` has no effect without `max-error-rate` or `max-latency`".into());
     }
     let probe_url = c.parse("probe-url", i.probe_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
     let check_interval =
@@ -325,7 +326,7 @@ fn canary(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Opt
         steps: steps?,
         canary_service: canary_service?,
         traffic: traffic?,
-        gates: Gates { alarms, max_error_rate, min_requests, probe_url },
+        gates: Gates { alarms, max_error_rate, max_latency, min_requests, probe_url },
         check_interval,
     })
 }

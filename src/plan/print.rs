@@ -122,10 +122,13 @@ fn gates_line(c: &super::CanaryPlan) -> String {
         gates.push(format!("alarms not in ALARM: {}", c.gates.alarms.join(", ")));
     }
     if let Some(rate) = c.gates.max_error_rate {
-        match c.gates.min_requests {
-            0 => gates.push(format!("5xx rate ≤ {}%", rate * 100.0)),
-            n => gates.push(format!("5xx rate ≤ {}% over at least {n} requests a step", rate * 100.0)),
-        }
+        gates.push(format!("5xx rate ≤ {rate}"));
+    }
+    if let Some(latency) = c.gates.max_latency {
+        gates.push(format!("response time {latency}"));
+    }
+    if c.gates.min_requests > 0 && (c.gates.max_error_rate.is_some() || c.gates.max_latency.is_some()) {
+        gates.push(format!("judged from {} canary requests a step on", c.gates.min_requests));
     }
     if let Some(url) = &c.gates.probe_url {
         gates.push(format!("{url} answers 2xx"));
@@ -190,6 +193,7 @@ mod tests {
     use expect_test::expect;
 
     use super::*;
+    use crate::config::thresholds::ErrorRateLimit;
     use crate::config::{Gates, TrafficSource};
     use crate::ecs::taskdef::{Change, Rendered};
     use crate::plan::{CanaryPlan, DeployPlan, ImagePlan, PlannedStep, TargetGroup};
@@ -241,7 +245,8 @@ mod tests {
                     steps: vec![step(10, 120, 1), step(50, 120, 2), step(100, 0, 4)],
                     gates: Gates {
                         alarms: vec!["web-5xx".into()],
-                        max_error_rate: Some(0.01),
+                        max_error_rate: Some(ErrorRateLimit::Absolute(0.01)),
+                        max_latency: None,
                         min_requests: 0,
                         probe_url: Some("https://example.com/health".into()),
                     },

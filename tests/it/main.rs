@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 
 mod canary;
+mod compare;
 mod credentials;
 mod dry_run;
 mod image;
