@@ -107,6 +107,7 @@ fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
         (&[("min-requests", "lots")], "min-requests", "like `50`"),
         (&[("min-requests", "-5")], "min-requests", "not a whole number"),
         (&[("min-requests", "99999999")], "min-requests", "at most 1000000"),
+        (&[("min-requests", "50"), ("canary-steps", "10%:1m, 100%")], "min-requests", "step 2 (100%) has no bake time: write it like `100%:1m`"),
         (&[("probe-url", "ftp://example.com")], "probe-url", "http(s) URL"),
         (&[("check-interval", "0s")], "check-interval", "shorter than 1s"),
         (&[("check-interval", "500ms")], "check-interval", "at most once a second"),
@@ -203,7 +204,7 @@ fn gates_and_rule_are_typed() {
             ("min-requests", "50"),
             ("probe-url", "http://127.0.0.1:8080/health"),
             ("check-interval", "1s"),
-            ("canary-steps", "25%:5s\n100%"),
+            ("canary-steps", "25%:5s\n100%:5s"),
         ]),
         &[],
     )

@@ -319,6 +319,21 @@ fn canary(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Opt
     if min_requests > 0 && max_error_rate.is_none() && max_latency.is_none() {
         c.warnings.push("`min-requests` has no effect without `max-error-rate` or `max-latency`".into());
     }
+    // Evidence takes time: a step without bake is checked once, at its shift, with no request yet.
+    if min_requests > 0
+        && let Some(steps) = &steps
+        && let Some((n, step)) = steps.iter().enumerate().find(|(_, s)| s.bake.is_zero())
+    {
+        c.fail(
+            "min-requests",
+            &format!(
+                "needs every canary step to bake, and step {} ({}%) has no bake time: write it like `{}%:1m`",
+                n + 1,
+                step.weight,
+                step.weight
+            ),
+        );
+    }
     let probe_url = c.parse("probe-url", i.probe_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
     let check_interval =
         c.parse("check-interval", i.check_interval.as_deref(), check_interval).unwrap_or(Duration::from_secs(10));

@@ -393,7 +393,7 @@ async fn with_min_requests_a_step_without_enough_traffic_is_inconclusive_and_rol
     // A trickle: a request every 10 ms at 10% reaches the canary far fewer than 5,000 times in 2 s.
     let traffic = Traffic::start(format!("{}/version", c.url));
     let run = c
-        .action(&["--canary-steps", "10%:2s, 100%", "--check-interval", "1s", "--max-error-rate", "1%"])
+        .action(&["--canary-steps", "10%:2s, 100%:2s", "--check-interval", "1s", "--max-error-rate", "1%"])
         .args(["--min-requests", "5000"])
         .run();
     traffic.stop().await;
