@@ -141,6 +141,7 @@ async fn with_aws(
         steps: Vec::new(),
         events: Vec::new(),
         plan: None,
+        gates: None,
         run_url: ctx.run_url.clone(),
     };
     let mut reporter = Reporter::start(gha, &config.report, ctx, view, !config.dry_run).await;
@@ -177,7 +178,11 @@ async fn stages(
     if let Some(r) = reporter.as_deref_mut() {
         if let Some(d) = &plan.deploy {
             let shown = config.dry_run.then(|| plan::markdown(&plan, true));
-            r.planned(rollout::short(&d.previous_task_definition_arn).to_string(), shown);
+            let gates = match &d.strategy {
+                StrategyPlan::Canary(c) => Some(plan::gates_line(c)),
+                StrategyPlan::Rolling => None,
+            };
+            r.planned(rollout::short(&d.previous_task_definition_arn).to_string(), shown, gates);
         }
         if !config.dry_run {
             r.progress(gha, "building the image", None).await;

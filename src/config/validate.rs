@@ -326,7 +326,7 @@ fn canary(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Opt
     {
         c.fail(
             "min-requests",
-            &format!(
+            format!(
                 "needs every canary step to bake, and step {} ({}%) has no bake time: write it like `{}%:1m`",
                 n + 1,
                 step.weight,

@@ -12,7 +12,7 @@ use anyhow::{Result, anyhow};
 use aws_sdk_ecs::types::Tag;
 
 pub(crate) use budget::worst_case;
-pub(crate) use print::{markdown, text};
+pub(crate) use print::{gates_line, markdown, text};
 pub(crate) use resolve::{recheck, resolve};
 
 use crate::config::{Gates, TrafficSource};

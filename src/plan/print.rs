@@ -116,7 +116,8 @@ fn traffic_line(t: &TrafficSource) -> String {
     }
 }
 
-fn gates_line(c: &super::CanaryPlan) -> String {
+/// The canary's gates as configured, one line (the plan, and the comment's header).
+pub(crate) fn gates_line(c: &super::CanaryPlan) -> String {
     let mut gates = vec![format!("canary targets healthy in {}", c.canary_target_group.name)];
     if !c.gates.alarms.is_empty() {
         gates.push(format!("alarms not in ALARM: {}", c.gates.alarms.join(", ")));

@@ -39,6 +39,8 @@ pub(crate) struct ReportView {
     pub(crate) events: Vec<String>,
     /// The plan as markdown, for a dry run.
     pub(crate) plan: Option<String>,
+    /// The canary's gates as configured.
+    pub(crate) gates: Option<String>,
     pub(crate) run_url: Option<String>,
 }
 
@@ -61,6 +63,9 @@ pub(crate) fn render(v: &ReportView) -> String {
     let _ = writeln!(md, "### {icon} Deploy to `{}/{}`: {headline}\n", v.cluster, v.service);
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| Strategy | {} |", cell(&v.strategy));
+    if let Some(gates) = &v.gates {
+        let _ = writeln!(md, "| Gates | {} |", cell(gates));
+    }
     if let Some(image) = &v.image {
         let _ = writeln!(md, "| Image | {} |", cell(&code(image)));
     }
@@ -165,6 +170,9 @@ mod tests {
                 "(service web-canary) has started 2 tasks: (task 1a2b) (task 3c4d).".into(),
             ],
             plan: None,
+            gates: Some(
+                "canary targets healthy in web-canary; 5xx rate ≤ stable + 1%; response time p99 < stable × 1.3".into(),
+            ),
             run_url: Some("https://github.com/org/app/actions/runs/42".into()),
         }
     }
@@ -190,6 +198,7 @@ mod tests {
             | | |
             |---|---|
             | Strategy | canary 10%:2m, 50%:2m, 100% |
+            | Gates | canary targets healthy in web-canary; 5xx rate ≤ stable + 1%; response time p99 < stable × 1.3 |
             | Image | ` 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 ` |
             | Task definition | `web:8` (was `web:7`) |
 
@@ -221,6 +230,7 @@ mod tests {
             | | |
             |---|---|
             | Strategy | canary 10%:2m, 50%:2m, 100% |
+            | Gates | canary targets healthy in web-canary; 5xx rate ≤ stable + 1%; response time p99 < stable × 1.3 |
             | Image | ` 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 ` |
             | Task definition | `web:8` (was `web:7`) |
 
@@ -263,6 +273,7 @@ mod tests {
             | | |
             |---|---|
             | Strategy | canary 10%:2m, 50%:2m, 100% |
+            | Gates | canary targets healthy in web-canary; 5xx rate ≤ stable + 1%; response time p99 < stable × 1.3 |
             | Image | ` 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 ` |
             | Task definition | `web:8` (was `web:7`) |
 
@@ -302,6 +313,7 @@ mod tests {
             | | |
             |---|---|
             | Strategy | rolling |
+            | Gates | canary targets healthy in web-canary; 5xx rate ≤ stable + 1%; response time p99 < stable × 1.3 |
             | Image | ` 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 ` |
             | Task definition | `web:8` (was `web:7`) |
 
@@ -335,6 +347,7 @@ mod tests {
             | | |
             |---|---|
             | Strategy | canary 10%:2m, 50%:2m, 100% |
+            | Gates | canary targets healthy in web-canary; 5xx rate ≤ stable + 1%; response time p99 < stable × 1.3 |
             | Task definition | `web:7` (current) |
 
             | Step | Weight (stable/canary) | Canary tasks | Bake |

@@ -165,9 +165,10 @@ impl Reporter {
     }
 
     /// The plan is resolved: the revision the service runs now, and for a dry run the plan itself.
-    pub(crate) fn planned(&mut self, previous: String, dry_run_plan: Option<String>) {
+    pub(crate) fn planned(&mut self, previous: String, dry_run_plan: Option<String>, gates: Option<String>) {
         self.view.previous = Some(previous);
         self.view.plan = dry_run_plan;
+        self.view.gates = gates;
     }
 
     /// The image to deploy, by digest.
