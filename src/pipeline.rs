@@ -279,6 +279,7 @@ async fn deploy_stage(
         wait_timeout: deploy.wait_timeout,
         poll: poll_setting(var),
         cancel: signals::cancelled(),
+        desired: deploy.new_desired_count.map(|n| (n, deploy.desired_count)),
     };
     let outcome = match &deploy.strategy {
         StrategyPlan::Rolling => {

@@ -166,7 +166,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                         r.release.cluster,
                         r.release.service,
                         Some(r.release.previous),
-                        None,
+                        r.release.count_for(r.release.previous),
                     );
                     update.await.map(|()| {
                         gha.info(&format!(
@@ -320,7 +320,8 @@ async fn update_and_wait(
     log: &mut EventLog,
     gha: &Gha,
 ) -> Result<Option<()>> {
-    service::update(&r.aws.ecs, r.release.cluster, r.release.service, Some(revision), None).await?;
+    service::update(&r.aws.ecs, r.release.cluster, r.release.service, Some(revision), r.release.count_for(revision))
+        .await?;
     let watch = Watch {
         ecs: &r.aws.ecs,
         cluster: r.release.cluster,

@@ -105,6 +105,7 @@ async fn run(cancel_at: Option<&'static str>) -> (Vec<String>, Outcome) {
         wait_timeout: Duration::from_secs(60),
         poll: rollout::Poll { first: Duration::from_millis(50), max: Duration::from_millis(50) },
         cancel: rx,
+        desired: None,
     };
     let r = CanaryRun { aws: &aws, plan: canary, release };
     let sink: Sink = std::sync::Arc::new(std::sync::Mutex::new(std::io::sink()));

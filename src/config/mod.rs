@@ -73,6 +73,8 @@ pub(crate) struct DeploySettings {
     pub(crate) strategy: Strategy,
     pub(crate) wait_timeout: Duration,
     pub(crate) rollback: bool,
+    /// The service's task count to set with the new revision (`desired-count`).
+    pub(crate) desired_count: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -105,6 +105,8 @@ fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
         (&[("max-error-rate", "1")], "max-error-rate", "like `1%`"),
         (&[("max-error-rate", "150%")], "max-error-rate", "not a percentage"),
         (&[("min-requests", "lots")], "min-requests", "like `50`"),
+        (&[("desired-count", "-1")], "desired-count", "from 0 to 5000"),
+        (&[("desired-count", "0")], "desired-count", "with `strategy: rolling`"),
         (&[("min-requests", "-5")], "min-requests", "not a whole number"),
         (&[("min-requests", "99999999")], "min-requests", "at most 1000000"),
         (&[("min-requests", "50"), ("canary-steps", "10%:1m, 100%")], "min-requests", "step 2 (100%) has no bake time: write it like `100%:1m`"),

@@ -180,6 +180,7 @@ fn deploy(
                 ("task-definition", &i.task_definition),
                 ("environment-variables", &i.environment_variables),
                 ("strategy", &i.strategy),
+                ("desired-count", &i.desired_count),
             ] {
                 if set(value).is_some() {
                     c.fail(name, "needs `cluster` and `service`: without them nothing is deployed (the run stops once the image is pushed)");
@@ -209,6 +210,10 @@ fn deploy(
                 Some("canary") => service.as_deref().and_then(|s| canary(c, i, s, region)).map(Strategy::Canary),
                 _ => Some(Strategy::Rolling),
             };
+            let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
+            if desired_count == Some(0) && matches!(strategy, Some(Strategy::Canary(_))) {
+                c.fail("desired-count", "is 0, and a canary compares a running stable service with the new revision: deploy to 0 tasks with `strategy: rolling`");
+            }
             match (cluster, service, strategy) {
                 (Some(cluster), Some(service), Some(strategy)) => Some(DeploySettings {
                     cluster,
@@ -219,6 +224,7 @@ fn deploy(
                     strategy,
                     wait_timeout,
                     rollback,
+                    desired_count,
                 }),
                 _ => None,
             }
@@ -375,4 +381,12 @@ fn build_args(v: &str) -> Result<Vec<(String, String)>, String> {
         }
     }
     Ok(pairs)
+}
+
+/// A service's task count: a whole number up to ECS's 5,000 tasks a service.
+fn task_count(v: &str) -> Result<i32, String> {
+    match v.trim().parse::<i32>() {
+        Ok(n @ 0..=5000) => Ok(n),
+        _ => Err(format!("`{v}` is not a task count: a whole number from 0 to 5000 (ECS's limit per service)")),
+    }
 }

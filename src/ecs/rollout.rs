@@ -162,9 +162,15 @@ async fn cancelled(
         ));
     }
     progress.emit(Event::RollingBack { reason: &reason, revision: r.release.previous, by_ecs: false }, &[]).await;
-    service::update(ecs, r.release.cluster, r.release.service, Some(r.release.previous), None)
-        .await
-        .context("the rollback could not be started")?;
+    service::update(
+        ecs,
+        r.release.cluster,
+        r.release.service,
+        Some(r.release.previous),
+        r.release.count_for(r.release.previous),
+    )
+    .await
+    .context("the rollback could not be started")?;
     Ok((
         Outcome::RolledBack {
             reason: format!(
@@ -188,6 +194,16 @@ pub(crate) struct Release<'a> {
     pub(crate) poll: Poll,
     /// Becomes true on SIGINT/SIGTERM.
     pub(crate) cancel: watch::Receiver<bool>,
+    /// `desired-count`: (the count set with the new revision, the count before it).
+    pub(crate) desired: Option<(i32, i32)>,
+}
+
+impl Release<'_> {
+    /// The task count that goes with `revision` in an UpdateService: the new count with the new
+    /// revision, the previous count with the previous one (an undo puts both back); None keeps it.
+    pub(crate) fn count_for(&self, revision: &str) -> Option<i32> {
+        self.desired.map(|(new, previous)| if revision == self.revision { new } else { previous })
+    }
 }
 
 /// A rolling deploy of an already registered revision.
@@ -213,7 +229,14 @@ pub(crate) async fn rolling(
     let current = service::describe(ecs, r.release.cluster, r.release.service).await?;
     let mut log = EventLog::starting_at(&current);
     let name = format!("{}/{}", r.release.cluster, r.release.service);
-    service::update(ecs, r.release.cluster, r.release.service, Some(r.release.revision), None).await?;
+    service::update(
+        ecs,
+        r.release.cluster,
+        r.release.service,
+        Some(r.release.revision),
+        r.release.count_for(r.release.revision),
+    )
+    .await?;
     progress
         .emit(
             Event::RolloutStarted { service: &name, revision: r.release.revision, timeout: r.release.wait_timeout },
@@ -243,10 +266,22 @@ pub(crate) async fn rolling(
     progress
         .emit(Event::RollingBack { reason: &reason, revision: r.release.previous, by_ecs: ecs_rolled_back }, &[])
         .await;
-    if !ecs_rolled_back {
-        service::update(ecs, r.release.cluster, r.release.service, Some(r.release.previous), None)
+    if ecs_rolled_back && let Some((_, previous)) = r.release.desired {
+        // ECS's own rollback restores the revision, not the count: that is ours to put back.
+        service::update(ecs, r.release.cluster, r.release.service, None, Some(previous))
             .await
-            .context("the rollback could not be started")?;
+            .context("the previous task count could not be restored")?;
+    }
+    if !ecs_rolled_back {
+        service::update(
+            ecs,
+            r.release.cluster,
+            r.release.service,
+            Some(r.release.previous),
+            r.release.count_for(r.release.previous),
+        )
+        .await
+        .context("the rollback could not be started")?;
     }
     match wait(&watch, r.release.previous, None, &mut log, gha).await? {
         Wait::Stable => {

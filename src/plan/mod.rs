@@ -63,6 +63,8 @@ pub(crate) struct DeployPlan {
     /// Where the deploy lease is written.
     pub(crate) service_arn: String,
     pub(crate) desired_count: i32,
+    /// The count `desired-count` sets with the new revision (the current one comes back on undo).
+    pub(crate) new_desired_count: Option<i32>,
     pub(crate) previous_task_definition_arn: String,
     /// Tags of the current revision, carried to the new one.
     pub(crate) tags: Vec<Tag>,

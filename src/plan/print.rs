@@ -52,7 +52,11 @@ fn change_line(change: &Change) -> String {
 
 fn deploy_text(out: &mut String, d: &DeployPlan) {
     let current = d.previous_task_definition_arn.rsplit('/').next().unwrap_or(&d.previous_task_definition_arn);
-    let _ = writeln!(out, "service:  {}/{} ({} desired), now on {current}", d.cluster, d.service, d.desired_count);
+    let count = match d.new_desired_count {
+        Some(n) if n != d.desired_count => format!("{} desired, to become {n}", d.desired_count),
+        _ => format!("{} desired", d.desired_count),
+    };
+    let _ = writeln!(out, "service:  {}/{} ({count}), now on {current}", d.cluster, d.service);
     let _ = writeln!(out, "revision: new revision of {} with, in container {}:", family(d), d.rendered.container);
     if d.rendered.changes.is_empty() {
         let _ = writeln!(out, "            no change (same image and environment)");
@@ -221,6 +225,7 @@ mod tests {
                 service: "web".into(),
                 service_arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/web".into(),
                 desired_count: 4,
+                new_desired_count: None,
                 previous_task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into(),
                 tags: Vec::new(),
                 rendered: Rendered {

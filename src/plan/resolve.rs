@@ -92,6 +92,7 @@ async fn deploy_plan(settings: &DeploySettings, image: &str, aws: &Aws) -> Resul
         service: settings.service.clone(),
         service_arn: stable.service_arn().unwrap_or_default().to_string(),
         desired_count: stable.desired_count(),
+        new_desired_count: settings.desired_count,
         previous_task_definition_arn: current_arn,
         tags,
         rendered,
@@ -141,7 +142,7 @@ async fn canary_plan(
         .map(|s| PlannedStep {
             weight: s.weight,
             bake: s.bake,
-            canary_tasks: canary_tasks(stable.desired_count(), s.weight),
+            canary_tasks: canary_tasks(settings.desired_count.unwrap_or(stable.desired_count()), s.weight),
         })
         .collect();
     Ok(CanaryPlan {

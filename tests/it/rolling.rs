@@ -325,3 +325,27 @@ async fn sigint_during_the_rolling_wait_restores_the_previous_revision_in_one_ca
     );
     assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"), "the restore call was made");
 }
+
+/// `desired-count` changes the count with the revision, and an undo puts both back.
+#[tokio::test]
+async fn desired_count_is_set_with_the_revision_and_restored_with_the_previous_one() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "2"]);
+    let run = deploy(&stack, &seeded, &["--desired-count", "3"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("(2 desired, to become 3)"), "the plan says so:\n{run}");
+    let ecs = stack.ecs().await;
+    let web = ecs.describe_services().cluster("demo").services("web").send().await.unwrap().services()[0].clone();
+    assert_eq!((web.desired_count(), web.running_count()), (3, 3), "{run}");
+    let promoted = web.task_definition().unwrap().to_string();
+
+    let run = deploy(
+        &stack,
+        &seeded,
+        &["--desired-count", "5", "--environment-variables", "CRASH_ON_START=1", "--wait-timeout", "20s"],
+    );
+    assert_eq!(run.code, Some(1), "{run}");
+    let web = ecs.describe_services().cluster("demo").services("web").send().await.unwrap().services()[0].clone();
+    assert_eq!(web.task_definition(), Some(promoted.as_str()), "the previous revision is back");
+    assert_eq!(web.desired_count(), 3, "and the previous count with it:\n{run}");
+}
