@@ -18,6 +18,7 @@ pub(crate) struct Aws {
     pub(crate) ecs: aws_sdk_ecs::Client,
     pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
+    pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
     pub(crate) ecr: aws_sdk_ecr::Client,
     pub(crate) sts: aws_sdk_sts::Client,
 }
@@ -80,6 +81,9 @@ impl Aws {
             ),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
                 aws_sdk_cloudwatch::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
             ),
             ecr: aws_sdk_ecr::Client::from_conf(
                 aws_sdk_ecr::config::Builder::from(&sdk).interceptor(calls.clone()).build(),

@@ -13,7 +13,7 @@ use crate::canary::{self, steps};
 use crate::config::{Config, ImageSource, Strategy};
 use crate::credentials::{self, Runner};
 use crate::ecs::lease::{self, Lease};
-use crate::ecs::{rollout, taskdef};
+use crate::ecs::{rollout, stopped, taskdef};
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::{self, DeployPlan, StrategyPlan};
@@ -142,6 +142,7 @@ async fn with_aws(
         events: Vec::new(),
         plan: None,
         gates: None,
+        stopped: Vec::new(),
         run_url: ctx.run_url.clone(),
     };
     let mut reporter = Reporter::start(gha, &config.report, ctx, view, !config.dry_run).await;
@@ -305,6 +306,17 @@ async fn deploy_stage(
         }
     };
     timings.mark("deploy");
+    if outcome != Outcome::Succeeded {
+        // "It failed, why?": the new revision's stopped tasks, their exit codes and last lines.
+        let mut services = vec![deploy.service.as_str()];
+        if let StrategyPlan::Canary(c) = &deploy.strategy {
+            services.push(c.canary_service.as_str());
+        }
+        let cluster = deploy.cluster.as_str();
+        let tasks = stopped::explain(aws, cluster, &services, &revision, &rendered.task_definition, gha).await;
+        stopped::print(&tasks, gha);
+        reporter.stopped(tasks);
+    }
     finish(outcome, deploy, gha)
 }
 

@@ -26,6 +26,15 @@ pub(crate) fn code(text: &str) -> String {
     out
 }
 
+/// Lines we do not control as a fenced code block, inert (the fence is longer than any backtick run
+/// in them), each line capped at `FIELD_LIMIT` characters.
+pub(crate) fn fenced(lines: &[String]) -> String {
+    let capped: Vec<String> = lines.iter().map(|l| l.replace('\r', "").chars().take(FIELD_LIMIT).collect()).collect();
+    let longest_run = capped.iter().flat_map(|l| l.split(|c| c != '`').map(str::len)).max().unwrap_or(0);
+    let fence = "`".repeat((longest_run + 1).max(3));
+    format!("{fence}text\n{}\n{fence}\n", capped.join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -40,6 +49,12 @@ mod tests {
         let capped = super::code(&long);
         assert!(capped.len() < 1_100, "{}", capped.len());
         assert!(capped.ends_with("… (199000 more characters in the job log)"));
+    }
+
+    #[test]
+    fn log_lines_are_fenced_beyond_any_fence_inside_them() {
+        let block = super::fenced(&["```".to_string(), "</details> @org/team".to_string()]);
+        assert!(block.starts_with("````text\n```\n</details> @org/team\n````"), "{block}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub(crate) mod lease;
 pub(crate) mod poll;
 pub(crate) mod rollout;
 pub(crate) mod service;
+pub(crate) mod stopped;
 pub(crate) mod taskdef;
 pub(crate) mod taskdef_check;
 pub(crate) mod taskdef_file;

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use crate::canary::controller::StepRecord;
 use crate::canary::table;
+use crate::ecs::stopped::StoppedTask;
 use crate::outcome::Outcome;
-use crate::text::{cell, code};
+use crate::text::{cell, code, fenced};
 
 /// GitHub refuses comment bodies over 65,536 characters; the report stays under it with room to spare.
 pub(crate) const BODY_LIMIT: usize = 60_000;
@@ -41,6 +42,8 @@ pub(crate) struct ReportView {
     pub(crate) plan: Option<String>,
     /// The canary's gates as configured.
     pub(crate) gates: Option<String>,
+    /// The new revision's tasks that stopped, when the deploy did not succeed.
+    pub(crate) stopped: Vec<StoppedTask>,
     pub(crate) run_url: Option<String>,
 }
 
@@ -93,6 +96,22 @@ pub(crate) fn render(v: &ReportView) -> String {
     if let Some(plan) = &v.plan {
         md.push_str(plan);
         md.push('\n');
+    }
+    if ended_badly && !v.stopped.is_empty() {
+        let _ = writeln!(md, "<details open><summary>Why the new revision's tasks stopped</summary>\n");
+        for task in &v.stopped {
+            let _ = writeln!(md, "**Task `{}`:** {}\n", task.id, code(&task.reason));
+            for c in &task.containers {
+                let _ = writeln!(md, "- {}: {}", code(&c.name), code(&c.ended));
+            }
+            md.push('\n');
+            for c in task.containers.iter().filter(|c| !c.last_lines.is_empty()) {
+                let _ = writeln!(md, "Last {} line(s) of {}:\n", c.last_lines.len(), code(&c.name));
+                md.push_str(&fenced(&c.last_lines));
+                md.push('\n');
+            }
+        }
+        let _ = writeln!(md, "</details>\n");
     }
     if ended_badly && !v.events.is_empty() {
         let _ = writeln!(md, "<details><summary>Last service events</summary>\n");
@@ -170,6 +189,7 @@ mod tests {
                 "(service web-canary) has started 2 tasks: (task 1a2b) (task 3c4d).".into(),
             ],
             plan: None,
+            stopped: Vec::new(),
             gates: Some(
                 "canary targets healthy in web-canary; 5xx rate ≤ stable + 1%; response time p99 < stable × 1.3".into(),
             ),

@@ -181,6 +181,11 @@ impl Reporter {
         self.view.revision = Some(revision);
     }
 
+    /// The new revision's tasks that stopped, for a deploy that did not succeed.
+    pub(crate) fn stopped(&mut self, tasks: Vec<crate::ecs::stopped::StoppedTask>) {
+        self.view.stopped = tasks;
+    }
+
     /// The strategy ended: its step table (canary) and the last things ECS said.
     pub(crate) fn deployed(&mut self, steps: Vec<StepRecord>, events: Vec<String>) {
         self.view.steps = steps;

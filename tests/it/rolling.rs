@@ -349,3 +349,34 @@ async fn desired_count_is_set_with_the_revision_and_restored_with_the_previous_o
     assert_eq!(web.task_definition(), Some(promoted.as_str()), "the previous revision is back");
     assert_eq!(web.desired_count(), 3, "and the previous count with it:\n{run}");
 }
+
+/// "It failed, why?": a release that exits 3 at start is rolled back, and the log and the summary
+/// show its stopped tasks with the exit code and the last lines the container logged.
+#[tokio::test]
+async fn a_failed_release_is_explained_with_its_exit_code_and_last_log_lines() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let run = Run::from(
+        stack
+            .action()
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", s(&seeded, "cluster")])
+            .args(["--service", "web", "--environment-variables", "CRASH_ON_START=3", "--wait-timeout", "30s"])
+            .spawn()
+            .wait_with_output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("Why the new revision's tasks stopped"), "{run}");
+    assert!(run.stdout.contains("  web: exit code 3"), "{run}");
+    assert!(
+        run.stdout.contains("demo-app: fatal: CRASH_ON_START=3, exiting with code 3"),
+        "the container's own words:\n{run}"
+    );
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(summary.contains("<details open><summary>Why the new revision's tasks stopped</summary>"), "{summary}");
+    assert!(summary.contains("- ` web `: ` exit code 3 `"), "{summary}");
+    assert!(summary.contains("```text\ndemo-app: fatal: CRASH_ON_START=3, exiting with code 3"), "{summary}");
+}

@@ -1,0 +1,189 @@
+//! "It failed, why?": the tasks of the new revision that stopped during the run, each with ECS's
+//! stopped reason, every container's exit code and reason (OutOfMemoryError named as such), and the
+//! last lines the container logged through `awslogs`. Text from the containers is untrusted: the
+//! log shows it with workflow commands stopped, the report as code.
+
+use std::collections::HashMap;
+
+use aws_sdk_ecs::types::{DesiredStatus, TaskDefinition};
+
+use crate::aws::Aws;
+use crate::gha::Gha;
+
+/// Tasks and log lines fetched at most: the report is for reading, not an archive.
+const TASKS: usize = 3;
+const LINES: i32 = 20;
+
+/// One stopped container.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Container {
+    pub(crate) name: String,
+    /// `exit code 3`, `OutOfMemoryError: …`, `no exit code`.
+    pub(crate) ended: String,
+    /// Its last log lines, oldest first; empty without `awslogs`.
+    pub(crate) last_lines: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoppedTask {
+    pub(crate) id: String,
+    pub(crate) reason: String,
+    pub(crate) containers: Vec<Container>,
+}
+
+/// Where a container's `awslogs` output goes: (group, stream prefix).
+fn log_config(td: &TaskDefinition) -> HashMap<String, (String, String)> {
+    td.container_definitions()
+        .iter()
+        .filter_map(|c| {
+            let config = c.log_configuration()?;
+            if config.log_driver().as_str() != "awslogs" {
+                return None;
+            }
+            let options = config.options()?;
+            let group = options.get("awslogs-group")?.clone();
+            // Without a prefix the stream is named after the container's Docker id: not knowable here.
+            let prefix = options.get("awslogs-stream-prefix")?.clone();
+            Some((c.name()?.to_string(), (group, prefix)))
+        })
+        .collect()
+}
+
+fn ended(c: &aws_sdk_ecs::types::Container) -> String {
+    match (c.exit_code(), c.reason()) {
+        (_, Some(r)) if r.contains("OutOfMemory") => {
+            format!("OutOfMemoryError (killed for using more memory than it may): {r}")
+        }
+        (Some(code), Some(r)) => format!("exit code {code}: {r}"),
+        (Some(code), None) => format!("exit code {code}"),
+        (None, Some(r)) => r.to_string(),
+        (None, None) => "no exit code".into(),
+    }
+}
+
+/// The stopped tasks of `revision` in `services`, newest first, with their containers' last lines.
+/// A call that fails leaves a warning (naming the permission for logs) and what was found so far.
+pub(crate) async fn explain(
+    aws: &Aws,
+    cluster: &str,
+    services: &[&str],
+    revision: &str,
+    definition: &TaskDefinition,
+    gha: &Gha,
+) -> Vec<StoppedTask> {
+    let mut arns = Vec::new();
+    for service in services {
+        let listed = aws
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(*service)
+            .desired_status(DesiredStatus::Stopped)
+            .send()
+            .await;
+        match listed {
+            Ok(out) => arns.extend(out.task_arns().iter().cloned()),
+            Err(e) => gha.warning(&format!(
+                "could not list the stopped tasks of {service}: {:#}",
+                crate::aws::call_failed("ECS ListTasks", &e)
+            )),
+        }
+    }
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    arns.truncate(100);
+    let described = match aws.ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            gha.warning(&format!(
+                "could not describe the stopped tasks: {:#}",
+                crate::aws::call_failed("ECS DescribeTasks", &e)
+            ));
+            return Vec::new();
+        }
+    };
+    let mut tasks: Vec<_> = described.tasks().iter().filter(|t| t.task_definition_arn() == Some(revision)).collect();
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs()).unwrap_or_default()));
+    let logs = log_config(definition);
+    let mut warned = false;
+    let mut out = Vec::new();
+    for task in tasks.into_iter().take(TASKS) {
+        let id = task.task_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?").to_string();
+        let mut containers = Vec::new();
+        for c in task.containers() {
+            let name = c.name().unwrap_or("?").to_string();
+            let mut last_lines = Vec::new();
+            if let Some((group, prefix)) = logs.get(&name) {
+                let stream = format!("{prefix}/{name}/{id}");
+                let read = aws
+                    .logs
+                    .get_log_events()
+                    .log_group_name(group)
+                    .log_stream_name(&stream)
+                    .limit(LINES)
+                    .start_from_head(false)
+                    .send()
+                    .await;
+                match read {
+                    Ok(events) => {
+                        last_lines = events.events().iter().filter_map(|e| e.message()).map(str::to_string).collect()
+                    }
+                    Err(e) if !warned => {
+                        warned = true;
+                        gha.warning(&format!(
+                            "could not read the stopped tasks' logs ({:#}): the role needs logs:GetLogEvents on {group}",
+                            crate::aws::call_failed("CloudWatch Logs GetLogEvents", &e)
+                        ));
+                    }
+                    Err(_) => {}
+                }
+            }
+            containers.push(Container { name, ended: ended(c), last_lines });
+        }
+        out.push(StoppedTask {
+            id,
+            reason: task.stopped_reason().unwrap_or("no reason given").to_string(),
+            containers,
+        });
+    }
+    out
+}
+
+/// The stopped tasks in the log, in a group, their containers' lines inert.
+pub(crate) fn print(tasks: &[StoppedTask], gha: &Gha) {
+    if tasks.is_empty() {
+        return;
+    }
+    let _group = gha.group("Why the new revision's tasks stopped");
+    for task in tasks {
+        gha.info(&format!("task {}: {}", task.id, task.reason));
+        for c in &task.containers {
+            gha.info(&format!("  {}: {}", c.name, c.ended));
+            if !c.last_lines.is_empty() {
+                gha.info(&format!("  last {} line(s) {} logged:", c.last_lines.len(), c.name));
+                let _inert = gha.stop_commands();
+                for line in &c.last_lines {
+                    gha.info(&format!("    {line}"));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_out_of_memory_kill_is_named_as_such() {
+        let oom = aws_sdk_ecs::types::Container::builder()
+            .name("web")
+            .exit_code(137)
+            .reason("OutOfMemoryError: Container killed due to memory usage")
+            .build();
+        assert!(ended(&oom).starts_with("OutOfMemoryError (killed for using more memory than it may)"));
+        let crashed = aws_sdk_ecs::types::Container::builder().name("web").exit_code(3).build();
+        assert_eq!(ended(&crashed), "exit code 3");
+    }
+}
