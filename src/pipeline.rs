@@ -198,7 +198,7 @@ async fn stages(
 
     let build = match &config.image {
         ImageSource::Build(b) => Some(b),
-        ImageSource::Existing { .. } => None,
+        ImageSource::Existing { .. } | ImageSource::AsRegistered => None,
     };
     let tag = build.map(|b| b.tag.as_str()).unwrap_or_default();
     let labels = image::oci_labels(var, tag, SystemTime::now());
@@ -263,10 +263,21 @@ async fn deploy_stage(
 ) -> Result<(), Failure> {
     let mut rendered = deploy.rendered.clone();
     taskdef::set_image(&mut rendered, image_uri);
-    let revision = rollout::register(&aws.ecs, &rendered.task_definition, &deploy.tags)
-        .await
-        .in_stage("Deploy failed", SERVICE_UNCHANGED)?;
-    gha.info(&format!("registered {} ({image_uri} in container {})", rollout::short(&revision), rendered.container));
+    let revision = match &deploy.as_is {
+        // A known revision as it is: promotion between environments, or back to a known good one.
+        Some(known) => {
+            gha.info(&format!("deploying {} as it is: nothing registered", rollout::short(known)));
+            known.clone()
+        }
+        None => {
+            let revision = rollout::register(&aws.ecs, &rendered.task_definition, &deploy.tags)
+                .await
+                .in_stage("Deploy failed", SERVICE_UNCHANGED)?;
+            let (short, container) = (rollout::short(&revision), &rendered.container);
+            gha.info(&format!("registered {short} ({image_uri} in container {container})"));
+            revision
+        }
+    };
     output(gha, "task-definition-arn", &revision);
     output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
     reporter.registered(rollout::short(&revision).to_string());

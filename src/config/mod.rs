@@ -48,6 +48,8 @@ pub(crate) enum ImageSource {
         registry: Option<String>,
     },
     Build(BuildSettings),
+    /// No image given, and `task-definition` names a known revision: its own images, unchanged.
+    AsRegistered,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,13 +70,22 @@ pub(crate) struct DeploySettings {
     pub(crate) cluster: String,
     pub(crate) service: String,
     pub(crate) container_name: Option<String>,
-    pub(crate) task_definition: Option<PathBuf>,
+    pub(crate) task_definition: Option<TaskDefinitionSource>,
     pub(crate) environment: Vec<(String, String)>,
     pub(crate) strategy: Strategy,
     pub(crate) wait_timeout: Duration,
     pub(crate) rollback: bool,
     /// The service's task count to set with the new revision (`desired-count`).
     pub(crate) desired_count: Option<i32>,
+}
+
+/// Where the task definition to render comes from (`task-definition`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TaskDefinitionSource {
+    /// A JSON file in the workspace.
+    File(PathBuf),
+    /// A registered revision: `family:revision` or its ARN.
+    Revision(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]

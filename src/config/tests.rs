@@ -311,3 +311,27 @@ fn the_default_tag_is_the_commit_checked_out_in_the_workspace() {
     let ImageSource::Build(build) = config.image else { panic!() };
     assert_eq!(build.tag, head, "on issue_comment GITHUB_SHA is the default branch; the PR head is what is built");
 }
+
+#[test]
+fn a_known_revision_is_deployed_as_it_is_without_an_image() {
+    let config = parse(
+        &with(&[("ecr-repository", ""), ("strategy", "rolling"), ("listener-arn", ""), ("task-definition", "web:12")]),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.image, ImageSource::AsRegistered);
+    let deploy = config.deploy.unwrap();
+    assert_eq!(deploy.task_definition, Some(TaskDefinitionSource::Revision("web:12".into())));
+    let arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:12";
+    let config = parse(
+        &with(&[("ecr-repository", ""), ("strategy", "rolling"), ("listener-arn", ""), ("task-definition", arn)]),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.deploy.unwrap().task_definition, Some(TaskDefinitionSource::Revision(arn.into())));
+    // A file is still a file, and with a build the known revision is the base that gets rendered.
+    let config = parse(&with(&[("task-definition", "deploy/td.json")]), &[]).unwrap();
+    assert!(matches!(config.deploy.unwrap().task_definition, Some(TaskDefinitionSource::File(_))));
+    let config = parse(&with(&[("task-definition", "web:12")]), &[]).unwrap();
+    assert!(matches!(config.image, ImageSource::Build(_)));
+}

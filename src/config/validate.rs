@@ -10,7 +10,7 @@ use super::parse::{
 };
 use super::{
     AwsSettings, BuildSettings, CanarySettings, Config, DeploySettings, Gates, ImageSource, InputError, InputErrors,
-    Inputs, ReportSettings, Strategy, TrafficSource,
+    Inputs, ReportSettings, Strategy, TaskDefinitionSource, TrafficSource,
 };
 use crate::canary::steps;
 use crate::secret::Secret;
@@ -109,8 +109,11 @@ fn image(c: &mut Check, i: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Opt
             c.fail("image", "and `ecr-repository` are both set: use `image` to deploy an existing image, or `ecr-repository` to build and push one, not both");
             None
         }
+        (None, None) if set(&i.task_definition).as_deref().and_then(known_revision).is_some() => {
+            Some(ImageSource::AsRegistered)
+        }
         (None, None) => {
-            c.fail("ecr-repository", "is required to build and push an image: set it to your ECR repository name (e.g. `my-app`), or set `image` to deploy an existing image");
+            c.fail("ecr-repository", "is required to build and push an image: set it to your ECR repository name (e.g. `my-app`), set `image` to deploy an existing image, or set `task-definition` to a known revision (`family:revision`) to deploy it as it is");
             None
         }
         (Some(image), None) => {
@@ -200,7 +203,10 @@ fn deploy(
             let cluster = c.parse("cluster", Some(&cluster), |v| ecs_name(v, "cluster"));
             let service = c.parse("service", Some(&service), |v| ecs_name(v, "service"));
             let container_name = set(&i.container_name);
-            let task_definition = set(&i.task_definition).map(|p| workspace_path(p, var));
+            let task_definition = set(&i.task_definition).map(|v| match known_revision(&v) {
+                Some(revision) => TaskDefinitionSource::Revision(revision),
+                None => TaskDefinitionSource::File(workspace_path(v, var)),
+            });
             let environment = c
                 .parse("environment-variables", i.environment_variables.as_deref(), |v| {
                     key_values(v, "environment variable")
@@ -389,4 +395,20 @@ fn task_count(v: &str) -> Result<i32, String> {
         Ok(n @ 0..=5000) => Ok(n),
         _ => Err(format!("`{v}` is not a task count: a whole number from 0 to 5000 (ECS's limit per service)")),
     }
+}
+
+/// `family:revision` or a task definition ARN (`arn:aws:ecs:…:task-definition/family:revision`):
+/// a registered revision rather than a file.
+fn known_revision(v: &str) -> Option<String> {
+    let v = v.trim();
+    let name = match v.strip_prefix("arn:") {
+        Some(_) if v.contains(":ecs:") => v.split_once(":task-definition/")?.1,
+        Some(_) => return None,
+        None => v,
+    };
+    let (family, revision) = name.rsplit_once(':')?;
+    let family_ok = !family.is_empty()
+        && family.len() <= 255
+        && family.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (family_ok && !revision.is_empty() && revision.bytes().all(|b| b.is_ascii_digit())).then(|| v.to_string())
 }

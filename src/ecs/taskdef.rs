@@ -21,10 +21,21 @@ pub(crate) enum Change {
 }
 
 /// Renders from `current`. `container_name` picks the container; without it there must be exactly one.
+/// The image of the rendered container (the one `container-name` names, or the only one).
+pub(crate) fn container_image(rendered: &Rendered) -> Option<String> {
+    rendered
+        .task_definition
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(rendered.container.as_str()))
+        .and_then(|c| c.image())
+        .map(str::to_string)
+}
+
 pub(crate) fn render(
     current: &TaskDefinition,
     container_name: Option<&str>,
-    image: &str,
+    image: Option<&str>,
     environment: &[(String, String)],
 ) -> Result<Rendered, String> {
     let mut next = current.clone();
@@ -50,7 +61,9 @@ pub(crate) fn render(
     };
     let container: &mut ContainerDefinition = &mut containers[index];
     let mut changes = Vec::new();
-    if container.image.as_deref() != Some(image) {
+    if let Some(image) = image
+        && container.image.as_deref() != Some(image)
+    {
         changes.push(Change::Image { from: container.image.clone(), to: image.to_string() });
         container.image = Some(image.to_string());
     }
@@ -147,7 +160,7 @@ mod tests {
     fn only_image_and_environment_change_and_read_only_fields_go() {
         let current = taskdef(vec![container("web", "old:1", &[("A", "1"), ("B", "2")])]);
         let env = vec![("B".to_string(), "3".to_string()), ("C".to_string(), "4".to_string())];
-        let rendered = render(&current, None, "repo@sha256:abc", &env).unwrap();
+        let rendered = render(&current, None, Some("repo@sha256:abc"), &env).unwrap();
         assert_eq!(rendered.container, "web");
         assert_eq!(
             rendered.changes,
@@ -168,14 +181,14 @@ mod tests {
     #[test]
     fn several_containers_need_a_name_and_the_error_lists_them() {
         let current = taskdef(vec![container("web", "a", &[]), container("envoy", "b", &[])]);
-        let err = render(&current, None, "x", &[]).unwrap_err();
+        let err = render(&current, None, Some("x"), &[]).unwrap_err();
         assert_eq!(
             err,
             "task definition web:7 has 2 containers (`web`, `envoy`): set `container-name` to the one that gets the new image"
         );
-        let err = render(&current, Some("api"), "x", &[]).unwrap_err();
+        let err = render(&current, Some("api"), Some("x"), &[]).unwrap_err();
         assert!(err.contains("container `api` is not in task definition web:7: it has `web`, `envoy`"), "{err}");
-        let rendered = render(&current, Some("envoy"), "x", &[]).unwrap();
+        let rendered = render(&current, Some("envoy"), Some("x"), &[]).unwrap();
         assert_eq!(rendered.task_definition.container_definitions()[0].image(), Some("a"));
         assert_eq!(rendered.task_definition.container_definitions()[1].image(), Some("x"));
     }
@@ -183,7 +196,7 @@ mod tests {
     #[test]
     fn no_environment_stays_no_environment() {
         let current = taskdef(vec![container("web", "a", &[])]);
-        let rendered = render(&current, None, "a", &[]).unwrap();
+        let rendered = render(&current, None, Some("a"), &[]).unwrap();
         assert!(rendered.changes.is_empty());
         assert_eq!(rendered.task_definition.container_definitions()[0].environment, None);
     }
@@ -191,7 +204,7 @@ mod tests {
     #[test]
     fn set_image_updates_container_and_change() {
         let current = taskdef(vec![container("web", "a", &[])]);
-        let mut rendered = render(&current, None, "repo:tag", &[]).unwrap();
+        let mut rendered = render(&current, None, Some("repo:tag"), &[]).unwrap();
         set_image(&mut rendered, "repo@sha256:1");
         assert_eq!(rendered.task_definition.container_definitions()[0].image(), Some("repo@sha256:1"));
         assert_eq!(rendered.changes, [Change::Image { from: Some("a".into()), to: "repo@sha256:1".into() }]);

@@ -35,6 +35,10 @@ pub(crate) async fn ensure(
 ) -> Result<Image> {
     let (registry_host, repository, tag) = match plan {
         ImagePlan::Existing { uri, registry } => return pin(uri, registry.as_deref(), aws, gha).await,
+        ImagePlan::AsRegistered { uri } => {
+            let digest = uri.split_once('@').map(|(_, d)| d.to_string());
+            return Ok(Image { uri: uri.clone(), digest, built: false });
+        }
         ImagePlan::Build { registry, repository, tag, .. } => (registry, repository, tag),
     };
     let build = build.ok_or_else(|| anyhow!("internal: a build plan without build settings"))?;

@@ -32,6 +32,8 @@ pub(crate) enum ImagePlan {
         /// The host that may get ECR's token besides ECR (`registry`).
         registry: Option<String>,
     },
+    /// A known revision's own image (the container's), deployed unchanged.
+    AsRegistered { uri: String },
     Build {
         context: PathBuf,
         dockerfile: String,
@@ -50,7 +52,7 @@ impl ImagePlan {
     /// The image the task definition is rendered with (a build's digest replaces its tag after the push).
     pub(crate) fn reference(&self) -> String {
         match self {
-            ImagePlan::Existing { uri, .. } => uri.clone(),
+            ImagePlan::Existing { uri, .. } | ImagePlan::AsRegistered { uri } => uri.clone(),
             ImagePlan::Build { registry, repository, tag, .. } => format!("{registry}/{repository}:{tag}"),
         }
     }
@@ -69,6 +71,8 @@ pub(crate) struct DeployPlan {
     /// Tags of the current revision, carried to the new one.
     pub(crate) tags: Vec<Tag>,
     pub(crate) rendered: Rendered,
+    /// A known revision deployed as it is (no image, no environment change): nothing is registered.
+    pub(crate) as_is: Option<String>,
     pub(crate) strategy: StrategyPlan,
     pub(crate) wait_timeout: Duration,
     pub(crate) rollback: bool,

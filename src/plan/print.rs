@@ -25,6 +25,7 @@ pub(crate) fn text(plan: &Plan) -> String {
 fn image_line(image: &ImagePlan) -> String {
     match image {
         ImagePlan::Existing { uri, .. } => format!("deploy existing {uri} (no build, no push)"),
+        ImagePlan::AsRegistered { uri } => format!("the known revision's own: {uri} (no build, no push)"),
         ImagePlan::Build { context, dockerfile, target, platform, build_arg_names, .. } => {
             let mut line = format!("build {} ({dockerfile}", context.display());
             if let Some(t) = target {
@@ -57,8 +58,12 @@ fn deploy_text(out: &mut String, d: &DeployPlan) {
         _ => format!("{} desired", d.desired_count),
     };
     let _ = writeln!(out, "service:  {}/{} ({count}), now on {current}", d.cluster, d.service);
-    let _ = writeln!(out, "revision: new revision of {} with, in container {}:", family(d), d.rendered.container);
-    if d.rendered.changes.is_empty() {
+    if let Some(known) = &d.as_is {
+        let _ = writeln!(out, "revision: {} as it is (nothing registered)", known.rsplit('/').next().unwrap_or(known));
+    } else {
+        let _ = writeln!(out, "revision: new revision of {} with, in container {}:", family(d), d.rendered.container);
+    }
+    if d.as_is.is_none() && d.rendered.changes.is_empty() {
         let _ = writeln!(out, "            no change (same image and environment)");
     }
     for change in &d.rendered.changes {
@@ -226,6 +231,7 @@ mod tests {
                 service_arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/web".into(),
                 desired_count: 4,
                 new_desired_count: None,
+                as_is: None,
                 previous_task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into(),
                 tags: Vec::new(),
                 rendered: Rendered {

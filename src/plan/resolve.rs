@@ -7,22 +7,30 @@ use aws_sdk_ecs::types::Service;
 use super::{CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks};
 use crate::aws::{Aws, call_failed};
 use crate::canary::traffic;
-use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy};
+use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy, TaskDefinitionSource};
 use crate::ecs::{service, taskdef, taskdef_file};
 use crate::failure::Refused;
 
 pub(crate) async fn resolve(config: &Config, aws: &Aws) -> Result<Plan> {
-    let image = image_plan(config, aws).await?;
+    let mut image = image_plan(config, aws).await?;
+    let new_image = match &image {
+        ImagePlan::AsRegistered { .. } => None,
+        other => Some(other.reference()),
+    };
     let deploy = match &config.deploy {
-        Some(settings) => Some(deploy_plan(settings, &image.reference(), aws).await?),
+        Some(settings) => Some(deploy_plan(settings, new_image.as_deref(), aws).await?),
         None => None,
     };
+    if let (ImagePlan::AsRegistered { uri }, Some(d)) = (&mut image, &deploy) {
+        *uri = taskdef::container_image(&d.rendered).unwrap_or_default();
+    }
     Ok(Plan { image, deploy })
 }
 
 async fn image_plan(config: &Config, aws: &Aws) -> Result<ImagePlan> {
     Ok(match &config.image {
         ImageSource::Existing { uri, registry } => ImagePlan::Existing { uri: uri.clone(), registry: registry.clone() },
+        ImageSource::AsRegistered => ImagePlan::AsRegistered { uri: String::new() },
         ImageSource::Build(b) => {
             let registry = match &b.registry {
                 Some(host) => host.clone(),
@@ -71,14 +79,23 @@ async fn ecr_registry(aws: &Aws, region: &str) -> Result<String> {
     Ok(format!("{account}.dkr.ecr.{region}.{suffix}"))
 }
 
-async fn deploy_plan(settings: &DeploySettings, image: &str, aws: &Aws) -> Result<DeployPlan> {
+/// `image`: the new image for the container; None keeps the task definition's (a known revision).
+async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws) -> Result<DeployPlan> {
     let stable = service::describe(&aws.ecs, &settings.cluster, &settings.service).await?;
     let current_arn = stable
         .task_definition()
         .ok_or_else(|| anyhow!("service `{}` has no task definition", settings.service))?
         .to_string();
+    let mut known = None;
     let (current, tags) = match &settings.task_definition {
-        Some(path) => taskdef_file::read(path).await.context("input `task-definition`")?,
+        Some(TaskDefinitionSource::File(path)) => taskdef_file::read(path).await.context("input `task-definition`")?,
+        Some(TaskDefinitionSource::Revision(revision)) => {
+            let (td, tags) = service::task_definition(&aws.ecs, revision)
+                .await
+                .with_context(|| format!("input `task-definition`: the revision `{revision}`"))?;
+            known = td.task_definition_arn().map(str::to_string);
+            (td, tags)
+        }
         None => service::task_definition(&aws.ecs, &current_arn).await?,
     };
     let rendered = taskdef::render(&current, settings.container_name.as_deref(), image, &settings.environment)
@@ -95,6 +112,7 @@ async fn deploy_plan(settings: &DeploySettings, image: &str, aws: &Aws) -> Resul
         new_desired_count: settings.desired_count,
         previous_task_definition_arn: current_arn,
         tags,
+        as_is: known.filter(|_| rendered.changes.is_empty() && image.is_none()),
         rendered,
         strategy,
         wait_timeout: settings.wait_timeout,

@@ -380,3 +380,50 @@ async fn a_failed_release_is_explained_with_its_exit_code_and_last_log_lines() {
     assert!(summary.contains("- ` web `: ` exit code 3 `"), "{summary}");
     assert!(summary.contains("```text\ndemo-app: fatal: CRASH_ON_START=3, exiting with code 3"), "{summary}");
 }
+
+/// A known revision: `task-definition: web:1` with no image goes back to it as it is (nothing
+/// registered); with `image`, it is the base the new revision is rendered from.
+#[tokio::test]
+async fn a_known_revision_is_deployed_as_it_is_or_rendered_from() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "1"]);
+    let first = s(&seeded, "task_definition_arn").to_string();
+    let run = deploy(&stack, &seeded, &["--environment-variables", "APP_VERSION=2"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    let ecs = stack.ecs().await;
+    let count = || async {
+        let out = ecs.list_task_definitions().family_prefix("web").send().await.unwrap();
+        out.task_definition_arns().len()
+    };
+    assert_eq!(count().await, 2);
+
+    let back = Run::from(
+        stack
+            .action()
+            .args([
+                "--aws-region",
+                &stack.region,
+                "--cluster",
+                "demo",
+                "--service",
+                "web",
+                "--task-definition",
+                "web:1",
+            ])
+            .spawn()
+            .wait_with_output()
+            .unwrap(),
+    );
+    assert_eq!(back.code, Some(0), "{back}");
+    assert!(back.stdout.contains("revision: web:1 as it is (nothing registered)"), "the plan says so:\n{back}");
+    assert!(back.stdout.contains("deploying web:1 as it is: nothing registered"), "{back}");
+    assert_eq!(service_revision(&stack).await, first, "the service is back on web:1");
+    assert_eq!(count().await, 2, "nothing registered");
+
+    let rendered = deploy(&stack, &seeded, &["--task-definition", &first]);
+    assert_eq!(rendered.code, Some(0), "{rendered}");
+    let new = task_definition(&stack, &output(&rendered, "task-definition-arn")).await;
+    assert_eq!(count().await, 3, "with an image, a new revision from the known one");
+    let env = new.container_definitions()[0].environment();
+    assert!(!env.iter().any(|kv| kv.name() == Some("APP_VERSION")), "rendered from web:1, not from the latest");
+}
