@@ -378,7 +378,11 @@ async fn a_failed_release_is_explained_with_its_exit_code_and_last_log_lines() {
     let summary = std::fs::read_to_string(summary).unwrap();
     assert!(summary.contains("<details open><summary>Why the new revision's tasks stopped</summary>"), "{summary}");
     assert!(summary.contains("- ` web `: ` exit code 3 `"), "{summary}");
-    assert!(summary.contains("```text\ndemo-app: fatal: CRASH_ON_START=3, exiting with code 3"), "{summary}");
+    assert!(summary.contains("```text\n"), "{summary}");
+    assert!(
+        summary.contains("demo-app: fatal: CRASH_ON_START=3, exiting with code 3\n```"),
+        "the last line logged:\n{summary}"
+    );
 }
 
 /// A known revision: `task-definition: web:1` with no image goes back to it as it is (nothing
