@@ -79,11 +79,20 @@ def main() -> int:
 
     breaker = {"enable": args.circuit_breaker != "off", "rollback": args.circuit_breaker == "rollback"}
     service_kw = {"deploymentConfiguration": {"maximumPercent": 200, "minimumHealthyPercent": 100, "deploymentCircuitBreaker": breaker}}
+    # An awsvpc service has its network configuration, as ECS requires (RunTask copies it).
+    ec2 = boto3.client("ec2", **kw)
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+    vpc = ec2.describe_subnets(SubnetIds=subnets[:1])["Subnets"][0]["VpcId"]
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+    service_kw["networkConfiguration"] = {
+        "awsvpcConfiguration": {
+            "subnets": subnets,
+            "securityGroups": [g["GroupId"] for g in groups][:1],
+            "assignPublicIp": "DISABLED",
+        }
+    }
     if args.canary:
-        ec2 = boto3.client("ec2", **kw)
         elb = boto3.client("elbv2", **kw)
-        subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
-        vpc = ec2.describe_subnets(SubnetIds=subnets[:1])["Subnets"][0]["VpcId"]
         lb = elb.create_load_balancer(Name=args.service + "-alb", Subnets=subnets, Type="application")
         lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
         tgs = {}
@@ -137,15 +146,6 @@ def main() -> int:
                 Actions=forward,
             )["Rules"][0]
             out["listener_rule_arn"] = rule["RuleArn"]
-        groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
-        network = {
-            "awsvpcConfiguration": {
-                "subnets": subnets,
-                "securityGroups": [g["GroupId"] for g in groups][:1],
-                "assignPublicIp": "DISABLED",
-            }
-        }
-        service_kw["networkConfiguration"] = network
         ecs.create_service(
             cluster=args.cluster,
             serviceName=out["canary_service"],

@@ -13,7 +13,7 @@ use crate::canary::{self, steps};
 use crate::config::{Config, ImageSource, Strategy};
 use crate::credentials::{self, Runner};
 use crate::ecs::lease::{self, Lease};
-use crate::ecs::{rollout, stopped, taskdef};
+use crate::ecs::{one_off, rollout, stopped, taskdef};
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::{self, DeployPlan, StrategyPlan};
@@ -282,6 +282,36 @@ async fn deploy_stage(
     output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
     reporter.registered(rollout::short(&revision).to_string());
     timings.mark("register");
+
+    if let Some((command, run_as)) = &deploy.pre_deploy {
+        let one_off = one_off::OneOff {
+            cluster: &deploy.cluster,
+            revision: &revision,
+            definition: &rendered.task_definition,
+            container: &rendered.container,
+            command,
+            run_as,
+            timeout: deploy.wait_timeout,
+            poll: poll_setting(var),
+        };
+        reporter.progress(gha, "running the pre-deploy command", None).await;
+        if let Err(refusal) = one_off::run(aws, &one_off, &mut signals::cancelled(), gha).await {
+            if let Some(task) = refusal.task {
+                stopped::print(std::slice::from_ref(&task), gha);
+                reporter.stopped(vec![task]);
+            }
+            let outcome = Outcome::Failed { reason: refusal.reason.clone() };
+            let consequence =
+                format!("{SERVICE_UNCHANGED} The new revision {} stays registered, unused.", rollout::short(&revision));
+            return Err(Failure {
+                stage: "Deploy failed",
+                error: anyhow::anyhow!("{}", refusal.reason),
+                consequence,
+                outcome,
+            });
+        }
+        timings.mark("pre-deploy");
+    }
 
     let release = rollout::Release {
         cluster: &deploy.cluster,

@@ -3,6 +3,10 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("migrate") {
+        return migrate(&args[1..]);
+    }
     let settings = match demo_app::Settings::from_env(|name| std::env::var(name).ok()) {
         Ok(settings) => settings,
         Err(message) => {
@@ -24,4 +28,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `demo-app migrate [--exit N] [--sleep SECONDS]`: what a database migration run before a deploy
+/// looks like (a few lines, a pause, an exit code), for the pre-deploy task's examples and tests.
+fn migrate(args: &[String]) -> ExitCode {
+    let value = |flag: &str| {
+        args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse::<u64>().ok())
+    };
+    let code = value("--exit").unwrap_or(0).min(255) as u8;
+    println!("demo-app migrate: applying 2 migrations");
+    std::thread::sleep(std::time::Duration::from_secs(value("--sleep").unwrap_or(0)));
+    println!("demo-app migrate: applied 0001_init");
+    if code == 0 {
+        println!("demo-app migrate: applied 0002_orders; done");
+    } else {
+        eprintln!("demo-app migrate: 0002_orders failed: relation \"orders\" already exists (exit {code})");
+    }
+    ExitCode::from(code)
 }

@@ -71,6 +71,9 @@ pub(crate) struct Inputs {
     /// Task definition JSON file to render from [default: the service's current task definition]
     #[arg(long, value_name = "PATH", help_heading = "Deploy")]
     pub(crate) task_definition: Option<String>,
+    /// Run once with the new revision before any service changes (migrations): a JSON array, or words
+    #[arg(long, value_name = "COMMAND", help_heading = "Deploy")]
+    pub(crate) pre_deploy_command: Option<String>,
     /// Task count to set on the service with the new revision (the previous count comes back with an undo)
     #[arg(long, value_name = "N", help_heading = "Deploy")]
     pub(crate) desired_count: Option<String>,

@@ -77,6 +77,8 @@ pub(crate) struct DeploySettings {
     pub(crate) rollback: bool,
     /// The service's task count to set with the new revision (`desired-count`).
     pub(crate) desired_count: Option<i32>,
+    /// Run once with the new revision before any service changes (`pre-deploy-command`).
+    pub(crate) pre_deploy: Option<Vec<String>>,
 }
 
 /// Where the task definition to render comes from (`task-definition`).

@@ -184,6 +184,7 @@ fn deploy(
                 ("environment-variables", &i.environment_variables),
                 ("strategy", &i.strategy),
                 ("desired-count", &i.desired_count),
+                ("pre-deploy-command", &i.pre_deploy_command),
             ] {
                 if set(value).is_some() {
                     c.fail(name, "needs `cluster` and `service`: without them nothing is deployed (the run stops once the image is pushed)");
@@ -217,6 +218,8 @@ fn deploy(
                 _ => Some(Strategy::Rolling),
             };
             let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
+            let pre_deploy =
+                c.parse("pre-deploy-command", i.pre_deploy_command.as_deref(), crate::ecs::one_off::parse_command);
             if desired_count == Some(0) && matches!(strategy, Some(Strategy::Canary(_))) {
                 c.fail("desired-count", "is 0, and a canary compares a running stable service with the new revision: deploy to 0 tasks with `strategy: rolling`");
             }
@@ -231,6 +234,7 @@ fn deploy(
                     wait_timeout,
                     rollback,
                     desired_count,
+                    pre_deploy,
                 }),
                 _ => None,
             }

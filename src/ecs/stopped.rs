@@ -32,7 +32,7 @@ pub(crate) struct StoppedTask {
 }
 
 /// Where a container's `awslogs` output goes: (group, stream prefix).
-fn log_config(td: &TaskDefinition) -> HashMap<String, (String, String)> {
+pub(crate) fn log_config(td: &TaskDefinition) -> HashMap<String, (String, String)> {
     td.container_definitions()
         .iter()
         .filter_map(|c| {

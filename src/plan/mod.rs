@@ -76,6 +76,8 @@ pub(crate) struct DeployPlan {
     pub(crate) strategy: StrategyPlan,
     pub(crate) wait_timeout: Duration,
     pub(crate) rollback: bool,
+    /// The pre-deploy command, and how the stable service runs tasks (to run it the same way).
+    pub(crate) pre_deploy: Option<(Vec<String>, crate::ecs::one_off::RunAs)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -105,6 +105,14 @@ fn deploy_text(out: &mut String, d: &DeployPlan) {
             let _ = writeln!(out, "  gates:  {} (every {})", gates_line(c), dur(c.check_interval));
         }
     }
+    if let Some((command, _)) = &d.pre_deploy {
+        let _ = writeln!(
+            out,
+            "first:    run `{}` once in container {} of the new revision; any exit but 0 stops the deploy before a service changes",
+            command.join(" "),
+            d.rendered.container
+        );
+    }
     let rollback = if d.rollback { "restore the previous revision" } else { "leave it as it is (rollback: false)" };
     let _ = writeln!(out, "failure:  {rollback}");
     let _ = writeln!(
@@ -232,6 +240,7 @@ mod tests {
                 desired_count: 4,
                 new_desired_count: None,
                 as_is: None,
+                pre_deploy: None,
                 previous_task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into(),
                 tags: Vec::new(),
                 rendered: Rendered {

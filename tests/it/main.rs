@@ -9,6 +9,7 @@ mod dry_run;
 mod image;
 mod inputs;
 mod lease;
+mod pre_deploy;
 mod report;
 mod rolling;
 mod support;

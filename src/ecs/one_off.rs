@@ -1,0 +1,258 @@
+//! The pre-deploy task: the new revision run once (RunTask, with the stable service's network and
+//! launch settings and the command overriding one container's), its CloudWatch Logs streamed into the
+//! job log while it runs, and its exit code deciding whether the deploy goes on. Database migrations
+//! run here, before any service changes.
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, ContainerOverride, LaunchType, NetworkConfiguration, TaskDefinition, TaskOverride,
+};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::poll::Poll;
+use super::stopped::{self, Container, StoppedTask};
+use crate::aws::{Aws, call_failed};
+use crate::config::duration;
+use crate::gha::Gha;
+
+/// How the stable service runs its tasks, for running the new revision the same way.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct RunAs {
+    pub(crate) network: Option<NetworkConfiguration>,
+    pub(crate) launch_type: Option<LaunchType>,
+    pub(crate) capacity: Vec<CapacityProviderStrategyItem>,
+}
+
+pub(crate) struct OneOff<'a> {
+    pub(crate) cluster: &'a str,
+    pub(crate) revision: &'a str,
+    pub(crate) definition: &'a TaskDefinition,
+    pub(crate) container: &'a str,
+    pub(crate) command: &'a [String],
+    pub(crate) run_as: &'a RunAs,
+    pub(crate) timeout: Duration,
+    pub(crate) poll: Poll,
+}
+
+/// Why the pre-deploy task stopped the deploy, with what it said when it got to run.
+pub(crate) struct Refusal {
+    pub(crate) reason: String,
+    pub(crate) task: Option<StoppedTask>,
+}
+
+/// Runs the task to its end; Ok when it exits 0.
+pub(crate) async fn run(
+    aws: &Aws,
+    o: &OneOff<'_>,
+    cancel: &mut watch::Receiver<bool>,
+    gha: &Gha,
+) -> Result<(), Refusal> {
+    let refuse = |reason: String| Refusal { reason, task: None };
+    let command = o.command.join(" ");
+    let overrides = TaskOverride::builder()
+        .container_overrides(
+            ContainerOverride::builder().name(o.container).set_command(Some(o.command.to_vec())).build(),
+        )
+        .build();
+    let started = aws
+        .ecs
+        .run_task()
+        .cluster(o.cluster)
+        .task_definition(o.revision)
+        .overrides(overrides)
+        .set_network_configuration(o.run_as.network.clone())
+        .set_launch_type(if o.run_as.capacity.is_empty() { o.run_as.launch_type.clone() } else { None })
+        .set_capacity_provider_strategy((!o.run_as.capacity.is_empty()).then(|| o.run_as.capacity.clone()))
+        .started_by("ecs-deploy-action")
+        .send()
+        .await
+        .map_err(|e| {
+            refuse(format!("the pre-deploy task could not be started: {:#}", call_failed("ECS RunTask", &e)))
+        })?;
+    if let Some(failure) = started.failures().first() {
+        return Err(refuse(format!(
+            "the pre-deploy task could not be started: {}",
+            failure.reason().unwrap_or("ECS gave no reason")
+        )));
+    }
+    let arn = started
+        .tasks()
+        .first()
+        .and_then(|t| t.task_arn())
+        .ok_or_else(|| refuse("ECS started no pre-deploy task".into()))?
+        .to_string();
+    let id = arn.rsplit('/').next().unwrap_or("?").to_string();
+    let stream = stopped::log_config(o.definition)
+        .get(o.container)
+        .map(|(group, prefix)| (group.clone(), format!("{prefix}/{}/{id}", o.container)));
+    let _group = gha.group(&format!("Pre-deploy: {command} (task {id})"));
+    let mut lines: Vec<String> = Vec::new();
+    let mut token: Option<String> = None;
+    let deadline = Instant::now() + o.timeout;
+    let mut wait = Duration::ZERO;
+    let ended = loop {
+        if let Some((group, name)) = &stream {
+            read_new(aws, group, name, &mut token, &mut lines, gha).await;
+        }
+        match aws.ecs.describe_tasks().cluster(o.cluster).tasks(&arn).send().await {
+            Ok(out) => {
+                if let Some(task) = out.tasks().first()
+                    && task.last_status() == Some("STOPPED")
+                {
+                    break Ok(task.clone());
+                }
+            }
+            Err(e) => gha.warning(&format!("{:#}", call_failed("ECS DescribeTasks", &e))),
+        }
+        if Instant::now() >= deadline {
+            break Err(format!("did not end within wait-timeout {}", duration::format(o.timeout)));
+        }
+        wait = o.poll.next(wait);
+        if crate::clock::sleep_or_cancel(wait.min(deadline - Instant::now()), cancel).await {
+            break Err("was cancelled (SIGINT/SIGTERM)".into());
+        }
+    };
+    let task = match ended {
+        Ok(task) => task,
+        Err(why) => {
+            let stop =
+                aws.ecs.stop_task().cluster(o.cluster).task(&arn).reason(format!("ecs-deploy-action: {why}")).send();
+            let stopped = match stop.await {
+                Ok(_) => "it was stopped".to_string(),
+                Err(e) => {
+                    format!("stopping it failed too ({:#}): stop task {id} by hand", call_failed("ECS StopTask", &e))
+                }
+            };
+            return Err(Refusal { reason: format!("the pre-deploy command `{command}` {why}; {stopped}"), task: None });
+        }
+    };
+    if let Some((group, name)) = &stream {
+        read_new(aws, group, name, &mut token, &mut lines, gha).await;
+    }
+    let container = task.containers().iter().find(|c| c.name() == Some(o.container));
+    let exit = container.and_then(|c| c.exit_code());
+    let tail: Vec<String> = lines.iter().skip(lines.len().saturating_sub(20)).cloned().collect();
+    let summary = StoppedTask {
+        id: id.clone(),
+        reason: format!("pre-deploy command `{command}`: {}", task.stopped_reason().unwrap_or("stopped")),
+        containers: vec![Container {
+            name: o.container.to_string(),
+            ended: exit.map_or_else(|| "no exit code".to_string(), |c| format!("exit code {c}")),
+            last_lines: tail,
+        }],
+    };
+    match exit {
+        Some(0) => {
+            gha.info(&format!("pre-deploy command `{command}` exited 0: the deploy goes on"));
+            Ok(())
+        }
+        Some(code) => Err(Refusal {
+            reason: format!("the pre-deploy command `{command}` exited {code}, so no service was changed"),
+            task: Some(summary),
+        }),
+        None => Err(Refusal {
+            reason: format!(
+                "the pre-deploy task stopped without an exit code ({}), so no service was changed",
+                task.stopped_reason().unwrap_or("no reason given")
+            ),
+            task: Some(summary),
+        }),
+    }
+}
+
+/// The stream's lines since `token`, printed as they come (inert) and kept.
+async fn read_new(
+    aws: &Aws,
+    group: &str,
+    stream: &str,
+    token: &mut Option<String>,
+    lines: &mut Vec<String>,
+    gha: &Gha,
+) {
+    loop {
+        let read = aws
+            .logs
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(true)
+            .set_next_token(token.clone())
+            .send()
+            .await;
+        let Ok(out) = read else { return };
+        let new: Vec<String> = out.events().iter().filter_map(|e| e.message()).map(str::to_string).collect();
+        let same = out.next_forward_token().map(str::to_string) == *token;
+        *token = out.next_forward_token().map(str::to_string);
+        if !new.is_empty() {
+            let _inert = gha.stop_commands();
+            for line in &new {
+                gha.info(line);
+            }
+        }
+        lines.extend(new);
+        if same || out.events().is_empty() {
+            return;
+        }
+    }
+}
+
+/// `migrate --exit 3`, `["sh", "-c", "x y"]`, `run "two words"`: a JSON array, or words split on
+/// whitespace with single and double quotes kept together.
+pub(crate) fn parse_command(v: &str) -> Result<Vec<String>, String> {
+    let v = v.trim();
+    if v.starts_with('[') {
+        let words: Vec<String> = serde_json::from_str(v).map_err(|e| {
+            format!("is not a JSON array of strings ({e}): write it like `[\"migrate\", \"--exit\", \"0\"]`")
+        })?;
+        return if words.is_empty() { Err("is an empty array: name a command".into()) } else { Ok(words) };
+    }
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for ch in v.chars() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(ch);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    if quote.is_some() {
+        return Err("has a quote that is not closed".into());
+    }
+    if any || !word.is_empty() {
+        words.push(word);
+    }
+    if words.is_empty() { Err("is empty: name a command".into()) } else { Ok(words) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_json_arrays_or_words_with_quotes_kept_together() {
+        assert_eq!(parse_command("migrate --exit 3").unwrap(), ["migrate", "--exit", "3"]);
+        assert_eq!(
+            parse_command(r#"sh -c "rails db:migrate && echo done""#).unwrap(),
+            ["sh", "-c", "rails db:migrate && echo done"]
+        );
+        assert_eq!(parse_command(r#"echo '' x"#).unwrap(), ["echo", "", "x"]);
+        assert_eq!(parse_command(r#"["a b", "c"]"#).unwrap(), ["a b", "c"]);
+        assert!(parse_command("run \"open").unwrap_err().contains("not closed"));
+        assert!(parse_command("[1, 2]").unwrap_err().contains("JSON array of strings"));
+        assert!(parse_command("  ").is_err());
+    }
+}
