@@ -161,14 +161,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 progress.emit(event, &controller.table).await;
                 let restored = if cancelled(&r) {
                     // One call, no wait: the run has seconds left, ECS rolls the service back itself.
-                    let update = service::update(
-                        &r.aws.ecs,
-                        r.release.cluster,
-                        r.release.service,
-                        Some(r.release.previous),
-                        r.release.count_for(r.release.previous),
-                    );
-                    update.await.map(|()| {
+                    r.release.send_to(&r.aws.ecs, r.release.previous).await.map(|()| {
                         gha.info(&format!(
                             "cancelled: not waiting for {} to be back on {} (ECS rolls it back)",
                             r.release.service,
@@ -320,8 +313,7 @@ async fn update_and_wait(
     log: &mut EventLog,
     gha: &Gha,
 ) -> Result<Option<()>> {
-    service::update(&r.aws.ecs, r.release.cluster, r.release.service, Some(revision), r.release.count_for(revision))
-        .await?;
+    r.release.send_to(&r.aws.ecs, revision).await?;
     let watch = Watch {
         ecs: &r.aws.ecs,
         cluster: r.release.cluster,

@@ -162,15 +162,7 @@ async fn cancelled(
         ));
     }
     progress.emit(Event::RollingBack { reason: &reason, revision: r.release.previous, by_ecs: false }, &[]).await;
-    service::update(
-        ecs,
-        r.release.cluster,
-        r.release.service,
-        Some(r.release.previous),
-        r.release.count_for(r.release.previous),
-    )
-    .await
-    .context("the rollback could not be started")?;
+    r.release.send_to(ecs, r.release.previous).await.context("the rollback could not be started")?;
     Ok((
         Outcome::RolledBack {
             reason: format!(
@@ -204,6 +196,11 @@ impl Release<'_> {
     pub(crate) fn count_for(&self, revision: &str) -> Option<i32> {
         self.desired.map(|(new, previous)| if revision == self.revision { new } else { previous })
     }
+
+    /// The one UpdateService that sends the service to `revision`, with the count that goes with it.
+    pub(crate) async fn send_to(&self, ecs: &aws_sdk_ecs::Client, revision: &str) -> Result<()> {
+        service::update(ecs, self.cluster, self.service, Some(revision), self.count_for(revision)).await
+    }
 }
 
 /// A rolling deploy of an already registered revision.
@@ -229,14 +226,7 @@ pub(crate) async fn rolling(
     let current = service::describe(ecs, r.release.cluster, r.release.service).await?;
     let mut log = EventLog::starting_at(&current);
     let name = format!("{}/{}", r.release.cluster, r.release.service);
-    service::update(
-        ecs,
-        r.release.cluster,
-        r.release.service,
-        Some(r.release.revision),
-        r.release.count_for(r.release.revision),
-    )
-    .await?;
+    r.release.send_to(ecs, r.release.revision).await?;
     progress
         .emit(
             Event::RolloutStarted { service: &name, revision: r.release.revision, timeout: r.release.wait_timeout },
@@ -273,15 +263,7 @@ pub(crate) async fn rolling(
             .context("the previous task count could not be restored")?;
     }
     if !ecs_rolled_back {
-        service::update(
-            ecs,
-            r.release.cluster,
-            r.release.service,
-            Some(r.release.previous),
-            r.release.count_for(r.release.previous),
-        )
-        .await
-        .context("the rollback could not be started")?;
+        r.release.send_to(ecs, r.release.previous).await.context("the rollback could not be started")?;
     }
     match wait(&watch, r.release.previous, None, &mut log, gha).await? {
         Wait::Stable => {

@@ -199,30 +199,26 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// `path` as a JSON pointer (`/containerDefinitions/0/image`), for serde_json's `pointer`.
+fn pointer(path: &[Step]) -> String {
+    path.iter()
+        .map(|s| match s {
+            Step::Key(k) => format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+            Step::Index(i) => format!("/{i}"),
+        })
+        .collect()
+}
+
 /// `document` without the value at `path` (a key removed, or an array element), for locating the
 /// value the SDK cannot read.
 pub(crate) fn without(document: &Value, path: &[Step]) -> Value {
     let mut copy = document.clone();
     let Some((last, parents)) = path.split_last() else { return Value::Null };
-    let mut node = &mut copy;
-    for step in parents {
-        node = match (step, node) {
-            (Step::Key(k), Value::Object(m)) => match m.get_mut(k) {
-                Some(v) => v,
-                None => return copy,
-            },
-            (Step::Index(i), Value::Array(a)) => match a.get_mut(*i) {
-                Some(v) => v,
-                None => return copy,
-            },
-            _ => return copy,
-        };
-    }
-    match (last, node) {
-        (Step::Key(k), Value::Object(m)) => {
+    match (last, copy.pointer_mut(&pointer(parents))) {
+        (Step::Key(k), Some(Value::Object(m))) => {
             m.remove(k);
         }
-        (Step::Index(i), Value::Array(a)) if *i < a.len() => {
+        (Step::Index(i), Some(Value::Array(a))) if *i < a.len() => {
             a.remove(*i);
         }
         _ => {}
@@ -232,28 +228,14 @@ pub(crate) fn without(document: &Value, path: &[Step]) -> Value {
 
 /// The children of the value at `path`, as paths.
 pub(crate) fn children(document: &Value, path: &[Step]) -> Vec<Vec<Step>> {
-    let mut node = document;
-    for step in path {
-        node = match (step, node) {
-            (Step::Key(k), Value::Object(m)) => match m.get(k) {
-                Some(v) => v,
-                None => return Vec::new(),
-            },
-            (Step::Index(i), Value::Array(a)) => match a.get(*i) {
-                Some(v) => v,
-                None => return Vec::new(),
-            },
-            _ => return Vec::new(),
-        };
-    }
     let extend = |s: Step| {
         let mut p = path.to_vec();
         p.push(s);
         p
     };
-    match node {
-        Value::Object(m) => m.keys().map(|k| extend(Step::Key(k.clone()))).collect(),
-        Value::Array(a) => (0..a.len()).map(|i| extend(Step::Index(i))).collect(),
+    match document.pointer(&pointer(path)) {
+        Some(Value::Object(m)) => m.keys().map(|k| extend(Step::Key(k.clone()))).collect(),
+        Some(Value::Array(a)) => (0..a.len()).map(|i| extend(Step::Index(i))).collect(),
         _ => Vec::new(),
     }
 }
