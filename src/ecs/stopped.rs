@@ -61,6 +61,16 @@ fn ended(c: &aws_sdk_ecs::types::Container) -> String {
     }
 }
 
+/// A task that stopped on its own account (its container exited, it could not start, it failed its
+/// health checks), not one the deploy or its undo scaled in: those say nothing about the release.
+fn failed(task: &aws_sdk_ecs::types::Task) -> bool {
+    use aws_sdk_ecs::types::TaskStopCode;
+    let reason = task.stopped_reason().unwrap_or_default();
+    matches!(task.stop_code(), Some(TaskStopCode::EssentialContainerExited | TaskStopCode::TaskFailedToStart))
+        || reason.contains("health check")
+        || task.containers().iter().any(|c| c.reason().is_some_and(|r| r.contains("OutOfMemory")))
+}
+
 /// The stopped tasks of `revision` in `services`, newest first, with their containers' last lines.
 /// A call that fails leaves a warning (naming the permission for logs) and what was found so far.
 pub(crate) async fn explain(
@@ -103,7 +113,8 @@ pub(crate) async fn explain(
             return Vec::new();
         }
     };
-    let mut tasks: Vec<_> = described.tasks().iter().filter(|t| t.task_definition_arn() == Some(revision)).collect();
+    let mut tasks: Vec<_> =
+        described.tasks().iter().filter(|t| t.task_definition_arn() == Some(revision) && failed(t)).collect();
     tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs()).unwrap_or_default()));
     let logs = log_config(definition);
     let mut warned = false;
@@ -185,5 +196,22 @@ mod tests {
         assert!(ended(&oom).starts_with("OutOfMemoryError (killed for using more memory than it may)"));
         let crashed = aws_sdk_ecs::types::Container::builder().name("web").exit_code(3).build();
         assert_eq!(ended(&crashed), "exit code 3");
+    }
+
+    #[test]
+    fn tasks_the_deploy_scaled_in_are_not_failures() {
+        use aws_sdk_ecs::types::{Task, TaskStopCode};
+        let scaled_in = Task::builder()
+            .stop_code(TaskStopCode::ServiceSchedulerInitiated)
+            .stopped_reason("Scaling activity initiated by (deployment ecs-svc/1)")
+            .build();
+        assert!(!failed(&scaled_in));
+        let exited = Task::builder().stop_code(TaskStopCode::EssentialContainerExited).build();
+        assert!(failed(&exited));
+        let unhealthy = Task::builder()
+            .stop_code(TaskStopCode::ServiceSchedulerInitiated)
+            .stopped_reason("Task failed ELB health checks in (target-group arn:…)")
+            .build();
+        assert!(failed(&unhealthy));
     }
 }

@@ -576,7 +576,7 @@ async fn an_alarm_reason_is_inert_in_the_log_the_comment_and_the_summary() {
         assert!(hostile.is_empty(), "live in the {name}: {hostile:?}");
         let count = |html: &str| live.iter().filter(|l| l.starts_with(&format!("html {html}"))).count();
         assert_eq!(count(MARKER), 1, "one live marker, ours, in the {name}: the quoted one is inert");
-        assert_eq!(count("</details>"), count("<details>"), "no `</details>` but ours in the {name}");
+        assert_eq!(count("</details>"), count("<details"), "no `</details>` but ours in the {name}");
     }
     assert!(last.starts_with(MARKER), "ours is the marker that starts the comment");
     assert!(last.len() < 65_536, "the comment stays under GitHub's limit: {}", last.len());
