@@ -17,8 +17,7 @@ pub(crate) fn code(text: &str) -> String {
     let one_line = text.replace("\r\n", " ⏎ ").replace(['\r', '\n'], " ⏎ ");
     let total = one_line.chars().count();
     let shown: String = one_line.chars().take(FIELD_LIMIT).collect();
-    let longest_run = shown.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest_run + 1);
+    let fence = "`".repeat(longest_backtick_run(&shown) + 1);
     let mut out = format!("{fence} {shown} {fence}");
     if total > FIELD_LIMIT {
         out.push_str(&format!(" … ({} more characters in the job log)", total - FIELD_LIMIT));
@@ -26,11 +25,16 @@ pub(crate) fn code(text: &str) -> String {
     out
 }
 
+/// The longest run of backticks in `text`: a fence must be longer to hold it inert.
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
 /// Lines we do not control as a fenced code block, inert (the fence is longer than any backtick run
 /// in them), each line capped at `FIELD_LIMIT` characters.
 pub(crate) fn fenced(lines: &[String]) -> String {
     let capped: Vec<String> = lines.iter().map(|l| l.replace('\r', "").chars().take(FIELD_LIMIT).collect()).collect();
-    let longest_run = capped.iter().flat_map(|l| l.split(|c| c != '`').map(str::len)).max().unwrap_or(0);
+    let longest_run = capped.iter().map(|l| longest_backtick_run(l)).max().unwrap_or(0);
     let fence = "`".repeat((longest_run + 1).max(3));
     format!("{fence}text\n{}\n{fence}\n", capped.join("\n"))
 }

@@ -22,7 +22,7 @@ use crate::progress::{Event, Progress};
 use crate::retry::Backoff;
 
 /// How long an abort keeps trying to put traffic back before it stops and says how.
-const ABORT_TRAFFIC_RETRIES: Duration = Duration::from_secs(20);
+pub(crate) const ABORT_TRAFFIC_RETRIES: Duration = Duration::from_secs(20);
 
 pub(crate) struct CanaryRun<'a> {
     pub(crate) aws: &'a Aws,

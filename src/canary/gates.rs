@@ -44,11 +44,26 @@ pub(crate) async fn check(ctx: &GateContext<'_>, canary_tasks: i32, window: Wind
         results.push(alarms(ctx).await.unwrap_or_else(|e| unknown("alarms", e)));
     }
     results.push(target_health(ctx, canary_tasks).await.unwrap_or_else(|e| unknown("target-health", e)));
-    if let Some(limit) = ctx.gates.max_error_rate {
-        results.push(error_rate(ctx, limit, window).await.unwrap_or_else(|e| unknown("error-rate", e)));
+    // What the error-rate and latency gates both read is asked once a check.
+    let (rate, latency_gate) = (ctx.gates.max_error_rate, ctx.gates.max_latency);
+    let relative = matches!(rate, Some(ErrorRateLimit::AboveStable(_)))
+        || matches!(latency_gate, Some(LatencyGate { limit: LatencyLimit::TimesStable(_), .. }));
+    let canary = match rate.is_some() || latency_gate.is_some() {
+        true => Some(counts(ctx.aws, ctx.canary_target_group, window.since).await.map_err(|e| format!("{e:#}"))),
+        false => None,
+    };
+    let stable = match relative {
+        true => Some(baseline(ctx, window).await.map_err(|e| format!("{e:#}"))),
+        false => None,
+    };
+    if let (Some(limit), Some(canary)) = (rate, &canary) {
+        let stable = stable.as_ref().map(|b| b.as_ref().map(|b| (b.counts, b.label)));
+        let result = error_rate_verdict(canary, stable, limit, ctx.gates.min_requests);
+        results.push(result.unwrap_or_else(|e| unknown("error-rate", anyhow::anyhow!("{e}"))));
     }
-    if let Some(gate) = ctx.gates.max_latency {
-        results.push(latency(ctx, gate, window).await.unwrap_or_else(|e| unknown("latency", e)));
+    if let (Some(gate), Some(canary)) = (latency_gate, &canary) {
+        let result = latency(ctx, gate, window, canary, stable.as_ref()).await;
+        results.push(result.unwrap_or_else(|e| unknown("latency", e)));
     }
     if let Some(url) = &ctx.gates.probe_url {
         results.push(probe(ctx.http, url).await);
@@ -170,23 +185,37 @@ async fn counts(aws: &Aws, tg: &TargetGroup, since: SystemTime) -> Result<Counts
     Ok(Counts { errors, requests })
 }
 
-/// Where the stable side of a comparison comes from: the same window, or since the first shift
-/// when the stable version had fewer than `needed` requests in it.
-async fn stable_window(ctx: &GateContext<'_>, window: Window, needed: f64) -> Result<(SystemTime, &'static str)> {
-    let same = metric_sum(ctx.aws, ctx.stable_target_group, "RequestCount", window.since).await?;
-    Ok(if same >= needed.max(1.0) { (window.since, "") } else { (window.first_shift, ", since the first step") })
+/// The stable side of a comparison: its numbers over the same window, or since the first shift when
+/// it had fewer than `min-requests` (at least one) requests in it (the 100% step sends it none).
+struct Baseline {
+    since: SystemTime,
+    /// How the table says where the window starts when it is not the step's.
+    label: &'static str,
+    counts: Counts,
 }
 
-async fn error_rate(ctx: &GateContext<'_>, limit: ErrorRateLimit, window: Window) -> Result<GateResult> {
-    let canary = counts(ctx.aws, ctx.canary_target_group, window.since).await?;
-    let stable = match limit {
-        ErrorRateLimit::Absolute(_) => None,
-        ErrorRateLimit::AboveStable(_) => {
-            let (since, label) = stable_window(ctx, window, ctx.gates.min_requests as f64).await?;
-            Some((counts(ctx.aws, ctx.stable_target_group, since).await?, label))
-        }
+async fn baseline(ctx: &GateContext<'_>, window: Window) -> Result<Baseline> {
+    let same = counts(ctx.aws, ctx.stable_target_group, window.since).await?;
+    if same.requests >= (ctx.gates.min_requests as f64).max(1.0) {
+        return Ok(Baseline { since: window.since, label: "", counts: same });
+    }
+    let whole = counts(ctx.aws, ctx.stable_target_group, window.first_shift).await?;
+    Ok(Baseline { since: window.first_shift, label: ", since the first step", counts: whole })
+}
+
+/// The error-rate gate from the counts the check read (an error if they could not be read).
+fn error_rate_verdict(
+    canary: &Result<Counts, String>,
+    stable: Option<Result<(Counts, &str), &String>>,
+    limit: ErrorRateLimit,
+    min_requests: u64,
+) -> Result<GateResult, String> {
+    let canary = canary.clone()?;
+    let stable = match (limit, stable) {
+        (ErrorRateLimit::AboveStable(_), Some(stable)) => Some(stable.map_err(String::clone)?),
+        _ => None,
     };
-    Ok(rate_verdict(canary, stable, limit, ctx.gates.min_requests))
+    Ok(rate_verdict(canary, stable, limit, min_requests))
 }
 
 fn pct(fraction: f64) -> String {
@@ -263,9 +292,15 @@ fn ms(seconds: f64) -> String {
     if ms >= 1000.0 { format!("{:.2}s", seconds) } else { format!("{}ms", ms.round()) }
 }
 
-async fn latency(ctx: &GateContext<'_>, gate: LatencyGate, window: Window) -> Result<GateResult> {
+async fn latency(
+    ctx: &GateContext<'_>,
+    gate: LatencyGate,
+    window: Window,
+    canary: &Result<Counts, String>,
+    stable: Option<&Result<Baseline, String>>,
+) -> Result<GateResult> {
     let min = ctx.gates.min_requests;
-    let requests = metric_sum(ctx.aws, ctx.canary_target_group, "RequestCount", window.since).await?;
+    let requests = canary.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?.requests;
     if requests < min as f64 {
         return Ok(GateResult {
             gate: "latency",
@@ -285,13 +320,13 @@ async fn latency(ctx: &GateContext<'_>, gate: LatencyGate, window: Window) -> Re
             detail: None,
         });
     };
-    let stable = match gate.limit {
-        LatencyLimit::Below(_) => None,
-        LatencyLimit::TimesStable(_) => {
-            let (since, label) = stable_window(ctx, window, min as f64).await?;
-            let value = response_time(ctx.aws, ctx.stable_target_group, gate.stat, since).await?;
-            Some((value, label))
+    let stable = match (gate.limit, stable) {
+        (LatencyLimit::TimesStable(_), Some(baseline)) => {
+            let baseline = baseline.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let value = response_time(ctx.aws, ctx.stable_target_group, gate.stat, baseline.since).await?;
+            Some((value, baseline.label))
         }
+        _ => None,
     };
     Ok(latency_verdict(canary, requests, stable, gate))
 }

@@ -7,10 +7,8 @@ use super::{DeployPlan, StrategyPlan};
 
 /// Calls between the waits (each call has a 30 s deadline): a margin on top of the waits.
 const CALLS: Duration = Duration::from_secs(5 * 60);
-/// The abort's traffic call keeps trying this long (canary::deploy).
-const ABORT_TRAFFIC: Duration = Duration::from_secs(20);
-/// Unreadable gates may extend a bake by this many checks (canary::controller::MAX_UNREADABLE).
-const RECHECKS: u32 = 4;
+use crate::canary::controller::MAX_UNREADABLE;
+use crate::canary::deploy::ABORT_TRAFFIC_RETRIES;
 
 /// The longest the deploy stage of `deploy` can run, failure and undo included.
 pub(crate) fn worst_case(deploy: &DeployPlan) -> Duration {
@@ -23,10 +21,10 @@ pub(crate) fn worst_case(deploy: &DeployPlan) -> Duration {
         StrategyPlan::Canary(c) => c
             .steps
             .iter()
-            .map(|s| wait.saturating_add(s.bake).saturating_add(c.check_interval.saturating_mul(RECHECKS)))
+            .map(|s| wait.saturating_add(s.bake).saturating_add(c.check_interval.saturating_mul(MAX_UNREADABLE)))
             .fold(Duration::ZERO, Duration::saturating_add)
             .saturating_add(wait.saturating_mul(3))
-            .saturating_add(ABORT_TRAFFIC),
+            .saturating_add(ABORT_TRAFFIC_RETRIES),
     };
     waits.saturating_add(CALLS)
 }
