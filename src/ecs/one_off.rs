@@ -128,8 +128,15 @@ pub(crate) async fn run(
             return Err(Refusal { reason: format!("the pre-deploy command `{command}` {why}; {stopped}"), task: None });
         }
     };
+    // CloudWatch Logs trails the task by a moment: read until two reads in a row bring nothing (3 s at most).
     if let Some((group, name)) = &stream {
-        read_new(aws, group, name, &mut token, &mut lines, gha).await;
+        let (mut quiet, settle) = (0, Instant::now() + Duration::from_secs(3));
+        while quiet < 2 && Instant::now() < settle {
+            let before = lines.len();
+            read_new(aws, group, name, &mut token, &mut lines, gha).await;
+            quiet = if lines.len() == before { quiet + 1 } else { 0 };
+            crate::clock::sleep(Duration::from_millis(200)).await;
+        }
     }
     let container = task.containers().iter().find(|c| c.name() == Some(o.container));
     let exit = container.and_then(|c| c.exit_code());

@@ -80,7 +80,9 @@ pub(crate) enum Wait {
 }
 
 /// What ECS reports about the deployment of `revision`, judged once.
-pub(crate) fn judge(service: &Service, revision: &str) -> Option<Wait> {
+/// `seen`: ECS's events since the deploy began, newest first: when the deployment is gone because the
+/// circuit breaker rolled it back, they say so, however late the service is looked at.
+pub(crate) fn judge(service: &Service, revision: &str, seen: &[String]) -> Option<Wait> {
     let deployments = service.deployments();
     let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"))?;
     let ours = deployments.iter().find(|d| d.task_definition() == Some(revision));
@@ -89,6 +91,9 @@ pub(crate) fn judge(service: &Service, revision: &str) -> Option<Wait> {
             reason: d.rollout_state_reason().unwrap_or("the deployment failed").to_string(),
             ecs_rolled_back: primary.task_definition() != Some(revision),
         }),
+        None if let Some(why) = seen.iter().find_map(|e| e.split_once("deployment failed: ")) => {
+            Some(Wait::Failed { reason: format!("ECS deployment circuit breaker: {}", why.1), ecs_rolled_back: true })
+        }
         None => Some(Wait::Failed {
             reason: format!(
                 "the service now runs {}: another deployment replaced this one",
@@ -128,7 +133,7 @@ pub(crate) async fn wait(
     let polled = poll_until(w.timeout, w.poll, cancel, async || {
         let service = service::describe(ecs, cluster, name).await?;
         log.print_new(&service, gha);
-        if let Some(outcome) = judge(&service, revision) {
+        if let Some(outcome) = judge(&service, revision, &log.recent) {
             return Ok(Check::Done(outcome));
         }
         log.print_stopped_tasks(ecs, cluster, name, gha).await;
@@ -316,14 +321,14 @@ mod tests {
         use DeploymentRolloutState::*;
         let in_progress =
             service(vec![deployment("PRIMARY", NEW, InProgress, 1, 2), deployment("ACTIVE", OLD, Completed, 2, 2)]);
-        assert_eq!(judge(&in_progress, NEW), None);
+        assert_eq!(judge(&in_progress, NEW, &[]), None);
         let draining =
             service(vec![deployment("PRIMARY", NEW, Completed, 2, 2), deployment("ACTIVE", OLD, Completed, 1, 2)]);
-        assert_eq!(judge(&draining, NEW), None);
+        assert_eq!(judge(&draining, NEW, &[]), None);
         let done = service(vec![deployment("PRIMARY", NEW, Completed, 2, 2)]);
-        assert_eq!(judge(&done, NEW), Some(Wait::Stable));
+        assert_eq!(judge(&done, NEW, &[]), Some(Wait::Stable));
         let short_of_tasks = service(vec![deployment("PRIMARY", NEW, Completed, 1, 2)]);
-        assert_eq!(judge(&short_of_tasks, NEW), None);
+        assert_eq!(judge(&short_of_tasks, NEW, &[]), None);
     }
 
     #[test]
@@ -332,17 +337,26 @@ mod tests {
         let failed_alone =
             service(vec![deployment("PRIMARY", NEW, Failed, 0, 2), deployment("ACTIVE", OLD, Completed, 2, 2)]);
         assert_eq!(
-            judge(&failed_alone, NEW),
+            judge(&failed_alone, NEW, &[]),
             Some(Wait::Failed { reason: "reason from ECS".into(), ecs_rolled_back: false })
         );
         let ecs_rollback =
             service(vec![deployment("PRIMARY", OLD, InProgress, 0, 2), deployment("ACTIVE", NEW, Failed, 0, 2)]);
         assert_eq!(
-            judge(&ecs_rollback, NEW),
+            judge(&ecs_rollback, NEW, &[]),
             Some(Wait::Failed { reason: "reason from ECS".into(), ecs_rolled_back: true })
         );
         let replaced = service(vec![deployment("PRIMARY", OLD, InProgress, 0, 2)]);
-        assert!(matches!(judge(&replaced, NEW), Some(Wait::Failed { ecs_rolled_back: true, .. })));
+        assert!(matches!(judge(&replaced, NEW, &[]), Some(Wait::Failed { ecs_rolled_back: true, .. })));
+        // Looked at only after ECS's rollback finished: the events seen meanwhile still tell why.
+        let seen = ["(service web) (deployment ecs-svc/2) deployment failed: tasks failed to start.".to_string()];
+        assert_eq!(
+            judge(&replaced, NEW, &seen),
+            Some(Wait::Failed {
+                reason: "ECS deployment circuit breaker: tasks failed to start.".into(),
+                ecs_rolled_back: true
+            })
+        );
     }
 
     #[test]

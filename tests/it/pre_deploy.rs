@@ -40,7 +40,12 @@ async fn a_failing_pre_deploy_command_changes_no_service_and_shows_its_lines_and
     );
     assert_eq!(revision(&stack).await, s(&seeded, "task_definition_arn"), "no service changed");
     assert!(summary.contains("` exit code 3 `"), "{summary}");
-    assert!(summary.contains("relation \"orders\" already exists (exit 3)\n```"), "its last line:\n{summary}");
+    // Its own words; stdout and stderr reach CloudWatch Logs in either order.
+    assert!(summary.contains("```text\n"), "{summary}");
+    assert!(
+        summary.contains("demo-app migrate: 0002_orders failed: relation \"orders\" already exists (exit 3)\n"),
+        "{summary}"
+    );
 }
 
 #[tokio::test]
