@@ -22,7 +22,9 @@ mod retry;
 mod run;
 mod secret;
 mod signals;
+mod stop;
 mod text;
+mod together;
 
 pub use run::main;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use crate::aws::{Aws, ambient_config};
 use crate::canary::{self, steps};
@@ -20,7 +20,8 @@ use crate::plan::{self, DeployPlan, StrategyPlan};
 use crate::progress::{self, Both};
 use crate::report::markdown::{ReportView, Status};
 use crate::report::{GitHubContext, Reporter};
-use crate::{clock, image, signals};
+use crate::stop::Stop;
+use crate::{clock, image, signals, together};
 
 /// A run that did not succeed: in which stage, why, what that left behind, and how it ended.
 pub(crate) struct Failure {
@@ -45,6 +46,7 @@ impl<T> InStage<T> for Result<T> {
 
 const NOTHING_CHANGED: &str = "Nothing was changed.";
 const SERVICE_UNCHANGED: &str = "The service was not changed.";
+const NO_SERVICE_CHANGED: &str = "No service was changed.";
 
 /// How long each stage took, for the run's last lines (and the benchmarks).
 pub(crate) struct Timings {
@@ -143,6 +145,7 @@ async fn with_aws(
         plan: None,
         gates: None,
         stopped: Vec::new(),
+        services: Vec::new(),
         run_url: ctx.run_url.clone(),
     };
     let mut reporter = Reporter::start(gha, &config.report, ctx, view, !config.dry_run).await;
@@ -216,39 +219,53 @@ async fn stages(
     };
     reporter.image_ready(image.uri.clone());
 
-    let lease = take_lease(deploy, aws, var, gha).await?;
+    let leases = take_leases(deploy, aws, var, gha).await?;
     let result = deploy_stage(deploy, &image.uri, aws, var, gha, reporter, timings).await;
-    lease.release(&aws.ecs, gha).await;
+    release_all(leases, aws, gha).await;
     result
 }
 
-/// The deploy lease on the stable service, then what the plan assumed asked again: from here on no
-/// other run of this action deploys to the service. A cancellation that came meanwhile ends the run
+async fn release_all(leases: Vec<Lease>, aws: &Aws, gha: &Gha) {
+    for lease in leases {
+        lease.release(&aws.ecs, gha).await;
+    }
+}
+
+/// The deploy lease on every service of the run (the first one's stable service first), then what
+/// the plan assumed asked again: from here on no other run of this action deploys to them. A
+/// refused lease releases those already taken; a cancellation that came meanwhile ends the run
 /// before any change.
-async fn take_lease(
+async fn take_leases(
     deploy: &DeployPlan,
     aws: &Aws,
     var: &impl Fn(&str) -> Option<String>,
     gha: &Gha,
-) -> Result<Lease, Failure> {
+) -> Result<Vec<Lease>, Failure> {
     let holder = GitHubContext::from_env(var).run_url.unwrap_or_else(|| {
         format!("local run on {} pid {}", var("HOSTNAME").unwrap_or_else(|| "this machine".into()), std::process::id())
     });
     // Long enough to read back what a second run wrote at the same moment, and no longer than a poll.
     let settle = poll_setting(var).first.min(Duration::from_secs(1));
     let hold = plan::worst_case(deploy);
-    let lease = lease::take(&aws.ecs, &deploy.service, &deploy.service_arn, &holder, hold, settle, gha)
-        .await
-        .in_stage("Deploy failed", SERVICE_UNCHANGED)?;
+    let mut leases = Vec::new();
+    for (service, arn, _) in deploy.services() {
+        match lease::take(&aws.ecs, service, arn, &holder, hold, settle, gha).await {
+            Ok(lease) => leases.push(lease),
+            Err(e) => {
+                release_all(leases, aws, gha).await;
+                return Err(e).in_stage("Deploy failed", SERVICE_UNCHANGED);
+            }
+        }
+    }
     let checked = match plan::recheck(deploy, aws).await {
         Ok(()) if *signals::cancelled().borrow() => Err(anyhow::anyhow!("cancelled (SIGINT/SIGTERM)")),
         other => other,
     };
     if let Err(e) = checked {
-        lease.release(&aws.ecs, gha).await;
+        release_all(leases, aws, gha).await;
         return Err(e).in_stage("Deploy failed", SERVICE_UNCHANGED);
     }
-    Ok(lease)
+    Ok(leases)
 }
 
 /// Register the new revision and roll it out, holding the lease.
@@ -278,9 +295,35 @@ async fn deploy_stage(
             revision
         }
     };
+    // Every revision is registered before any service changes: a refused one changes nothing.
+    let mut others = Vec::new();
+    for also in &deploy.also {
+        let mut rendered = also.rendered.clone();
+        taskdef::set_image(&mut rendered, image_uri);
+        let registered = rollout::register(&aws.ecs, &rendered.task_definition, &also.tags)
+            .await
+            .with_context(|| format!("service `{}`", also.service))
+            .in_stage(
+                "Deploy failed",
+                &format!("{NO_SERVICE_CHANGED} {} stays registered, unused.", rollout::short(&revision)),
+            )?;
+        let short = rollout::short(&registered);
+        gha.info(&format!("registered {short} for {} ({image_uri} in container {})", also.service, rendered.container));
+        others.push((together::Other { plan: also, revision: registered }, rendered));
+    }
     output(gha, "task-definition-arn", &revision);
     output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
     reporter.registered(rollout::short(&revision).to_string());
+    if !others.is_empty() {
+        let rows = others.iter().map(|(o, _)| {
+            (
+                o.plan.service.clone(),
+                rollout::short(&o.revision).to_string(),
+                rollout::short(&o.plan.previous_task_definition_arn).to_string(),
+            )
+        });
+        reporter.services(rows.collect());
+    }
     timings.mark("register");
 
     if let Some((command, run_as)) = &deploy.pre_deploy {
@@ -301,8 +344,11 @@ async fn deploy_stage(
                 reporter.stopped(vec![task]);
             }
             let outcome = Outcome::Failed { reason: refusal.reason.clone() };
-            let consequence =
-                format!("{SERVICE_UNCHANGED} The new revision {} stays registered, unused.", rollout::short(&revision));
+            let consequence = format!(
+                "{} The new revision {} stays registered, unused.",
+                if others.is_empty() { SERVICE_UNCHANGED } else { NO_SERVICE_CHANGED },
+                rollout::short(&revision)
+            );
             return Err(Failure {
                 stage: "Deploy failed",
                 error: anyhow::anyhow!("{}", refusal.reason),
@@ -313,6 +359,9 @@ async fn deploy_stage(
         timings.mark("pre-deploy");
     }
 
+    let (failure, first_failure) = together::FirstFailure::new();
+    let several = !others.is_empty();
+    let stop = || Stop::new(signals::cancelled(), several.then(|| first_failure.clone()));
     let release = rollout::Release {
         cluster: &deploy.cluster,
         service: &deploy.service,
@@ -320,64 +369,208 @@ async fn deploy_stage(
         previous: &deploy.previous_task_definition_arn,
         wait_timeout: deploy.wait_timeout,
         poll: poll_setting(var),
-        cancel: signals::cancelled(),
+        cancel: stop(),
         desired: deploy.new_desired_count.map(|n| (n, deploy.desired_count)),
     };
-    let outcome = match &deploy.strategy {
-        StrategyPlan::Rolling => {
-            let request = rollout::Rolling { release, rollback: deploy.rollback };
-            let _group = gha.group(&format!("Rolling deploy of {}/{}", deploy.cluster, deploy.service));
-            let mut progress = Both(progress::Log(gha), progress::Report { reporter: &mut *reporter, gha });
-            let (outcome, events) = rollout::rolling(&aws.ecs, &request, &mut progress, gha)
-                .await
-                .in_stage("Deploy failed", "The service may be mid-deployment: check it in the ECS console.")?;
-            reporter.deployed(Vec::new(), events.recent);
-            outcome
-        }
-        StrategyPlan::Canary(canary_plan) => {
-            let run = canary::deploy::CanaryRun { aws, plan: canary_plan, release };
-            let result = {
-                let _group = gha.group(&format!("Canary deploy of {}/{}", deploy.cluster, deploy.service));
-                let mut progress = Both(progress::Log(gha), progress::Report { reporter: &mut *reporter, gha });
-                canary::deploy::run(run, &mut progress, gha).await
-            };
-            gha.info(&canary::table::text(&result.table));
-            reporter.deployed(result.table, result.recent_events);
-            result.outcome
-        }
+    let releases: Vec<rollout::Release> = others
+        .iter()
+        .map(|(o, _)| rollout::Release {
+            cluster: &deploy.cluster,
+            service: &o.plan.service,
+            revision: &o.revision,
+            previous: &o.plan.previous_task_definition_arn,
+            wait_timeout: deploy.wait_timeout,
+            poll: poll_setting(var),
+            cancel: stop(),
+            desired: None,
+        })
+        .collect();
+    let shared = tokio::sync::Mutex::new(&mut *reporter);
+    let (first, rolled) = {
+        let _group = gha.group(&group_title(deploy));
+        let first = first_service(deploy, aws, &release, &shared, gha);
+        let first = async {
+            let ended = first.await;
+            if let Some((_, reason)) = ended.outcome.reason().filter(|_| several) {
+                failure.record(&deploy.service, &reason, gha);
+            }
+            ended
+        };
+        let rest = releases.iter().map(|r| together::roll_out(&aws.ecs, r, &failure, &shared, gha));
+        tokio::join!(first, futures_util::future::join_all(rest))
+    };
+    let FirstEnd { outcome: first_outcome, table, mut events } = first;
+    let all_stable = rolled.iter().all(|(r, _)| *r == rollout::Rolled::Stable);
+    let (first_outcome, ends) = if first_outcome == Outcome::Succeeded && all_stable {
+        let ends = releases.iter().zip(rolled).map(|(r, (_, log))| together::ServiceEnd {
+            service: r.service.to_string(),
+            revision: r.revision.to_string(),
+            previous: r.previous.to_string(),
+            outcome: Outcome::Succeeded,
+            events: log.recent,
+        });
+        (first_outcome, ends.collect::<Vec<_>>())
+    } else {
+        // The first service has ended, so a canary's traffic is back on its stable service: now
+        // the others, and a first service that had succeeded, go back too.
+        let why = failure.reason().unwrap_or_else(|| "the run did not succeed".into());
+        let restore_first = async {
+            match (&first_outcome, deploy.rollback) {
+                (Outcome::Succeeded, true) => {
+                    let mut log = crate::ecs::events::EventLog::default();
+                    together::undo(&aws.ecs, &release, &why, &mut log, gha).await
+                }
+                (Outcome::Succeeded, false) => Outcome::Failed {
+                    reason: format!(
+                        "{why}; {} left on {} (rollback: false)",
+                        deploy.service,
+                        rollout::short(&revision)
+                    ),
+                },
+                _ => first_outcome.clone(),
+            }
+        };
+        let settle = together::settle(&aws.ecs, &releases, rolled, deploy.rollback, &why, &shared, gha);
+        tokio::join!(restore_first, settle)
+    };
+    let reporter = shared.into_inner();
+    for end in &ends {
+        events.extend(end.events.iter().cloned());
+    }
+    reporter.deployed(table, events);
+    let outcome = if several {
+        let why = failure.reason();
+        let first_end = together::ServiceEnd {
+            service: deploy.service.clone(),
+            revision: revision.clone(),
+            previous: deploy.previous_task_definition_arn.clone(),
+            outcome: first_outcome.clone(),
+            events: Vec::new(),
+        };
+        output(gha, "services", &together::services_json(&first_end, &ends));
+        together::overall(&first_outcome, &deploy.service, &ends, why)
+    } else {
+        output(
+            gha,
+            "services",
+            &together::services_json(
+                &together::ServiceEnd {
+                    service: deploy.service.clone(),
+                    revision: revision.clone(),
+                    previous: deploy.previous_task_definition_arn.clone(),
+                    outcome: first_outcome.clone(),
+                    events: Vec::new(),
+                },
+                &[],
+            ),
+        );
+        first_outcome
     };
     timings.mark("deploy");
     if outcome != Outcome::Succeeded {
-        // "It failed, why?": the new revision's stopped tasks, their exit codes and last lines.
+        // "It failed, why?": the new revisions' stopped tasks, their exit codes and last lines.
         let mut services = vec![deploy.service.as_str()];
         if let StrategyPlan::Canary(c) = &deploy.strategy {
             services.push(c.canary_service.as_str());
         }
         let cluster = deploy.cluster.as_str();
-        let tasks = stopped::explain(aws, cluster, &services, &revision, &rendered.task_definition, gha).await;
+        let mut tasks = stopped::explain(aws, cluster, &services, &revision, &rendered.task_definition, gha).await;
+        for (o, rendered) in &others {
+            let name = [o.plan.service.as_str()];
+            tasks.extend(stopped::explain(aws, cluster, &name, &o.revision, &rendered.task_definition, gha).await);
+        }
         stopped::print(&tasks, gha);
         reporter.stopped(tasks);
     }
     finish(outcome, deploy, gha)
 }
 
+/// How the first service's strategy ended.
+struct FirstEnd {
+    outcome: Outcome,
+    /// The canary's step table (empty for rolling).
+    table: Vec<canary::controller::StepRecord>,
+    /// What ECS said, newest first.
+    events: Vec<String>,
+}
+
+/// The first service of the run, by its strategy, reporting as it goes.
+async fn first_service(
+    deploy: &DeployPlan,
+    aws: &Aws,
+    release: &rollout::Release<'_>,
+    shared: &tokio::sync::Mutex<&mut Reporter>,
+    gha: &Gha,
+) -> FirstEnd {
+    let mut progress = Both(progress::Log(gha), progress::Report { reporter: shared, gha });
+    match &deploy.strategy {
+        StrategyPlan::Rolling => {
+            let request = rollout::Rolling { release: release.clone(), rollback: deploy.rollback };
+            match rollout::rolling(&aws.ecs, &request, &mut progress, gha).await {
+                Ok((outcome, events)) => FirstEnd { outcome, table: Vec::new(), events: events.recent },
+                Err(e) => FirstEnd {
+                    outcome: Outcome::Failed {
+                        reason: format!("{e:#}; {} may be mid-deployment: check it in the ECS console", deploy.service),
+                    },
+                    table: Vec::new(),
+                    events: Vec::new(),
+                },
+            }
+        }
+        StrategyPlan::Canary(canary_plan) => {
+            let run = canary::deploy::CanaryRun { aws, plan: canary_plan, release: release.clone() };
+            let result = canary::deploy::run(run, &mut progress, gha).await;
+            gha.info(&canary::table::text(&result.table));
+            FirstEnd { outcome: result.outcome, table: result.table, events: result.recent_events }
+        }
+    }
+}
+
+/// The log group around the rollout: one service, or all of them (their lines interleave).
+fn group_title(deploy: &DeployPlan) -> String {
+    let how = match &deploy.strategy {
+        StrategyPlan::Rolling => "rolling",
+        StrategyPlan::Canary(_) => "canary",
+    };
+    if deploy.also.is_empty() {
+        let how = if how == "rolling" { "Rolling" } else { "Canary" };
+        return format!("{how} deploy of {}/{}", deploy.cluster, deploy.service);
+    }
+    let others: Vec<String> =
+        deploy.also.iter().map(|a| format!("{}/{} (rolling)", deploy.cluster, a.service)).collect();
+    format!("Deploy of {}/{} ({how}), {}", deploy.cluster, deploy.service, others.join(", "))
+}
+
 /// The end of a deploy: its status output, and for anything but success, the failure that ends the run.
 fn finish(outcome: Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failure> {
-    let previous = rollout::short(&deploy.previous_task_definition_arn);
+    let names: Vec<String> =
+        deploy.services().iter().map(|(name, _, _)| format!("{}/{name}", deploy.cluster)).collect();
     let (stage, consequence) = match &outcome {
         Outcome::Succeeded => {
             output(gha, "status", outcome.status());
             return Ok(());
         }
-        Outcome::RolledBack { .. } => (
+        Outcome::RolledBack { .. } if deploy.also.is_empty() => (
             "Deploy rolled back",
-            format!("{}/{} is back on {previous}, with all traffic.", deploy.cluster, deploy.service),
+            format!(
+                "{} is back on {}, with all traffic.",
+                names.join(""),
+                rollout::short(&deploy.previous_task_definition_arn)
+            ),
+        ),
+        Outcome::RolledBack { .. } => {
+            ("Deploy rolled back", format!("{} are back on their previous revisions.", names.join(", ")))
+        }
+        Outcome::Failed { .. } if deploy.also.is_empty() => (
+            "Deploy failed",
+            format!("{} was left as it is (rollback: false, or the rollback did not finish).", names.join("")),
         ),
         Outcome::Failed { .. } => (
             "Deploy failed",
             format!(
-                "{}/{} was left as it is (rollback: false, or the rollback did not finish).",
-                deploy.cluster, deploy.service
+                "Not every one of {} is back on its previous revision (rollback: false, or a rollback did not \
+                 finish): the reason names each; check them in the ECS console.",
+                names.join(", ")
             ),
         ),
     };

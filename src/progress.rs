@@ -68,6 +68,7 @@ pub(crate) enum Event<'a> {
     },
     /// Rolling: the deployment failed; `revision` is being restored, by ECS itself when `by_ecs`.
     RollingBack {
+        service: &'a str,
         reason: &'a str,
         revision: &'a str,
         by_ecs: bool,
@@ -151,10 +152,10 @@ impl Progress for Log<'_> {
             Event::RolloutLeft { reason } => {
                 gha.warning(&format!("{reason}; rollback is off: the service is left as it is"));
             }
-            Event::RollingBack { reason, revision, by_ecs } => {
-                gha.warning(&format!("{reason}; restoring {}", short(revision)));
+            Event::RollingBack { service, reason, revision, by_ecs } => {
+                gha.warning(&format!("{reason}; restoring {service} to {}", short(revision)));
                 if by_ecs {
-                    gha.info("ECS is already rolling back; waiting for it");
+                    gha.info(&format!("ECS already took {service} back; waiting for it"));
                 }
             }
             Event::Restored { service, revision } => gha.info(&format!("{service} is back on {}", short(revision))),
@@ -166,12 +167,13 @@ impl Progress for Log<'_> {
 
 /// The pull-request comment and Deployment: updated when a step starts, at promotion, and when an
 /// abort has put traffic back.
-pub(crate) struct Report<'a> {
-    pub(crate) reporter: &'a mut Reporter,
+/// Shared with the other services of the run, which report their own states.
+pub(crate) struct Report<'a, 'b> {
+    pub(crate) reporter: &'a tokio::sync::Mutex<&'b mut Reporter>,
     pub(crate) gha: &'a Gha,
 }
 
-impl Progress for Report<'_> {
+impl Progress for Report<'_, '_> {
     async fn emit(&mut self, event: Event<'_>, table: &[StepRecord]) {
         let what = match event {
             Event::StepStarted { step, total, weight, .. } => {
@@ -185,7 +187,7 @@ impl Progress for Report<'_> {
             }
             _ => return,
         };
-        self.reporter.progress(self.gha, &what, Some(table)).await;
+        self.reporter.lock().await.progress(self.gha, &what, Some(table)).await;
     }
 }
 

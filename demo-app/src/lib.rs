@@ -1,7 +1,9 @@
 //! A small web app for ecs-deploy-action to deploy in its examples and tests, with knobs that make a
 //! canary fail on purpose: `FAIL_RATE` (a fraction of requests answered 500), `HEALTHY=false`
 //! (`/health` answers 503), `LATENCY_MS` (added to every answer but `/health`) and `CRASH_ON_START`
-//! (print a few lines, then exit with that code instead of serving).
+//! (print a few lines, then exit with that code instead of serving); `CRASH_WHEN_SET=NAME` does the
+//! same with code 1 once the variable `NAME` is set (one of several services that cannot take a
+//! release's new setting).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -72,6 +74,9 @@ impl Settings {
                 _ => return Err(format!("CRASH_ON_START={raw:?}: use the exit code to crash with, 1 to 255")),
             },
         };
+        // Several services from one image: only the one seeded with this knob crashes on the setting.
+        let crash_on_start = crash_on_start
+            .or_else(|| non_empty("CRASH_WHEN_SET").filter(|name| non_empty(name.trim()).is_some()).map(|_| 1));
         Ok(Settings {
             version: non_empty("APP_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             commit: non_empty("GIT_SHA").unwrap_or_else(|| "unknown".into()),

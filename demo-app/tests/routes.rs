@@ -98,3 +98,13 @@ fn bad_latency_and_crash_knobs_are_refused_with_the_fix() {
     assert!(parse("CRASH_ON_START", "0").unwrap_err().contains("1 to 255"));
     assert_eq!(parse("CRASH_ON_START", "3").unwrap().crash_on_start, Some(3));
 }
+
+#[test]
+fn crash_when_set_crashes_only_once_the_named_variable_is_set() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        Settings::from_env(move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    };
+    assert_eq!(env(&[("CRASH_WHEN_SET", "FEATURE_X")]).unwrap().crash_on_start, None);
+    assert_eq!(env(&[("CRASH_WHEN_SET", "FEATURE_X"), ("FEATURE_X", "on")]).unwrap().crash_on_start, Some(1));
+    assert_eq!(env(&[("FEATURE_X", "on")]).unwrap().crash_on_start, None);
+}

@@ -66,9 +66,11 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
     let mut observation = Observation::Start;
     loop {
         // After the promotion there is nothing to abort: the clean-up finishes either way.
-        if *r.release.cancel.borrow() && !controller.is_aborting() && !controller.is_cleaning_up() {
-            progress.emit(Event::Cancelled, &controller.table).await;
-            observation = Observation::Cancelled;
+        if r.release.cancel.is_set() && !controller.is_aborting() && !controller.is_cleaning_up() {
+            if r.release.cancel.by_signal() {
+                progress.emit(Event::Cancelled, &controller.table).await;
+            }
+            observation = stopped(&r);
         }
         let step = controller.current_step();
         let label = step.map(|i| format!("step {}/{total}", i + 1)).unwrap_or_else(|| "canary".into());
@@ -107,8 +109,8 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 done(result)
             }
             Action::CheckGatesAfter { step: i, wait } => {
-                if crate::clock::sleep_or_cancel(wait, &mut r.release.cancel).await {
-                    Observation::Cancelled
+                if crate::clock::sleep_or_cancel(wait, r.release.cancel.flag()).await {
+                    stopped(&r)
                 } else {
                     let (at, since) = shifted.unwrap_or((Instant::now(), SystemTime::now()));
                     let window = gates::Window { since, first_shift: first_shift.unwrap_or(since) };
@@ -140,9 +142,9 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 // A cancellation mid-promotion aborts it: GitHub kills the run 10 s after its
                 // first signal, and a promotion takes minutes on AWS.
                 let mut cancel = r.release.cancel.clone();
-                match update_and_wait(&r, r.release.revision, Some(&mut cancel), &mut stable_log, gha).await {
+                match update_and_wait(&r, r.release.revision, Some(cancel.flag()), &mut stable_log, gha).await {
                     Ok(Some(())) => Observation::Promoted,
-                    Ok(None) => Observation::Cancelled,
+                    Ok(None) => stopped(&r),
                     Err(e) => Observation::Failed(format!("{e:#}")),
                 }
             }
@@ -187,7 +189,16 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
 
 /// The run was cancelled: undo with calls only, no waits (GitHub kills it 10 s after the signal).
 fn cancelled(r: &CanaryRun<'_>) -> bool {
-    *r.release.cancel.borrow()
+    r.release.cancel.by_signal()
+}
+
+/// What ended a wait early: a signal (`Cancelled`), or another service's failure, which aborts the
+/// canary like its own gate failing would, with that reason.
+fn stopped(r: &CanaryRun<'_>) -> Observation {
+    match r.release.cancel.sibling_failed() {
+        Some(reason) if !r.release.cancel.by_signal() => Observation::Failed(reason),
+        _ => Observation::Cancelled,
+    }
 }
 
 fn done(result: Result<()>) -> Observation {
@@ -248,7 +259,8 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
 /// that many healthy targets.
 async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: &Gha) -> Observation {
     let (aws, cluster, plan, revision) = (r.aws, r.release.cluster, r.plan, r.release.revision);
-    let polled = poll_until(r.release.wait_timeout, r.release.poll, Some(&mut r.release.cancel), async || {
+    let mut cancel = r.release.cancel.clone();
+    let polled = poll_until(r.release.wait_timeout, r.release.poll, Some(cancel.flag()), async || {
         let svc = service::describe(&aws.ecs, cluster, &plan.canary_service).await?;
         log.print_new(&svc, gha);
         let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
@@ -264,7 +276,7 @@ async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: 
     .await;
     match polled {
         Ok(Polled::Done(())) => Observation::CanaryReady,
-        Ok(Polled::Cancelled) => Observation::Cancelled,
+        Ok(Polled::Cancelled) => stopped(r),
         Ok(Polled::TimedOut(seen)) => {
             let mut last_state = String::from("not looked at");
             if let Some((running, healthy, reasons)) = seen {

@@ -104,7 +104,7 @@ async fn run(cancel_at: Option<&'static str>) -> (Vec<String>, Outcome) {
         previous: &deploy_plan.previous_task_definition_arn,
         wait_timeout: Duration::from_secs(60),
         poll: rollout::Poll { first: Duration::from_millis(50), max: Duration::from_millis(50) },
-        cancel: rx,
+        cancel: crate::stop::Stop::new(rx, None),
         desired: None,
     };
     let r = CanaryRun { aws: &aws, plan: canary, release };

@@ -62,7 +62,7 @@ pub(crate) struct Inputs {
     /// ECS cluster (with --service; without both the run stops once the image is pushed)
     #[arg(long, value_name = "NAME", help_heading = "Deploy")]
     pub(crate) cluster: Option<String>,
-    /// ECS service to deploy
+    /// ECS service to deploy; several (comma or newline separated) roll out together, the first with --strategy
     #[arg(long, value_name = "NAME", help_heading = "Deploy")]
     pub(crate) service: Option<String>,
     /// Container that gets the new image [default: the only container]

@@ -68,7 +68,11 @@ pub(crate) struct BuildSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DeploySettings {
     pub(crate) cluster: String,
+    /// The first service of `service`: it gets `strategy`, `task-definition`, `desired-count`.
     pub(crate) service: String,
+    /// The other services of `service`: each rolls out its own revision of its own task definition,
+    /// with the same image, at the same time as the first.
+    pub(crate) also: Vec<String>,
     pub(crate) container_name: Option<String>,
     pub(crate) task_definition: Option<TaskDefinitionSource>,
     pub(crate) environment: Vec<(String, String)>,

@@ -261,6 +261,22 @@ pub(crate) fn platform(v: &str) -> Result<String, String> {
 }
 
 /// A cluster or service name, or its ARN.
+/// `service`: one service, or several separated by commas or newlines. The first gets `strategy`;
+/// the others roll at the same time. Returns (first, others).
+pub(crate) fn service_names(v: &str) -> Result<(String, Vec<String>), String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in v.split([',', '\n']).map(str::trim).filter(|n| !n.is_empty()) {
+        let name = ecs_name(name, "service")?;
+        if names.contains(&name) {
+            return Err(format!("names `{name}` twice: list each service once"));
+        }
+        names.push(name);
+    }
+    let mut names = names.into_iter();
+    let first = names.next().ok_or("names no service: give one, or several separated by commas or newlines")?;
+    Ok((first, names.collect()))
+}
+
 pub(crate) fn ecs_name(v: &str, what: &str) -> Result<String, String> {
     if v.starts_with("arn:") {
         return arn(v, "ecs", &format!("{what}/")).map(|_| v.to_string());

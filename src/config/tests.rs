@@ -53,6 +53,11 @@ fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
     #[rustfmt::skip]
     let cases: &[Case] = &[
         (&[("aws-region", "")], "aws-region", "is required"),
+        (&[("service", "web, worker, web")], "service", "names `web` twice"),
+        (&[("service", " , \n ")], "service", "names no service"),
+        (&[("service", "web, web-canary")], "service", "the canary service"),
+        (&[("service", "web, bad name")], "service", "is not an ECS service name"),
+        (&[("service", "web\nworker"), ("ecr-repository", ""), ("task-definition", "web:42")], "task-definition", "give `image` or `ecr-repository`"),
         (&[("aws-region", "US-EAST-1")], "aws-region", "like `us-east-1`"),
         (&[("aws-region", "useast1")], "aws-region", "not an AWS region"),
         (&[("role-to-assume", "deploy-role")], "role-to-assume", "arn:aws:iam::123456789012:role/deploy"),
@@ -334,4 +339,14 @@ fn a_known_revision_is_deployed_as_it_is_without_an_image() {
     assert!(matches!(config.deploy.unwrap().task_definition, Some(TaskDefinitionSource::File(_))));
     let config = parse(&with(&[("task-definition", "web:12")]), &[]).unwrap();
     assert!(matches!(config.image, ImageSource::Build(_)));
+}
+
+#[test]
+fn several_services_split_on_commas_and_newlines_the_first_one_first() {
+    let config = parse(&with(&[("service", "web, worker\n scheduler\n")]), &[]).unwrap();
+    let deploy = config.deploy.unwrap();
+    assert_eq!(deploy.service, "web");
+    assert_eq!(deploy.also, ["worker", "scheduler"]);
+    let one = parse(&base(), &[]).unwrap().deploy.unwrap();
+    assert!(one.also.is_empty());
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::parse::{
     alarm_names, arn, boolean, check_interval, ecr_repository_name, ecs_name, http_url, image_reference, image_tag,
-    key_values, looks_like_a_secret, platform, positive_duration, region, registry_host, request_count, session_name,
+    key_values, looks_like_a_secret, platform, positive_duration, region, registry_host, request_count, service_names,
+    session_name,
 };
 use super::{
     AwsSettings, BuildSettings, CanarySettings, Config, DeploySettings, Gates, ImageSource, InputError, InputErrors,
@@ -202,7 +203,15 @@ fn deploy(
         }
         (Some(cluster), Some(service)) => {
             let cluster = c.parse("cluster", Some(&cluster), |v| ecs_name(v, "cluster"));
-            let service = c.parse("service", Some(&service), |v| ecs_name(v, "service"));
+            let services = c.parse("service", Some(&service), service_names);
+            let (service, also) = match services {
+                Some((first, also)) => (Some(first), also),
+                None => (None, Vec::new()),
+            };
+            let new_image = set(&i.image).is_some() || set(&i.ecr_repository).is_some();
+            if !also.is_empty() && !new_image && set(&i.task_definition).as_deref().and_then(known_revision).is_some() {
+                c.fail("task-definition", "names a known revision to deploy as it is, and `service` names several services: the others get the new image rendered into their own task definitions, so give `image` or `ecr-repository` (or deploy one service)");
+            }
             let container_name = set(&i.container_name);
             let task_definition = set(&i.task_definition).map(|v| match known_revision(&v) {
                 Some(revision) => TaskDefinitionSource::Revision(revision),
@@ -220,6 +229,11 @@ fn deploy(
             let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
             let pre_deploy =
                 c.parse("pre-deploy-command", i.pre_deploy_command.as_deref(), crate::ecs::one_off::parse_command);
+            if let Some(Strategy::Canary(canary)) = &strategy
+                && also.contains(&canary.canary_service)
+            {
+                c.fail("service", format!("names `{}`, the canary service: it runs the new revision during a canary and is not deployed on its own", canary.canary_service));
+            }
             if desired_count == Some(0) && matches!(strategy, Some(Strategy::Canary(_))) {
                 c.fail("desired-count", "is 0, and a canary compares a running stable service with the new revision: deploy to 0 tasks with `strategy: rolling`");
             }
@@ -227,6 +241,7 @@ fn deploy(
                 (Some(cluster), Some(service), Some(strategy)) => Some(DeploySettings {
                     cluster,
                     service,
+                    also,
                     container_name,
                     task_definition,
                     environment,

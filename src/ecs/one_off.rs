@@ -143,6 +143,7 @@ pub(crate) async fn run(
     let tail: Vec<String> = lines.iter().skip(lines.len().saturating_sub(20)).cloned().collect();
     let summary = StoppedTask {
         id: id.clone(),
+        revision: crate::ecs::rollout::short(o.revision).to_string(),
         reason: format!("pre-deploy command `{command}`: {}", task.stopped_reason().unwrap_or("stopped")),
         containers: vec![Container {
             name: o.container.to_string(),

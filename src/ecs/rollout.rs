@@ -17,6 +17,8 @@ use crate::outcome::Outcome;
 use crate::progress::{Event, Progress};
 use tokio::sync::watch;
 
+use crate::stop::Stop;
+
 /// Registers `task_definition` (already stripped of read-only fields) with `tags`; returns its ARN.
 pub(crate) async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tags: &[Tag]) -> Result<String> {
     if !td.inference_accelerators().is_empty() {
@@ -147,41 +149,9 @@ pub(crate) async fn wait(
     })
 }
 
-/// A cancelled rolling deploy: with `rollback`, the previous revision is restored in one call, not
-/// waited for (GitHub kills the job seconds after its signal); ECS finishes it.
-async fn cancelled(
-    ecs: &aws_sdk_ecs::Client,
-    r: &Rolling<'_>,
-    name: &str,
-    progress: &mut impl Progress,
-    log: EventLog,
-) -> Result<(Outcome, EventLog)> {
-    let reason = "cancelled (SIGINT/SIGTERM)".to_string();
-    if !r.rollback {
-        progress.emit(Event::RolloutLeft { reason: &reason }, &[]).await;
-        return Ok((
-            Outcome::Failed {
-                reason: format!("{reason}; ECS goes on with the deployment of {}", short(r.release.revision)),
-            },
-            log,
-        ));
-    }
-    progress.emit(Event::RollingBack { reason: &reason, revision: r.release.previous, by_ecs: false }, &[]).await;
-    r.release.send_to(ecs, r.release.previous).await.context("the rollback could not be started")?;
-    Ok((
-        Outcome::RolledBack {
-            reason: format!(
-                "{reason}; {name} is being restored to {} (not waited for: ECS finishes it)",
-                short(r.release.previous)
-            ),
-            at: None,
-        },
-        log,
-    ))
-}
-
 /// A registered revision for a service, and how both strategies wait for it: the stable service
 /// (`service`), the revision it ran before (`previous`), and the run's wait settings.
+#[derive(Clone)]
 pub(crate) struct Release<'a> {
     pub(crate) cluster: &'a str,
     pub(crate) service: &'a str,
@@ -189,13 +159,18 @@ pub(crate) struct Release<'a> {
     pub(crate) previous: &'a str,
     pub(crate) wait_timeout: Duration,
     pub(crate) poll: Poll,
-    /// Becomes true on SIGINT/SIGTERM.
-    pub(crate) cancel: watch::Receiver<bool>,
+    /// SIGINT/SIGTERM, or another service of the run failed.
+    pub(crate) cancel: Stop,
     /// `desired-count`: (the count set with the new revision, the count before it).
     pub(crate) desired: Option<(i32, i32)>,
 }
 
 impl Release<'_> {
+    /// How a wait watches this release's service.
+    pub(crate) fn watch<'c>(&'c self, ecs: &'c aws_sdk_ecs::Client) -> Watch<'c> {
+        Watch { ecs, cluster: self.cluster, service: self.service, timeout: self.wait_timeout, poll: self.poll }
+    }
+
     /// The task count that goes with `revision` in an UpdateService: the new count with the new
     /// revision, the previous count with the previous one (an undo puts both back); None keeps it.
     pub(crate) fn count_for(&self, revision: &str) -> Option<i32> {
@@ -214,77 +189,130 @@ pub(crate) struct Rolling<'a> {
     pub(crate) rollback: bool,
 }
 
-/// Rolls `r.release.revision` out, telling `progress` what happens (`gha` prints ECS's own events).
+/// How a rollout ended, before any undo.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Rolled {
+    Stable,
+    /// It failed or timed out (`reason`); `ecs_rolled_back` when ECS itself already went back.
+    Failed {
+        reason: String,
+        ecs_rolled_back: bool,
+    },
+    /// SIGINT/SIGTERM arrived first.
+    Cancelled,
+    /// Another service of the run failed first (its reason).
+    Stopped(String),
+}
+
+/// Sends the service to the new revision and waits for it, telling `progress` (`gha` prints ECS's
+/// own events). Nothing is undone here.
+pub(crate) async fn roll_out(
+    ecs: &aws_sdk_ecs::Client,
+    release: &Release<'_>,
+    progress: &mut impl Progress,
+    log: &mut EventLog,
+    gha: &Gha,
+) -> Result<Rolled> {
+    let name = format!("{}/{}", release.cluster, release.service);
+    release.send_to(ecs, release.revision).await?;
+    progress
+        .emit(Event::RolloutStarted { service: &name, revision: release.revision, timeout: release.wait_timeout }, &[])
+        .await;
+    let mut cancel = release.cancel.clone();
+    Ok(match wait(&release.watch(ecs), release.revision, Some(cancel.flag()), log, gha).await? {
+        Wait::Stable => {
+            progress.emit(Event::RolloutCompleted { service: &name, revision: release.revision }, &[]).await;
+            Rolled::Stable
+        }
+        Wait::TimedOut => Rolled::Failed {
+            reason: format!(
+                "the deployment did not become stable within wait-timeout {}",
+                duration::format(release.wait_timeout)
+            ),
+            ecs_rolled_back: false,
+        },
+        Wait::Failed { reason, ecs_rolled_back } => Rolled::Failed { reason, ecs_rolled_back },
+        Wait::Cancelled => match cancel.sibling_failed() {
+            Some(reason) if !cancel.by_signal() => Rolled::Stopped(reason),
+            _ => Rolled::Cancelled,
+        },
+    })
+}
+
+/// Puts the service back on `release.previous` with its previous count (a service ECS already took
+/// back gets only its count), then waits for it unless the run was cancelled: GitHub kills the job
+/// seconds after its signal, and ECS finishes the rollback by itself.
+pub(crate) async fn restore(
+    ecs: &aws_sdk_ecs::Client,
+    release: &Release<'_>,
+    reason: &str,
+    progress: &mut impl Progress,
+    log: &mut EventLog,
+    gha: &Gha,
+) -> Result<Outcome> {
+    let name = format!("{}/{}", release.cluster, release.service);
+    let now = service::describe(ecs, release.cluster, release.service).await?;
+    let primary = now.deployments().iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.task_definition());
+    let by_ecs = primary == Some(release.previous);
+    let event = Event::RollingBack { service: &name, reason, revision: release.previous, by_ecs };
+    progress.emit(event, &[]).await;
+    if !by_ecs {
+        release.send_to(ecs, release.previous).await.context("the rollback could not be started")?;
+    } else if let Some((_, previous)) = release.desired {
+        // ECS's own rollback restores the revision, not the count: that is ours to put back.
+        service::update(ecs, release.cluster, release.service, None, Some(previous))
+            .await
+            .context("the previous task count could not be restored")?;
+    }
+    if release.cancel.by_signal() {
+        return Ok(Outcome::RolledBack {
+            reason: format!(
+                "{reason}; {name} is being restored to {} (not waited for: ECS finishes it)",
+                short(release.previous)
+            ),
+            at: None,
+        });
+    }
+    match wait(&release.watch(ecs), release.previous, None, log, gha).await? {
+        Wait::Stable => {
+            progress.emit(Event::Restored { service: &name, revision: release.previous }, &[]).await;
+            Ok(Outcome::RolledBack { reason: reason.to_string(), at: None })
+        }
+        other => Ok(Outcome::Failed {
+            reason: format!(
+                "{reason}; the rollback of {name} to {} did not finish either ({other:?}): check the service in the ECS console",
+                short(release.previous)
+            ),
+        }),
+    }
+}
+
+/// Rolls `r.release.revision` out, and with `rollback` undoes it when it fails, times out or is
+/// stopped, telling `progress` what happens (`gha` prints ECS's own events).
 pub(crate) async fn rolling(
     ecs: &aws_sdk_ecs::Client,
     r: &Rolling<'_>,
     progress: &mut impl Progress,
     gha: &Gha,
 ) -> Result<(Outcome, EventLog)> {
-    let watch = Watch {
-        ecs,
-        cluster: r.release.cluster,
-        service: r.release.service,
-        timeout: r.release.wait_timeout,
-        poll: r.release.poll,
-    };
     let current = service::describe(ecs, r.release.cluster, r.release.service).await?;
     let mut log = EventLog::starting_at(&current);
-    let name = format!("{}/{}", r.release.cluster, r.release.service);
-    r.release.send_to(ecs, r.release.revision).await?;
-    progress
-        .emit(
-            Event::RolloutStarted { service: &name, revision: r.release.revision, timeout: r.release.wait_timeout },
-            &[],
-        )
-        .await;
-    let mut cancel = r.release.cancel.clone();
-    let (reason, ecs_rolled_back) = match wait(&watch, r.release.revision, Some(&mut cancel), &mut log, gha).await? {
-        Wait::Stable => {
-            progress.emit(Event::RolloutCompleted { service: &name, revision: r.release.revision }, &[]).await;
-            return Ok((Outcome::Succeeded, log));
-        }
-        Wait::TimedOut => (
-            format!(
-                "the deployment did not become stable within wait-timeout {}",
-                duration::format(r.release.wait_timeout)
-            ),
-            false,
-        ),
-        Wait::Failed { reason, ecs_rolled_back } => (reason, ecs_rolled_back),
-        Wait::Cancelled => return cancelled(ecs, r, &name, progress, log).await,
+    let reason = match roll_out(ecs, &r.release, progress, &mut log, gha).await? {
+        Rolled::Stable => return Ok((Outcome::Succeeded, log)),
+        Rolled::Failed { reason, .. } | Rolled::Stopped(reason) => reason,
+        Rolled::Cancelled => "cancelled (SIGINT/SIGTERM)".to_string(),
     };
     if !r.rollback {
         progress.emit(Event::RolloutLeft { reason: &reason }, &[]).await;
+        let reason = if r.release.cancel.by_signal() {
+            format!("{reason}; ECS goes on with the deployment of {}", short(r.release.revision))
+        } else {
+            reason
+        };
         return Ok((Outcome::Failed { reason }, log));
     }
-    progress
-        .emit(Event::RollingBack { reason: &reason, revision: r.release.previous, by_ecs: ecs_rolled_back }, &[])
-        .await;
-    if ecs_rolled_back && let Some((_, previous)) = r.release.desired {
-        // ECS's own rollback restores the revision, not the count: that is ours to put back.
-        service::update(ecs, r.release.cluster, r.release.service, None, Some(previous))
-            .await
-            .context("the previous task count could not be restored")?;
-    }
-    if !ecs_rolled_back {
-        r.release.send_to(ecs, r.release.previous).await.context("the rollback could not be started")?;
-    }
-    match wait(&watch, r.release.previous, None, &mut log, gha).await? {
-        Wait::Stable => {
-            progress.emit(Event::Restored { service: &name, revision: r.release.previous }, &[]).await;
-            Ok((Outcome::RolledBack { reason, at: None }, log))
-        }
-        other => Ok((
-            Outcome::Failed {
-                reason: format!(
-                    "{reason}; the rollback to {} did not finish either ({other:?}): check the service in the ECS console",
-                    short(r.release.previous)
-                ),
-            },
-            log,
-        )),
-    }
+    let outcome = restore(ecs, &r.release, &reason, progress, &mut log, gha).await?;
+    Ok((outcome, log))
 }
 
 /// `family:revision` from a task definition ARN.

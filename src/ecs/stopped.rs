@@ -27,6 +27,8 @@ pub(crate) struct Container {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StoppedTask {
     pub(crate) id: String,
+    /// Its task definition, `family:revision` (which service's release it was).
+    pub(crate) revision: String,
     pub(crate) reason: String,
     pub(crate) containers: Vec<Container>,
 }
@@ -154,6 +156,7 @@ pub(crate) async fn explain(
         }
         out.push(StoppedTask {
             id,
+            revision: crate::ecs::rollout::short(revision).to_string(),
             reason: task.stopped_reason().unwrap_or("no reason given").to_string(),
             containers,
         });
@@ -168,7 +171,7 @@ pub(crate) fn print(tasks: &[StoppedTask], gha: &Gha) {
     }
     let _group = gha.group("Why the new revision's tasks stopped");
     for task in tasks {
-        gha.info(&format!("task {}: {}", task.id, task.reason));
+        gha.info(&format!("task {} ({}): {}", task.id, task.revision, task.reason));
         for c in &task.containers {
             gha.info(&format!("  {}: {}", c.name, c.ended));
             if !c.last_lines.is_empty() {

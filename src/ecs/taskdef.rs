@@ -87,6 +87,60 @@ pub(crate) fn render(
     Ok(Rendered { task_definition: next, container: names[index].clone(), changes })
 }
 
+/// The container of another service's task definition that gets the run's image: the one named
+/// `container-name`, else its only container, else the one container running an image of
+/// `repository` (the first service's, as a web app and its worker built from one image). None: the
+/// only container (`render` takes it by itself).
+pub(crate) fn pick_container(
+    td: &TaskDefinition,
+    container_name: Option<&str>,
+    repository: Option<&str>,
+) -> Result<Option<String>, String> {
+    let containers = td.container_definitions();
+    if let Some(wanted) = container_name
+        && containers.iter().any(|c| c.name() == Some(wanted))
+    {
+        return Ok(Some(wanted.to_string()));
+    }
+    if containers.len() == 1 {
+        return Ok(None);
+    }
+    let same: Vec<&str> = containers
+        .iter()
+        .filter(|c| repository.is_some() && c.image().map(repository_of) == repository)
+        .filter_map(|c| c.name())
+        .collect();
+    match same.as_slice() {
+        [one] => Ok(Some(one.to_string())),
+        _ => {
+            let names: Vec<String> = containers.iter().map(|c| c.name().unwrap_or("(unnamed)").to_string()).collect();
+            let why = match container_name {
+                Some(wanted) => format!("none is named `{wanted}`"),
+                None => "`container-name` is not set".into(),
+            };
+            Err(format!(
+                "task definition {} has {} containers ({}), {why}, and {} of them runs an image of {}: name the container \
+                 that gets the new image the same in every service's task definition and set `container-name`",
+                describe(td),
+                names.len(),
+                list(&names),
+                if same.is_empty() { "none" } else { "more than one" },
+                repository.map(|r| format!("`{r}`")).unwrap_or_else(|| "the first service's repository".into())
+            ))
+        }
+    }
+}
+
+/// An image reference without its tag or digest: `registry/repo:tag@sha256:…` → `registry/repo`.
+pub(crate) fn repository_of(image: &str) -> &str {
+    let image = image.split_once('@').map_or(image, |(name, _)| name);
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(colon) => &image[..last_slash + colon],
+        None => image,
+    }
+}
+
 /// Puts `image` (e.g. the pushed digest, once known) into the rendered container.
 pub(crate) fn set_image(rendered: &mut Rendered, image: &str) {
     let name = rendered.container.clone();
@@ -191,6 +245,28 @@ mod tests {
         let rendered = render(&current, Some("envoy"), Some("x"), &[]).unwrap();
         assert_eq!(rendered.task_definition.container_definitions()[0].image(), Some("a"));
         assert_eq!(rendered.task_definition.container_definitions()[1].image(), Some("x"));
+    }
+
+    #[test]
+    fn another_service_gets_the_image_in_the_container_of_the_same_repository() {
+        let app = "127.0.0.1:5000/app";
+        let td = taskdef(vec![
+            container("worker", &format!("{app}:1.4"), &[]),
+            container("log-router", "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32", &[]),
+        ]);
+        assert_eq!(pick_container(&td, Some("web"), Some(app)), Ok(Some("worker".into())));
+        assert_eq!(pick_container(&td, Some("log-router"), Some(app)), Ok(Some("log-router".into())));
+        let none = pick_container(&td, Some("web"), Some("127.0.0.1:5000/other")).unwrap_err();
+        assert!(
+            none.contains("none is named `web`, and none of them runs an image of `127.0.0.1:5000/other`"),
+            "{none}"
+        );
+        assert!(none.contains("has 2 containers (`worker`, `log-router`)"), "{none}");
+        let one = taskdef(vec![container("anything", "busybox", &[])]);
+        assert_eq!(pick_container(&one, Some("web"), Some(app)), Ok(None));
+        assert_eq!(repository_of("127.0.0.1:5000/app:1.4@sha256:abc"), app);
+        assert_eq!(repository_of("127.0.0.1:5000/app"), app);
+        assert_eq!(repository_of("nginx:1.27"), "nginx");
     }
 
     #[test]

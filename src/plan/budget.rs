@@ -26,5 +26,7 @@ pub(crate) fn worst_case(deploy: &DeployPlan) -> Duration {
             .saturating_add(wait.saturating_mul(3))
             .saturating_add(ABORT_TRAFFIC_RETRIES),
     };
-    waits.saturating_add(CALLS)
+    // The other services roll at the same time; one more wait restores them after the first's end.
+    let others = if deploy.also.is_empty() { Duration::ZERO } else { wait };
+    waits.saturating_add(others).saturating_add(CALLS)
 }

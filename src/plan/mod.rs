@@ -78,6 +78,32 @@ pub(crate) struct DeployPlan {
     pub(crate) rollback: bool,
     /// The pre-deploy command, and how the stable service runs tasks (to run it the same way).
     pub(crate) pre_deploy: Option<(Vec<String>, crate::ecs::one_off::RunAs)>,
+    /// The other services of the run, rolled out at the same time as this one.
+    pub(crate) also: Vec<AlsoPlan>,
+}
+
+/// Another service of a run: its own task definition rendered with the same image, rolled out at
+/// the same time as the first service, restored with it when anything fails.
+#[derive(Debug, Clone)]
+pub(crate) struct AlsoPlan {
+    pub(crate) service: String,
+    pub(crate) service_arn: String,
+    pub(crate) desired_count: i32,
+    pub(crate) previous_task_definition_arn: String,
+    pub(crate) tags: Vec<Tag>,
+    pub(crate) rendered: Rendered,
+}
+
+impl DeployPlan {
+    /// Every service of the run, the first one first: (name, ARN, the revision it runs now).
+    pub(crate) fn services(&self) -> Vec<(&str, &str, &str)> {
+        let first = (self.service.as_str(), self.service_arn.as_str(), self.previous_task_definition_arn.as_str());
+        let others = self
+            .also
+            .iter()
+            .map(|a| (a.service.as_str(), a.service_arn.as_str(), a.previous_task_definition_arn.as_str()));
+        std::iter::once(first).chain(others).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

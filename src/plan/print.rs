@@ -113,7 +113,30 @@ fn deploy_text(out: &mut String, d: &DeployPlan) {
             d.rendered.container
         );
     }
-    let rollback = if d.rollback { "restore the previous revision" } else { "leave it as it is (rollback: false)" };
+    for a in &d.also {
+        let current = a.previous_task_definition_arn.rsplit('/').next().unwrap_or(&a.previous_task_definition_arn);
+        let _ = writeln!(
+            out,
+            "also:     {}/{} ({} desired), now on {current}: rolling, at the same time as {}; new revision of {} with, in container {}:",
+            d.cluster,
+            a.service,
+            a.desired_count,
+            d.service,
+            describe(&a.rendered.task_definition),
+            a.rendered.container
+        );
+        if a.rendered.changes.is_empty() {
+            let _ = writeln!(out, "            no change (same image and environment)");
+        }
+        for change in &a.rendered.changes {
+            let _ = writeln!(out, "            {}", change_line(change));
+        }
+    }
+    let rollback = match (d.rollback, d.also.is_empty()) {
+        (true, true) => "restore the previous revision",
+        (true, false) => "restore every service that changed to its previous revision (traffic first)",
+        (false, _) => "leave it as it is (rollback: false)",
+    };
     let _ = writeln!(out, "failure:  {rollback}");
     let _ = writeln!(
         out,
@@ -172,6 +195,18 @@ pub(crate) fn markdown(plan: &Plan, dry_run: bool) -> String {
             if changes.is_empty() { "no change".into() } else { changes.join("<br>") }
         );
         let _ = writeln!(md, "| Strategy | {} |", d.strategy_name());
+        for a in &d.also {
+            let changes: Vec<String> = a.rendered.changes.iter().map(|c| cell(&change_line(c))).collect();
+            let _ = writeln!(
+                md,
+                "| Also `{}/{}` | rolling, at the same time; `{}`, container `{}`: {} |",
+                d.cluster,
+                a.service,
+                a.previous_task_definition_arn.rsplit('/').next().unwrap_or(&a.previous_task_definition_arn),
+                a.rendered.container,
+                if changes.is_empty() { "no change".into() } else { changes.join("<br>") }
+            );
+        }
         if let StrategyPlan::Canary(c) = &d.strategy {
             let _ = writeln!(md, "| Traffic | {} |", cell(&traffic_line(&c.traffic)));
             let _ = writeln!(md, "| Gates | {} (every {}) |", cell(&gates_line(c)), dur(c.check_interval));
@@ -241,6 +276,7 @@ mod tests {
                 new_desired_count: None,
                 as_is: None,
                 pre_deploy: None,
+                also: Vec::new(),
                 previous_task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into(),
                 tags: Vec::new(),
                 rendered: Rendered {

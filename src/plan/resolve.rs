@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_ecs::types::Service;
 
-use super::{CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks};
+use super::{AlsoPlan, CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks};
 use crate::aws::{Aws, call_failed};
 use crate::canary::traffic;
 use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy, TaskDefinitionSource};
@@ -100,6 +100,16 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws) 
     };
     let rendered = taskdef::render(&current, settings.container_name.as_deref(), image, &settings.environment)
         .map_err(|message| anyhow!("{message}"))?;
+    let first_image = current
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(rendered.container.as_str()))
+        .and_then(|c| c.image())
+        .map(taskdef::repository_of);
+    let mut also = Vec::new();
+    for name in &settings.also {
+        also.push(also_plan(settings, name, image, first_image, aws).await?);
+    }
     let strategy = match &settings.strategy {
         Strategy::Rolling => StrategyPlan::Rolling,
         Strategy::Canary(canary) => StrategyPlan::Canary(Box::new(canary_plan(settings, canary, &stable, aws).await?)),
@@ -125,6 +135,32 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws) 
             };
             (command, run_as)
         }),
+        also,
+    })
+}
+
+/// Another service of the run: its current revision rendered with the run's image and environment.
+async fn also_plan(
+    settings: &DeploySettings,
+    name: &str,
+    image: Option<&str>,
+    repository: Option<&str>,
+    aws: &Aws,
+) -> Result<AlsoPlan> {
+    let svc = service::describe(&aws.ecs, &settings.cluster, name).await.context("input `service`")?;
+    let current_arn =
+        svc.task_definition().ok_or_else(|| anyhow!("service `{name}` has no task definition"))?.to_string();
+    let (current, tags) = service::task_definition(&aws.ecs, &current_arn).await?;
+    let rendered = taskdef::pick_container(&current, settings.container_name.as_deref(), repository)
+        .and_then(|container| taskdef::render(&current, container.as_deref(), image, &settings.environment))
+        .map_err(|message| anyhow!("service `{name}`: {message}"))?;
+    Ok(AlsoPlan {
+        service: name.to_string(),
+        service_arn: svc.service_arn().unwrap_or_default().to_string(),
+        desired_count: svc.desired_count(),
+        previous_task_definition_arn: current_arn,
+        tags,
+        rendered,
     })
 }
 
@@ -273,15 +309,15 @@ fn check_weights(weights: (i32, i32)) -> Result<()> {
 /// between our plan and our lease may have left the service elsewhere): the stable service still
 /// runs the planned revision, and for a canary the canary service is idle and traffic is 100 / 0.
 pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
-    let stable = service::describe(&aws.ecs, &deploy.cluster, &deploy.service).await?;
-    if stable.task_definition() != Some(deploy.previous_task_definition_arn.as_str()) {
-        return Err(Refused(format!(
-            "`{}` changed since this run planned: it runs {}, not {}. Another deploy ran meanwhile: run again",
-            deploy.service,
-            stable.task_definition().unwrap_or("no task definition"),
-            deploy.previous_task_definition_arn
-        ))
-        .into());
+    for (name, _, planned) in deploy.services() {
+        let now = service::describe(&aws.ecs, &deploy.cluster, name).await?;
+        if now.task_definition() != Some(planned) {
+            return Err(Refused(format!(
+                "`{name}` changed since this run planned: it runs {}, not {planned}. Another deploy ran meanwhile: run again",
+                now.task_definition().unwrap_or("no task definition"),
+            ))
+            .into());
+        }
     }
     if let StrategyPlan::Canary(c) = &deploy.strategy {
         let canary_service = service::describe(&aws.ecs, &deploy.cluster, &c.canary_service).await?;

@@ -44,7 +44,18 @@ pub(crate) struct ReportView {
     pub(crate) gates: Option<String>,
     /// The new revision's tasks that stopped, when the deploy did not succeed.
     pub(crate) stopped: Vec<StoppedTask>,
+    /// The other services of a run that deploys several, each with where it stands.
+    pub(crate) services: Vec<ServiceRow>,
     pub(crate) run_url: Option<String>,
+}
+
+/// Another service of the run: its revisions (`family:revision`) and its state in words.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ServiceRow {
+    pub(crate) service: String,
+    pub(crate) revision: String,
+    pub(crate) previous: String,
+    pub(crate) state: String,
 }
 
 /// The hidden marker that finds this service's comment again on later runs.
@@ -82,6 +93,9 @@ pub(crate) fn render(v: &ReportView) -> String {
         _ => {}
     }
     md.push('\n');
+    if !v.services.is_empty() {
+        services_table(&mut md, v, &headline);
+    }
     let ended_badly = matches!(&v.status, Status::Ended(o) if o.reason().is_some());
     if let Status::Ended(outcome) = &v.status
         && let Some((what, reason)) = outcome.reason()
@@ -100,7 +114,7 @@ pub(crate) fn render(v: &ReportView) -> String {
     if ended_badly && !v.stopped.is_empty() {
         let _ = writeln!(md, "<details open><summary>Why the new revision's tasks stopped</summary>\n");
         for task in &v.stopped {
-            let _ = writeln!(md, "**Task `{}`:** {}\n", task.id, code(&task.reason));
+            let _ = writeln!(md, "**Task `{}` (`{}`):** {}\n", task.id, task.revision, code(&task.reason));
             for c in &task.containers {
                 let _ = writeln!(md, "- {}: {}", code(&c.name), code(&c.ended));
             }
@@ -132,6 +146,30 @@ pub(crate) fn render(v: &ReportView) -> String {
     ));
     let _ = writeln!(md, "{}", links.join(" · "));
     cap(md)
+}
+
+/// Every service of the run, the first one first, with where each stands (states quote what AWS
+/// said: inert).
+fn services_table(md: &mut String, v: &ReportView, first_state: &str) {
+    let _ = writeln!(md, "| Service | Task definition | State |\n|---|---|---|");
+    let first_revision = match (&v.revision, &v.previous) {
+        (Some(new), Some(old)) => format!("`{new}` (was `{old}`)"),
+        (None, Some(old)) => format!("`{old}`"),
+        _ => String::new(),
+    };
+    let first_strategy = v.strategy.split_whitespace().next().unwrap_or_default();
+    let _ = writeln!(md, "| `{}` ({first_strategy}) | {first_revision} | {} |", v.service, cell(&code(first_state)));
+    for row in &v.services {
+        let _ = writeln!(
+            md,
+            "| `{}` (rolling) | `{}` (was `{}`) | {} |",
+            row.service,
+            row.revision,
+            row.previous,
+            cell(&code(&row.state))
+        );
+    }
+    md.push('\n');
 }
 
 /// The body cut at a line boundary (every line holds its own code spans, so no cut leaves text
@@ -190,6 +228,7 @@ mod tests {
             ],
             plan: None,
             stopped: Vec::new(),
+            services: Vec::new(),
             gates: Some(
                 "canary targets healthy in web-canary; 5xx rate ≤ stable + 1%; response time p99 < stable × 1.3".into(),
             ),

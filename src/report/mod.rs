@@ -192,6 +192,27 @@ impl Reporter {
         self.view.events = events;
     }
 
+    /// The other services of the run: (service, new revision, previous revision), `family:revision`.
+    pub(crate) fn services(&mut self, rows: Vec<(String, String, String)>) {
+        self.view.services = rows
+            .into_iter()
+            .map(|(service, revision, previous)| markdown::ServiceRow {
+                service,
+                revision,
+                previous,
+                state: "waiting".into(),
+            })
+            .collect();
+    }
+
+    /// Where another service of the run stands now; the comment shows it.
+    pub(crate) async fn service_state(&mut self, gha: &Gha, service: &str, state: String) {
+        if let Some(row) = self.view.services.iter_mut().find(|r| r.service == service) {
+            row.state = state;
+        }
+        self.publish(gha).await;
+    }
+
     /// A new stage or step: the comment shows it (only when the text changed).
     pub(crate) async fn progress(&mut self, gha: &Gha, what: &str, steps: Option<&[StepRecord]>) {
         self.view.status = Status::InProgress(what.to_string());

@@ -12,5 +12,6 @@ mod lease;
 mod pre_deploy;
 mod report;
 mod rolling;
+mod services;
 mod support;
 mod throttled;

@@ -135,7 +135,7 @@ async fn a_circuit_breaker_failure_waits_for_ecs_own_rollback() {
     assert_eq!(output(&run, "status"), "rolled-back");
     assert!(run.stdout.contains("ECS deployment circuit breaker: tasks failed to start."), "{run}");
     assert!(run.stdout.contains("stopped: Essential container in task exited (web: exit code 1)"), "{run}");
-    assert!(run.stdout.contains("ECS is already rolling back"), "{run}");
+    assert!(run.stdout.contains("ECS already took demo/web back"), "{run}");
     assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"));
 }
 

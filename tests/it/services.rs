@@ -1,0 +1,174 @@
+//! Several services in one run on the stack's real containers: `web` by canary and `worker` rolling
+//! at the same time, each on its own new revision of its own task definition with the one image; and
+//! a release the worker cannot start, which stops the canary, puts traffic back first, and restores
+//! both services.
+
+use std::time::Duration;
+
+use crate::support::{Run, Stack, output, s, stack};
+
+struct Two {
+    stack: Stack,
+    web: serde_json::Value,
+    worker: serde_json::Value,
+    ecs: aws_sdk_ecs::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+/// `web` with its canary service behind the load balancer, and `worker` (no load balancer), whose
+/// app crashes at start once `FEATURE_X` is set; ECS's circuit breaker is off for it, so only this
+/// action can take it back.
+async fn setup() -> Two {
+    let stack = stack().await;
+    let web = stack.seed(&["--canary", "--desired", "2"]);
+    let worker = stack.seed(&[
+        "--service",
+        "worker",
+        "--desired",
+        "1",
+        "--circuit-breaker",
+        "off",
+        "--env",
+        "CRASH_WHEN_SET=FEATURE_X",
+    ]);
+    let sdk = stack.sdk().await;
+    Two {
+        ecs: aws_sdk_ecs::Client::new(&sdk),
+        elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+        stack,
+        web,
+        worker,
+    }
+}
+
+impl Two {
+    fn deploy(&self, summary: &std::path::Path, extra: &[&str]) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let outputs = dir.path().join("outputs");
+        let mut run = self
+            .stack
+            .action()
+            .env("GITHUB_OUTPUT", &outputs)
+            .env("GITHUB_STEP_SUMMARY", summary)
+            .args(["--aws-region", &self.stack.region, "--image", &self.stack.image, "--cluster", "demo"])
+            .args(["--service", "web, worker", "--strategy", "canary", "--check-interval", "1s"])
+            .args(["--listener-arn", s(&self.web, "listener_arn")])
+            .args(extra)
+            .run();
+        run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+        run
+    }
+
+    async fn service(&self, name: &str) -> aws_sdk_ecs::types::Service {
+        let out = self.ecs.describe_services().cluster("demo").services(name).send().await.unwrap();
+        out.services()[0].clone()
+    }
+
+    /// The running revision's container: its image and environment.
+    async fn container(&self, service: &str) -> aws_sdk_ecs::types::ContainerDefinition {
+        let arn = self.service(service).await.task_definition().unwrap().to_string();
+        let out = self.ecs.describe_task_definition().task_definition(arn).send().await.unwrap();
+        out.task_definition().unwrap().container_definitions()[0].clone()
+    }
+
+    async fn weights(&self) -> (i32, i32) {
+        let out = self.elb.describe_listeners().listener_arns(s(&self.web, "listener_arn")).send().await.unwrap();
+        let groups = out.listeners()[0].default_actions()[0].forward_config().unwrap().target_groups().to_vec();
+        let weight = |key: &str| {
+            groups.iter().find(|g| g.target_group_arn() == Some(s(&self.web, key))).and_then(|g| g.weight()).unwrap()
+        };
+        (weight("stable_target_group_arn"), weight("canary_target_group_arn"))
+    }
+}
+
+fn env_value(c: &aws_sdk_ecs::types::ContainerDefinition, name: &str) -> Option<String> {
+    c.environment().iter().find(|kv| kv.name() == Some(name)).and_then(|kv| kv.value()).map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_and_a_rolling_service_deploy_one_image_each_on_its_own_new_revision() {
+    let two = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let steps = ["--canary-steps", "50%:2s, 100%", "--environment-variables", "RELEASE=2"];
+    let planned = two.deploy(&dir.path().join("plan.md"), &[&steps[..], &["--dry-run", "true"]].concat());
+    assert_eq!(planned.code, Some(0), "{planned}");
+    assert!(
+        planned.stdout.contains("also:     demo/worker (1 desired), now on worker:1: rolling, at the same time as web"),
+        "{planned}"
+    );
+    assert!(
+        planned
+            .stdout
+            .contains("failure:  restore every service that changed to its previous revision (traffic first)")
+    );
+    assert_eq!(two.service("worker").await.task_definition(), Some(s(&two.worker, "task_definition_arn")));
+    let run = two.deploy(&summary, &steps);
+    assert_eq!(run.code, Some(0), "{run}");
+    for (service, seeded) in [("web", &two.web), ("worker", &two.worker)] {
+        let now = two.service(service).await;
+        assert_ne!(now.task_definition(), Some(s(seeded, "task_definition_arn")), "{service} has a new revision");
+        assert!(now.task_definition().unwrap().contains(&format!("task-definition/{service}:2")), "{now:?}");
+        let container = two.container(service).await;
+        assert!(container.image().unwrap().contains("@sha256:"), "{service} runs the image by digest: {container:?}");
+        assert_eq!(env_value(&container, "RELEASE").as_deref(), Some("2"), "{service}");
+        // Each service keeps its own task definition: the worker's knob is still only the worker's.
+        assert_eq!(env_value(&container, "CRASH_WHEN_SET").is_some(), service == "worker");
+    }
+    assert_eq!(two.container("web").await.image(), two.container("worker").await.image(), "one image for both");
+    assert_eq!(two.weights().await, (100, 0));
+    let services: serde_json::Value = serde_json::from_str(&output(&run, "services")).unwrap();
+    assert_eq!(services[0]["service"], "web");
+    assert_eq!(services[1]["service"], "worker");
+    assert!(services.as_array().unwrap().iter().all(|s| s["status"] == "succeeded"), "{services}");
+    assert_eq!(output(&run, "status"), "succeeded");
+    assert!(output(&run, "task-definition-arn").contains("task-definition/web:2"), "the first service's revision");
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.contains("| `worker` (rolling) | `worker:2` (was `worker:1`) | ` deployed worker:2 ` |"),
+        "{summary}"
+    );
+    assert!(summary.contains("| `web` (canary) | `web:2` (was `web:1`) | ` succeeded ` |"), "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_the_rolling_service_cannot_start_puts_traffic_back_first_and_restores_both() {
+    let two = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    // The canary bakes long enough for the worker's wait to time out in the middle of it.
+    let started = std::time::Instant::now();
+    let run = two.deploy(
+        &summary,
+        &["--canary-steps", "50%:5m, 100%", "--wait-timeout", "20s", "--environment-variables", "FEATURE_X=on"],
+    );
+    assert!(started.elapsed() < Duration::from_secs(150), "the bake was cut short: {run}");
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(output(&run, "status"), "rolled-back");
+    // Both services are back on the revisions they ran before, and traffic is on the stable one.
+    assert_eq!(two.service("web").await.task_definition(), Some(s(&two.web, "task_definition_arn")));
+    assert_eq!(two.service("worker").await.task_definition(), Some(s(&two.worker, "task_definition_arn")));
+    assert_eq!(two.weights().await, (100, 0));
+    assert_eq!(two.service("web-canary").await.desired_count(), 0);
+    // Traffic first: the abort's weights come before the worker's restore, which comes after the
+    // canary's whole undo.
+    let log = &run.stdout;
+    let traffic_back = log.find("weights now 100/0").expect("the abort's traffic call");
+    let worker_back = log.find("restoring demo/worker to worker:1").expect("the worker's restore");
+    assert!(traffic_back < worker_back, "traffic goes back before the worker is restored:\n{log}");
+    assert!(log.contains("`worker` failed: the deployment did not become stable within wait-timeout 20s"), "{run}");
+    assert!(log.contains("demo/worker is back on worker:1"), "{run}");
+    let services: serde_json::Value = serde_json::from_str(&output(&run, "services")).unwrap();
+    assert!(services.as_array().unwrap().iter().all(|s| s["status"] == "rolled-back"), "{services}");
+    // Why: the worker's own task, its exit code and its last line, in the log and the summary.
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    for text in [log.as_str(), summary.as_str()] {
+        assert!(text.contains("exit code 1"), "{text}");
+        assert!(text.contains("worker:2"), "the stopped task names its service's revision: {text}");
+        assert!(text.contains("demo-app: fatal: CRASH_ON_START=1, exiting with code 1"), "{text}");
+    }
+    assert!(
+        summary.contains("| `worker` (rolling) | `worker:2` (was `worker:1`) | ` restored to worker:1 ` |"),
+        "{summary}"
+    );
+}
