@@ -141,7 +141,15 @@ async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up_without
     let keys: Vec<&str> = outputs.lines().filter_map(|l| l.split_once("<<").map(|(k, _)| k)).collect();
     assert_eq!(
         keys,
-        ["image-uri", "image-digest", "task-definition-arn", "previous-task-definition-arn", "status", "comment-url"]
+        [
+            "image-uri",
+            "image-digest",
+            "task-definition-arn",
+            "previous-task-definition-arn",
+            "services",
+            "status",
+            "comment-url"
+        ]
     );
     let summary = std::fs::read_to_string(summary).unwrap();
     assert!(summary.contains("### ✅ Deploy to `demo/web`: succeeded"), "{summary}");

@@ -62,7 +62,15 @@ fn help_lists_every_input_of_action_yml_and_action_yml_declares_every_input() {
     let outputs = yaml_keys_under(&action_yml, "outputs");
     assert_eq!(
         outputs,
-        ["image-uri", "image-digest", "task-definition-arn", "previous-task-definition-arn", "status", "comment-url"]
+        [
+            "image-uri",
+            "image-digest",
+            "task-definition-arn",
+            "previous-task-definition-arn",
+            "services",
+            "status",
+            "comment-url"
+        ]
     );
 }
 
