@@ -12,6 +12,7 @@ mod credentials;
 mod ecs;
 mod failure;
 mod gha;
+mod iam;
 mod image;
 mod outcome;
 mod pipeline;

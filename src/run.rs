@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use crate::config::{Config, Inputs};
 use crate::failure::Refused;
 use crate::gha::Gha;
+use crate::iam::command::IamArgs;
 use crate::pipeline;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,14 @@ pub fn main() -> ExitCode {
 pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String>, gha: &Gha) -> ExitStatus {
     // First thing: from here on a cancelled workflow run is a flag every stage watches.
     crate::signals::install();
+    match crate::iam::command::split(&args) {
+        Ok(Some((iam, rest))) => return iam_policy(iam, rest, &var).await,
+        Ok(None) => {}
+        Err(e) => {
+            gha.error("Invalid input", &format!("iam-policy: {e}"));
+            return ExitStatus::InvalidInput;
+        }
+    }
     let config = match configure(args, &var, gha) {
         Ok(config) => config,
         Err(status) => return status,
@@ -49,6 +58,33 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
             gha.info(&failure.consequence);
             pipeline::output(gha, "status", failure.outcome.status());
             failure.outcome.exit_status()
+        }
+    }
+}
+
+/// `iam-policy`: the policy JSON on stdout, everything else on stderr.
+async fn iam_policy(iam: IamArgs, args: Vec<OsString>, var: &impl Fn(&str) -> Option<String>) -> ExitStatus {
+    let stderr: crate::gha::Sink = std::sync::Arc::new(std::sync::Mutex::new(std::io::stderr()));
+    let gha = Gha::new(false, stderr, None, None);
+    let policy = if iam.trust {
+        // The deploy inputs are optional here: only the region and the audience are read.
+        let config = Inputs::from_env_and_args(var, args).ok().and_then(|i| Config::from_inputs(&i, var).ok());
+        crate::iam::command::trust_policy(&iam, config.as_ref()).await
+    } else {
+        let config = match configure(args, var, &gha) {
+            Ok(config) => config,
+            Err(status) => return status,
+        };
+        crate::iam::command::identity_policy(&iam, &config, var, &gha).await
+    };
+    match policy {
+        Ok(json) => {
+            println!("{json}");
+            ExitStatus::Success
+        }
+        Err(e) => {
+            gha.error("iam-policy", &format!("{e:#}"));
+            ExitStatus::Failed
         }
     }
 }

@@ -8,6 +8,10 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 ///
 /// Every flag is also an action input of the same name (`aws-region:` in a workflow, `--aws-region`
 /// here). In Actions the inputs come from INPUT_* variables; flags given here win over them.
+///
+/// `ecs-deploy-action iam-policy [--offline] <flags>` prints the IAM policy a deploy with these flags
+/// needs; `iam-policy --trust --repository owner/repo (--environment NAME | --ref REF)` the role's
+/// OIDC trust policy (README, "Permissions").
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "ecs-deploy-action", version, args_override_self = true, max_term_width = 100)]
 pub(crate) struct Inputs {

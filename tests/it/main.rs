@@ -6,6 +6,7 @@ mod canary;
 mod compare;
 mod credentials;
 mod dry_run;
+mod iam;
 mod image;
 mod inputs;
 mod lease;
