@@ -22,6 +22,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import run_simple  # noqa: E402
 
 import faults  # noqa: E402
+import iam_resources  # noqa: E402
 import stack_profile  # noqa: E402
 from data_plane import DataPlane  # noqa: E402
 
@@ -105,6 +106,8 @@ def main() -> int:
     args = parser.parse_args()
     # One line a request is noise in the stack's log; warnings and errors still show.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Enforcement itself stays off until POST /moto-api/reset-auth (STACK_IAM_ENFORCE=1, the IAM tests).
+    iam_resources.install()
     profile = stack_profile.current()
     print(f"stack: {profile.describe()}", flush=True)
     lock = threading.RLock()

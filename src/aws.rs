@@ -106,6 +106,14 @@ where
     anyhow::anyhow!("{operation}: {}", describe_error(err))
 }
 
+/// Whether AWS refused the call for a missing permission (`AccessDenied`, `AccessDeniedException`).
+pub(crate) fn is_access_denied<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()).is_some_and(|c| c.starts_with("AccessDenied"))
+}
+
 /// An AWS SDK error as a person needs it: the service's own code and message, not the SDK's
 /// "service error" wrapper.
 pub(crate) fn describe_error<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> String

@@ -224,10 +224,16 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
     let started = Instant::now();
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(4), u32::MAX);
     loop {
+        // Judged by the read-back: a refused call (a missing permission, say) that finds the weights
+        // already where they must be, as when an abort comes before the first shift, is done.
         let attempt = async {
-            traffic::set_weights(elb, source, stable, canary, weights).await?;
+            let set = traffic::set_weights(elb, source, stable, canary, weights).await;
             let now = traffic::weights(&traffic::actions(elb, source).await?, stable, canary, source)?;
-            if now == weights { Ok(()) } else { Err(anyhow!("the load balancer reads back {}/{}", now.0, now.1)) }
+            match set {
+                _ if now == weights => Ok(()),
+                Err(e) => Err(e),
+                Ok(()) => Err(anyhow!("the load balancer reads back {}/{}", now.0, now.1)),
+            }
         }
         .await;
         let error = match attempt {

@@ -16,6 +16,8 @@ pub(crate) struct EventLog {
     primed: bool,
     seen_events: HashSet<String>,
     seen_tasks: HashSet<String>,
+    /// Whether a refused read of the stopped tasks was already told (once a run is enough).
+    told_refused: bool,
     /// The last few events, newest first, for the report of a failed deploy.
     pub(crate) recent: Vec<String>,
 }
@@ -62,18 +64,20 @@ impl EventLog {
         service: &str,
         gha: &Gha,
     ) {
-        let Ok(list) =
-            ecs.list_tasks().cluster(cluster).service_name(service).desired_status(DesiredStatus::Stopped).send().await
-        else {
-            return;
+        let list =
+            ecs.list_tasks().cluster(cluster).service_name(service).desired_status(DesiredStatus::Stopped).send().await;
+        let list = match list {
+            Ok(list) => list,
+            Err(e) => return self.refused(crate::aws::is_access_denied(&e), "ECS ListTasks", &e, gha),
         };
         let fresh: Vec<String> =
             list.task_arns().iter().filter(|arn| !self.seen_tasks.contains(*arn)).take(100).cloned().collect();
         if fresh.is_empty() {
             return;
         }
-        let Ok(described) = ecs.describe_tasks().cluster(cluster).set_tasks(Some(fresh.clone())).send().await else {
-            return;
+        let described = match ecs.describe_tasks().cluster(cluster).set_tasks(Some(fresh.clone())).send().await {
+            Ok(described) => described,
+            Err(e) => return self.refused(crate::aws::is_access_denied(&e), "ECS DescribeTasks", &e, gha),
         };
         self.seen_tasks.extend(fresh);
         for task in described.tasks() {
@@ -97,6 +101,30 @@ impl EventLog {
             gha.info(&line);
             self.recent.insert(0, line);
             self.recent.truncate(10);
+        }
+    }
+}
+
+impl EventLog {
+    /// A read of the stopped tasks that failed: a missing permission is said once (the deploy goes
+    /// on without the tasks' reasons); anything else is asked again at the next look.
+    fn refused<E, R>(
+        &mut self,
+        denied: bool,
+        operation: &'static str,
+        e: &aws_sdk_ecs::error::SdkError<E, R>,
+        gha: &Gha,
+    ) where
+        E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        if denied && !self.told_refused {
+            self.told_refused = true;
+            gha.warning(&format!(
+                "cannot read the stopped tasks' reasons ({:#}): the log shows ECS's events only; give the role \
+                 ecs:ListTasks and ecs:DescribeTasks (`ecs-deploy-action iam-policy` prints the whole policy)",
+                crate::aws::call_failed(operation, e)
+            ));
         }
     }
 }

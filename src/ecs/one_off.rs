@@ -92,19 +92,29 @@ pub(crate) async fn run(
     let mut token: Option<String> = None;
     let deadline = Instant::now() + o.timeout;
     let mut wait = Duration::ZERO;
+    let (mut failed_looks, mut told) = (0, false);
     let ended = loop {
         if let Some((group, name)) = &stream {
-            read_new(aws, group, name, &mut token, &mut lines, gha).await;
+            read_new(aws, group, name, &mut token, &mut lines, &mut told, gha).await;
         }
         match aws.ecs.describe_tasks().cluster(o.cluster).tasks(&arn).send().await {
             Ok(out) => {
+                failed_looks = 0;
                 if let Some(task) = out.tasks().first()
                     && task.last_status() == Some("STOPPED")
                 {
                     break Ok(task.clone());
                 }
             }
-            Err(e) => gha.warning(&format!("{:#}", call_failed("ECS DescribeTasks", &e))),
+            Err(e) => {
+                // A missing permission will not come back by itself; anything else gets four looks.
+                failed_looks += 1;
+                let error = call_failed("ECS DescribeTasks", &e);
+                if crate::aws::is_access_denied(&e) || failed_looks >= 4 {
+                    break Err(format!("could not be watched ({error:#})"));
+                }
+                gha.warning(&format!("{error:#}; looking again"));
+            }
         }
         if Instant::now() >= deadline {
             break Err(format!("did not end within wait-timeout {}", duration::format(o.timeout)));
@@ -133,7 +143,7 @@ pub(crate) async fn run(
         let (mut quiet, settle) = (0, Instant::now() + Duration::from_secs(3));
         while quiet < 2 && Instant::now() < settle {
             let before = lines.len();
-            read_new(aws, group, name, &mut token, &mut lines, gha).await;
+            read_new(aws, group, name, &mut token, &mut lines, &mut told, gha).await;
             quiet = if lines.len() == before { quiet + 1 } else { 0 };
             crate::clock::sleep(Duration::from_millis(200)).await;
         }
@@ -177,6 +187,7 @@ async fn read_new(
     stream: &str,
     token: &mut Option<String>,
     lines: &mut Vec<String>,
+    told: &mut bool,
     gha: &Gha,
 ) {
     loop {
@@ -189,7 +200,20 @@ async fn read_new(
             .set_next_token(token.clone())
             .send()
             .await;
-        let Ok(out) = read else { return };
+        let out = match read {
+            Ok(out) => out,
+            Err(e) => {
+                // The command runs on; only its output is missing. A missing permission is said once.
+                if crate::aws::is_access_denied(&e) && !*told {
+                    *told = true;
+                    let error = call_failed("CloudWatch Logs GetLogEvents", &e);
+                    gha.warning(&format!(
+                        "cannot show the pre-deploy command's output ({error:#}): the role needs logs:GetLogEvents on {group}"
+                    ));
+                }
+                return;
+            }
+        };
         let new: Vec<String> = out.events().iter().filter_map(|e| e.message()).map(str::to_string).collect();
         let same = out.next_forward_token().map(str::to_string) == *token;
         *token = out.next_forward_token().map(str::to_string);

@@ -7,6 +7,7 @@ mod compare;
 mod credentials;
 mod dry_run;
 mod iam;
+mod iam_enforced;
 mod image;
 mod inputs;
 mod lease;

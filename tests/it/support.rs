@@ -44,6 +44,8 @@ pub async fn stack() -> Stack {
     };
     let reset = reqwest::Client::new().post(format!("{}/moto-api/reset", stack.endpoint)).send().await;
     assert!(reset.is_ok_and(|r| r.status().is_success()), "could not reset moto at {}", stack.endpoint);
+    // A test that ended with IAM enforcement on (a panic) leaves it off for the next one.
+    stack.enforce_iam(false).await;
     stack
 }
 
@@ -77,6 +79,40 @@ impl Stack {
             elb.remove("FakeHealthStatus");
         }
         state
+    }
+
+    /// Turns the emulator's IAM enforcement on (every call needs an IAM user's key and a policy that
+    /// allows it; scripts/iam_resources.py scopes it by resource) or off (moto's reset-auth).
+    pub async fn enforce_iam(&self, on: bool) {
+        let count = if on { "0" } else { "inf" };
+        // text/plain: moto reads the number from the raw body, which a form body would consume.
+        let r = reqwest::Client::new()
+            .post(format!("{}/moto-api/reset-auth", self.endpoint))
+            .header("content-type", "text/plain")
+            .body(count)
+            .send()
+            .await;
+        assert!(r.is_ok_and(|r| r.status().is_success()), "could not switch IAM enforcement at {}", self.endpoint);
+    }
+
+    /// An IAM user with exactly `policy`, made while enforcement is off; returns its access key.
+    pub fn iam_user(&self, name: &str, policy: &Value) -> (String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("policy.json");
+        std::fs::write(&file, policy.to_string()).unwrap();
+        let out = Command::new(&self.python)
+            .arg(repo_root().join("scripts/iam_user.py"))
+            .arg(name)
+            .arg(&file)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_REGION", &self.region)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .expect("run scripts/iam_user.py");
+        assert!(out.status.success(), "iam_user failed: {}", String::from_utf8_lossy(&out.stderr));
+        let key: Value = serde_json::from_slice(&out.stdout).expect("iam_user prints JSON");
+        (key["id"].as_str().unwrap().to_string(), key["secret"].as_str().unwrap().to_string())
     }
 
     /// The SDK configuration for clients on the emulator, for assertions and changes mid-run.

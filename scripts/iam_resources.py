@@ -1,0 +1,149 @@
+"""IAM enforcement closer to AWS's, for the stack's emulator (test infrastructure, never shipped).
+
+moto (with enforcement on: POST /moto-api/reset-auth) authorizes every call against the resource "*",
+so a policy scoped to ARNs denies everything, and it names CloudWatch's actions by their signing
+name ("monitoring:DescribeAlarms"). Here each call is authorized against the resources AWS's Service
+Authorization Reference names for it, and CloudWatch's actions are "cloudwatch:". What stays moto's:
+conditions (only StringEquals, on the keys it knows); not evaluated at all: iam:PassRole and ECS's
+ecs:TagResource check on RegisterTaskDefinition with tags.
+
+A refusal names the action and the resource, as AWS's does, in the shape of the service's protocol:
+JSON for ECS, Logs and ECR, and `<ErrorResponse><Error>` for the query services (ELB, CloudWatch);
+moto answers every service in one XML shape (`<ErrorResponse><Errors><Error>`) the SDKs cannot read.
+"""
+
+import json
+
+# Services whose errors are JSON bodies (awsJson1_1), not XML.
+JSON_SERVICES = {"ecs", "logs", "ecr"}
+
+# The signing name in a request's credential scope → the service prefix of its IAM actions.
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def _name(value):
+    """A name or an ARN's last path part (`arn:…:cluster/demo` → `demo`)."""
+    return value.rsplit("/", 1)[-1]
+
+
+def _ecs(action, p, arn):
+    cluster = _name(p.get("cluster") or "default")
+
+    def service(s):
+        return s if s.startswith("arn:") else arn(f"service/{cluster}/{s}")
+
+    def task(t):
+        return t if t.startswith("arn:") else arn(f"task/{cluster}/{t}")
+
+    if action == "DescribeServices":
+        return [service(s) for s in p.get("services", [])]
+    if action == "UpdateService":
+        return [service(p["service"])]
+    if action in ("TagResource", "UntagResource", "ListTagsForResource"):
+        return [p["resourceArn"]]
+    if action == "DescribeTasks":
+        return [task(t) for t in p.get("tasks", [])]
+    if action == "StopTask":
+        return [task(p["task"])]
+    if action == "RunTask":
+        td = p["taskDefinition"]
+        return [td if td.startswith("arn:") else arn(f"task-definition/{td}")]
+    return ["*"]
+
+
+def resources(service, action, params, region, account):
+    """The resources AWS authorizes `service`'s `action` against, from the request's parameters
+    (JSON bodies as dicts, query strings as {name: value}); ["*"] where it takes no resource."""
+
+    def arn(resource, svc=service):
+        return f"arn:aws:{svc}:{region}:{account}:{resource}"
+
+    if service == "ecs":
+        found = _ecs(action, params, arn)
+    elif service == "elasticloadbalancing":
+        found = {"ModifyListener": [params.get("ListenerArn")], "ModifyRule": [params.get("RuleArn")]}.get(action, ["*"])
+    elif service in ("monitoring", "cloudwatch") and action == "DescribeAlarms":
+        names = [v for k, v in sorted(params.items()) if k.startswith("AlarmNames.member.")]
+        found = [f"arn:aws:cloudwatch:{region}:{account}:alarm:{n}" for n in names]
+    elif service == "logs" and action == "GetLogEvents":
+        found = [arn(f"log-group:{params['logGroupName']}:log-stream:{params['logStreamName']}")]
+    elif service == "ecr" and action != "GetAuthorizationToken":
+        names = params.get("repositoryNames") or [params.get("repositoryName")]
+        found = [arn(f"repository/{n}") for n in names if n]
+    else:
+        found = ["*"]
+    return [r for r in found if r] or ["*"]
+
+
+def _query_denied(message):
+    """AccessDenied as the query protocol's services answer it (HTTP 403)."""
+    from moto.core.exceptions import AccessDeniedError
+    from xmltodict import unparse
+
+    refused = AccessDeniedError(user_arn="", action="")
+    refused.message = message
+    error = {"Type": "Sender", "Code": "AccessDenied", "Message": message}
+    refused.description = unparse({"ErrorResponse": {"Error": error, "RequestId": "stack"}}, full_document=True)
+    return refused
+
+
+def _params(response):
+    """A moto response object's request parameters: its JSON body, or its query string's first values."""
+    body = response.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if body and body.lstrip().startswith("{"):
+        try:
+            return json.loads(body)
+        except ValueError:
+            return {}
+    return {k: v[0] if isinstance(v, list) and v else v for k, v in (response.querystring or {}).items()}
+
+
+def install():
+    """Patches moto's authorization for the services the action calls (idempotent)."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError
+    from moto.ecr.responses import ECRResponse
+    from moto.ecs.responses import EC2ContainerServiceResponse
+    from moto.elbv2.responses import ELBV2Response
+    from moto.iam import access_control
+    from moto.logs.responses import LogsResponse
+
+    classes = {
+        "ecs": EC2ContainerServiceResponse,
+        "elasticloadbalancing": ELBV2Response,
+        "cloudwatch": CloudWatchResponse,
+        "logs": LogsResponse,
+        "ecr": ECRResponse,
+    }
+    for service, cls in classes.items():
+        if getattr(cls, "_stack_iam_resources", False):
+            continue
+        original = cls._authenticate_and_authorize_normal_action
+
+        def authorize(self, resource="*", _service=service, _original=original):
+            action = self._get_action()
+            for r in resources(_service, action, _params(self), self.region, self.current_account):
+                try:
+                    _original(self, r)
+                except AccessDeniedError as denied:
+                    message = f"{denied.message} on resource: {r}"
+                    if _service in JSON_SERVICES:
+                        raise JsonRESTError("AccessDeniedException", message) from None
+                    raise _query_denied(message) from None
+
+        cls._authenticate_and_authorize_normal_action = authorize
+        cls._stack_iam_resources = True
+
+    base = access_control.IAMRequestBase
+    if not getattr(base, "_stack_iam_prefix", False):
+        init = base.__init__
+
+        def renamed(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            service, _, action = self._action.partition(":")
+            self._action = f"{IAM_PREFIX.get(service, service)}:{action}"
+
+        base.__init__ = renamed
+        base._stack_iam_prefix = True

@@ -1,0 +1,85 @@
+"""The stack's IAM enforcement: each call authorized against the resources AWS names for it, and
+CloudWatch's actions as `cloudwatch:`; a live check that a scoped policy allows its resource only."""
+
+import json
+import urllib.request
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from iam_resources import resources
+
+R, A = "us-east-1", "123456789012"
+
+
+def test_ecs_calls_are_authorized_against_their_services_tasks_and_revisions():
+    arn = f"arn:aws:ecs:{R}:{A}"
+    assert resources("ecs", "DescribeServices", {"cluster": "demo", "services": ["web"]}, R, A) == [f"{arn}:service/demo/web"]
+    assert resources("ecs", "UpdateService", {"cluster": f"{arn}:cluster/demo", "service": "web"}, R, A) == [f"{arn}:service/demo/web"]
+    assert resources("ecs", "DescribeTasks", {"cluster": "demo", "tasks": ["abc", f"{arn}:task/demo/def"]}, R, A) == [
+        f"{arn}:task/demo/abc",
+        f"{arn}:task/demo/def",
+    ]
+    assert resources("ecs", "RunTask", {"cluster": "demo", "taskDefinition": "web:3"}, R, A) == [f"{arn}:task-definition/web:3"]
+    assert resources("ecs", "TagResource", {"resourceArn": f"{arn}:service/demo/web"}, R, A) == [f"{arn}:service/demo/web"]
+    assert resources("ecs", "RegisterTaskDefinition", {"family": "web"}, R, A) == ["*"]
+    assert resources("ecs", "ListTasks", {"cluster": "demo"}, R, A) == ["*"]
+
+
+def test_other_services_name_their_listener_alarms_log_streams_and_repositories():
+    assert resources("elasticloadbalancing", "ModifyListener", {"ListenerArn": "arn:l"}, R, A) == ["arn:l"]
+    assert resources("elasticloadbalancing", "DescribeTargetHealth", {"TargetGroupArn": "arn:t"}, R, A) == ["*"]
+    alarms = {"AlarmNames.member.1": "a", "AlarmNames.member.2": "b"}
+    assert resources("monitoring", "DescribeAlarms", alarms, R, A) == [
+        f"arn:aws:cloudwatch:{R}:{A}:alarm:a",
+        f"arn:aws:cloudwatch:{R}:{A}:alarm:b",
+    ]
+    assert resources("monitoring", "GetMetricData", {}, R, A) == ["*"]
+    logs = {"logGroupName": "/ecs/web", "logStreamName": "ecs/web/1"}
+    assert resources("logs", "GetLogEvents", logs, R, A) == [f"arn:aws:logs:{R}:{A}:log-group:/ecs/web:log-stream:ecs/web/1"]
+    assert resources("ecr", "DescribeRepositories", {"repositoryNames": ["app"]}, R, A) == [f"arn:aws:ecr:{R}:{A}:repository/app"]
+    assert resources("ecr", "GetAuthorizationToken", {}, R, A) == ["*"]
+
+
+@pytest.fixture
+def enforced(stack):
+    """IAM enforcement on for the test's calls, off again after (moto's own switch)."""
+
+    def switch(count):
+        # text/plain: a form body would be read as a form and leave moto no number.
+        headers = {"Content-Type": "text/plain"}
+        req = urllib.request.Request(stack.endpoint + "/moto-api/reset-auth", data=count.encode(), method="POST", headers=headers)
+        urllib.request.urlopen(req).read()
+
+    yield switch
+    switch("inf")
+
+
+def test_a_policy_scoped_to_one_service_allows_that_service_only(stack, enforced):
+    stack.seed("--desired", "1")
+    stack.seed("--service", "other", "--desired", "1")
+    iam = boto3.client("iam", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id="testing", aws_secret_access_key="testing")
+    iam.create_user(UserName="scoped")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["ecs:DescribeServices"], "Resource": f"arn:aws:ecs:{R}:{A}:service/demo/web"},
+            {"Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms"], "Resource": "*"},
+        ],
+    }
+    iam.put_user_policy(UserName="scoped", PolicyName="p", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="scoped")["AccessKey"]
+    kw = {"endpoint_url": stack.endpoint, "region_name": R, "aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    ecs, cw = boto3.client("ecs", **kw), boto3.client("cloudwatch", **kw)
+    enforced("0")
+    assert ecs.describe_services(cluster="demo", services=["web"])["services"][0]["serviceName"] == "web"
+    with pytest.raises(ClientError, match=f"not authorized to perform: ecs:DescribeServices on resource: arn:aws:ecs:{R}:{A}:service/demo/other") as refused:
+        ecs.describe_services(cluster="demo", services=["other"])
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException", "ECS answers in JSON, as on AWS"
+    with pytest.raises(ClientError, match="not authorized to perform: cloudwatch:GetMetricData") as refused:
+        cw.get_metric_data(MetricDataQueries=[], StartTime=0, EndTime=1)
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError, match="not authorized to perform: ecs:UpdateService"):
+        ecs.update_service(cluster="demo", service="web", desiredCount=2)
+    assert cw.describe_alarms()["MetricAlarms"] == [], "CloudWatch's actions are cloudwatch:, not monitoring:"

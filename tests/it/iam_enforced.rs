@@ -1,0 +1,162 @@
+//! Deploys as an IAM user that has exactly the policy `iam-policy` prints, on the emulator with IAM
+//! enforcement on (every call signed by that user and authorized against the resources AWS names for
+//! it: scripts/iam_resources.py), and again with each statement taken out: the run then fails at the
+//! first call that needs it, naming the missing action, and leaves nothing half-changed.
+//!
+//! Not evaluated by the emulator, so not taken out here: `PassTaskRoles` (moto never checks
+//! iam:PassRole) and `EcsTagNewRevisions` (nor ECS's ecs:TagResource check on a tagged
+//! RegisterTaskDefinition); `EcrPush` (the registry standing in for ECR's is not behind IAM).
+//! Conditions are moto's: StringEquals on the keys it knows, the others not evaluated.
+
+use serde_json::Value;
+
+use crate::support::{Run, Stack, s, stack};
+
+/// Statements the emulator cannot check (see the header).
+const UNCHECKED: &[&str] = &["PassTaskRoles", "EcsTagNewRevisions", "EcrPush"];
+
+/// Reads that only add to what the log and the report say (the stopped tasks' reasons while a wait
+/// runs, a task's log lines): without them the deploy goes on, and a warning names the permission.
+const BEST_EFFORT: &[&str] = &["EcsListTasks", "ReadTaskLogs"];
+
+/// The policy `iam-policy` prints for `inputs` (asked with the stack's own keys, before enforcement).
+fn printed_policy(stack: &Stack, inputs: &[&str]) -> Value {
+    let run = stack.action().args(["iam-policy", "--aws-region", &stack.region]).args(inputs).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+fn without(policy: &Value, sid: &str) -> Value {
+    let mut p = policy.clone();
+    p["Statement"].as_array_mut().unwrap().retain(|s| s["Sid"] != sid);
+    p
+}
+
+fn actions_of(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Array(list) => list.iter().map(|a| a.as_str().unwrap().to_string()).collect(),
+        other => panic!("Action {other}"),
+    }
+}
+
+/// Runs the deploy as a new user with `policy`, enforcement on for the run only.
+async fn deploy_as(stack: &Stack, user: &str, policy: &Value, inputs: &[&str]) -> Run {
+    let (id, secret) = stack.iam_user(user, policy);
+    stack.enforce_iam(true).await;
+    let run = stack
+        .action()
+        .env("AWS_ACCESS_KEY_ID", &id)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .args(["--aws-region", &stack.region])
+        .args(inputs)
+        .run();
+    stack.enforce_iam(false).await;
+    run
+}
+
+async fn revision(stack: &Stack, service: &str) -> String {
+    let out = stack.ecs().await.describe_services().cluster("demo").services(service).send().await.unwrap();
+    out.services()[0].task_definition().unwrap().to_string()
+}
+
+/// Every statement of `policy` the emulator can check (of `only`, when given), taken out one at a
+/// time: each run fails naming one of its actions, and the services run what they ran before.
+async fn each_statement_is_needed(stack: &Stack, policy: &Value, inputs: &[&str], services: &[&str], only: &[&str]) {
+    let mut taken_out = 0;
+    for statement in policy["Statement"].as_array().unwrap() {
+        let sid = statement["Sid"].as_str().unwrap();
+        if UNCHECKED.contains(&sid) || !(only.is_empty() || only.contains(&sid)) {
+            continue;
+        }
+        taken_out += 1;
+        let before: Vec<String> = futures_util::future::join_all(services.iter().map(|s| revision(stack, s))).await;
+        let user = format!("without-{}", sid.to_ascii_lowercase());
+        let run = deploy_as(stack, &user, &without(policy, sid), inputs).await;
+        let expected = if BEST_EFFORT.contains(&sid) { 0 } else { 1 };
+        assert_eq!(run.code, Some(expected), "without {sid}:\n{run}");
+        let named = actions_of(statement).into_iter().any(|a| run.stdout.contains(&format!("perform: {a}")));
+        assert!(named, "without {sid} the log names one of {:?}:\n{run}", actions_of(statement));
+        if expected == 1 {
+            let after: Vec<String> = futures_util::future::join_all(services.iter().map(|s| revision(stack, s))).await;
+            assert_eq!(before, after, "without {sid} the services run what they ran before:\n{run}");
+        }
+    }
+    assert!(taken_out >= only.len().max(1), "the statements to take out are in the policy: {only:?}\n{policy:#}");
+}
+
+#[tokio::test]
+async fn a_rolling_deploy_with_a_pre_deploy_task_runs_with_exactly_its_policy_and_needs_all_of_it() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "1"]);
+    let inputs = [
+        "--image",
+        &stack.image,
+        "--cluster",
+        "demo",
+        "--service",
+        "web",
+        "--pre-deploy-command",
+        "migrate",
+        "--wait-timeout",
+        "60s",
+    ];
+    let policy = printed_policy(&stack, &inputs);
+    let run = deploy_as(&stack, "deployer", &policy, &inputs).await;
+    assert_eq!(run.code, Some(0), "with exactly the printed policy:\n{run}");
+    assert!(!run.stdout.contains("not authorized"), "no call was refused, not even a best-effort one:\n{run}");
+    assert_ne!(revision(&stack, "web").await, s(&seeded, "task_definition_arn"));
+    each_statement_is_needed(&stack, &policy, &inputs, &["web"], &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_with_alarms_and_an_error_rate_gate_runs_with_exactly_its_policy_and_needs_all_of_it() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--canary", "--desired", "2", "--alarms", "api-5xx"]);
+    let listener = s(&seeded, "listener_arn").to_string();
+    let inputs = [
+        "--image",
+        &stack.image,
+        "--cluster",
+        "demo",
+        "--service",
+        "web",
+        "--strategy",
+        "canary",
+        "--listener-arn",
+        &listener,
+        "--canary-steps",
+        "50%:2s, 100%",
+        "--check-interval",
+        "1s",
+        "--alarms",
+        "api-5xx",
+        "--max-error-rate",
+        "5%",
+        "--wait-timeout",
+        "60s",
+    ];
+    let policy = printed_policy(&stack, &inputs);
+    let run = deploy_as(&stack, "deployer", &policy, &inputs).await;
+    assert_eq!(run.code, Some(0), "with exactly the printed policy:\n{run}");
+    assert!(!run.stdout.contains("not authorized"), "no call was refused:\n{run}");
+    // What a canary adds to the rolling deploy's statements; the rest are proven there. Without the
+    // traffic call the abort finds the weights where they must be, and undoes the rest.
+    let canary = ["ElbRead", "ElbShiftTraffic", "CloudWatchAlarms", "CloudWatchMetrics"];
+    each_statement_is_needed(&stack, &policy, &inputs, &["web"], &canary).await;
+    let idle = stack.ecs().await.describe_services().cluster("demo").services("web-canary").send().await.unwrap();
+    assert_eq!(idle.services()[0].desired_count(), 0, "the canary is idle after every refused run");
+}
+
+#[tokio::test]
+async fn a_build_and_push_runs_with_exactly_its_policy_and_needs_its_ecr_login() {
+    let stack = stack().await;
+    let context = crate::support::repo_root().join("demo-app");
+    let tag = crate::support::unique("iam");
+    let inputs = ["--ecr-repository", "demo-app", "--registry", &stack.registry, "--image-tag", &tag];
+    let inputs = [&inputs[..], &["--context", context.to_str().unwrap()]].concat();
+    let policy = printed_policy(&stack, &inputs);
+    let run = deploy_as(&stack, "builder", &policy, &inputs).await;
+    assert_eq!(run.code, Some(0), "with exactly the printed policy:\n{run}");
+    each_statement_is_needed(&stack, &policy, &inputs, &[], &["EcrLogin"]).await;
+}
