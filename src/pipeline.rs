@@ -593,7 +593,7 @@ async fn unless_cancelled<T>(
 }
 
 /// How often to poll ECS. `ECS_DEPLOY_POLL_INTERVAL` (e.g. `200ms`) fixes the interval, for local
-/// stacks and tests; the default starts at 2 s and backs off to 10 s.
+/// stacks and tests; the default asks after 1 s, then every 2 s at most (`Poll::default`).
 fn poll_setting(var: &impl Fn(&str) -> Option<String>) -> rollout::Poll {
     match var("ECS_DEPLOY_POLL_INTERVAL").and_then(|v| crate::config::duration::parse(&v).ok()) {
         Some(d) if !d.is_zero() => rollout::Poll { first: d, max: d },

@@ -7,9 +7,12 @@ use anyhow::Result;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// How often to ask while waiting: at once, then `first`, growing to `max` on long waits. ECS's
-/// describe APIs allow far more than one call a second, so a finished rollout is noticed within
-/// seconds (the official action sleeps 15 s and more between checks).
+/// How often to ask while waiting: at once, then `first`, growing to `max` on long waits. A wait
+/// notices a finished rollout within `max` (the official action sleeps 15 s and more between
+/// checks). What that costs: one DescribeServices a look, and while a deployment is not done one
+/// ListTasks (plus a DescribeTasks when a task stopped): at most about 60 + 60 calls a minute of
+/// waiting, against ECS's limit for cluster reads (a bucket of 50, refilled at 20 a second, per account and
+/// Region), so even ten runs waiting at once in one account stay well under it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Poll {
     pub(crate) first: Duration,
@@ -18,7 +21,7 @@ pub(crate) struct Poll {
 
 impl Default for Poll {
     fn default() -> Self {
-        Poll { first: Duration::from_secs(2), max: Duration::from_secs(10) }
+        Poll { first: Duration::from_secs(1), max: Duration::from_secs(2) }
     }
 }
 
@@ -174,8 +177,10 @@ mod tests {
         let p = Poll::default();
         let waits: Vec<Duration> =
             std::iter::successors(Some(p.next(Duration::ZERO)), |w| Some(p.next(*w))).take(6).collect();
-        assert_eq!(waits[0], Duration::from_secs(2));
-        assert_eq!(waits[1], Duration::from_secs(3));
-        assert_eq!(*waits.last().unwrap(), Duration::from_secs(10));
+        // A finished rollout is noticed within 2 s, however long the wait.
+        assert_eq!(waits[0], Duration::from_secs(1));
+        assert_eq!(waits[1], Duration::from_millis(1500));
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(2)), "{waits:?}");
+        assert_eq!(*waits.last().unwrap(), Duration::from_secs(2));
     }
 }

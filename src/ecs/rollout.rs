@@ -396,7 +396,7 @@ mod tests {
             interval = poll.next(interval);
             seen.push(interval.as_millis());
         }
-        assert_eq!(seen, [2000, 3000, 4500, 6750, 10000, 10000]);
+        assert_eq!(seen, [1000, 1500, 2000, 2000, 2000, 2000]);
     }
 }
 
