@@ -23,6 +23,14 @@ pub(crate) enum Event<'a> {
         revision: &'a str,
         service: &'a str,
     },
+    /// While `label` bakes, step `next` (1-based)'s tasks are started; its weight comes after the bake.
+    TasksPrestarted {
+        label: &'a str,
+        next: usize,
+        tasks: i32,
+        revision: &'a str,
+        service: &'a str,
+    },
     /// The weights were set and read back; `label` names the step (`step 2/3`) or `canary`.
     WeightsSet {
         label: &'a str,
@@ -108,6 +116,10 @@ impl Progress for Log<'_> {
                     short(revision)
                 ));
             }
+            Event::TasksPrestarted { label, next, tasks, revision, service } => gha.info(&format!(
+                "{label}: baking; starting step {next}'s {tasks} task(s) of {} on {service} now (their weight comes when this step passes)",
+                short(revision)
+            )),
             Event::WeightsSet { label, stable, canary } => {
                 gha.info(&format!("{label}: weights now {stable}/{canary} (stable/canary)"));
             }

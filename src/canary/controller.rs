@@ -95,6 +95,13 @@ pub(crate) enum Action {
     WaitCanaryReady {
         tasks: i32,
     },
+    /// While `step - 1` bakes: give the canary service `step`'s tasks already, so that step does not
+    /// wait for their start. They join the canary target group, whose weight stays until the bake
+    /// passed; the gates watch only the targets that were healthy at the shift.
+    PrestartCanary {
+        step: usize,
+        tasks: i32,
+    },
     SetWeights {
         stable: i32,
         canary: i32,
@@ -140,6 +147,8 @@ enum Phase {
     Scaling(usize),
     WaitingReady(usize),
     Shifting(usize),
+    /// The step's traffic is shifted; the next step's extra tasks are being started.
+    Prestarting(usize),
     Baking(usize),
     Promoting,
     ResettingTraffic,
@@ -194,7 +203,11 @@ impl Controller {
     /// The step the canary is at (0-based), if any.
     pub(crate) fn current_step(&self) -> Option<usize> {
         match self.phase {
-            Phase::Scaling(i) | Phase::WaitingReady(i) | Phase::Shifting(i) | Phase::Baking(i) => Some(i),
+            Phase::Scaling(i)
+            | Phase::WaitingReady(i)
+            | Phase::Shifting(i)
+            | Phase::Prestarting(i)
+            | Phase::Baking(i) => Some(i),
             _ => None,
         }
     }
@@ -244,7 +257,17 @@ impl Controller {
                 let w = i32::from(self.steps[i].weight);
                 Action::SetWeights { stable: 100 - w, canary: w }
             }
-            (Phase::Shifting(i), Observation::Done) => {
+            (Phase::Shifting(i), Observation::Done) => match self.steps.get(i + 1) {
+                Some(next) if next.canary_tasks > self.steps[i].canary_tasks => {
+                    self.phase = Phase::Prestarting(i);
+                    Action::PrestartCanary { step: i + 1, tasks: next.canary_tasks }
+                }
+                _ => {
+                    self.phase = Phase::Baking(i);
+                    Action::CheckGatesAfter { step: i, wait: self.first_check(i) }
+                }
+            },
+            (Phase::Prestarting(i), Observation::Done) => {
                 self.phase = Phase::Baking(i);
                 Action::CheckGatesAfter { step: i, wait: self.first_check(i) }
             }
@@ -446,10 +469,12 @@ mod tests {
                 Done,
                 CanaryReady,
                 Done,
+                Done,
                 checked(pass(), 10),
                 checked(pass(), 20),
                 Done,
                 CanaryReady,
+                Done,
                 Done,
                 checked(pass(), 10),
                 checked(pass(), 20),
@@ -468,11 +493,14 @@ mod tests {
                 ScaleCanary { step: 0, tasks: 1 },
                 WaitCanaryReady { tasks: 1 },
                 SetWeights { stable: 90, canary: 10 },
+                // While step 1 bakes, step 2's tasks start: its weight comes after the bake.
+                PrestartCanary { step: 1, tasks: 2 },
                 CheckGatesAfter { step: 0, wait: secs(10) },
                 CheckGatesAfter { step: 0, wait: secs(10) },
                 ScaleCanary { step: 1, tasks: 2 },
                 WaitCanaryReady { tasks: 2 },
                 SetWeights { stable: 50, canary: 50 },
+                PrestartCanary { step: 2, tasks: 4 },
                 CheckGatesAfter { step: 1, wait: secs(10) },
                 CheckGatesAfter { step: 1, wait: secs(10) },
                 ScaleCanary { step: 2, tasks: 4 },
@@ -489,6 +517,22 @@ mod tests {
     }
 
     #[test]
+    fn only_a_next_step_with_more_tasks_is_started_during_the_bake() {
+        let one_task = |weight| PlannedStep { weight, bake: secs(20), canary_tasks: 1 };
+        let mut c = Controller::new(vec![one_task(10), one_task(50), one_task(100)], secs(10));
+        let actions = drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        assert_eq!(actions.last(), Some(&CheckGatesAfter { step: 0, wait: secs(10) }), "{actions:?}");
+        let mut c = Controller::new(steps(), secs(10));
+        let actions = drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        assert_eq!(actions.last(), Some(&PrestartCanary { step: 1, tasks: 2 }));
+        assert_eq!(
+            c.next(Failed("UpdateService throttled".into())),
+            SetWeights { stable: 100, canary: 0 },
+            "a failed start aborts, traffic first"
+        );
+    }
+
+    #[test]
     fn the_last_check_of_a_bake_is_at_its_end() {
         let mut c = Controller::new(vec![PlannedStep { weight: 100, bake: secs(25), canary_tasks: 1 }], secs(10));
         drive(&mut c, vec![Start, Done, CanaryReady]);
@@ -501,7 +545,7 @@ mod tests {
     #[test]
     fn a_failed_gate_at_step_2_puts_traffic_back_first_then_scales_down() {
         let mut c = Controller::new(steps(), secs(10));
-        drive(&mut c, vec![Start, Done, CanaryReady, Done, checked(pass(), 20), Done, CanaryReady, Done]);
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, Done, checked(pass(), 20), Done, CanaryReady, Done, Done]);
         assert_eq!(c.next(checked(alarm(), 10)), SetWeights { stable: 100, canary: 0 });
         assert_eq!(c.next(Done), ScaleCanaryToZero);
         assert_eq!(
@@ -526,8 +570,9 @@ mod tests {
             vec![Start, Done],
             vec![Start, Done, CanaryReady],
             vec![Start, Done, CanaryReady, Done],
-            vec![Start, Done, CanaryReady, Done, checked(pass(), 10)],
-            vec![Start, Done, CanaryReady, Done, checked(pass(), 20), Done],
+            vec![Start, Done, CanaryReady, Done, Done],
+            vec![Start, Done, CanaryReady, Done, Done, checked(pass(), 10)],
+            vec![Start, Done, CanaryReady, Done, Done, checked(pass(), 20), Done],
         ];
         for prefix in prefixes {
             for trigger in [Cancelled, Failed("wait-timeout 15m passed".into())] {
@@ -566,9 +611,21 @@ mod tests {
     #[test]
     fn traffic_that_cannot_be_put_back_stops_the_undo() {
         let prefixes: Vec<Vec<Observation>> = vec![
-            vec![Start, Done, CanaryReady, Done],
-            vec![Start, Done, CanaryReady, Done, checked(pass(), 20), Done, CanaryReady, Done],
-            vec![Start, Done, CanaryReady, Done, checked(pass(), 20), Done, CanaryReady, Done, checked(pass(), 20)],
+            vec![Start, Done, CanaryReady, Done, Done],
+            vec![Start, Done, CanaryReady, Done, Done, checked(pass(), 20), Done, CanaryReady, Done, Done],
+            vec![
+                Start,
+                Done,
+                CanaryReady,
+                Done,
+                Done,
+                checked(pass(), 20),
+                Done,
+                CanaryReady,
+                Done,
+                Done,
+                checked(pass(), 20),
+            ],
         ];
         for prefix in prefixes {
             let mut c = Controller::new(steps(), secs(10));
@@ -635,7 +692,7 @@ mod tests {
     #[test]
     fn a_second_cancel_during_the_abort_does_not_restart_it() {
         let mut c = Controller::new(steps(), secs(10));
-        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, Done]);
         assert_eq!(c.next(Cancelled), SetWeights { stable: 100, canary: 0 });
         assert_eq!(c.next(Cancelled), ScaleCanaryToZero);
         assert!(matches!(c.next(Done), Finish(Outcome::RolledBack { .. })));
@@ -662,7 +719,7 @@ mod tests {
     #[test]
     fn an_unreadable_gate_is_no_verdict_and_the_bake_goes_on() {
         let mut c = Controller::new(steps(), secs(5));
-        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, Done]);
         assert_eq!(c.next(checked(unreadable(), 5)), CheckGatesAfter { step: 0, wait: secs(5) });
         assert_eq!(c.next(checked(unreadable(), 10)), CheckGatesAfter { step: 0, wait: secs(5) });
         assert_eq!(c.next(checked(pass(), 15)), CheckGatesAfter { step: 0, wait: secs(5) });
@@ -675,7 +732,7 @@ mod tests {
     #[test]
     fn four_unreadable_checks_in_a_row_fail_the_step_naming_what_aws_said() {
         let mut c = Controller::new(steps(), secs(1));
-        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, Done]);
         for elapsed in 1..MAX_UNREADABLE {
             assert_eq!(c.next(checked(unreadable(), elapsed.into())), CheckGatesAfter { step: 0, wait: secs(1) });
         }
@@ -690,7 +747,7 @@ mod tests {
     #[test]
     fn at_the_end_of_the_bake_an_unreadable_gate_is_asked_again_before_the_step_passes() {
         let mut c = Controller::new(steps(), secs(10));
-        drive(&mut c, vec![Start, Done, CanaryReady, Done, checked(pass(), 10)]);
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, Done, checked(pass(), 10)]);
         assert_eq!(c.next(checked(unreadable(), 20)), CheckGatesAfter { step: 0, wait: secs(2) });
         assert_eq!(c.table[0].result, StepResult::Running, "no pass without a reading");
         assert_eq!(c.next(checked(pass(), 22)), ScaleCanary { step: 1, tasks: 2 });
@@ -699,7 +756,7 @@ mod tests {
     #[test]
     fn too_little_evidence_waits_through_the_bake_and_then_fails_never_passes() {
         let mut c = Controller::new(steps(), secs(10));
-        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, Done]);
         assert_eq!(c.next(checked(waiting(), 10)), CheckGatesAfter { step: 0, wait: secs(10) });
         assert_eq!(c.next(checked(waiting(), 20)), SetWeights { stable: 100, canary: 0 });
         assert_eq!(c.next(Done), ScaleCanaryToZero);
@@ -714,7 +771,7 @@ mod tests {
         );
 
         let mut c = Controller::new(steps(), secs(10));
-        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, Done]);
         c.next(checked(waiting(), 10));
         assert_eq!(c.next(checked(pass(), 20)), ScaleCanary { step: 1, tasks: 2 }, "evidence in time passes");
     }
@@ -722,7 +779,7 @@ mod tests {
     #[test]
     fn the_step_table_keeps_each_gates_last_value() {
         let mut c = Controller::new(steps(), secs(10));
-        drive(&mut c, vec![Start, Done, CanaryReady, Done]);
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, Done]);
         let first = vec![GateResult::pass("error-rate", "0.1%")];
         let last = vec![GateResult::pass("error-rate", "0.3%")];
         c.next(checked(first, 10));

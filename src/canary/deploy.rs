@@ -64,6 +64,8 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
     let mut first_shift: Option<SystemTime> = None;
     let mut step_started = Instant::now();
     let mut observation = Observation::Start;
+    // The canary targets healthy when the step's traffic shifted: what its target-health gate watches.
+    let mut watched: Vec<String> = Vec::new();
     loop {
         // After the promotion there is nothing to abort: the clean-up finishes either way.
         if r.release.cancel.is_set() && !controller.is_aborting() && !controller.is_cleaning_up() {
@@ -91,7 +93,22 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 progress.emit(event, &controller.table).await;
                 done(scale(r.aws, r.release.cluster, &plan.canary_service, Some(r.release.revision), tasks).await)
             }
-            Action::WaitCanaryReady { tasks } => wait_ready(&mut r, tasks, &mut canary_log, gha).await,
+            Action::WaitCanaryReady { tasks } => {
+                let (observation, healthy) = wait_ready(&mut r, tasks, &mut canary_log, gha).await;
+                watched = healthy;
+                observation
+            }
+            Action::PrestartCanary { step: next, tasks } => {
+                let event = Event::TasksPrestarted {
+                    label: &label,
+                    next: next + 1,
+                    tasks,
+                    revision: r.release.revision,
+                    service: &plan.canary_service,
+                };
+                progress.emit(event, &controller.table).await;
+                done(scale(r.aws, r.release.cluster, &plan.canary_service, Some(r.release.revision), tasks).await)
+            }
             Action::SetWeights { stable, canary } => {
                 let must = controller.is_aborting() || controller.is_cleaning_up();
                 let result = set_weights(&r, (stable, canary), must).await;
@@ -114,7 +131,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 } else {
                     let (at, since) = shifted.unwrap_or((Instant::now(), SystemTime::now()));
                     let window = gates::Window { since, first_shift: first_shift.unwrap_or(since) };
-                    let mut results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, window).await;
+                    let mut results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, &watched, window).await;
                     let elapsed = at.elapsed();
                     // No request by the end of a bake is not a pass on evidence: say so.
                     if elapsed >= plan.steps[i].bake {
@@ -262,8 +279,8 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
 }
 
 /// Until the canary service runs `tasks` tasks of the new revision and its target group reports
-/// that many healthy targets.
-async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: &Gha) -> Observation {
+/// that many healthy targets; with them, the healthy targets' ids.
+async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: &Gha) -> (Observation, Vec<String>) {
     let (aws, cluster, plan, revision) = (r.aws, r.release.cluster, r.plan, r.release.revision);
     let mut cancel = r.release.cancel.clone();
     let polled = poll_until(r.release.wait_timeout, r.release.poll, Some(cancel.flag()), async || {
@@ -272,16 +289,17 @@ async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: 
         let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
         let running =
             primary.filter(|d| d.task_definition() == Some(revision)).map(|d| d.running_count()).unwrap_or_default();
-        let (healthy, _, reasons) = gates::healthy_targets(aws, &plan.canary_target_group.arn).await?;
-        Ok(if running >= tasks && i32::try_from(healthy).unwrap_or(i32::MAX) >= tasks {
-            Check::Done(())
+        let targets = gates::healthy_targets(aws, &plan.canary_target_group.arn).await?;
+        let healthy = i32::try_from(targets.healthy.len()).unwrap_or(i32::MAX);
+        Ok(if running >= tasks && healthy >= tasks {
+            Check::Done(targets.healthy)
         } else {
-            Check::NotYet((running, healthy, reasons))
+            Check::NotYet((running, healthy, targets.reasons))
         })
     })
     .await;
-    match polled {
-        Ok(Polled::Done(())) => Observation::CanaryReady,
+    let observation = match polled {
+        Ok(Polled::Done(healthy)) => return (Observation::CanaryReady, healthy),
         Ok(Polled::Cancelled) => stopped(r),
         Ok(Polled::TimedOut(seen)) => {
             let mut last_state = String::from("not looked at");
@@ -298,7 +316,8 @@ async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: 
             ))
         }
         Err(e) => Observation::Failed(format!("{e:#}")),
-    }
+    };
+    (observation, Vec::new())
 }
 
 /// After the canary's scale-in: ECS deregisters each of its tasks, lets it drain for the target

@@ -38,12 +38,19 @@ pub(crate) struct Window {
 }
 
 /// Checks every gate. `canary_tasks` is what the canary should run.
-pub(crate) async fn check(ctx: &GateContext<'_>, canary_tasks: i32, window: Window) -> Vec<GateResult> {
+/// `watched`: the canary targets that were healthy at the step's shift (the next step's tasks,
+/// started during the bake, join later and are not judged yet).
+pub(crate) async fn check(
+    ctx: &GateContext<'_>,
+    canary_tasks: i32,
+    watched: &[String],
+    window: Window,
+) -> Vec<GateResult> {
     let mut results = Vec::new();
     if !ctx.gates.alarms.is_empty() {
         results.push(alarms(ctx).await.unwrap_or_else(|e| unknown("alarms", e)));
     }
-    results.push(target_health(ctx, canary_tasks).await.unwrap_or_else(|e| unknown("target-health", e)));
+    results.push(target_health(ctx, canary_tasks, watched).await.unwrap_or_else(|e| unknown("target-health", e)));
     // What the error-rate and latency gates both read is asked once a check.
     let (rate, latency_gate) = (ctx.gates.max_error_rate, ctx.gates.max_latency);
     let relative = matches!(rate, Some(ErrorRateLimit::AboveStable(_)))
@@ -126,22 +133,48 @@ async fn alarms(ctx: &GateContext<'_>) -> Result<GateResult> {
     })
 }
 
-async fn target_health(ctx: &GateContext<'_>, canary_tasks: i32) -> Result<GateResult> {
-    let (healthy, total, reasons) = healthy_targets(ctx.aws, &ctx.canary_target_group.arn).await?;
+async fn target_health(ctx: &GateContext<'_>, canary_tasks: i32, watched: &[String]) -> Result<GateResult> {
+    let targets = healthy_targets(ctx.aws, &ctx.canary_target_group.arn).await?;
+    if !watched.is_empty() {
+        // The targets that took the step's traffic from its shift on must all still be healthy.
+        let lost: Vec<&String> = watched.iter().filter(|id| !targets.healthy.contains(id)).collect();
+        let value = format!("{}/{} healthy", watched.len() - lost.len(), watched.len());
+        if lost.is_empty() {
+            return Ok(GateResult::pass("target-health", value));
+        }
+        let why: Vec<String> = lost
+            .iter()
+            .map(|id| {
+                let reason = targets.reasons.iter().find(|r| r.starts_with(id.as_str()));
+                reason.cloned().unwrap_or_else(|| format!("{id} is no longer registered"))
+            })
+            .collect();
+        return Ok(GateResult::fail("target-health", value, why.join("; ")));
+    }
+    let healthy = targets.healthy.len();
     let value = format!("{healthy}/{canary_tasks} healthy");
     if i32::try_from(healthy).unwrap_or(i32::MAX) >= canary_tasks {
         return Ok(GateResult::pass("target-health", value));
     }
-    let detail = if reasons.is_empty() {
-        format!("{total} target(s) registered in {}", ctx.canary_target_group.name)
+    let detail = if targets.reasons.is_empty() {
+        format!("{} target(s) registered in {}", targets.total, ctx.canary_target_group.name)
     } else {
-        reasons.join("; ")
+        targets.reasons.join("; ")
     };
     Ok(GateResult::fail("target-health", value, detail))
 }
 
-/// Healthy and registered target counts of a target group, with the reasons of unhealthy ones.
-pub(crate) async fn healthy_targets(aws: &Aws, target_group_arn: &str) -> Result<(usize, usize, Vec<String>)> {
+/// A target group's targets as ELB sees them.
+pub(crate) struct Targets {
+    /// Ids (`ip:port` as registered: the id) of the healthy ones.
+    pub(crate) healthy: Vec<String>,
+    pub(crate) total: usize,
+    /// `<id> <state>: <why>` of every other one.
+    pub(crate) reasons: Vec<String>,
+}
+
+/// The healthy targets of a target group, and the reasons of the others.
+pub(crate) async fn healthy_targets(aws: &Aws, target_group_arn: &str) -> Result<Targets> {
     let out = aws
         .elb
         .describe_target_health()
@@ -150,20 +183,25 @@ pub(crate) async fn healthy_targets(aws: &Aws, target_group_arn: &str) -> Result
         .await
         .map_err(|e| call_failed("ELB DescribeTargetHealth", &e))?;
     let descriptions = out.target_health_descriptions();
-    let mut healthy = 0;
+    let mut healthy = Vec::new();
     let mut reasons = Vec::new();
     for d in descriptions {
         let health = d.target_health();
+        let target = d.target();
+        let id = match (target.and_then(|t| t.id()), target.and_then(|t| t.port())) {
+            (Some(id), Some(port)) => format!("{id}:{port}"),
+            (Some(id), None) => id.to_string(),
+            _ => "?".to_string(),
+        };
         if health.and_then(|h| h.state()) == Some(&TargetHealthStateEnum::Healthy) {
-            healthy += 1;
+            healthy.push(id);
         } else {
-            let id = d.target().and_then(|t| t.id()).unwrap_or("?");
             let state = health.and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_default();
             let why = health.and_then(|h| h.description()).unwrap_or_default();
             reasons.push(format!("{id} {state}: {why}"));
         }
     }
-    Ok((healthy, descriptions.len(), reasons))
+    Ok(Targets { healthy, total: descriptions.len(), reasons })
 }
 
 /// What one target group answered over a window.

@@ -30,6 +30,7 @@ impl Progress for Recorder {
             Event::WeightsSet { stable, canary, .. } => format!("WeightsSet({stable}/{canary})"),
             Event::Aborting { traffic_back } => format!("Aborting(traffic back: {traffic_back})"),
             Event::GatesChecked { .. } => "GatesChecked".into(),
+            Event::TasksPrestarted { next, .. } => format!("TasksPrestarted({next})"),
             Event::Promoting { .. } => "Promoting".into(),
             Event::ScalingCanaryToZero { aborting, .. } => format!("ScalingCanaryToZero(abort: {aborting})"),
             Event::RestoringStable { .. } => "RestoringStable".into(),
@@ -124,6 +125,8 @@ async fn the_executor_promotes_and_aborts_from_every_phase_of_a_step_traffic_fir
         [
             "StepStarted(0)",
             "WeightsSet(50/50)",
+            // Step 2's tasks start while step 1 bakes.
+            "TasksPrestarted(2)",
             "GatesChecked",
             "StepStarted(1)",
             "WeightsSet(0/100)",
@@ -134,14 +137,16 @@ async fn the_executor_promotes_and_aborts_from_every_phase_of_a_step_traffic_fir
         ]
     );
 
-    // Cancelled while the step's tasks start, right after the shift, and mid-bake: the abort's
+    // Cancelled while the step's tasks start, right after the shift, while the next step's tasks
+    // start, and mid-bake: the abort's
     // first call is the traffic call, then the canary goes to zero; the stable service was never
     // changed, so it is not restored.
     let abort = ["Cancelled", "WeightsSet(100/0)", "Aborting(traffic back: true)", "ScalingCanaryToZero(abort: true)"];
     for (at, before) in [
         ("StepStarted(0)", vec!["StepStarted(0)"]),
         ("WeightsSet(50/50)", vec!["StepStarted(0)", "WeightsSet(50/50)"]),
-        ("GatesChecked", vec!["StepStarted(0)", "WeightsSet(50/50)", "GatesChecked"]),
+        ("TasksPrestarted", vec!["StepStarted(0)", "WeightsSet(50/50)", "TasksPrestarted(2)"]),
+        ("GatesChecked", vec!["StepStarted(0)", "WeightsSet(50/50)", "TasksPrestarted(2)", "GatesChecked"]),
     ] {
         let (events, outcome) = run(Some(at)).await;
         let expected: Vec<&str> = before.into_iter().chain(abort).collect();

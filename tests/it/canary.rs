@@ -334,9 +334,10 @@ async fn traffic_that_cannot_be_put_back_leaves_everything_else_and_says_how_to_
         run.stdout.contains("aws ecs update-service --cluster demo --service web-canary --desired-count 0"),
         "{run}"
     );
-    // Nothing else was touched: the canary still serves its half.
+    // Nothing else was touched: the canary still serves its half, with the 4 tasks it has by then
+    // (step 2's started during step 1's bake).
     assert_eq!(c.weights().await, (50, 50));
-    assert_eq!(c.service("web-canary").await.desired_count(), 2);
+    assert_eq!(c.service("web-canary").await.desired_count(), 4);
     assert_eq!(c.service("web").await.task_definition(), Some(s(&c.seeded, "task_definition_arn")));
 }
 
