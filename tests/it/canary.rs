@@ -134,6 +134,9 @@ async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up_without
     assert_ne!(stable.task_definition(), Some(s(&c.seeded, "task_definition_arn")), "stable runs the new revision");
     assert_eq!(stable.desired_count(), 4);
     assert!(run.stdout.contains("step 2/3: 50%, bake 1s: running 2 task(s)"), "{run}");
+    // Pipelined: each next step's tasks start while the step before bakes.
+    assert!(run.stdout.contains("step 1/3: baking; starting step 2's 2 task(s) of web:2 on web-canary now"), "{run}");
+    assert!(run.stdout.contains("step 2/3: baking; starting step 3's 4 task(s)"), "{run}");
     assert!(run.stdout.contains("error-rate 0% of "), "a release without 5xx shows 0%:\n{run}");
     assert!(!run.stdout.contains("-0%"), "{run}");
     assert!(run.stdout.contains("3     100%    0s      4      passed"), "the step table is printed:\n{run}");
