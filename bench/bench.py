@@ -14,7 +14,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +34,8 @@ STACK_PYTHON = os.environ["STACK_PYTHON"]
 # that starts. A new revision of it is registered by every deploy.
 DEMO_IMAGE = os.environ["DEMO_IMAGE"]
 QUICK = "--quick" in sys.argv
+# Only the `aws profile` rows, measured again and put into bench/RESULTS.md in place of the old ones.
+AWS_ONLY = "--aws-profile-only" in sys.argv
 REPEAT = 3 if QUICK else 5
 
 rows = []  # (section, measure, value, detail)
@@ -263,35 +267,94 @@ def bench_aws_profile():
             out = subprocess.run([STACK_PYTHON, str(ROOT / "scripts/seed.py"), *args], check=True, capture_output=True, env=env(aws_env))
             return json.loads(out.stdout)
 
+        per_minute = []
+
+        def calls_per_minute(log):
+            _, sleeping, _ = took(log)
+            return sum(calls(log).values()) / (sleeping / 60) if sleeping > 0 else 0.0
+
         notice = []
         for _ in range(3):
             seed("--desired", "2")
-            action(["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", "web"], aws_env)
+            _, log = action(["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", "web"], aws_env)
             ended = datetime.now(timezone.utc)
             events = ecs.describe_services(cluster="demo", services=["web"])["services"][0]["events"]
             steady = next(e["createdAt"] for e in events if e["message"].endswith("has reached a steady state."))
             notice.append((ended - steady).total_seconds())
+            per_minute.append(calls_per_minute(log))
         record("aws profile", "rolling: completion noticed after steady state (s)", *spread(notice))
 
-        steps, bakes = "10%:20s, 50%:20s, 100%", [20.0, 20.0, 0.0]
+        steps, bakes = "10%:2m, 50%:2m, 100%", [120.0, 120.0, 0.0]
         start = profile["task_provisioning_seconds"] + profile["task_pending_seconds"]
         healthy = 2 * 5 * float(scale)  # the seed's target groups: healthy after 2 checks 5 s apart
-        # Each step starts its tasks, waits for their health, then bakes; promotion starts the stable
-        # service's tasks and waits for their health. Drains are not counted: nothing must wait on them.
-        unavoidable = sum(start + healthy + b for b in bakes) + start + healthy
+        # The first step starts its tasks and waits for their health; each later step's tasks start
+        # during the bake before it (pipelined), so only the bakes follow. The promotion starts the
+        # stable service's tasks and waits for their health. Drains are not counted: nothing waits on them.
+        unavoidable = (start + healthy) + sum(bakes) + (start + healthy)
         ratios, walls = [], []
         for _ in range(3):
             seeded = seed("--canary", "--desired", "2")
-            wall, _ = action(["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", "web",
-                              "--strategy", "canary", "--listener-arn", seeded["listener_arn"], "--canary-steps", steps,
-                              "--check-interval", "5s"], aws_env)
+            wall, log = action(["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", "web",
+                                "--strategy", "canary", "--listener-arn", seeded["listener_arn"], "--canary-steps", steps,
+                                "--check-interval", "5s"], aws_env)
             walls.append(wall)
             ratios.append(wall / unavoidable)
+            per_minute.append(calls_per_minute(log))
         record("aws profile", f"canary {steps}: wall (s)", *spread(walls))
         record("aws profile", f"canary {steps}: wall / unavoidable waits", f"{statistics.median(ratios):.2f}",
-               f"max {max(ratios):.2f}; unavoidable {unavoidable:.1f} s = 3 steps × (task start {start:g} s + healthy "
-               f"{healthy:g} s) + bakes 40 s + promotion (start + healthy); profile aws, STACK_TIME_SCALE {scale}, "
-               f"metric period: {period:g} s")
+               f"max {max(ratios):.2f}; unavoidable {unavoidable:.1f} s = first step's task start {start:g} s + healthy "
+               f"{healthy:g} s, bakes {sum(bakes):g} s, promotion's start + healthy; later steps' starts overlap the "
+               f"bakes; profile aws, STACK_TIME_SCALE {scale}, metric period: {period:g} s")
+
+        aborts = []
+        elb = boto3.client("elbv2", **kw)
+        for _ in range(3):
+            seeded = seed("--canary", "--desired", "2")
+            url = json.loads(urllib.request.urlopen(endpoint + "/_stack/listeners").read())[seeded["listener_arn"]]
+            assert url.startswith("http://127.0.0.1:"), url
+            first_5xx, stop = [], threading.Event()
+
+            def traffic():
+                deadline = time.monotonic() + 600
+                for _ in range(60_000):
+                    if stop.is_set() or time.monotonic() > deadline:
+                        return
+                    try:
+                        urllib.request.urlopen(url + "/version", timeout=5).read()
+                    except urllib.error.HTTPError as e:
+                        if e.code >= 500 and not first_5xx:
+                            first_5xx.append(time.perf_counter())
+                    except OSError:
+                        pass
+                    time.sleep(0.01)
+
+            loader = threading.Thread(target=traffic, daemon=True)
+            loader.start()
+            p = subprocess.Popen([str(ACTION), "--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo",
+                                  "--service", "web", "--strategy", "canary", "--listener-arn", seeded["listener_arn"],
+                                  "--canary-steps", "10%:2m, 100%", "--check-interval", "1s", "--max-error-rate", "1%",
+                                  "--environment-variables", "FAIL_RATE=1"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(aws_env))
+            shifted = False
+            while True:
+                w = weights(elb, seeded)
+                shifted = shifted or w == (90, 10)
+                if shifted and w == (100, 0):
+                    back = time.perf_counter()
+                    break
+                if p.poll() is not None:
+                    raise SystemExit("bench: the faulty canary ended before its weights went back to 100/0")
+                time.sleep(0.02)
+            stop.set()
+            p.wait(timeout=300)
+            loader.join(timeout=10)
+            aborts.append(back - first_5xx[0])
+        value, detail = spread(aborts)
+        record("aws profile", "abort: real 5xx at 10% to weights 100/0 (s)", value,
+               f"{detail}; from the first 500 a user saw; target: one metric period ({period:g} s) + one check interval (1 s)")
+        record("aws profile", "AWS calls per minute of waiting", f"{statistics.median(per_minute):.0f}",
+               f"max {max(per_minute):.0f}, n={len(per_minute)}: every AWS call of a run over its minutes sleeping between "
+               f"polls and checks (rolling runs and canaries); ECS allows 20 cluster reads a second per account and Region")
     finally:
         urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST"))
         launcher.terminate()
@@ -371,6 +434,14 @@ def machine():
 
 def main():
     print(f"{'section':<22} {'measure':<44} {'median':>14}  spread", flush=True)
+    if AWS_ONLY:
+        bench_aws_profile()
+        results = ROOT / "bench" / "RESULTS.md"
+        kept = [l for l in results.read_text().splitlines() if not l.startswith("| aws profile |")]
+        kept += [f"| {s} | {m} | {v} | {d} |" for s, m, v, d in rows]
+        results.write_text("\n".join(kept) + "\n")
+        print("\nupdated the aws profile rows of bench/RESULTS.md")
+        return
     bench_start()
     bench_image()
     bench_deploys()
