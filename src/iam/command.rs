@@ -9,12 +9,12 @@ use anyhow::{Context as _, Result, anyhow, bail};
 
 use super::trust::{self, Subject};
 use super::{Scope, document, statements};
-use crate::aws::{Aws, ambient_config, call_failed};
+use crate::aws::{Aws, ambient_config};
 use crate::config::Config;
 use crate::credentials::{self, Runner};
 use crate::ecs::{stopped, taskdef};
 use crate::gha::Gha;
-use crate::plan;
+use crate::plan::{self, caller_account};
 
 /// The subcommand's own flags; every other argument is a deploy input.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -140,17 +140,6 @@ fn push_new(list: &mut Vec<String>, value: String) {
         list.push(value);
         list.sort();
     }
-}
-
-async fn caller_account(aws: &Aws) -> Result<String> {
-    let identity = aws
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| call_failed("STS GetCallerIdentity", &e))
-        .context("could not find out the AWS account (are AWS credentials configured? --offline needs none)")?;
-    identity.account().map(str::to_string).ok_or_else(|| anyhow!("sts:GetCallerIdentity returned no account"))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::Tag;
 
 pub(crate) use budget::worst_case;
 pub(crate) use print::{gates_line, markdown, text};
-pub(crate) use resolve::{recheck, resolve};
+pub(crate) use resolve::{caller_account, recheck, resolve};
 
 use crate::config::{Gates, TrafficSource};
 use crate::ecs::taskdef::Rendered;

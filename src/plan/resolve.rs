@@ -67,6 +67,13 @@ async fn ecr_repository_exists(aws: &Aws, repository: &str) -> Result<()> {
 
 /// ECR's registry host for the caller's account: `<account>.dkr.ecr.<region>.amazonaws.com`.
 async fn ecr_registry(aws: &Aws, region: &str) -> Result<String> {
+    let account = caller_account(aws).await?;
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    Ok(format!("{account}.dkr.ecr.{region}.{suffix}"))
+}
+
+/// The account the credentials belong to (sts:GetCallerIdentity needs no permission).
+pub(crate) async fn caller_account(aws: &Aws) -> Result<String> {
     let identity = aws
         .sts
         .get_caller_identity()
@@ -74,9 +81,7 @@ async fn ecr_registry(aws: &Aws, region: &str) -> Result<String> {
         .await
         .map_err(|e| call_failed("STS GetCallerIdentity", &e))
         .context("could not find out the AWS account (sts:GetCallerIdentity): are AWS credentials configured?")?;
-    let account = identity.account().ok_or_else(|| anyhow!("sts:GetCallerIdentity returned no account"))?;
-    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
-    Ok(format!("{account}.dkr.ecr.{region}.{suffix}"))
+    identity.account().map(str::to_string).ok_or_else(|| anyhow!("sts:GetCallerIdentity returned no account"))
 }
 
 /// `image`: the new image for the container; None keeps the task definition's (a known revision).

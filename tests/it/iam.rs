@@ -37,24 +37,24 @@ fn actions_called(run: &Run) -> BTreeSet<String> {
     called
 }
 
-fn policy(stack: &Stack, inputs: &[&str]) -> serde_json::Value {
+/// The policy `iam-policy` prints for `inputs` (asked with the stack's own keys).
+pub fn policy(stack: &Stack, inputs: &[&str]) -> serde_json::Value {
     let run = stack.action().args(["iam-policy", "--aws-region", &stack.region]).args(inputs).run();
     assert_eq!(run.code, Some(0), "{run}");
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is the policy alone ({e}):\n{run}"))
 }
 
-fn allowed(policy: &serde_json::Value) -> BTreeSet<String> {
-    let mut actions = BTreeSet::new();
-    for statement in policy["Statement"].as_array().unwrap() {
-        match &statement["Action"] {
-            serde_json::Value::String(a) => {
-                actions.insert(a.clone());
-            }
-            serde_json::Value::Array(list) => actions.extend(list.iter().map(|a| a.as_str().unwrap().to_string())),
-            other => panic!("Action is {other}"),
-        }
+/// A statement's actions (`Action` is a string or a list).
+pub fn actions_of(statement: &serde_json::Value) -> Vec<String> {
+    match &statement["Action"] {
+        serde_json::Value::String(a) => vec![a.clone()],
+        serde_json::Value::Array(list) => list.iter().map(|a| a.as_str().unwrap().to_string()).collect(),
+        other => panic!("Action is {other}"),
     }
-    actions
+}
+
+fn allowed(policy: &serde_json::Value) -> BTreeSet<String> {
+    policy["Statement"].as_array().unwrap().iter().flat_map(actions_of).collect()
 }
 
 fn statement<'a>(policy: &'a serde_json::Value, sid: &str) -> &'a serde_json::Value {

@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+use crate::iam::{actions_of, policy as printed_policy};
 use crate::support::{Run, Stack, s, stack};
 
 /// Statements the emulator cannot check (see the header).
@@ -19,25 +20,10 @@ const UNCHECKED: &[&str] = &["PassTaskRoles", "EcsTagNewRevisions", "EcrPush"];
 /// runs, a task's log lines): without them the deploy goes on, and a warning names the permission.
 const BEST_EFFORT: &[&str] = &["EcsListTasks", "ReadTaskLogs"];
 
-/// The policy `iam-policy` prints for `inputs` (asked with the stack's own keys, before enforcement).
-fn printed_policy(stack: &Stack, inputs: &[&str]) -> Value {
-    let run = stack.action().args(["iam-policy", "--aws-region", &stack.region]).args(inputs).run();
-    assert_eq!(run.code, Some(0), "{run}");
-    serde_json::from_str(&run.stdout).unwrap()
-}
-
 fn without(policy: &Value, sid: &str) -> Value {
     let mut p = policy.clone();
     p["Statement"].as_array_mut().unwrap().retain(|s| s["Sid"] != sid);
     p
-}
-
-fn actions_of(statement: &Value) -> Vec<String> {
-    match &statement["Action"] {
-        Value::String(a) => vec![a.clone()],
-        Value::Array(list) => list.iter().map(|a| a.as_str().unwrap().to_string()).collect(),
-        other => panic!("Action {other}"),
-    }
 }
 
 /// Runs the deploy as a new user with `policy`, enforcement on for the run only.
