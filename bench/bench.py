@@ -79,7 +79,8 @@ def action(args, extra_env=None, check=True):
 
 def took(log):
     """Stage seconds, sleeping and working from the run's `took` line."""
-    line = next(l for l in log.splitlines() if l.startswith("took "))
+    # The run's last `took …: …; sleeping …` line (not "took the deploy lease …").
+    line = next(l for l in log.splitlines() if l.startswith("took ") and "sleeping between polls" in l)
     stages = {name: float(sec) for name, sec in re.findall(r"(\w+) ([\d.]+)s", line.split(":", 1)[1].split(";")[0])}
     sleeping = float(re.search(r"sleeping between polls and checks ([\d.]+)s", line).group(1))
     working = float(re.search(r"working ([\d.]+)s", line).group(1))
