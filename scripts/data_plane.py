@@ -15,6 +15,7 @@ import alb_metrics
 import alb_targets
 import cw_logs
 import cw_percentiles
+import cw_rounding
 import ecs_api
 from containers import Docker
 from ecs_scheduler import Scheduler
@@ -67,6 +68,7 @@ class DataPlane:
         alb_targets.install(self.lb, profile)
         ecs_api.install()
         cw_percentiles.install()
+        cw_rounding.install(profile.scaled(profile.metric_period))
         self.next_flush = self._period_end(time.time())
         self.stopping = threading.Event()
 

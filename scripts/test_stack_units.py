@@ -80,3 +80,14 @@ def test_percentiles_are_nearest_rank_as_cloudwatch_reads_them():
     assert cw_percentiles.percentile(values, 99) == 0.5
     assert cw_percentiles.percentile(values, 99.9) == 0.9
     assert cw_percentiles.percentile([], 99) is None
+
+
+def test_cloudwatch_start_times_round_down_to_the_metric_period_like_cloudwatchs_minute():
+    from datetime import datetime, timezone
+
+    import cw_rounding
+
+    assert cw_rounding.round_down(datetime(2026, 11, 29, 12, 32, 34), 60) == datetime(2026, 11, 29, 12, 32, 0)
+    assert cw_rounding.round_down(datetime(2026, 11, 29, 12, 32, 34), 6) == datetime(2026, 11, 29, 12, 32, 30)
+    aware = datetime(2026, 11, 29, 12, 32, 34, 500000, tzinfo=timezone.utc)
+    assert cw_rounding.round_down(aware, 1) == datetime(2026, 11, 29, 12, 32, 34, tzinfo=timezone.utc)
