@@ -438,32 +438,17 @@ async fn deploy_stage(
         events.extend(end.events.iter().cloned());
     }
     reporter.deployed(table, events);
+    let first_end = together::ServiceEnd {
+        service: deploy.service.clone(),
+        revision: revision.clone(),
+        previous: deploy.previous_task_definition_arn.clone(),
+        outcome: first_outcome.clone(),
+        events: Vec::new(),
+    };
+    output(gha, "services", &together::services_json(&first_end, &ends));
     let outcome = if several {
-        let why = failure.reason();
-        let first_end = together::ServiceEnd {
-            service: deploy.service.clone(),
-            revision: revision.clone(),
-            previous: deploy.previous_task_definition_arn.clone(),
-            outcome: first_outcome.clone(),
-            events: Vec::new(),
-        };
-        output(gha, "services", &together::services_json(&first_end, &ends));
-        together::overall(&first_outcome, &deploy.service, &ends, why)
+        together::overall(&first_outcome, &deploy.service, &ends, failure.reason())
     } else {
-        output(
-            gha,
-            "services",
-            &together::services_json(
-                &together::ServiceEnd {
-                    service: deploy.service.clone(),
-                    revision: revision.clone(),
-                    previous: deploy.previous_task_definition_arn.clone(),
-                    outcome: first_outcome.clone(),
-                    events: Vec::new(),
-                },
-                &[],
-            ),
-        );
         first_outcome
     };
     timings.mark("deploy");

@@ -13,7 +13,7 @@ use crate::aws::Aws;
 use crate::config::duration;
 use crate::ecs::events::EventLog;
 use crate::ecs::poll::{Check, Polled, poll_until};
-use crate::ecs::rollout::{self, Release, Wait, Watch, short};
+use crate::ecs::rollout::{self, Release, Wait, short};
 use crate::ecs::service;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
@@ -351,14 +351,7 @@ async fn update_and_wait(
     gha: &Gha,
 ) -> Result<Option<()>> {
     r.release.send_to(&r.aws.ecs, revision).await?;
-    let watch = Watch {
-        ecs: &r.aws.ecs,
-        cluster: r.release.cluster,
-        service: r.release.service,
-        timeout: r.release.wait_timeout,
-        poll: r.release.poll,
-    };
-    match rollout::wait(&watch, revision, cancel, log, gha).await? {
+    match rollout::wait(&r.release.watch(&r.aws.ecs), revision, cancel, log, gha).await? {
         Wait::Stable => Ok(Some(())),
         Wait::TimedOut => Err(anyhow!(
             "{} did not become stable on {} within wait-timeout {}",

@@ -68,7 +68,7 @@ impl EventLog {
             ecs.list_tasks().cluster(cluster).service_name(service).desired_status(DesiredStatus::Stopped).send().await;
         let list = match list {
             Ok(list) => list,
-            Err(e) => return self.refused(crate::aws::is_access_denied(&e), "ECS ListTasks", &e, gha),
+            Err(e) => return self.refused("ECS ListTasks", &e, gha),
         };
         let fresh: Vec<String> =
             list.task_arns().iter().filter(|arn| !self.seen_tasks.contains(*arn)).take(100).cloned().collect();
@@ -77,7 +77,7 @@ impl EventLog {
         }
         let described = match ecs.describe_tasks().cluster(cluster).set_tasks(Some(fresh.clone())).send().await {
             Ok(described) => described,
-            Err(e) => return self.refused(crate::aws::is_access_denied(&e), "ECS DescribeTasks", &e, gha),
+            Err(e) => return self.refused("ECS DescribeTasks", &e, gha),
         };
         self.seen_tasks.extend(fresh);
         for task in described.tasks() {
@@ -108,17 +108,12 @@ impl EventLog {
 impl EventLog {
     /// A read of the stopped tasks that failed: a missing permission is said once (the deploy goes
     /// on without the tasks' reasons); anything else is asked again at the next look.
-    fn refused<E, R>(
-        &mut self,
-        denied: bool,
-        operation: &'static str,
-        e: &aws_sdk_ecs::error::SdkError<E, R>,
-        gha: &Gha,
-    ) where
+    fn refused<E, R>(&mut self, operation: &'static str, e: &aws_sdk_ecs::error::SdkError<E, R>, gha: &Gha)
+    where
         E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + 'static,
     {
-        if denied && !self.told_refused {
+        if crate::aws::is_access_denied(e) && !self.told_refused {
             self.told_refused = true;
             gha.warning(&format!(
                 "cannot read the stopped tasks' reasons ({:#}): the log shows ECS's events only; give the role \

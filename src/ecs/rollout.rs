@@ -50,9 +50,7 @@ pub(crate) async fn register(ecs: &aws_sdk_ecs::Client, td: &TaskDefinition, tag
         .send()
         .await
         .map_err(|e| {
-            use aws_sdk_ecs::error::ProvideErrorMetadata as _;
-            let denied = e.as_service_error().and_then(|s| s.code()).is_some_and(|c| c.contains("AccessDenied"));
-            let hint = if denied {
+            let hint = if crate::aws::is_access_denied(&e) {
                 " (the role needs ecs:RegisterTaskDefinition, and iam:PassRole for the task and execution roles)"
             } else {
                 ""

@@ -142,18 +142,7 @@ async fn three_steps_shift_the_planned_weights_then_promote_and_clean_up_without
     assert!(run.stdout.contains("3     100%    0s      4      passed"), "the step table is printed:\n{run}");
     let outputs = std::fs::read_to_string(outputs).unwrap();
     let keys: Vec<&str> = outputs.lines().filter_map(|l| l.split_once("<<").map(|(k, _)| k)).collect();
-    assert_eq!(
-        keys,
-        [
-            "image-uri",
-            "image-digest",
-            "task-definition-arn",
-            "previous-task-definition-arn",
-            "services",
-            "status",
-            "comment-url"
-        ]
-    );
+    assert_eq!(keys, crate::support::OUTPUTS);
     let summary = std::fs::read_to_string(summary).unwrap();
     assert!(summary.contains("### ✅ Deploy to `demo/web`: succeeded"), "{summary}");
     assert!(summary.contains("| 3 | 100% | 0s | 4 |"), "{summary}");

@@ -26,6 +26,16 @@ fn without(policy: &Value, sid: &str) -> Value {
     p
 }
 
+/// The printed policy for `inputs`, after a deploy as `user` with exactly it succeeded without one
+/// refused call, not even a best-effort one.
+async fn runs_with_exactly_its_policy(stack: &Stack, user: &str, inputs: &[&str]) -> Value {
+    let policy = printed_policy(stack, inputs);
+    let run = deploy_as(stack, user, &policy, inputs).await;
+    assert_eq!(run.code, Some(0), "with exactly the printed policy:\n{run}");
+    assert!(!run.stdout.contains("not authorized"), "no call was refused:\n{run}");
+    policy
+}
+
 /// Runs the deploy as a new user with `policy`, enforcement on for the run only.
 async fn deploy_as(stack: &Stack, user: &str, policy: &Value, inputs: &[&str]) -> Run {
     let (id, secret) = stack.iam_user(user, policy);
@@ -87,10 +97,7 @@ async fn a_rolling_deploy_with_a_pre_deploy_task_runs_with_exactly_its_policy_an
         "--wait-timeout",
         "60s",
     ];
-    let policy = printed_policy(&stack, &inputs);
-    let run = deploy_as(&stack, "deployer", &policy, &inputs).await;
-    assert_eq!(run.code, Some(0), "with exactly the printed policy:\n{run}");
-    assert!(!run.stdout.contains("not authorized"), "no call was refused, not even a best-effort one:\n{run}");
+    let policy = runs_with_exactly_its_policy(&stack, "deployer", &inputs).await;
     assert_ne!(revision(&stack, "web").await, s(&seeded, "task_definition_arn"));
     each_statement_is_needed(&stack, &policy, &inputs, &["web"], &[]).await;
 }
@@ -122,10 +129,7 @@ async fn a_canary_with_alarms_and_an_error_rate_gate_runs_with_exactly_its_polic
         "--wait-timeout",
         "60s",
     ];
-    let policy = printed_policy(&stack, &inputs);
-    let run = deploy_as(&stack, "deployer", &policy, &inputs).await;
-    assert_eq!(run.code, Some(0), "with exactly the printed policy:\n{run}");
-    assert!(!run.stdout.contains("not authorized"), "no call was refused:\n{run}");
+    let policy = runs_with_exactly_its_policy(&stack, "deployer", &inputs).await;
     // What a canary adds to the rolling deploy's statements; the rest are proven there. Without the
     // traffic call the abort finds the weights where they must be, and undoes the rest.
     let canary = ["ElbRead", "ElbShiftTraffic", "CloudWatchAlarms", "CloudWatchMetrics"];
@@ -141,8 +145,6 @@ async fn a_build_and_push_runs_with_exactly_its_policy_and_needs_its_ecr_login()
     let tag = crate::support::unique("iam");
     let inputs = ["--ecr-repository", "demo-app", "--registry", &stack.registry, "--image-tag", &tag];
     let inputs = [&inputs[..], &["--context", context.to_str().unwrap()]].concat();
-    let policy = printed_policy(&stack, &inputs);
-    let run = deploy_as(&stack, "builder", &policy, &inputs).await;
-    assert_eq!(run.code, Some(0), "with exactly the printed policy:\n{run}");
+    let policy = runs_with_exactly_its_policy(&stack, "builder", &inputs).await;
     each_statement_is_needed(&stack, &policy, &inputs, &[], &["EcrLogin"]).await;
 }

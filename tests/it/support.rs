@@ -31,6 +31,17 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The action's outputs, in the order a deploy writes them (and action.yml declares them).
+pub const OUTPUTS: [&str; 7] = [
+    "image-uri",
+    "image-digest",
+    "task-definition-arn",
+    "previous-task-definition-arn",
+    "services",
+    "status",
+    "comment-url",
+];
+
 /// The stack, with the emulator reset to empty, held for this test alone.
 pub async fn stack() -> Stack {
     let guard = STACK_LOCK.lock().await;
