@@ -76,10 +76,10 @@ pub(crate) async fn roll_out(
     reporter.lock().await.service_state(gha, name, format!("rolling out {}", short(release.revision))).await;
     let rolled = rollout::roll_out(ecs, release, &mut progress::Log(gha), &mut log, gha)
         .await
-        .unwrap_or_else(|e| Rolled::Failed { reason: format!("{e:#}"), ecs_rolled_back: false });
+        .unwrap_or_else(|e| Rolled::Failed { reason: format!("{e:#}") });
     let state = match &rolled {
         Rolled::Stable => format!("deployed {}", short(release.revision)),
-        Rolled::Failed { reason, .. } => {
+        Rolled::Failed { reason } => {
             failure.record(name, reason, gha);
             format!("failed: {reason}")
         }
@@ -104,13 +104,13 @@ pub(crate) async fn settle(
     let ends = releases.iter().zip(rolled).map(|(release, (rolled, mut log))| async move {
         let name = release.service;
         let outcome = match (&rolled, rollback) {
-            (Rolled::Failed { reason, .. }, false) => Outcome::Failed { reason: reason.clone() },
+            (Rolled::Failed { reason }, false) => Outcome::Failed { reason: reason.clone() },
             (_, false) => {
                 Outcome::Failed { reason: format!("left on {} (rollback: false): {why}", short(release.revision)) }
             }
             (_, true) => {
                 let reason = match &rolled {
-                    Rolled::Failed { reason, .. } => reason.clone(),
+                    Rolled::Failed { reason } => reason.clone(),
                     _ => why.to_string(),
                 };
                 undo(ecs, release, &reason, &mut log, gha).await

@@ -191,10 +191,9 @@ pub(crate) struct Rolling<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Rolled {
     Stable,
-    /// It failed or timed out (`reason`); `ecs_rolled_back` when ECS itself already went back.
+    /// It failed or timed out. Whether ECS already went back, `restore` reads from the service.
     Failed {
         reason: String,
-        ecs_rolled_back: bool,
     },
     /// SIGINT/SIGTERM arrived first.
     Cancelled,
@@ -227,9 +226,8 @@ pub(crate) async fn roll_out(
                 "the deployment did not become stable within wait-timeout {}",
                 duration::format(release.wait_timeout)
             ),
-            ecs_rolled_back: false,
         },
-        Wait::Failed { reason, ecs_rolled_back } => Rolled::Failed { reason, ecs_rolled_back },
+        Wait::Failed { reason, .. } => Rolled::Failed { reason },
         Wait::Cancelled => match cancel.sibling_failed() {
             Some(reason) if !cancel.by_signal() => Rolled::Stopped(reason),
             _ => Rolled::Cancelled,
@@ -297,7 +295,7 @@ pub(crate) async fn rolling(
     let mut log = EventLog::starting_at(&current);
     let reason = match roll_out(ecs, &r.release, progress, &mut log, gha).await? {
         Rolled::Stable => return Ok((Outcome::Succeeded, log)),
-        Rolled::Failed { reason, .. } | Rolled::Stopped(reason) => reason,
+        Rolled::Failed { reason } | Rolled::Stopped(reason) => reason,
         Rolled::Cancelled => "cancelled (SIGINT/SIGTERM)".to_string(),
     };
     if !r.rollback {
