@@ -359,9 +359,10 @@ async fn deploy_stage(
         timings.mark("pre-deploy");
     }
 
-    let (failure, first_failure) = together::FirstFailure::new();
     let several = !others.is_empty();
-    let stop = || Stop::new(signals::cancelled(), several.then(|| first_failure.clone()));
+    // A rolling first service has no traffic to put back before the others go back.
+    let run = together::Run::new(1 + others.len(), matches!(deploy.strategy, StrategyPlan::Rolling));
+    let stop = || Stop::new(signals::cancelled(), several.then(|| run.failures()));
     let release = rollout::Release {
         cluster: &deploy.cluster,
         service: &deploy.service,
@@ -386,53 +387,36 @@ async fn deploy_stage(
         })
         .collect();
     let shared = tokio::sync::Mutex::new(&mut *reporter);
-    let (first, rolled) = {
+    let (first, ends) = {
         let _group = gha.group(&group_title(deploy));
-        let first = first_service(deploy, aws, &release, &shared, gha);
         let first = async {
-            let ended = first.await;
-            if let Some((_, reason)) = ended.outcome.reason().filter(|_| several) {
-                failure.record(&deploy.service, &reason, gha);
+            let mut ended = first_service(deploy, aws, &release, several.then_some(&run), &shared, gha).await;
+            if !several {
+                return ended;
+            }
+            if let Some((_, reason)) = ended.outcome.reason() {
+                run.record(&deploy.service, &reason, gha);
+            }
+            run.traffic_is_back();
+            run.rolled();
+            // It succeeded: it goes back too if another service fails.
+            if ended.outcome == Outcome::Succeeded
+                && let Some(why) = run.verdict().await
+            {
+                ended.outcome = if deploy.rollback {
+                    let mut log = crate::ecs::events::EventLog::default();
+                    together::undo(&aws.ecs, &release, &why, &mut log, gha).await
+                } else {
+                    let left = rollout::short(&revision);
+                    Outcome::Failed { reason: format!("{why}; {} left on {left} (rollback: false)", deploy.service) }
+                };
             }
             ended
         };
-        let rest = releases.iter().map(|r| together::roll_out(&aws.ecs, r, &failure, &shared, gha));
+        let rest = releases.iter().map(|r| together::deploy(&aws.ecs, r, &run, deploy.rollback, &shared, gha));
         tokio::join!(first, futures_util::future::join_all(rest))
     };
     let FirstEnd { outcome: first_outcome, table, mut events } = first;
-    let all_stable = rolled.iter().all(|(r, _)| *r == rollout::Rolled::Stable);
-    let (first_outcome, ends) = if first_outcome == Outcome::Succeeded && all_stable {
-        let ends = releases.iter().zip(rolled).map(|(r, (_, log))| together::ServiceEnd {
-            service: r.service.to_string(),
-            revision: r.revision.to_string(),
-            previous: r.previous.to_string(),
-            outcome: Outcome::Succeeded,
-            events: log.recent,
-        });
-        (first_outcome, ends.collect::<Vec<_>>())
-    } else {
-        // The first service has ended, so a canary's traffic is back on its stable service: now
-        // the others, and a first service that had succeeded, go back too.
-        let why = failure.reason().unwrap_or_else(|| "the run did not succeed".into());
-        let restore_first = async {
-            match (&first_outcome, deploy.rollback) {
-                (Outcome::Succeeded, true) => {
-                    let mut log = crate::ecs::events::EventLog::default();
-                    together::undo(&aws.ecs, &release, &why, &mut log, gha).await
-                }
-                (Outcome::Succeeded, false) => Outcome::Failed {
-                    reason: format!(
-                        "{why}; {} left on {} (rollback: false)",
-                        deploy.service,
-                        rollout::short(&revision)
-                    ),
-                },
-                _ => first_outcome.clone(),
-            }
-        };
-        let settle = together::settle(&aws.ecs, &releases, rolled, deploy.rollback, &why, &shared, gha);
-        tokio::join!(restore_first, settle)
-    };
     let reporter = shared.into_inner();
     for end in &ends {
         events.extend(end.events.iter().cloned());
@@ -446,11 +430,8 @@ async fn deploy_stage(
         events: Vec::new(),
     };
     output(gha, "services", &together::services_json(&first_end, &ends));
-    let outcome = if several {
-        together::overall(&first_outcome, &deploy.service, &ends, failure.reason())
-    } else {
-        first_outcome
-    };
+    let outcome =
+        if several { together::overall(&first_outcome, &deploy.service, &ends, run.reason()) } else { first_outcome };
     timings.mark("deploy");
     if outcome != Outcome::Succeeded {
         // "It failed, why?": the new revisions' stopped tasks, their exit codes and last lines.
@@ -484,10 +465,12 @@ async fn first_service(
     deploy: &DeployPlan,
     aws: &Aws,
     release: &rollout::Release<'_>,
+    run: Option<&together::Run>,
     shared: &tokio::sync::Mutex<&mut Reporter>,
     gha: &Gha,
 ) -> FirstEnd {
-    let mut progress = Both(progress::Log(gha), progress::Report { reporter: shared, gha });
+    let inner = Both(progress::Log(gha), progress::Report { reporter: shared, gha });
+    let mut progress = together::Tap { run, service: &deploy.service, gha, inner };
     match &deploy.strategy {
         StrategyPlan::Rolling => {
             let request = rollout::Rolling { release: release.clone(), rollback: deploy.rollback };

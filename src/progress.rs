@@ -40,6 +40,7 @@ pub(crate) enum Event<'a> {
     /// An abort's traffic call is over: traffic is back on stable, or it could not be put back.
     Aborting {
         traffic_back: bool,
+        reason: &'a str,
     },
     GatesChecked {
         label: &'a str,
@@ -193,8 +194,8 @@ impl Progress for Report<'_, '_> {
             }
             Event::Promoting { service, revision } => format!("promoting {service} to {}", short(revision)),
             Event::RolloutStarted { revision, .. } => format!("rolling out {}", short(revision)),
-            Event::Aborting { traffic_back: true } => "aborting: traffic is back on the stable service".to_string(),
-            Event::Aborting { traffic_back: false } => {
+            Event::Aborting { traffic_back: true, .. } => "aborting: traffic is back on the stable service".to_string(),
+            Event::Aborting { traffic_back: false, .. } => {
                 "aborting: traffic could not be put back on the stable service".to_string()
             }
             _ => return,
@@ -253,7 +254,7 @@ mod tests {
             },
             Event::WeightsSet { label: "step 2/3", stable: 50, canary: 50 },
             Event::GatesChecked { label: "step 2/3", results: &gates, elapsed: Duration::from_millis(10_400) },
-            Event::Aborting { traffic_back: true },
+            Event::Aborting { traffic_back: true, reason: "alarms gate failed" },
             Event::Promoting { service: "web", revision },
             Event::ScalingCanaryToZero { service: "web-canary", aborting: false },
         ];
@@ -275,6 +276,10 @@ mod tests {
         );
         // The second sink heard every event, in order, the log's silent ones too.
         assert_eq!(both.1.0.len(), 6);
-        assert!(both.1.0[3].starts_with("Aborting { traffic_back: true }"), "{:?}", both.1.0);
+        assert!(
+            both.1.0[3].starts_with("Aborting { traffic_back: true, reason: \"alarms gate failed\" }"),
+            "{:?}",
+            both.1.0
+        );
     }
 }

@@ -1,18 +1,20 @@
 //! Several services in one run (`service: web, worker`): the first by its strategy, the others
-//! rolling at the same time. The first failure stops every other service's wait; once the first
-//! service has ended (a canary's abort puts traffic back before anything else), every other service
-//! that changed is restored, and a first service that had succeeded is restored too.
+//! rolling at the same time. The first failure stops every other wait; each other service is put
+//! back as soon as the run has failed and traffic is on the stable version (a canary's abort moves
+//! traffic before anything else; a rolling first service has no traffic to move), while the first
+//! service does its own undo; a first service that had succeeded is restored after it ended.
 
 use anyhow::Result;
 use tokio::sync::{Mutex, watch};
 
+use crate::canary::controller::StepRecord;
 use crate::ecs::events::EventLog;
 use crate::ecs::rollout::{self, Release, Rolled, short};
 use crate::ecs::service;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::AlsoPlan;
-use crate::progress;
+use crate::progress::{self, Event, Progress};
 use crate::report::Reporter;
 
 /// Another service of the run, with its newly registered revision.
@@ -32,18 +34,32 @@ pub(crate) struct ServiceEnd {
     pub(crate) events: Vec<String>,
 }
 
-/// Where the first failure is told: the first service's strategy and every other wait watch it.
-pub(crate) struct FirstFailure(watch::Sender<Option<String>>);
+/// What the services of one run tell each other: the first failure (every wait watches it), whether
+/// traffic is on the stable version, and how many services are still rolling out.
+pub(crate) struct Run {
+    failure: watch::Sender<Option<String>>,
+    traffic_back: watch::Sender<bool>,
+    rolling: watch::Sender<usize>,
+}
 
-impl FirstFailure {
-    pub(crate) fn new() -> (Self, watch::Receiver<Option<String>>) {
-        let (tx, rx) = watch::channel(None);
-        (FirstFailure(tx), rx)
+impl Run {
+    /// `services` roll out; with `traffic_back`, the first service has no traffic to put back.
+    pub(crate) fn new(services: usize, traffic_back: bool) -> Self {
+        Run {
+            failure: watch::Sender::new(None),
+            traffic_back: watch::Sender::new(traffic_back),
+            rolling: watch::Sender::new(services),
+        }
+    }
+
+    /// What a service's `Stop` watches: the first failure's reason, once there is one.
+    pub(crate) fn failures(&self) -> watch::Receiver<Option<String>> {
+        self.failure.subscribe()
     }
 
     /// Records that `service` failed, unless another service failed first (its reason stays).
     pub(crate) fn record(&self, service: &str, reason: &str, gha: &Gha) {
-        let told = self.0.send_if_modified(|first| {
+        let told = self.failure.send_if_modified(|first| {
             if first.is_some() {
                 return false;
             }
@@ -56,80 +72,156 @@ impl FirstFailure {
     }
 
     pub(crate) fn reason(&self) -> Option<String> {
-        self.0.borrow().clone()
+        self.failure.borrow().clone()
+    }
+
+    /// The first service's traffic is no longer on the new revision's side, or never will be again:
+    /// its abort's traffic call is over, or it ended.
+    pub(crate) fn traffic_is_back(&self) {
+        self.traffic_back.send_replace(true);
+    }
+
+    /// A service's rollout is over (after recording its failure, if it failed).
+    pub(crate) fn rolled(&self) {
+        self.rolling.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    /// Waits until the run decided about a service that rolled out: restore it (why), once the run
+    /// failed and traffic is back; or keep it (None), once every service rolled out with no failure.
+    pub(crate) async fn verdict(&self) -> Option<String> {
+        let (mut failure, mut traffic, mut rolling) =
+            (self.failure.subscribe(), self.traffic_back.subscribe(), self.rolling.subscribe());
+        loop {
+            let why = failure.borrow_and_update().clone();
+            let back = *traffic.borrow_and_update();
+            match why {
+                Some(why) if back => return Some(why),
+                None if *rolling.borrow_and_update() == 0 => return None,
+                _ => {}
+            }
+            // The senders live in `self`, which outlives this wait: a change is the only way out.
+            tokio::select! {
+                _ = failure.changed() => {}
+                _ = traffic.changed() => {}
+                _ = rolling.changed() => {}
+            }
+        }
+    }
+
+    /// Waits until traffic is back on the stable version (a service that failed goes back then).
+    async fn traffic_back(&self) {
+        let _ = self.traffic_back.subscribe().wait_for(|back| *back).await;
     }
 }
 
-/// Rolls one other service out, watching for the first failure of the run; nothing is undone here.
-pub(crate) async fn roll_out(
+/// The first service's progress, heard by the run before anyone else: its canary's abort or its
+/// rollback is the run's failure at once (the other services stop then, not when its undo is
+/// over), and an abort's traffic call being over lets them be restored.
+pub(crate) struct Tap<'r, P> {
+    pub(crate) run: Option<&'r Run>,
+    pub(crate) service: &'r str,
+    pub(crate) gha: &'r Gha,
+    pub(crate) inner: P,
+}
+
+impl<P: Progress> Progress for Tap<'_, P> {
+    async fn emit(&mut self, event: Event<'_>, table: &[StepRecord]) {
+        if let Some(run) = self.run {
+            match &event {
+                Event::Aborting { reason, .. } => {
+                    run.record(self.service, reason, self.gha);
+                    run.traffic_is_back();
+                }
+                Event::RollingBack { reason, .. } | Event::RolloutLeft { reason } => {
+                    run.record(self.service, reason, self.gha);
+                }
+                _ => {}
+            }
+        }
+        self.inner.emit(event, table).await;
+    }
+}
+
+/// Deploys one other service: rolls it out watching for the run's first failure, then, once the
+/// run decided, restores it (or leaves it, `rollback: false`) or keeps it. Its state in the comment
+/// follows along, never in the way of an ECS call.
+pub(crate) async fn deploy(
     ecs: &aws_sdk_ecs::Client,
     release: &Release<'_>,
-    failure: &FirstFailure,
+    run: &Run,
+    rollback: bool,
     reporter: &Mutex<&mut Reporter>,
     gha: &Gha,
-) -> (Rolled, EventLog) {
+) -> ServiceEnd {
     let name = release.service;
     let mut log = match service::describe(ecs, release.cluster, name).await {
         Ok(svc) => EventLog::starting_at(&svc),
         Err(_) => EventLog::default(),
     };
-    reporter.lock().await.service_state(gha, name, format!("rolling out {}", short(release.revision))).await;
-    let rolled = rollout::roll_out(ecs, release, &mut progress::Log(gha), &mut log, gha)
-        .await
-        .unwrap_or_else(|e| Rolled::Failed { reason: format!("{e:#}") });
+    let announce = async {
+        reporter.lock().await.service_state(gha, name, format!("rolling out {}", short(release.revision))).await;
+    };
+    let roll = async {
+        let rolled = rollout::roll_out(ecs, release, &mut progress::Log(gha), &mut log, gha)
+            .await
+            .unwrap_or_else(|e| Rolled::Failed { reason: format!("{e:#}") });
+        if let Rolled::Failed { reason } = &rolled {
+            run.record(name, reason, gha);
+        }
+        run.rolled();
+        rolled
+    };
+    let ((), rolled) = tokio::join!(announce, roll);
     let state = match &rolled {
         Rolled::Stable => format!("deployed {}", short(release.revision)),
-        Rolled::Failed { reason } => {
-            failure.record(name, reason, gha);
-            format!("failed: {reason}")
-        }
+        Rolled::Failed { reason } => format!("failed: {reason}"),
         Rolled::Cancelled => "cancelled".to_string(),
         Rolled::Stopped(_) => "stopped: another service failed".to_string(),
     };
-    reporter.lock().await.service_state(gha, name, state).await;
-    (rolled, log)
-}
-
-/// After the first service ended: puts back every other service that changed when the run did not
-/// succeed (all of them at the same time), and leaves them with `rollback: false`.
-pub(crate) async fn settle(
-    ecs: &aws_sdk_ecs::Client,
-    releases: &[Release<'_>],
-    rolled: Vec<(Rolled, EventLog)>,
-    rollback: bool,
-    why: &str,
-    reporter: &Mutex<&mut Reporter>,
-    gha: &Gha,
-) -> Vec<ServiceEnd> {
-    let ends = releases.iter().zip(rolled).map(|(release, (rolled, mut log))| async move {
-        let name = release.service;
-        let outcome = match (&rolled, rollback) {
+    let tell = async { reporter.lock().await.service_state(gha, name, state).await };
+    let settle = async {
+        let why = match &rolled {
+            Rolled::Stable => match run.verdict().await {
+                None => return Outcome::Succeeded,
+                Some(why) => why,
+            },
+            // It changed and did not make it: it goes back as soon as traffic is back.
+            Rolled::Failed { reason } => {
+                run.traffic_back().await;
+                reason.clone()
+            }
+            Rolled::Stopped(why) => {
+                run.traffic_back().await;
+                why.clone()
+            }
+            Rolled::Cancelled => {
+                run.traffic_back().await;
+                "cancelled (SIGINT/SIGTERM)".to_string()
+            }
+        };
+        match (&rolled, rollback) {
             (Rolled::Failed { reason }, false) => Outcome::Failed { reason: reason.clone() },
             (_, false) => {
                 Outcome::Failed { reason: format!("left on {} (rollback: false): {why}", short(release.revision)) }
             }
-            (_, true) => {
-                let reason = match &rolled {
-                    Rolled::Failed { reason } => reason.clone(),
-                    _ => why.to_string(),
-                };
-                undo(ecs, release, &reason, &mut log, gha).await
-            }
-        };
+            (_, true) => undo(ecs, release, &why, &mut log, gha).await,
+        }
+    };
+    let ((), outcome) = tokio::join!(tell, settle);
+    if !matches!(outcome, Outcome::Succeeded) {
         let state = match &outcome {
             Outcome::RolledBack { .. } => format!("restored to {}", short(release.previous)),
             other => other.reason().map(|(_, r)| format!("failed: {r}")).unwrap_or_default(),
         };
         reporter.lock().await.service_state(gha, name, state).await;
-        ServiceEnd {
-            service: name.to_string(),
-            revision: release.revision.to_string(),
-            previous: release.previous.to_string(),
-            outcome,
-            events: log.recent,
-        }
-    });
-    futures_util::future::join_all(ends).await
+    }
+    ServiceEnd {
+        service: name.to_string(),
+        revision: release.revision.to_string(),
+        previous: release.previous.to_string(),
+        outcome,
+        events: log.recent,
+    }
 }
 
 /// A restore that cannot even start is a failure that names the service.
@@ -185,7 +277,88 @@ pub(crate) fn services_json(first: &ServiceEnd, others: &[ServiceEnd]) -> String
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex as StdMutex};
+
+    use futures_util::FutureExt as _;
+
     use super::*;
+    use crate::gha::Sink;
+
+    fn gha() -> (Gha, Arc<StdMutex<Vec<u8>>>) {
+        let buf = Arc::new(StdMutex::new(Vec::new()));
+        let sink: Sink = buf.clone();
+        (Gha::new(false, sink, None, None), buf)
+    }
+
+    struct Heard(Vec<String>);
+
+    impl Progress for Heard {
+        async fn emit(&mut self, event: Event<'_>, _table: &[StepRecord]) {
+            self.0.push(format!("{event:?}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_that_rolled_out_waits_for_the_run_to_fail_and_for_traffic_to_be_back() {
+        let (gha, _) = gha();
+        // web (canary) and worker: the worker rolled out and waits.
+        let run = Run::new(2, false);
+        run.rolled();
+        let verdict = run.verdict();
+        tokio::pin!(verdict);
+        assert!((&mut verdict).now_or_never().is_none(), "decided while web still bakes");
+        run.record("worker", "exit code 1", &gha);
+        assert!((&mut verdict).now_or_never().is_none(), "restored before the canary's traffic is back");
+        run.traffic_is_back();
+        assert_eq!(verdict.await.as_deref(), Some("`worker` failed: exit code 1"));
+
+        // Everything rolled out and nothing failed: kept.
+        let run = Run::new(2, false);
+        run.rolled();
+        let verdict = run.verdict();
+        tokio::pin!(verdict);
+        assert!((&mut verdict).now_or_never().is_none());
+        run.traffic_is_back();
+        run.rolled();
+        assert_eq!(verdict.await, None);
+
+        // A rolling first service has no traffic: a failure is enough, and the first reason stays.
+        let run = Run::new(2, true);
+        run.record("web", "the deployment did not become stable", &gha);
+        run.record("worker", "exit code 1", &gha);
+        assert_eq!(
+            run.verdict().now_or_never().flatten().as_deref(),
+            Some("`web` failed: the deployment did not become stable")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_services_abort_or_rollback_is_the_runs_failure_before_anyone_else_hears_it() {
+        let (gha, buf) = gha();
+        let run = Run::new(2, false);
+        let mut tap = Tap { run: Some(&run), service: "web", gha: &gha, inner: Heard(Vec::new()) };
+        tap.emit(Event::WeightsSet { label: "step 1/2", stable: 90, canary: 10 }, &[]).await;
+        assert_eq!(run.reason(), None);
+        assert!(!*run.traffic_back.borrow());
+        tap.emit(Event::Aborting { traffic_back: true, reason: "alarms gate failed: api-5xx in ALARM" }, &[]).await;
+        assert_eq!(run.reason().as_deref(), Some("`web` failed: alarms gate failed: api-5xx in ALARM"));
+        assert!(*run.traffic_back.borrow());
+        assert_eq!(tap.inner.0.len(), 2, "the events go on to the log and the report");
+        let log = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("web failed: stopping the other services of this run, then restoring them"), "{log}");
+
+        // A rolling first service's rollback stops the others at once; it has no traffic to move.
+        let run = Run::new(2, true);
+        let mut tap = Tap { run: Some(&run), service: "web", gha: &gha, inner: Heard(Vec::new()) };
+        let event = Event::RollingBack { service: "demo/web", reason: "exit code 1", revision: "web:1", by_ecs: false };
+        tap.emit(event, &[]).await;
+        assert_eq!(run.reason().as_deref(), Some("`web` failed: exit code 1"));
+
+        // One service alone: nothing to tell.
+        let mut tap = Tap { run: None, service: "web", gha: &gha, inner: Heard(Vec::new()) };
+        tap.emit(Event::Aborting { traffic_back: true, reason: "x" }, &[]).await;
+        assert_eq!(tap.inner.0.len(), 1);
+    }
 
     fn end(service: &str, outcome: Outcome) -> ServiceEnd {
         ServiceEnd {

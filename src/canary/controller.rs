@@ -216,6 +216,11 @@ impl Controller {
         self.abort.is_some()
     }
 
+    /// Why the canary is being aborted, once it is.
+    pub(crate) fn abort_reason(&self) -> Option<&str> {
+        self.abort.as_ref().map(|(reason, _)| reason.as_str())
+    }
+
     /// After a completed promotion: the stable service runs the new revision, and what remains is
     /// clean-up that must never turn into a rollback.
     pub(crate) fn is_cleaning_up(&self) -> bool {

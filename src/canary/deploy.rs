@@ -121,7 +121,8 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 }
                 if controller.is_aborting() {
                     // Only after the traffic call: a slow GitHub must never delay it.
-                    progress.emit(Event::Aborting { traffic_back: result.is_ok() }, &controller.table).await;
+                    let reason = controller.abort_reason().unwrap_or_default();
+                    progress.emit(Event::Aborting { traffic_back: result.is_ok(), reason }, &controller.table).await;
                 }
                 done(result)
             }

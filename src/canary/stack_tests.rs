@@ -28,7 +28,7 @@ impl Progress for Recorder {
         let name = match &event {
             Event::StepStarted { step, .. } => format!("StepStarted({step})"),
             Event::WeightsSet { stable, canary, .. } => format!("WeightsSet({stable}/{canary})"),
-            Event::Aborting { traffic_back } => format!("Aborting(traffic back: {traffic_back})"),
+            Event::Aborting { traffic_back, .. } => format!("Aborting(traffic back: {traffic_back})"),
             Event::GatesChecked { .. } => "GatesChecked".into(),
             Event::TasksPrestarted { next, .. } => format!("TasksPrestarted({next})"),
             Event::Promoting { .. } => "Promoting".into(),

@@ -150,8 +150,7 @@ async fn a_release_the_rolling_service_cannot_start_puts_traffic_back_first_and_
     assert_eq!(two.service("worker").await.task_definition(), Some(s(&two.worker, "task_definition_arn")));
     assert_eq!(two.weights().await, (100, 0));
     assert_eq!(two.service("web-canary").await.desired_count(), 0);
-    // Traffic first: the abort's weights come before the worker's restore, which comes after the
-    // canary's whole undo.
+    // Traffic first: the abort's weights come before the worker's restore.
     let log = &run.stdout;
     let traffic_back = log.find("weights now 100/0").expect("the abort's traffic call");
     let worker_back = log.find("restoring demo/worker to worker:1").expect("the worker's restore");
@@ -171,4 +170,40 @@ async fn a_release_the_rolling_service_cannot_start_puts_traffic_back_first_and_
         summary.contains("| `worker` (rolling) | `worker:2` (was `worker:1`) | ` restored to worker:1 ` |"),
         "{summary}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_first_service_that_fails_has_the_others_restored_while_it_goes_back() {
+    // This time `web` crashes once FEATURE_X is set (its circuit breaker off: only the action takes
+    // it back) and `worker` takes the release.
+    let stack = stack().await;
+    let web = stack.seed(&["--desired", "2", "--circuit-breaker", "off", "--env", "CRASH_WHEN_SET=FEATURE_X"]);
+    let worker = stack.seed(&["--service", "worker", "--desired", "1"]);
+    let ecs = aws_sdk_ecs::Client::new(&stack.sdk().await);
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    let mut run = stack
+        .action()
+        .env("GITHUB_OUTPUT", &outputs)
+        .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", "demo"])
+        .args(["--service", "web, worker", "--strategy", "rolling", "--wait-timeout", "15s"])
+        .args(["--environment-variables", "FEATURE_X=on"])
+        .run();
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(output(&run, "status"), "rolled-back", "{run}");
+    for (service, seeded) in [("web", &web), ("worker", &worker)] {
+        let out = ecs.describe_services().cluster("demo").services(service).send().await.unwrap();
+        assert_eq!(out.services()[0].task_definition(), Some(s(seeded, "task_definition_arn")), "{service}");
+    }
+    // The worker is stopped by web's failure and goes back while web does: it does not wait for
+    // web's restore to finish (which waits for web:1's new tasks to be healthy).
+    let log = &run.stdout;
+    let web_failed = log.find("restoring demo/web to web:1").expect("web's rollback");
+    let worker_back = log.find("restoring demo/worker to worker:1").expect("the worker's restore");
+    let web_back = log.find("demo/web is back on web:1").expect("web's restore finished");
+    assert!(web_failed < worker_back && worker_back < web_back, "the worker waited for web's restore:\n{log}");
+    assert!(log.contains("demo/worker is back on worker:1"), "{run}");
+    let services: serde_json::Value = serde_json::from_str(&output(&run, "services")).unwrap();
+    assert!(services.as_array().unwrap().iter().all(|s| s["status"] == "rolled-back"), "{services}");
 }
