@@ -258,7 +258,7 @@ async fn take_leases(
         }
     }
     let checked = match plan::recheck(deploy, aws).await {
-        Ok(()) if *signals::cancelled().borrow() => Err(anyhow::anyhow!("cancelled (SIGINT/SIGTERM)")),
+        Ok(()) if *signals::cancelled().borrow() => Err(anyhow::anyhow!(signals::CANCELLED_REASON)),
         other => other,
     };
     if let Err(e) = checked {
@@ -518,6 +518,22 @@ fn finish(outcome: Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failur
             output(gha, "status", outcome.status());
             return Ok(());
         }
+        // A cancelled run sends services back without waiting: the job has seconds left. (A lone
+        // canary's stable service was not changed before its promotion: it keeps the words below.)
+        Outcome::RolledBack { .. }
+            if *signals::cancelled().borrow()
+                && (!deploy.also.is_empty() || matches!(deploy.strategy, StrategyPlan::Rolling)) =>
+        {
+            let one = names.len() == 1;
+            let (were, their, s) = if one { ("was", "its", "") } else { ("were", "their", "s") };
+            let first = if matches!(deploy.strategy, StrategyPlan::Canary(_)) { ", traffic first" } else { "" };
+            let consequence = format!(
+                "{} {were} sent back to {their} previous revision{s}{first}; ECS finishes the rollback (not waited \
+                 for: the run was cancelled).",
+                names.join(", ")
+            );
+            ("Deploy rolled back", consequence)
+        }
         Outcome::RolledBack { .. } if deploy.also.is_empty() => (
             "Deploy rolled back",
             format!(
@@ -556,7 +572,7 @@ async fn unless_cancelled<T>(
     let mut cancel = signals::cancelled();
     tokio::select! {
         result = work => result.in_stage(stage, consequence),
-        _ = cancel.wait_for(|c| *c) => Err(anyhow::anyhow!("cancelled (SIGINT/SIGTERM)")).in_stage(stage, consequence),
+        _ = cancel.wait_for(|c| *c) => Err(anyhow::anyhow!(signals::CANCELLED_REASON)).in_stage(stage, consequence),
     }
 }
 

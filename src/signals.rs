@@ -7,6 +7,9 @@ use std::sync::OnceLock;
 
 use tokio::sync::watch;
 
+/// Why a run stopped when a signal stopped it, as the log, the outcome and the report say it.
+pub(crate) const CANCELLED_REASON: &str = "cancelled (SIGINT/SIGTERM)";
+
 static CANCELLED: OnceLock<watch::Receiver<bool>> = OnceLock::new();
 
 /// Installs the handlers (once; needs the runtime). Becomes true on the first SIGINT or SIGTERM. The

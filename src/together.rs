@@ -16,6 +16,7 @@ use crate::outcome::Outcome;
 use crate::plan::AlsoPlan;
 use crate::progress::{self, Event, Progress};
 use crate::report::Reporter;
+use crate::signals::CANCELLED_REASON;
 
 /// Another service of the run, with its newly registered revision.
 pub(crate) struct Other<'a> {
@@ -57,8 +58,12 @@ impl Run {
         self.failure.subscribe()
     }
 
-    /// Records that `service` failed, unless another service failed first (its reason stays).
+    /// Records that `service` failed, unless another service failed first (its reason stays). A
+    /// service stopped by SIGINT/SIGTERM did not fail: the run was cancelled.
     pub(crate) fn record(&self, service: &str, reason: &str, gha: &Gha) {
+        if reason == CANCELLED_REASON {
+            return self.cancelled();
+        }
         let told = self.failure.send_if_modified(|first| {
             if first.is_some() {
                 return false;
@@ -69,6 +74,17 @@ impl Run {
         if told {
             gha.warning(&format!("{service} failed: stopping the other services of this run, then restoring them"));
         }
+    }
+
+    /// SIGINT/SIGTERM stopped a service: the run did not succeed, every service goes back.
+    pub(crate) fn cancelled(&self) {
+        self.failure.send_if_modified(|first| {
+            if first.is_some() {
+                return false;
+            }
+            *first = Some(CANCELLED_REASON.to_string());
+            true
+        });
     }
 
     pub(crate) fn reason(&self) -> Option<String> {
@@ -165,8 +181,10 @@ pub(crate) async fn deploy(
         let rolled = rollout::roll_out(ecs, release, &mut progress::Log(gha), &mut log, gha)
             .await
             .unwrap_or_else(|e| Rolled::Failed { reason: format!("{e:#}") });
-        if let Rolled::Failed { reason } = &rolled {
-            run.record(name, reason, gha);
+        match &rolled {
+            Rolled::Failed { reason } => run.record(name, reason, gha),
+            Rolled::Cancelled => run.cancelled(),
+            Rolled::Stable | Rolled::Stopped(_) => {}
         }
         run.rolled();
         rolled
@@ -196,7 +214,7 @@ pub(crate) async fn deploy(
             }
             Rolled::Cancelled => {
                 run.traffic_back().await;
-                "cancelled (SIGINT/SIGTERM)".to_string()
+                CANCELLED_REASON.to_string()
             }
         };
         match (&rolled, rollback) {
@@ -330,6 +348,28 @@ mod tests {
             run.verdict().now_or_never().flatten().as_deref(),
             Some("`web` failed: the deployment did not become stable")
         );
+    }
+
+    #[tokio::test]
+    async fn a_signal_after_the_first_service_succeeded_sends_it_back_with_the_others() {
+        // web promoted and ended; SIGINT stops the worker's rollout: the worker goes back, so web must too.
+        let run = Run::new(2, false);
+        run.traffic_is_back();
+        run.rolled();
+        run.cancelled();
+        run.rolled();
+        assert_eq!(run.verdict().now_or_never().flatten().as_deref(), Some(CANCELLED_REASON));
+        // A failure told before the signal keeps its reason.
+        let (gha, _) = gha();
+        let run = Run::new(2, true);
+        run.record("worker", "exit code 1", &gha);
+        run.cancelled();
+        assert_eq!(run.reason().as_deref(), Some("`worker` failed: exit code 1"));
+        // The first service's abort for the signal is no failure of its own.
+        let run = Run::new(2, false);
+        let mut tap = Tap { run: Some(&run), service: "web", gha: &gha, inner: Heard(Vec::new()) };
+        tap.emit(Event::Aborting { traffic_back: true, reason: CANCELLED_REASON }, &[]).await;
+        assert_eq!(run.reason().as_deref(), Some(CANCELLED_REASON));
     }
 
     #[tokio::test]

@@ -247,7 +247,7 @@ impl Controller {
             return self.clean_up(observation);
         }
         match observation {
-            Observation::Cancelled => return self.begin_abort("cancelled (SIGINT/SIGTERM)".into()),
+            Observation::Cancelled => return self.begin_abort(crate::signals::CANCELLED_REASON.into()),
             Observation::Failed(reason) => return self.begin_abort(reason),
             _ => {}
         }

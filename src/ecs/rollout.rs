@@ -296,7 +296,7 @@ pub(crate) async fn rolling(
     let reason = match roll_out(ecs, &r.release, progress, &mut log, gha).await? {
         Rolled::Stable => return Ok((Outcome::Succeeded, log)),
         Rolled::Failed { reason } | Rolled::Stopped(reason) => reason,
-        Rolled::Cancelled => "cancelled (SIGINT/SIGTERM)".to_string(),
+        Rolled::Cancelled => crate::signals::CANCELLED_REASON.to_string(),
     };
     if !r.rollback {
         progress.emit(Event::RolloutLeft { reason: &reason }, &[]).await;

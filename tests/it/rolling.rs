@@ -323,6 +323,10 @@ async fn sigint_during_the_rolling_wait_restores_the_previous_revision_in_one_ca
         run.stdout.contains("cancelled (SIGINT/SIGTERM); demo/web is being restored to web:1 (not waited for"),
         "{run}"
     );
+    assert!(
+        run.stdout.contains("demo/web was sent back to its previous revision; ECS finishes the rollback"),
+        "not `is back on`: the rollback was not waited for\n{run}"
+    );
     assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"), "the restore call was made");
 }
 

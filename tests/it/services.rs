@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Run, Stack, output, s, stack};
+use crate::support::{Action, Run, Stack, output, s, stack};
 
 struct Two {
     stack: Stack,
@@ -42,19 +42,23 @@ async fn setup() -> Two {
 }
 
 impl Two {
-    fn deploy(&self, summary: &std::path::Path, extra: &[&str]) -> Run {
-        let dir = tempfile::tempdir().unwrap();
-        let outputs = dir.path().join("outputs");
-        let mut run = self
-            .stack
-            .action()
-            .env("GITHUB_OUTPUT", &outputs)
+    /// `web` by canary and `worker`, its outputs in `outputs` and its summary in `summary`.
+    fn action(&self, outputs: &std::path::Path, summary: &std::path::Path, extra: &[&str]) -> Action {
+        let mut action = self.stack.action();
+        action
+            .env("GITHUB_OUTPUT", outputs)
             .env("GITHUB_STEP_SUMMARY", summary)
             .args(["--aws-region", &self.stack.region, "--image", &self.stack.image, "--cluster", "demo"])
             .args(["--service", "web, worker", "--strategy", "canary", "--check-interval", "1s"])
             .args(["--listener-arn", s(&self.web, "listener_arn")])
-            .args(extra)
-            .run();
+            .args(extra);
+        action
+    }
+
+    fn deploy(&self, summary: &std::path::Path, extra: &[&str]) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let outputs = dir.path().join("outputs");
+        let mut run = self.action(&outputs, summary, extra).run();
         run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
         run
     }
@@ -204,6 +208,41 @@ async fn a_rolling_first_service_that_fails_has_the_others_restored_while_it_goe
     let web_back = log.find("demo/web is back on web:1").expect("web's restore finished");
     assert!(web_failed < worker_back && worker_back < web_back, "the worker waited for web's restore:\n{log}");
     assert!(log.contains("demo/worker is back on worker:1"), "{run}");
+    let services: serde_json::Value = serde_json::from_str(&output(&run, "services")).unwrap();
+    assert!(services.as_array().unwrap().iter().all(|s| s["status"] == "rolled-back"), "{services}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_bake_puts_traffic_back_then_sends_every_service_back() {
+    let two = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (outputs, summary) = (dir.path().join("outputs"), dir.path().join("summary.md"));
+    let mut child = two.action(&outputs, &summary, &["--canary-steps", "50%:60s, 100%"]).spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while two.weights().await != (50, 50) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the canary took traffic");
+        assert!(std::time::Instant::now() < deadline, "the canary never took traffic");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let mut run = Run::from(child.wait_with_output().unwrap());
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(output(&run, "status"), "rolled-back", "{run}");
+    // Calls only (the job has seconds left): each service is sent back, ECS finishes it.
+    assert_eq!(two.weights().await, (100, 0));
+    assert_eq!(two.service("web-canary").await.desired_count(), 0);
+    assert_eq!(two.service("web").await.task_definition(), Some(s(&two.web, "task_definition_arn")));
+    assert_eq!(two.service("worker").await.task_definition(), Some(s(&two.worker, "task_definition_arn")));
+    let log = &run.stdout;
+    let traffic_back = log.find("weights now 100/0").expect("the abort's traffic call");
+    let worker_back = log.find("restoring demo/worker to worker:1").expect("the worker's restore");
+    assert!(traffic_back < worker_back, "traffic goes back before the worker is restored:\n{log}");
+    assert!(
+        log.contains("demo/web, demo/worker were sent back to their previous revisions, traffic first; ECS finishes"),
+        "{run}"
+    );
     let services: serde_json::Value = serde_json::from_str(&output(&run, "services")).unwrap();
     assert!(services.as_array().unwrap().iter().all(|s| s["status"] == "rolled-back"), "{services}");
 }
