@@ -7,6 +7,9 @@ Authorization Reference names for it, and CloudWatch's actions are "cloudwatch:"
 conditions (only StringEquals, on the keys it knows); not evaluated at all: iam:PassRole and ECS's
 ecs:TagResource check on RegisterTaskDefinition with tags.
 
+STS's web identity and SAML exchanges are not signed on AWS (the token is the credential): moto
+asks them for a signature all the same and fails with a 500, so here they skip authorization.
+
 A refusal names the action and the resource, as AWS's does, in the shape of the service's protocol:
 JSON for ECS, Logs and ECR, and `<ErrorResponse><Error>` for the query services (ELB, CloudWatch);
 moto answers every service in one XML shape (`<ErrorResponse><Errors><Error>`) the SDKs cannot read.
@@ -16,6 +19,9 @@ import json
 
 # Services whose errors are JSON bodies (awsJson1_1), not XML.
 JSON_SERVICES = {"ecs", "logs", "ecr"}
+
+# Calls AWS takes without a signature: their token or assertion is the credential.
+UNSIGNED = {("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRoleWithSAML")}
 
 # The signing name in a request's credential scope → the service prefix of its IAM actions.
 IAM_PREFIX = {"monitoring": "cloudwatch"}
@@ -109,6 +115,7 @@ def install():
     from moto.elbv2.responses import ELBV2Response
     from moto.iam import access_control
     from moto.logs.responses import LogsResponse
+    from moto.sts.responses import TokenResponse
 
     classes = {
         "ecs": EC2ContainerServiceResponse,
@@ -135,6 +142,17 @@ def install():
 
         cls._authenticate_and_authorize_normal_action = authorize
         cls._stack_iam_resources = True
+
+    if not getattr(TokenResponse, "_stack_iam_unsigned", False):
+        signed = TokenResponse._authenticate_and_authorize_normal_action
+
+        def sts_authorize(self, resource="*", _signed=signed):
+            if ("sts", self._get_action()) in UNSIGNED:
+                return
+            _signed(self, resource)
+
+        TokenResponse._authenticate_and_authorize_normal_action = sts_authorize
+        TokenResponse._stack_iam_unsigned = True
 
     base = access_control.IAMRequestBase
     if not getattr(base, "_stack_iam_prefix", False):

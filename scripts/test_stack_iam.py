@@ -5,6 +5,8 @@ import json
 import urllib.request
 
 import boto3
+import botocore
+import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
@@ -83,3 +85,28 @@ def test_a_policy_scoped_to_one_service_allows_that_service_only(stack, enforced
     with pytest.raises(ClientError, match="not authorized to perform: ecs:UpdateService"):
         ecs.update_service(cluster="demo", service="web", desiredCount=2)
     assert cw.describe_alarms()["MetricAlarms"] == [], "CloudWatch's actions are cloudwatch:, not monitoring:"
+
+
+def test_a_role_assumed_with_a_web_identity_token_has_exactly_its_policy(stack, enforced):
+    """The OIDC path of a workflow: an unsigned AssumeRoleWithWebIdentity (as on AWS), then every
+    call made with the session is authorized against the role's policy."""
+    stack.seed("--desired", "1")
+    iam = boto3.client("iam", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id="testing", aws_secret_access_key="testing")
+    role = iam.create_role(RoleName="deploy", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ecs:DescribeServices"], "Resource": "*"}]}
+    iam.put_role_policy(RoleName="deploy", PolicyName="p", PolicyDocument=json.dumps(policy))
+    enforced("0")
+    # No credentials of its own: botocore sends this call unsigned, as the action's SDK does.
+    sts = boto3.client("sts", endpoint_url=stack.endpoint, region_name=R, config=botocore.config.Config(signature_version=botocore.UNSIGNED))
+    creds = sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="run-1", WebIdentityToken="a.b.c")["Credentials"]
+    kw = {
+        "endpoint_url": stack.endpoint,
+        "region_name": R,
+        "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"],
+        "aws_session_token": creds["SessionToken"],
+    }
+    ecs = boto3.client("ecs", **kw)
+    assert ecs.describe_services(cluster="demo", services=["web"])["services"][0]["serviceName"] == "web"
+    with pytest.raises(ClientError, match="assumed-role/deploy/run-1 is not authorized to perform: ecs:UpdateService"):
+        ecs.update_service(cluster="demo", service="web", desiredCount=2)

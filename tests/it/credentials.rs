@@ -1,38 +1,23 @@
 //! Credentials: the GitHub OIDC path (the runner's token endpoint played by wiremock, STS by moto),
 //! the refusal when Actions offers no OIDC, and no secret in any line but `::add-mask::`.
 
-use wiremock::matchers::{header, method, path, query_param};
+use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{Run, Stack, repo_root, stack, unique};
+use crate::support::{OIDC_BEARER, OIDC_JWT, Run, Stack, oidc_token_server, repo_root, stack, unique};
 
-const BEARER: &str = "runner-bearer-7f3a9c";
-const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm9yZy9hcHAifQ.c2lnbmF0dXJlLXZhbHVl";
 const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
 const EXISTING: &str = "127.0.0.1:5000/app@sha256:0000000000000000000000000000000000000000000000000000000000000001";
+const BEARER: &str = OIDC_BEARER;
+const JWT: &str = OIDC_JWT;
 
 async fn token_endpoint(audience: &str) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/token"))
-        .and(query_param("api-version", "2.0"))
-        .and(query_param("audience", audience))
-        .and(header("authorization", format!("Bearer {BEARER}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "count": 1, "value": JWT })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    server
+    oidc_token_server(audience, 1).await
 }
 
 fn in_actions(stack: &Stack, token_server: &MockServer) -> crate::support::Action {
     let mut action = stack.action();
-    action
-        .env("GITHUB_ACTIONS", "true")
-        .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/token?api-version=2.0", token_server.uri()))
-        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", BEARER)
-        .input("aws-region", &stack.region)
-        .input("role-to-assume", ROLE);
+    action.with_oidc(token_server, ROLE).input("aws-region", &stack.region);
     action
 }
 

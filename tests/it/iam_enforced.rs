@@ -1,7 +1,8 @@
-//! Deploys as an IAM user that has exactly the policy `iam-policy` prints, on the emulator with IAM
-//! enforcement on (every call signed by that user and authorized against the resources AWS names for
-//! it: scripts/iam_resources.py), and again with each statement taken out: the run then fails at the
-//! first call that needs it, naming the missing action, and leaves nothing half-changed.
+//! Deploys as a role that has exactly the policy `iam-policy` prints, assumed with the job's OIDC
+//! token as in a workflow, on the emulator with IAM enforcement on (every call signed by the role's
+//! session and authorized against the resources AWS names for it: scripts/iam_resources.py), and
+//! again with each statement taken out: the run then fails at the first call that needs it, naming
+//! the missing action, and leaves nothing half-changed.
 //!
 //! Not evaluated by the emulator, so not taken out here: `PassTaskRoles` (moto never checks
 //! iam:PassRole) and `EcsTagNewRevisions` (nor ECS's ecs:TagResource check on a tagged
@@ -11,7 +12,7 @@
 use serde_json::Value;
 
 use crate::iam::{actions_of, policy as printed_policy};
-use crate::support::{Run, Stack, s, stack};
+use crate::support::{Run, Stack, oidc_token_server, s, stack};
 
 /// Statements the emulator cannot check (see the header).
 const UNCHECKED: &[&str] = &["PassTaskRoles", "EcsTagNewRevisions", "EcrPush"];
@@ -26,28 +27,33 @@ fn without(policy: &Value, sid: &str) -> Value {
     p
 }
 
-/// The printed policy for `inputs`, after a deploy as `user` with exactly it succeeded without one
+/// The printed policy for `inputs`, after a deploy as `role` with exactly it succeeded without one
 /// refused call, not even a best-effort one.
-async fn runs_with_exactly_its_policy(stack: &Stack, user: &str, inputs: &[&str]) -> Value {
+async fn runs_with_exactly_its_policy(stack: &Stack, role: &str, inputs: &[&str]) -> Value {
     let policy = printed_policy(stack, inputs);
-    let run = deploy_as(stack, user, &policy, inputs).await;
+    let run = deploy_as(stack, role, &policy, inputs).await;
     assert_eq!(run.code, Some(0), "with exactly the printed policy:\n{run}");
     assert!(!run.stdout.contains("not authorized"), "no call was refused:\n{run}");
     policy
 }
 
-/// Runs the deploy as a new user with `policy`, enforcement on for the run only.
-async fn deploy_as(stack: &Stack, user: &str, policy: &Value, inputs: &[&str]) -> Run {
-    let (id, secret) = stack.iam_user(user, policy);
+/// Runs the deploy as a workflow does: the job's OIDC token exchanged for a new role that has
+/// exactly `policy`, enforcement on for the run only. No other key is in its environment: every call
+/// is signed by the role's session.
+async fn deploy_as(stack: &Stack, role: &str, policy: &Value, inputs: &[&str]) -> Run {
+    let role = stack.iam_role(role, policy);
+    let token = oidc_token_server("sts.amazonaws.com", 1..).await;
     stack.enforce_iam(true).await;
     let run = stack
         .action()
-        .env("AWS_ACCESS_KEY_ID", &id)
-        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .with_oidc(&token, &role)
         .args(["--aws-region", &stack.region])
         .args(inputs)
         .run();
     stack.enforce_iam(false).await;
+    assert!(run.stdout.contains(&format!("sts:AssumeRoleWithWebIdentity {role}")), "the run assumed the role:\n{run}");
     run
 }
 
@@ -67,8 +73,8 @@ async fn each_statement_is_needed(stack: &Stack, policy: &Value, inputs: &[&str]
         }
         taken_out += 1;
         let before: Vec<String> = futures_util::future::join_all(services.iter().map(|s| revision(stack, s))).await;
-        let user = format!("without-{}", sid.to_ascii_lowercase());
-        let run = deploy_as(stack, &user, &without(policy, sid), inputs).await;
+        let role = format!("without-{}", sid.to_ascii_lowercase());
+        let run = deploy_as(stack, &role, &without(policy, sid), inputs).await;
         let expected = if BEST_EFFORT.contains(&sid) { 0 } else { 1 };
         assert_eq!(run.code, Some(expected), "without {sid}:\n{run}");
         let named = actions_of(statement).into_iter().any(|a| run.stdout.contains(&format!("perform: {a}")));

@@ -31,6 +31,29 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The runner's bearer for its token endpoint, and the OIDC token it hands out (both secrets).
+pub const OIDC_BEARER: &str = "runner-bearer-7f3a9c";
+pub const OIDC_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm9yZy9hcHAifQ.c2lnbmF0dXJlLXZhbHVl";
+
+/// The runner's OIDC token endpoint, answering `times` requests made as GitHub documents them (GET
+/// with the runner's bearer, `api-version=2.0` and the audience) with a token.
+pub async fn oidc_token_server(audience: &str, times: impl Into<wiremock::Times>) -> wiremock::MockServer {
+    use wiremock::matchers::{header, method, path, query_param};
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("GET"))
+        .and(path("/token"))
+        .and(query_param("api-version", "2.0"))
+        .and(query_param("audience", audience))
+        .and(header("authorization", format!("Bearer {OIDC_BEARER}").as_str()))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({ "count": 1, "value": OIDC_JWT })),
+        )
+        .expect(times)
+        .mount(&server)
+        .await;
+    server
+}
+
 /// The action's outputs, in the order a deploy writes them (and action.yml declares them).
 pub const OUTPUTS: [&str; 7] = [
     "image-uri",
@@ -106,13 +129,14 @@ impl Stack {
         assert!(r.is_ok_and(|r| r.status().is_success()), "could not switch IAM enforcement at {}", self.endpoint);
     }
 
-    /// An IAM user with exactly `policy`, made while enforcement is off; returns its access key.
-    pub fn iam_user(&self, name: &str, policy: &Value) -> (String, String) {
+    /// A role GitHub's OIDC provider may assume, with exactly `policy` (made while enforcement is
+    /// off); returns its ARN.
+    pub fn iam_role(&self, name: &str, policy: &Value) -> String {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("policy.json");
         std::fs::write(&file, policy.to_string()).unwrap();
         let out = Command::new(&self.python)
-            .arg(repo_root().join("scripts/iam_user.py"))
+            .arg(repo_root().join("scripts/iam_role.py"))
             .arg(name)
             .arg(&file)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
@@ -120,10 +144,10 @@ impl Stack {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .output()
-            .expect("run scripts/iam_user.py");
-        assert!(out.status.success(), "iam_user failed: {}", String::from_utf8_lossy(&out.stderr));
-        let key: Value = serde_json::from_slice(&out.stdout).expect("iam_user prints JSON");
-        (key["id"].as_str().unwrap().to_string(), key["secret"].as_str().unwrap().to_string())
+            .expect("run scripts/iam_role.py");
+        assert!(out.status.success(), "iam_role failed: {}", String::from_utf8_lossy(&out.stderr));
+        let role: Value = serde_json::from_slice(&out.stdout).expect("iam_role prints JSON");
+        role["arn"].as_str().unwrap().to_string()
     }
 
     /// The SDK configuration for clients on the emulator, for assertions and changes mid-run.
@@ -245,6 +269,20 @@ impl Action {
     pub fn env(&mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> &mut Self {
         self.command.env(key, value);
         self
+    }
+
+    pub fn env_remove(&mut self, key: &str) -> &mut Self {
+        self.command.env_remove(key);
+        self
+    }
+
+    /// Runs as a GitHub Actions job with `id-token: write` does: the runner's token endpoint is
+    /// `server` (see `oidc_token_server`), and the run assumes `role` with the token.
+    pub fn with_oidc(&mut self, server: &wiremock::MockServer, role: &str) -> &mut Self {
+        self.env("GITHUB_ACTIONS", "true")
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/token?api-version=2.0", server.uri()))
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", OIDC_BEARER)
+            .input("role-to-assume", role)
     }
 
     /// Sets an action input the way the runner does: `INPUT_<NAME>` with the hyphens kept.
