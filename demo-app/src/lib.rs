@@ -3,7 +3,8 @@
 //! (`/health` answers 503), `LATENCY_MS` (added to every answer but `/health`) and `CRASH_ON_START`
 //! (print a few lines, then exit with that code instead of serving); `CRASH_WHEN_SET=NAME` does the
 //! same with code 1 once the variable `NAME` is set (one of several services that cannot take a
-//! release's new setting).
+//! release's new setting); `ALLOCATE_MB` holds that much memory from the start (a release that needs
+//! more than its container may use is killed by the kernel).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,11 +29,17 @@ pub struct Settings {
     pub latency_ms: u64,
     /// Exit with this code at start, after a few lines of output, instead of serving.
     pub crash_on_start: Option<u8>,
+    /// MiB written and held from the start, at most `MAX_ALLOCATE_MB`.
+    pub allocate_mb: usize,
 }
 
+/// The most `ALLOCATE_MB` may ask for: enough to exceed any small container's memory, bounded so
+/// that a mistake cannot take the machine's memory.
+pub const MAX_ALLOCATE_MB: usize = 1024;
+
 impl Settings {
-    /// Reads `APP_VERSION`, `GIT_SHA`, `HOSTNAME`, `PORT`, `FAIL_RATE`, `HEALTHY`, `LATENCY_MS` and
-    /// `CRASH_ON_START` through `var`.
+    /// Reads `APP_VERSION`, `GIT_SHA`, `HOSTNAME`, `PORT`, `FAIL_RATE`, `HEALTHY`, `LATENCY_MS`,
+    /// `CRASH_ON_START`, `CRASH_WHEN_SET` and `ALLOCATE_MB` through `var`.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let fail_rate = match non_empty("FAIL_RATE") {
@@ -74,6 +81,13 @@ impl Settings {
                 _ => return Err(format!("CRASH_ON_START={raw:?}: use the exit code to crash with, 1 to 255")),
             },
         };
+        let allocate_mb = match non_empty("ALLOCATE_MB") {
+            None => 0,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(mb) if mb <= MAX_ALLOCATE_MB => mb,
+                _ => return Err(format!("ALLOCATE_MB={raw:?}: use whole MiB from 0 to {MAX_ALLOCATE_MB}")),
+            },
+        };
         // Several services from one image: only the one seeded with this knob crashes on the setting.
         let crash_on_start = crash_on_start
             .or_else(|| non_empty("CRASH_WHEN_SET").filter(|name| non_empty(name.trim()).is_some()).map(|_| 1));
@@ -89,6 +103,7 @@ impl Settings {
             healthy,
             latency_ms,
             crash_on_start,
+            allocate_mb,
         })
     }
 }

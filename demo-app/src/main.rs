@@ -21,8 +21,16 @@ fn main() -> ExitCode {
         eprintln!("demo-app: fatal: CRASH_ON_START={code}, exiting with code {code}");
         return ExitCode::from(code);
     }
+    // Written, not only reserved: the pages count against the container's memory at once.
+    let held = vec![1u8; settings.allocate_mb * 1024 * 1024];
+    if !held.is_empty() {
+        println!("demo-app: holding {} MiB", settings.allocate_mb);
+    }
     match rocket::execute(demo_app::rocket(settings).launch()) {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(_) => {
+            drop(held);
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("demo-app: {error}");
             ExitCode::FAILURE

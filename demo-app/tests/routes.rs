@@ -92,11 +92,13 @@ fn latency_knob_delays_answers_but_not_health() {
 }
 
 #[test]
-fn bad_latency_and_crash_knobs_are_refused_with_the_fix() {
+fn bad_latency_crash_and_memory_knobs_are_refused_with_the_fix() {
     let parse = |k: &str, v: &str| Settings::from_env(|name| (name == k).then(|| v.to_string()));
     assert!(parse("LATENCY_MS", "fast").unwrap_err().contains("whole milliseconds"));
     assert!(parse("CRASH_ON_START", "0").unwrap_err().contains("1 to 255"));
     assert_eq!(parse("CRASH_ON_START", "3").unwrap().crash_on_start, Some(3));
+    assert_eq!(parse("ALLOCATE_MB", "64").unwrap().allocate_mb, 64);
+    assert!(parse("ALLOCATE_MB", "4096").unwrap_err().contains("whole MiB from 0 to 1024"));
 }
 
 #[test]

@@ -53,8 +53,13 @@ pub(crate) fn log_config(td: &TaskDefinition) -> HashMap<String, (String, String
 
 fn ended(c: &aws_sdk_ecs::types::Container) -> String {
     match (c.exit_code(), c.reason()) {
-        (_, Some(r)) if r.contains("OutOfMemory") => {
-            format!("OutOfMemoryError (killed for using more memory than it may): {r}")
+        (code, Some(r)) if r.contains("OutOfMemory") => {
+            let code = code.map(|c| format!(", exit code {c}")).unwrap_or_default();
+            let said = r.strip_prefix("OutOfMemoryError: ").unwrap_or(r);
+            format!(
+                "OutOfMemoryError{code}: {said} (it needed more memory than its task definition gives it: raise its \
+                 container's or its task's memory, or find what grows)"
+            )
         }
         (Some(code), Some(r)) => format!("exit code {code}: {r}"),
         (Some(code), None) => format!("exit code {code}"),
@@ -196,7 +201,11 @@ mod tests {
             .exit_code(137)
             .reason("OutOfMemoryError: Container killed due to memory usage")
             .build();
-        assert!(ended(&oom).starts_with("OutOfMemoryError (killed for using more memory than it may)"));
+        assert_eq!(
+            ended(&oom),
+            "OutOfMemoryError, exit code 137: Container killed due to memory usage (it needed more memory than its \
+             task definition gives it: raise its container's or its task's memory, or find what grows)"
+        );
         let crashed = aws_sdk_ecs::types::Container::builder().name("web").exit_code(3).build();
         assert_eq!(ended(&crashed), "exit code 3");
     }

@@ -389,6 +389,31 @@ async fn a_failed_release_is_explained_with_its_exit_code_and_last_log_lines() {
     );
 }
 
+/// A release that needs more memory than its container may use (the seeded container's `memory`
+/// is 256 MiB; the demo app's `ALLOCATE_MB` holds 512): the kernel kills it, and the log and the
+/// summary name OutOfMemoryError.
+#[tokio::test]
+async fn a_release_the_kernel_kills_for_memory_is_named_out_of_memory() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let run = stack
+        .action()
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", s(&seeded, "cluster")])
+        .args(["--service", "web", "--environment-variables", "ALLOCATE_MB=512", "--wait-timeout", "30s"])
+        .run();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"), "rolled back");
+    assert!(
+        run.stdout.contains("  web: OutOfMemoryError, exit code 137: Container killed due to memory usage"),
+        "{run}"
+    );
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(summary.contains("- ` web `: ` OutOfMemoryError, exit code 137: "), "{summary}");
+}
+
 /// A known revision: `task-definition: web:1` with no image goes back to it as it is (nothing
 /// registered); with `image`, it is the base the new revision is rendered from.
 #[tokio::test]
