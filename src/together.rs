@@ -64,27 +64,19 @@ impl Run {
         if reason == CANCELLED_REASON {
             return self.cancelled();
         }
-        let told = self.failure.send_if_modified(|first| {
-            if first.is_some() {
-                return false;
-            }
-            *first = Some(format!("`{service}` failed: {reason}"));
-            true
-        });
-        if told {
+        if self.first(format!("`{service}` failed: {reason}")) {
             gha.warning(&format!("{service} failed: stopping the other services of this run, then restoring them"));
         }
     }
 
     /// SIGINT/SIGTERM stopped a service: the run did not succeed, every service goes back.
     pub(crate) fn cancelled(&self) {
-        self.failure.send_if_modified(|first| {
-            if first.is_some() {
-                return false;
-            }
-            *first = Some(CANCELLED_REASON.to_string());
-            true
-        });
+        self.first(CANCELLED_REASON.to_string());
+    }
+
+    /// Keeps `reason` as the run's failure unless there already is one; true when it was kept.
+    fn first(&self, reason: String) -> bool {
+        self.failure.send_if_modified(|first| first.is_none() && first.replace(reason).is_none())
     }
 
     pub(crate) fn reason(&self) -> Option<String> {
@@ -108,11 +100,13 @@ impl Run {
         let (mut failure, mut traffic, mut rolling) =
             (self.failure.subscribe(), self.traffic_back.subscribe(), self.rolling.subscribe());
         loop {
+            // Every value is marked seen, so that only a later change ends the `select!` below.
             let why = failure.borrow_and_update().clone();
             let back = *traffic.borrow_and_update();
+            let all_rolled = *rolling.borrow_and_update() == 0;
             match why {
                 Some(why) if back => return Some(why),
-                None if *rolling.borrow_and_update() == 0 => return None,
+                None if all_rolled => return None,
                 _ => {}
             }
             // The senders live in `self`, which outlives this wait: a change is the only way out.
