@@ -87,14 +87,7 @@ impl EventLog {
             let containers: Vec<String> = task
                 .containers()
                 .iter()
-                .filter_map(|c| {
-                    let name = c.name()?;
-                    match (c.exit_code(), c.reason()) {
-                        (_, Some(r)) => Some(format!("{name}: {r}")),
-                        (Some(code), None) => Some(format!("{name}: exit code {code}")),
-                        _ => None,
-                    }
-                })
+                .filter_map(|c| Some(format!("{}: {}", c.name()?, super::stopped::container_end(c)?)))
                 .collect();
             let detail = if containers.is_empty() { String::new() } else { format!(" ({})", containers.join("; ")) };
             let line = format!("task {id} ({revision}) stopped: {reason}{detail}");

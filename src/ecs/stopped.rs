@@ -51,21 +51,36 @@ pub(crate) fn log_config(td: &TaskDefinition) -> HashMap<String, (String, String
         .collect()
 }
 
-fn ended(c: &aws_sdk_ecs::types::Container) -> String {
-    match (c.exit_code(), c.reason()) {
-        (code, Some(r)) if r.contains("OutOfMemory") => {
+/// How a container ended, in a few words (`exit code 3`, `exit code 1: <ECS's reason>`,
+/// `OutOfMemoryError, exit code 137: <ECS's words>`); None when ECS says nothing. The event log's
+/// stopped-task lines and the failure explanation both say it this way.
+pub(crate) fn container_end(c: &aws_sdk_ecs::types::Container) -> Option<String> {
+    Some(match (c.exit_code(), c.reason()) {
+        (code, Some(r)) if is_oom(r) => {
             let code = code.map(|c| format!(", exit code {c}")).unwrap_or_default();
-            let said = r.strip_prefix("OutOfMemoryError: ").unwrap_or(r);
-            format!(
-                "OutOfMemoryError{code}: {said} (it needed more memory than its task definition gives it: raise its \
-                 container's or its task's memory, or find what grows)"
-            )
+            format!("OutOfMemoryError{code}: {}", r.strip_prefix("OutOfMemoryError: ").unwrap_or(r))
         }
         (Some(code), Some(r)) => format!("exit code {code}: {r}"),
         (Some(code), None) => format!("exit code {code}"),
         (None, Some(r)) => r.to_string(),
-        (None, None) => "no exit code".into(),
+        (None, None) => return None,
+    })
+}
+
+fn is_oom(reason: &str) -> bool {
+    reason.contains("OutOfMemory")
+}
+
+/// `container_end`, with what to do about an out-of-memory kill.
+fn ended(c: &aws_sdk_ecs::types::Container) -> String {
+    let Some(end) = container_end(c) else { return "no exit code".into() };
+    if c.reason().is_some_and(is_oom) {
+        return format!(
+            "{end} (it needed more memory than its task definition gives it: raise its container's or its \
+             task's memory, or find what grows)"
+        );
     }
+    end
 }
 
 /// A task that stopped on its own account (its container exited, it could not start, it failed its
@@ -75,7 +90,7 @@ fn failed(task: &aws_sdk_ecs::types::Task) -> bool {
     let reason = task.stopped_reason().unwrap_or_default();
     matches!(task.stop_code(), Some(TaskStopCode::EssentialContainerExited | TaskStopCode::TaskFailedToStart))
         || reason.contains("health check")
-        || task.containers().iter().any(|c| c.reason().is_some_and(|r| r.contains("OutOfMemory")))
+        || task.containers().iter().any(|c| c.reason().is_some_and(is_oom))
 }
 
 /// The stopped tasks of `revision` in `services`, newest first, with their containers' last lines.
@@ -208,6 +223,14 @@ mod tests {
         );
         let crashed = aws_sdk_ecs::types::Container::builder().name("web").exit_code(3).build();
         assert_eq!(ended(&crashed), "exit code 3");
+        // The event log's lines say it the same way, without the advice.
+        assert_eq!(
+            container_end(&oom).as_deref(),
+            Some("OutOfMemoryError, exit code 137: Container killed due to memory usage")
+        );
+        let killed = aws_sdk_ecs::types::Container::builder().name("web").exit_code(1).reason("Task stopped").build();
+        assert_eq!(container_end(&killed).as_deref(), Some("exit code 1: Task stopped"));
+        assert_eq!(container_end(&aws_sdk_ecs::types::Container::builder().name("web").build()), None);
     }
 
     #[test]
