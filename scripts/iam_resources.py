@@ -3,9 +3,12 @@
 moto (with enforcement on: POST /moto-api/reset-auth) authorizes every call against the resource "*",
 so a policy scoped to ARNs denies everything, and it names CloudWatch's actions by their signing
 name ("monitoring:DescribeAlarms"). Here each call is authorized against the resources AWS's Service
-Authorization Reference names for it, and CloudWatch's actions are "cloudwatch:". What stays moto's:
-conditions (only StringEquals, on the keys it knows); not evaluated at all: iam:PassRole and ECS's
-ecs:TagResource check on RegisterTaskDefinition with tags.
+Authorization Reference names for it, and CloudWatch's actions are "cloudwatch:". A call also gets
+the other authorizations AWS makes for it, which moto never does: RegisterTaskDefinition passes its
+task and execution roles (iam:PassRole on each) and, with tags, tags the new revision
+(ecs:TagResource on it). What stays moto's: conditions (only StringEquals, on the keys it knows);
+not evaluated at all: iam:PassRole on RunTask (the roles are its task definition's, already passed
+when it was registered).
 
 STS's web identity and SAML exchanges are not signed on AWS (the token is the credential): moto
 asks them for a signature all the same and fails with a 500, so here they skip authorization.
@@ -16,6 +19,7 @@ moto answers every service in one XML shape (`<ErrorResponse><Errors><Error>`) t
 """
 
 import json
+from urllib.parse import urlparse
 
 # Services whose errors are JSON bodies (awsJson1_1), not XML.
 JSON_SERVICES = {"ecs", "logs", "ecr"}
@@ -81,6 +85,48 @@ def resources(service, action, params, region, account):
     return [r for r in found if r] or ["*"]
 
 
+def implied(service, action, params, region, account, next_revision):
+    """The other (action, resource) authorizations AWS makes for a call. `next_revision(family)` is
+    the revision a registration will get."""
+    if (service, action) != ("ecs", "RegisterTaskDefinition"):
+        return []
+    out = [("iam:PassRole", params[k]) for k in ("taskRoleArn", "executionRoleArn") if params.get(k)]
+    if params.get("tags"):
+        family = params["family"]
+        out.append(("ecs:TagResource", f"arn:aws:ecs:{region}:{account}:task-definition/{family}:{next_revision(family)}"))
+    return out
+
+
+def _next_revision(account, region):
+    from moto.ecs.models import ecs_backends
+
+    def revision(family):
+        return max(ecs_backends[account][region].task_definitions.get(family, {}), default=0) + 1
+
+    return revision
+
+
+def _authorize_as(response, action, resource):
+    """moto's own check of the caller's policies, for `action` on `resource` instead of the request's."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.access_control import IAMRequest
+
+    if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        return  # enforcement is off
+    request = IAMRequest(
+        account_id=response.current_account,
+        method=response.method,
+        path=urlparse(response.uri).path,
+        data=response.data,
+        body=response.raw_body,
+        headers=response.headers,
+        action=response._get_action(),
+    )
+    request._action = action
+    request.check_action_permitted(resource)
+
+
 def _query_denied(message):
     """AccessDenied as the query protocol's services answer it (HTTP 403)."""
     from moto.core.exceptions import AccessDeniedError
@@ -131,9 +177,13 @@ def install():
 
         def authorize(self, resource="*", _service=service, _original=original):
             action = self._get_action()
-            for r in resources(_service, action, _params(self), self.region, self.current_account):
+            params, region, account = _params(self), self.region, self.current_account
+            checks = [(lambda r: _original(self, r), r) for r in resources(_service, action, params, region, account)]
+            for other, r in implied(_service, action, params, region, account, _next_revision(account, region)):
+                checks.append((lambda r, other=other: _authorize_as(self, other, r), r))
+            for check, r in checks:
                 try:
-                    _original(self, r)
+                    check(r)
                 except AccessDeniedError as denied:
                     message = f"{denied.message} on resource: {r}"
                     if _service in JSON_SERVICES:

@@ -10,7 +10,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from iam_resources import resources
+from iam_resources import implied, resources
 
 R, A = "us-east-1", "123456789012"
 
@@ -42,6 +42,22 @@ def test_other_services_name_their_listener_alarms_log_streams_and_repositories(
     assert resources("logs", "GetLogEvents", logs, R, A) == [f"arn:aws:logs:{R}:{A}:log-group:/ecs/web:log-stream:ecs/web/1"]
     assert resources("ecr", "DescribeRepositories", {"repositoryNames": ["app"]}, R, A) == [f"arn:aws:ecr:{R}:{A}:repository/app"]
     assert resources("ecr", "GetAuthorizationToken", {}, R, A) == ["*"]
+
+
+def test_registering_a_revision_passes_its_roles_and_tags_the_new_revision():
+    params = {
+        "family": "web",
+        "taskRoleArn": f"arn:aws:iam::{A}:role/app",
+        "executionRoleArn": f"arn:aws:iam::{A}:role/exec",
+        "tags": [{"key": "team", "value": "platform"}],
+    }
+    assert implied("ecs", "RegisterTaskDefinition", params, R, A, lambda family: 3) == [
+        ("iam:PassRole", f"arn:aws:iam::{A}:role/app"),
+        ("iam:PassRole", f"arn:aws:iam::{A}:role/exec"),
+        ("ecs:TagResource", f"arn:aws:ecs:{R}:{A}:task-definition/web:3"),
+    ]
+    assert implied("ecs", "RegisterTaskDefinition", {"family": "web"}, R, A, lambda family: 1) == []
+    assert implied("ecs", "UpdateService", params, R, A, lambda family: 1) == []
 
 
 @pytest.fixture
@@ -110,3 +126,31 @@ def test_a_role_assumed_with_a_web_identity_token_has_exactly_its_policy(stack, 
     assert ecs.describe_services(cluster="demo", services=["web"])["services"][0]["serviceName"] == "web"
     with pytest.raises(ClientError, match="assumed-role/deploy/run-1 is not authorized to perform: ecs:UpdateService"):
         ecs.update_service(cluster="demo", service="web", desiredCount=2)
+
+
+def test_a_registration_needs_pass_role_on_its_roles_and_tag_resource_for_its_tags(stack, enforced):
+    """What moto never checks: AWS authorizes iam:PassRole on a new revision's roles and, when it is
+    tagged, ecs:TagResource on the revision being created."""
+    iam = boto3.client("iam", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id="testing", aws_secret_access_key="testing")
+    register = {"Effect": "Allow", "Action": ["ecs:RegisterTaskDefinition"], "Resource": "*"}
+    pass_role = {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": f"arn:aws:iam::{A}:role/exec"}
+    tag = {"Effect": "Allow", "Action": ["ecs:TagResource"], "Resource": f"arn:aws:ecs:{R}:{A}:task-definition/web:*"}
+    keys = {}
+    for name, statements in [("register", [register]), ("pass", [register, pass_role]), ("all", [register, pass_role, tag])]:
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        keys[name] = iam.create_access_key(UserName=name)["AccessKey"]
+
+    def register_as(name, **extra):
+        k = keys[name]
+        ecs = boto3.client("ecs", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id=k["AccessKeyId"], aws_secret_access_key=k["SecretAccessKey"])
+        containers = [{"name": "web", "image": stack.image, "memory": 64}]
+        return ecs.register_task_definition(family="web", containerDefinitions=containers, executionRoleArn=f"arn:aws:iam::{A}:role/exec", **extra)
+
+    enforced("0")
+    with pytest.raises(ClientError, match=f"not authorized to perform: iam:PassRole on resource: arn:aws:iam::{A}:role/exec"):
+        register_as("register")
+    assert register_as("pass")["taskDefinition"]["revision"] == 1, "untagged: no ecs:TagResource needed"
+    with pytest.raises(ClientError, match=f"not authorized to perform: ecs:TagResource on resource: arn:aws:ecs:{R}:{A}:task-definition/web:2"):
+        register_as("pass", tags=[{"key": "team", "value": "platform"}])
+    assert register_as("all", tags=[{"key": "team", "value": "platform"}])["taskDefinition"]["revision"] == 2
