@@ -362,29 +362,23 @@ async fn deploy_stage(
     let several = !others.is_empty();
     // A rolling first service has no traffic to put back before the others go back.
     let run = together::Run::new(1 + others.len(), matches!(deploy.strategy, StrategyPlan::Rolling));
-    let stop = || Stop::new(signals::cancelled(), several.then(|| run.failures()));
-    let release = rollout::Release {
+    let release_of = |service, revision, previous| rollout::Release {
         cluster: &deploy.cluster,
-        service: &deploy.service,
-        revision: &revision,
-        previous: &deploy.previous_task_definition_arn,
+        service,
+        revision,
+        previous,
         wait_timeout: deploy.wait_timeout,
         poll: poll_setting(var),
-        cancel: stop(),
+        cancel: Stop::new(signals::cancelled(), several.then(|| run.failures())),
+        desired: None,
+    };
+    let release = rollout::Release {
         desired: deploy.new_desired_count.map(|n| (n, deploy.desired_count)),
+        ..release_of(&deploy.service, &revision, &deploy.previous_task_definition_arn)
     };
     let releases: Vec<rollout::Release> = others
         .iter()
-        .map(|(o, _)| rollout::Release {
-            cluster: &deploy.cluster,
-            service: &o.plan.service,
-            revision: &o.revision,
-            previous: &o.plan.previous_task_definition_arn,
-            wait_timeout: deploy.wait_timeout,
-            poll: poll_setting(var),
-            cancel: stop(),
-            desired: None,
-        })
+        .map(|(o, _)| release_of(&o.plan.service, &o.revision, &o.plan.previous_task_definition_arn))
         .collect();
     let shared = tokio::sync::Mutex::new(&mut *reporter);
     let (first, ends) = {
@@ -400,16 +394,10 @@ async fn deploy_stage(
             run.traffic_is_back();
             run.rolled();
             // It succeeded: it goes back too if another service fails.
-            if ended.outcome == Outcome::Succeeded
-                && let Some(why) = run.verdict().await
-            {
-                ended.outcome = if deploy.rollback {
-                    let mut log = crate::ecs::events::EventLog::default();
-                    together::undo(&aws.ecs, &release, &why, &mut log, gha).await
-                } else {
-                    let left = rollout::short(&revision);
-                    Outcome::Failed { reason: format!("{why}; {} left on {left} (rollback: false)", deploy.service) }
-                };
+            if ended.outcome == Outcome::Succeeded {
+                let mut log = crate::ecs::events::EventLog::default();
+                ended.outcome =
+                    together::settle_rolled_out(&aws.ecs, &release, &run, deploy.rollback, &mut log, gha).await;
             }
             ended
         };
@@ -496,13 +484,12 @@ async fn first_service(
 
 /// The log group around the rollout: one service, or all of them (their lines interleave).
 fn group_title(deploy: &DeployPlan) -> String {
-    let how = match &deploy.strategy {
-        StrategyPlan::Rolling => "rolling",
-        StrategyPlan::Canary(_) => "canary",
+    let (how, alone) = match &deploy.strategy {
+        StrategyPlan::Rolling => ("rolling", "Rolling"),
+        StrategyPlan::Canary(_) => ("canary", "Canary"),
     };
     if deploy.also.is_empty() {
-        let how = if how == "rolling" { "Rolling" } else { "Canary" };
-        return format!("{how} deploy of {}/{}", deploy.cluster, deploy.service);
+        return format!("{alone} deploy of {}/{}", deploy.cluster, deploy.service);
     }
     let others: Vec<String> =
         deploy.also.iter().map(|a| format!("{}/{} (rolling)", deploy.cluster, a.service)).collect();

@@ -193,31 +193,15 @@ pub(crate) async fn deploy(
     let tell = async { reporter.lock().await.service_state(gha, name, state).await };
     let settle = async {
         let why = match &rolled {
-            Rolled::Stable => match run.verdict().await {
-                None => return Outcome::Succeeded,
-                Some(why) => why,
-            },
-            // It changed and did not make it: it goes back as soon as traffic is back.
-            Rolled::Failed { reason } => {
-                run.traffic_back().await;
-                reason.clone()
-            }
-            Rolled::Stopped(why) => {
-                run.traffic_back().await;
-                why.clone()
-            }
-            Rolled::Cancelled => {
-                run.traffic_back().await;
-                CANCELLED_REASON.to_string()
-            }
+            Rolled::Stable => return settle_rolled_out(ecs, release, run, rollback, &mut log, gha).await,
+            Rolled::Failed { reason } if !rollback => return Outcome::Failed { reason: reason.clone() },
+            Rolled::Failed { reason } => reason.clone(),
+            Rolled::Stopped(why) => why.clone(),
+            Rolled::Cancelled => CANCELLED_REASON.to_string(),
         };
-        match (&rolled, rollback) {
-            (Rolled::Failed { reason }, false) => Outcome::Failed { reason: reason.clone() },
-            (_, false) => {
-                Outcome::Failed { reason: format!("left on {} (rollback: false): {why}", short(release.revision)) }
-            }
-            (_, true) => undo(ecs, release, &why, &mut log, gha).await,
-        }
+        // It changed and did not make it: it goes back as soon as traffic is back.
+        run.traffic_back().await;
+        put_back(ecs, release, &why, rollback, &mut log, gha).await
     };
     let ((), outcome) = tokio::join!(tell, settle);
     if !matches!(outcome, Outcome::Succeeded) {
@@ -236,8 +220,38 @@ pub(crate) async fn deploy(
     }
 }
 
+/// A service that rolled out, once the run decided (`Run::verdict`): kept, or put back.
+pub(crate) async fn settle_rolled_out(
+    ecs: &aws_sdk_ecs::Client,
+    release: &Release<'_>,
+    run: &Run,
+    rollback: bool,
+    log: &mut EventLog,
+    gha: &Gha,
+) -> Outcome {
+    match run.verdict().await {
+        None => Outcome::Succeeded,
+        Some(why) => put_back(ecs, release, &why, rollback, log, gha).await,
+    }
+}
+
+/// Restores the service (`rollback`), or leaves it on its new revision, saying so.
+async fn put_back(
+    ecs: &aws_sdk_ecs::Client,
+    release: &Release<'_>,
+    why: &str,
+    rollback: bool,
+    log: &mut EventLog,
+    gha: &Gha,
+) -> Outcome {
+    if rollback {
+        return undo(ecs, release, why, log, gha).await;
+    }
+    Outcome::Failed { reason: format!("left on {} (rollback: false): {why}", short(release.revision)) }
+}
+
 /// A restore that cannot even start is a failure that names the service.
-pub(crate) async fn undo(
+async fn undo(
     ecs: &aws_sdk_ecs::Client,
     release: &Release<'_>,
     reason: &str,

@@ -157,7 +157,8 @@ async fn target_health(ctx: &GateContext<'_>, canary_tasks: i32, watched: &[Stri
         return Ok(GateResult::pass("target-health", value));
     }
     let detail = if targets.reasons.is_empty() {
-        format!("{} target(s) registered in {}", targets.total, ctx.canary_target_group.name)
+        // No unhealthy target: every registered one is healthy.
+        format!("{healthy} target(s) registered in {}", ctx.canary_target_group.name)
     } else {
         targets.reasons.join("; ")
     };
@@ -168,7 +169,6 @@ async fn target_health(ctx: &GateContext<'_>, canary_tasks: i32, watched: &[Stri
 pub(crate) struct Targets {
     /// Ids (`ip:port` as registered: the id) of the healthy ones.
     pub(crate) healthy: Vec<String>,
-    pub(crate) total: usize,
     /// `<id> <state>: <why>` of every other one.
     pub(crate) reasons: Vec<String>,
 }
@@ -201,7 +201,7 @@ pub(crate) async fn healthy_targets(aws: &Aws, target_group_arn: &str) -> Result
             reasons.push(format!("{id} {state}: {why}"));
         }
     }
-    Ok(Targets { healthy, total: descriptions.len(), reasons })
+    Ok(Targets { healthy, reasons })
 }
 
 /// What one target group answered over a window.

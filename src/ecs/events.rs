@@ -96,9 +96,7 @@ impl EventLog {
             self.recent.truncate(10);
         }
     }
-}
 
-impl EventLog {
     /// A read of the stopped tasks that failed: a missing permission is said once (the deploy goes
     /// on without the tasks' reasons); anything else is asked again at the next look.
     fn refused<E, R>(&mut self, operation: &'static str, e: &aws_sdk_ecs::error::SdkError<E, R>, gha: &Gha)
