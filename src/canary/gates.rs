@@ -142,13 +142,7 @@ async fn target_health(ctx: &GateContext<'_>, canary_tasks: i32, watched: &[Stri
         if lost.is_empty() {
             return Ok(GateResult::pass("target-health", value));
         }
-        let why: Vec<String> = lost
-            .iter()
-            .map(|id| {
-                let reason = targets.reasons.iter().find(|r| r.starts_with(id.as_str()));
-                reason.cloned().unwrap_or_else(|| format!("{id} is no longer registered"))
-            })
-            .collect();
+        let why: Vec<String> = lost.iter().map(|id| targets.why_not_healthy(id)).collect();
         return Ok(GateResult::fail("target-health", value, why.join("; ")));
     }
     let healthy = targets.healthy.len();
@@ -171,6 +165,15 @@ pub(crate) struct Targets {
     pub(crate) healthy: Vec<String>,
     /// `<id> <state>: <why>` of every other one.
     pub(crate) reasons: Vec<String>,
+}
+
+impl Targets {
+    /// Why target `id` is not among the healthy ones: ELB's reason, or that it left the group.
+    fn why_not_healthy(&self, id: &str) -> String {
+        // The id and a space: `127.0.0.1:3000` is not `127.0.0.1:30001`.
+        let reason = self.reasons.iter().find(|r| r.strip_prefix(id).is_some_and(|rest| rest.starts_with(' ')));
+        reason.cloned().unwrap_or_else(|| format!("{id} is no longer registered"))
+    }
 }
 
 /// The healthy targets of a target group, and the reasons of the others.
@@ -498,6 +501,19 @@ pub(crate) async fn probe(http: &reqwest::Client, url: &str) -> GateResult {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_lost_target_is_explained_by_its_own_reason_not_one_whose_port_it_prefixes() {
+        let targets = super::Targets {
+            healthy: Vec::new(),
+            reasons: vec![
+                "127.0.0.1:30001 draining: Target deregistration is in progress".into(),
+                "127.0.0.1:3000 unhealthy: Health checks failed".into(),
+            ],
+        };
+        assert_eq!(targets.why_not_healthy("127.0.0.1:3000"), "127.0.0.1:3000 unhealthy: Health checks failed");
+        assert_eq!(targets.why_not_healthy("127.0.0.1:300"), "127.0.0.1:300 is no longer registered");
+    }
+
     use super::*;
 
     fn counts(errors: f64, requests: f64) -> Counts {
