@@ -8,6 +8,8 @@ consecutive calls (an accumulator, not a coin), so tests can count on it. GET /_
 a rate, exactly the next N calls are throttled, then the fault ends by itself. With "random": true the
 fraction is a coin per call (seeded by "seed" for repeatable runs): bursts of consecutive throttles
 happen, as they do on AWS, so a client's retries are tested rather than always succeeding at once.
+With "after": "UpdateService", the fault is armed and starts only once a call to that operation of the
+same service went through: a read outage right after a deploy began, say.
 """
 
 import io
@@ -20,10 +22,23 @@ from urllib.parse import parse_qs
 _lock = threading.Lock()
 _rules = {}  # (service, operation or "*") -> [rate, calls, calls left or None, coin or None]
 _throttled = 0  # calls answered with a throttling error since the last clear()
+_armed = {}  # (service, trigger operation) -> [fault arguments to set once a trigger call went through]
 
 
-def set_fault(service: str, operation: str | None, rate: float, count: int | None = None, seed: int | None = None):
-    """`seed` set: each call is throttled with probability `rate` (random.Random(seed))."""
+def set_fault(
+    service: str,
+    operation: str | None,
+    rate: float,
+    count: int | None = None,
+    seed: int | None = None,
+    after: str | None = None,
+):
+    """`seed` set: each call is throttled with probability `rate` (random.Random(seed)). `after` set:
+    the fault starts after the next call to that operation of `service` went through."""
+    if after:
+        with _lock:
+            _armed.setdefault((service.lower(), after), []).append((operation, rate, count, seed))
+        return
     with _lock:
         k = (service.lower(), operation or "*")
         if count is not None and count > 0:
@@ -38,6 +53,7 @@ def clear():
     global _throttled
     with _lock:
         _rules.clear()
+        _armed.clear()
         _throttled = 0
 
 
@@ -62,6 +78,16 @@ def identify(environ) -> tuple[str | None, str | None]:
 
 
 def _due(service, operation) -> bool:
+    due = _rule_due(service, operation)
+    if not due:
+        with _lock:
+            armed = _armed.pop((service, operation), [])
+        for args in armed:
+            set_fault(service, *args)
+    return due
+
+
+def _rule_due(service, operation) -> bool:
     with _lock:
         for k in ((service, operation), (service, "*")):
             rule = _rules.get(k)
@@ -82,7 +108,7 @@ def _due(service, operation) -> bool:
 
 def throttled(environ):
     """The throttling answer (status, headers, body) for this request, or None to let it through."""
-    if not _rules:
+    if not _rules and not _armed:
         return None
     service, operation = identify(environ)
     if not service or not _due(service.lower(), operation or "*"):

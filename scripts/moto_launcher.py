@@ -67,8 +67,10 @@ def control(plane, profile, environ):
             return 400, {"error": 'expected {"service": "ecs", "operation": "DescribeServices", "rate": 0.2}'}
         if not body.get("service"):
             return 400, {"error": "name the service (the signing name: ecs, elasticloadbalancing, monitoring, …)"}
-        faults.set_fault(body["service"], body.get("operation"), rate, count, seed)
+        after = body.get("after")
+        faults.set_fault(body["service"], body.get("operation"), rate, count, seed, after)
         answer = {"service": body["service"], "operation": body.get("operation"), "rate": rate, "count": count}
+        answer |= {"after": after} if after else {}
         return 200, answer | ({"random": True, "seed": seed} if seed is not None else {})
     return 404, {"error": f"unknown control {method} {path}"}
 

@@ -64,6 +64,19 @@ def test_a_fault_count_throttles_exactly_the_next_calls_then_ends():
     faults.clear()
 
 
+def test_an_armed_fault_starts_only_after_its_trigger_call_went_through():
+    faults.clear()
+    faults.set_fault("ecs", "DescribeServices", 0, count=2, after="UpdateService")
+    faults.set_fault("ecs", "UpdateService", 1.0, after="UpdateService")
+    assert not faults._due("ecs", "DescribeServices"), "not armed before the trigger"
+    assert not faults._due("ecs", "UpdateService"), "the trigger call itself goes through"
+    describes = [faults._due("ecs", "DescribeServices") for _ in range(3)]
+    assert describes == [True, True, False]
+    assert faults._due("ecs", "UpdateService"), "every later update is refused"
+    faults.clear()
+    assert not faults._due("ecs", "UpdateService")
+
+
 def test_fault_rate_is_exact_over_consecutive_calls():
     faults.clear()
     faults.set_fault("ecs", None, 0.25)

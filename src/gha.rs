@@ -89,12 +89,9 @@ impl Gha {
     /// is printed with commands stopped around it, so it shows and does nothing.
     pub(crate) fn info(&self, text: &str) {
         let text = self.redact(text);
-        let commands = text.lines().any(|l| {
-            let l = l.trim_start();
-            l.starts_with("::") || l.starts_with("##[")
-        });
+        let (lines, commands) = runner_lines(&text);
         let _inert = commands.then(|| self.stop_commands());
-        for line in text.lines() {
+        for line in lines {
             self.raw(line);
         }
     }
@@ -198,6 +195,21 @@ impl Drop for Group<'_> {
     }
 }
 
+/// `text` cut into the lines the runner reads (it ends a line at `\n`, `\r\n` and a bare `\r`
+/// alike), and whether any of them is a workflow command: `::` at its start after spaces, or the
+/// legacy `##[` form anywhere in it. Printing these lines one by one leaves no command hidden behind a
+/// carriage return; with `true`, they must be printed between `::stop-commands::` and its token.
+pub(crate) fn runner_lines(text: &str) -> (Vec<&str>, bool) {
+    let lines: Vec<&str> = text.split("\r\n").flat_map(|l| l.split(['\n', '\r'])).collect();
+    // A trailing newline is not a line of its own; empty lines within the text are kept.
+    let lines = match lines.split_last() {
+        Some((last, rest)) if last.is_empty() => rest.to_vec(),
+        _ => lines,
+    };
+    let commands = lines.iter().any(|l| l.trim_start().starts_with("::") || l.contains("##["));
+    (lines, commands)
+}
+
 /// `name<<DELIM\nvalue\nDELIM\n`, the form that survives newlines in the value. The delimiter is
 /// chosen so that it cannot occur in the value.
 fn output_entry(name: &str, value: &str) -> String {
@@ -262,6 +274,50 @@ mod tests {
         gha.mask("xxabcxx");
         gha.info("v=xxabcxx");
         assert_eq!(out.text(), "v=***\n");
+    }
+
+    /// What the runner would run of `log`: its lines cut as the runner cuts them, outside any
+    /// `::stop-commands::` block, that start with `::` or hold `##[`.
+    fn runner_would_run(log: &str) -> Vec<String> {
+        let mut stopped: Option<String> = None;
+        let mut live = Vec::new();
+        for line in log.split(['\n', '\r']) {
+            let trimmed = line.trim_start();
+            match &stopped {
+                Some(token) if trimmed == format!("::{token}::") => stopped = None,
+                Some(_) => {}
+                None if trimmed.starts_with("::stop-commands::") => {
+                    stopped = trimmed.strip_prefix("::stop-commands::").map(str::to_string)
+                }
+                None if trimmed.starts_with("::") || line.contains("##[") => live.push(line.to_string()),
+                None => {}
+            }
+        }
+        live
+    }
+
+    #[test]
+    fn no_workflow_command_hides_behind_a_carriage_return_or_mid_line() {
+        let hostile = [
+            "task stopped\r::warning::pwned by a bare carriage return",
+            "Essential container exited\r\n::error::pwned after CRLF",
+            "exit code 1: see ##[warning]pwned in the middle of a line",
+            "reason\r::add-mask::hunter2",
+            "reason\r::stop-commands::attacker-token",
+            "  ::set-output name=x::pwned after spaces",
+        ];
+        for text in hostile {
+            let (gha, out) = gha(true);
+            gha.info(text);
+            let log = out.text();
+            assert_eq!(runner_would_run(&log), Vec::<String>::new(), "{text:?} printed as {log:?}");
+            assert!(!log.contains('\r'), "no carriage return reaches the log: {log:?}");
+            assert!(log.contains("pwned") || log.contains("hunter2") || log.contains("attacker-token"), "{log:?}");
+        }
+        // Plain text stays plain: no stop-commands around it, and its lines as the runner reads them.
+        let (gha, out) = gha(true);
+        gha.info("step 1/2\rstep 2/2\n\nend\n");
+        assert_eq!(out.text(), "step 1/2\nstep 2/2\n\nend\n");
     }
 
     #[test]

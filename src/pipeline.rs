@@ -371,6 +371,7 @@ async fn deploy_stage(
         poll: poll_setting(var),
         cancel: Stop::new(signals::cancelled(), several.then(|| run.failures())),
         desired: None,
+        started: Default::default(),
     };
     let release = rollout::Release {
         desired: deploy.new_desired_count.map(|n| (n, deploy.desired_count)),

@@ -1,6 +1,44 @@
-//! Jittered exponential backoff for the few HTTP calls we make ourselves (the AWS SDK has its own).
+//! Jittered exponential backoff for the few HTTP calls we make ourselves (the AWS SDK has its own),
+//! and the schedule of the calls an undo cannot do without (traffic back, a service sent back).
 
 use std::time::Duration;
+
+use anyhow::Result;
+use tokio::time::Instant;
+
+/// How long an undo's one call (the canary's traffic call, a rolling service sent back) is retried
+/// before the run says it could not and prints the command that does it.
+pub(crate) const MUST_SUCCEED_FOR: Duration = Duration::from_secs(20);
+
+/// The same, after SIGINT/SIGTERM: GitHub kills the job 10 s after its first signal.
+pub(crate) const WITHIN_A_SIGNAL: Duration = Duration::from_secs(5);
+
+/// The waits between an undo's attempts: from half a second, growing to 4 s.
+pub(crate) fn undo_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(500), Duration::from_secs(4), u32::MAX)
+}
+
+/// `call` until it succeeds or `budget` has passed since the first attempt; the last error then,
+/// saying how long it was tried.
+pub(crate) async fn for_up_to<T>(budget: Duration, mut call: impl AsyncFnMut() -> Result<T>) -> Result<T> {
+    let started = Instant::now();
+    let mut backoff = undo_backoff();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let error = match call().await {
+            Ok(done) => return Ok(done),
+            Err(e) => e,
+        };
+        match backoff.next().filter(|_| started.elapsed() < budget) {
+            Some(wait) => crate::clock::sleep(wait.min(budget.saturating_sub(started.elapsed()))).await,
+            None => {
+                let tried = started.elapsed().as_secs_f64();
+                return Err(error.context(format!("{attempts} attempt(s) in {tried:.1}s")));
+            }
+        }
+    }
+}
 
 /// "Full jitter": each wait is random in [0, min(cap, base × 2^n)].
 pub(crate) struct Backoff {
@@ -41,5 +79,31 @@ mod tests {
         assert_eq!(waits.len(), 3);
         assert!(waits.iter().all(|w| *w <= Duration::from_millis(300)));
         assert_eq!(b.attempts(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_call_that_must_succeed_is_tried_again_until_it_does_or_the_budget_is_spent() {
+        let mut calls = 0;
+        let done = for_up_to(Duration::from_secs(5), async || {
+            calls += 1;
+            if calls < 3 { Err(anyhow::anyhow!("Throttling: Rate exceeded")) } else { Ok(calls) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(done, 3);
+
+        let mut calls = 0;
+        let failed = for_up_to::<()>(Duration::from_millis(600), async || {
+            calls += 1;
+            Err(anyhow::anyhow!("Throttling: Rate exceeded"))
+        })
+        .await
+        .unwrap_err();
+        assert!(calls >= 2, "tried again within the budget: {calls}");
+        let text = format!("{failed:#}");
+        assert!(
+            text.contains(&format!("{calls} attempt(s) in")) && text.ends_with("Throttling: Rate exceeded"),
+            "{text}"
+        );
     }
 }

@@ -19,10 +19,9 @@ use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::CanaryPlan;
 use crate::progress::{Event, Progress};
-use crate::retry::Backoff;
 
 /// How long an abort keeps trying to put traffic back before it stops and says how.
-pub(crate) const ABORT_TRAFFIC_RETRIES: Duration = Duration::from_secs(20);
+pub(crate) const ABORT_TRAFFIC_RETRIES: Duration = crate::retry::MUST_SUCCEED_FOR;
 
 pub(crate) struct CanaryRun<'a> {
     pub(crate) aws: &'a Aws,
@@ -181,7 +180,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 progress.emit(event, &controller.table).await;
                 let restored = if cancelled(&r) {
                     // One call, no wait: the run has seconds left, ECS rolls the service back itself.
-                    r.release.send_to(&r.aws.ecs, r.release.previous).await.map(|()| {
+                    r.release.send_to(&r.aws.ecs, r.release.previous).await.map(|_| {
                         gha.info(&format!(
                             "cancelled: not waiting for {} to be back on {} (ECS rolls it back)",
                             r.release.service,
@@ -227,7 +226,7 @@ fn done(result: Result<()>) -> Observation {
 }
 
 async fn scale(aws: &Aws, cluster: &str, name: &str, revision: Option<&str>, tasks: i32) -> Result<()> {
-    service::update(&aws.ecs, cluster, name, revision, Some(tasks)).await
+    service::update(&aws.ecs, cluster, name, revision, Some(tasks)).await.map(|_| ())
 }
 
 /// Weights in one call. When they must be set (an abort's traffic call, the reset after promotion),
@@ -240,7 +239,7 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
         return traffic::set_weights(elb, source, stable, canary, weights).await;
     }
     let started = Instant::now();
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(4), u32::MAX);
+    let mut backoff = crate::retry::undo_backoff();
     loop {
         // Judged by the read-back: a refused call (a missing permission, say) that finds the weights
         // already where they must be, as when an abort comes before the first shift, is done.
@@ -351,8 +350,8 @@ async fn update_and_wait(
     log: &mut EventLog,
     gha: &Gha,
 ) -> Result<Option<()>> {
-    r.release.send_to(&r.aws.ecs, revision).await?;
-    match rollout::wait(&r.release.watch(&r.aws.ecs), revision, cancel, log, gha).await? {
+    let ours = r.release.send_to(&r.aws.ecs, revision).await?;
+    match rollout::wait(&r.release.watch(&r.aws.ecs), revision, ours.as_ref(), cancel, log, gha).await? {
         Wait::Stable => Ok(Some(())),
         Wait::TimedOut => Err(anyhow!(
             "{} did not become stable on {} within wait-timeout {}",

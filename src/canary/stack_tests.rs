@@ -107,6 +107,7 @@ async fn run(cancel_at: Option<&'static str>) -> (Vec<String>, Outcome) {
         poll: rollout::Poll { first: Duration::from_millis(50), max: Duration::from_millis(50) },
         cancel: crate::stop::Stop::new(rx, None),
         desired: None,
+        started: Default::default(),
     };
     let r = CanaryRun { aws: &aws, plan: canary, release };
     let sink: Sink = std::sync::Arc::new(std::sync::Mutex::new(std::io::sink()));

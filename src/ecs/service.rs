@@ -2,7 +2,7 @@
 //! errors that say what to check.
 
 use anyhow::{Context, Result, anyhow, bail};
-use aws_sdk_ecs::types::{Service, Tag, TaskDefinition, TaskDefinitionField};
+use aws_sdk_ecs::types::{Deployment, Service, Tag, TaskDefinition, TaskDefinitionField};
 
 use crate::aws::call_failed;
 
@@ -39,15 +39,18 @@ pub(crate) async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &st
     }
 }
 
-/// The one UpdateService of the action: a service to `revision`, to `tasks` tasks, or both.
+/// The one UpdateService of the action: a service to `revision`, to `tasks` tasks, or both. Returns
+/// the deployment ECS answered as PRIMARY, when it named one: with a new revision, the deployment this
+/// call started, which later reads (ECS is eventually consistent) may not show at once.
 pub(crate) async fn update(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     name: &str,
     revision: Option<&str>,
     tasks: Option<i32>,
-) -> Result<()> {
-    ecs.update_service()
+) -> Result<Option<Deployment>> {
+    let out = ecs
+        .update_service()
         .cluster(cluster)
         .service(name)
         .set_task_definition(revision.map(str::to_string))
@@ -60,7 +63,12 @@ pub(crate) async fn update(
             (_, Some(tasks)) => format!("could not scale {name} to {tasks} task(s)"),
             (None, None) => format!("could not update service {name}"),
         })?;
-    Ok(())
+    Ok(primary(out.service().map(Service::deployments).unwrap_or_default()).cloned())
+}
+
+/// The PRIMARY deployment among `deployments`: the one ECS is moving the service to.
+pub(crate) fn primary(deployments: &[Deployment]) -> Option<&Deployment> {
+    deployments.iter().find(|d| d.status() == Some("PRIMARY"))
 }
 
 /// A task definition (by ARN or family:revision) with its tags, so a new revision keeps them.

@@ -139,6 +139,46 @@ async fn a_circuit_breaker_failure_waits_for_ecs_own_rollback() {
     assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"));
 }
 
+/// Issue 24.1: after UpdateService the service cannot be read (an outage, throttling by other tools):
+/// the wait ends blind, and the undo still sends the previous revision back rather than leaving ECS
+/// rolling the new one out under a failed run.
+#[tokio::test]
+async fn a_rolling_deploy_whose_wait_cannot_read_the_service_is_still_rolled_back() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "2"]);
+    // Every look of the wait fails (four in a row end it); the reads after that work again.
+    stack.throttle_after("ecs", "UpdateService", "DescribeServices", Some(4)).await;
+    let run = deploy(&stack, &seeded, &["--environment-variables", "APP_VERSION=unread"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(output(&run, "status"), "rolled-back", "{run}");
+    assert!(run.stdout.contains("the deployment of web:2 could not be followed: 4 look(s) in a row failed"), "{run}");
+    assert!(run.stdout.contains("restoring demo/web to web:1"), "{run}");
+    assert!(run.stdout.contains("demo/web is back on web:1"), "{run}");
+    assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"));
+}
+
+/// Issue 24.1: when the undo's own call is refused too (retried first), the run says where the
+/// service is and prints the command that restores it.
+#[tokio::test]
+async fn an_undo_that_cannot_be_sent_says_where_the_service_is_and_how_to_restore_it() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "2"]);
+    stack.throttle_after("ecs", "UpdateService", "DescribeServices", Some(4)).await;
+    stack.throttle_after("ecs", "UpdateService", "UpdateService", None).await;
+    let run = deploy(&stack, &seeded, &["--environment-variables", "APP_VERSION=stuck", "--desired-count", "3"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(output(&run, "status"), "failed", "{run}");
+    let previous = s(&seeded, "task_definition_arn");
+    assert!(run.stdout.contains("demo/web could not be sent back to web:1"), "{run}");
+    assert!(run.stdout.contains("attempt(s) in"), "the call was retried: {run}");
+    assert!(run.stdout.contains("its primary deployment runs web:2"), "{run}");
+    let command = format!(
+        "Restore it with: aws ecs update-service --cluster demo --service web --task-definition {previous} --desired-count 2"
+    );
+    assert!(run.stdout.contains(&command), "{run}");
+    assert_eq!(service_revision(&stack).await, output(&run, "task-definition-arn"), "nothing else was changed");
+}
+
 #[tokio::test]
 async fn a_rolling_deploy_succeeds_with_a_fifth_of_its_ecs_calls_throttled() {
     let stack = stack().await;

@@ -204,6 +204,17 @@ impl Stack {
         assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
     }
 
+    /// Arms a fault that starts once the next call to `trigger` of `service` went through: exactly
+    /// `count` calls to `operation` throttled then, or every one of them with `count` None.
+    pub async fn throttle_after(&self, service: &str, trigger: &str, operation: &str, count: Option<u32>) {
+        let body = serde_json::json!({
+            "service": service, "operation": operation, "after": trigger, "rate": 1.0, "count": count,
+        });
+        let r =
+            reqwest::Client::new().post(format!("{}/_stack/faults", self.endpoint)).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    }
+
     /// Kills the containers of a service's running tasks, as a crash would.
     pub async fn kill_tasks(&self, cluster: &str, service: &str) -> usize {
         let ecs = self.ecs().await;
