@@ -203,7 +203,7 @@ pub(crate) fn runner_lines(text: &str) -> (Vec<&str>, bool) {
     let lines: Vec<&str> = text.split("\r\n").flat_map(|l| l.split(['\n', '\r'])).collect();
     // A trailing newline is not a line of its own; empty lines within the text are kept.
     let lines = match lines.split_last() {
-        Some((last, rest)) if last.is_empty() => rest.to_vec(),
+        Some((&"", rest)) => rest.to_vec(),
         _ => lines,
     };
     let commands = lines.iter().any(|l| l.trim_start().starts_with("::") || l.contains("##["));
