@@ -453,11 +453,12 @@ async fn a_comment_update_failing_mid_run_does_not_silence_the_rest() {
     server.verify().await;
 }
 
-/// Lines of a log that the runner would run as workflow commands (outside `::stop-commands::`).
-fn live_commands(log: &str) -> Vec<&str> {
+/// Lines of a log that the runner would run as workflow commands (outside `::stop-commands::`): it
+/// ends a line at `\n` and at a bare `\r`, and reads the legacy `##[` form anywhere in a line.
+pub fn live_commands(log: &str) -> Vec<&str> {
     let mut stopped: Option<String> = None;
     let mut live = Vec::new();
-    for line in log.lines() {
+    for line in log.split(['\n', '\r']) {
         let trimmed = line.trim_start();
         match &stopped {
             Some(token) if trimmed == format!("::{token}::") => stopped = None,
@@ -465,7 +466,7 @@ fn live_commands(log: &str) -> Vec<&str> {
             None if trimmed.starts_with("::stop-commands::") => {
                 stopped = trimmed.strip_prefix("::stop-commands::").map(str::to_string)
             }
-            None if trimmed.starts_with("::") || trimmed.starts_with("##[") => live.push(line),
+            None if trimmed.starts_with("::") || line.contains("##[") => live.push(line),
             None => {}
         }
     }

@@ -6,6 +6,7 @@
 
 use aws_sdk_ecs::types::{KeyValuePair, TaskDefinition};
 
+use crate::report::live_commands;
 use crate::support::{Run, Stack, output, s, stack};
 
 fn deploy(stack: &Stack, seeded: &serde_json::Value, extra: &[&str]) -> Run {
@@ -499,4 +500,40 @@ async fn a_known_revision_is_deployed_as_it_is_or_rendered_from() {
     assert_eq!(count().await, 3, "with an image, a new revision from the known one");
     let env = new.container_definitions()[0].environment();
     assert!(!env.iter().any(|kv| kv.name() == Some("APP_VERSION")), "rendered from web:1, not from the latest");
+}
+
+/// Issue 24.5: anyone with ecs:StopTask writes a stopped reason, and the rolling wait prints it. A
+/// workflow command behind a bare carriage return, after CRLF, or in the legacy `##[` form mid-line
+/// stays inert in the log the runner reads.
+#[tokio::test]
+async fn a_stopped_reason_with_workflow_commands_stays_inert_in_the_log() {
+    let stack = stack().await;
+    // A release that never gets stable and no circuit breaker: the wait lasts until wait-timeout.
+    let seeded = stack.seed(&["--circuit-breaker", "off", "--desired", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = stack
+        .action()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", dir.path().join("outputs"))
+        .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", "demo", "--service", "web"])
+        .args(["--wait-timeout", "8s", "--environment-variables", "CRASH_ON_START=1"])
+        .spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while service_revision(&stack).await == s(&seeded, "task_definition_arn") {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it updated the service");
+        assert!(std::time::Instant::now() < deadline, "the service was never updated");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let ecs = stack.ecs().await;
+    let running = ecs.list_tasks().cluster("demo").service_name("web").send().await.unwrap();
+    let task = running.task_arns().first().expect("a running task of the old revision").clone();
+    let hostile = "scaled in\r::warning::pwned-cr\r\n::error::pwned-crlf and ##[warning]pwned-legacy \
+                   \r::add-mask::ecs\r::stop-commands::pwned-stop";
+    ecs.stop_task().cluster("demo").task(&task).reason(hostile).send().await.unwrap();
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("pwned-cr"), "the stopped reason was printed (the test saw it): {run}");
+    let live = live_commands(&run.stdout);
+    let injected: Vec<&&str> = live.iter().filter(|l| l.contains("pwned") || l.contains("add-mask::ecs")).collect();
+    assert!(injected.is_empty(), "commands the runner would run: {injected:?}\n{run}");
 }
