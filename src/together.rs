@@ -35,11 +35,34 @@ pub(crate) struct ServiceEnd {
     pub(crate) events: Vec<String>,
 }
 
-/// What the services of one run tell each other: the first failure (every wait watches it), whether
-/// traffic is on the stable version, and how many services are still rolling out.
+/// Where the first service's traffic is, for the other services' undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Traffic {
+    /// The canary may still take traffic: nothing else goes back yet.
+    OnNew,
+    /// On the stable version (an abort's traffic call is over, or the first service ended, or it
+    /// is rolling and has no traffic).
+    Back,
+    /// The abort could not put it back: nothing else is touched (a person must look first).
+    Stuck,
+}
+
+/// What the run decided about a service that rolled out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Every service rolled out and none failed.
+    Keep,
+    /// The run failed (why) and traffic is back: restore it.
+    Restore(String),
+    /// The run failed (why) but the canary's traffic is stuck: leave it as it is.
+    Leave(String),
+}
+
+/// What the services of one run tell each other: the first failure (every wait watches it), where
+/// the first service's traffic is, and how many services are still rolling out.
 pub(crate) struct Run {
     failure: watch::Sender<Option<String>>,
-    traffic_back: watch::Sender<bool>,
+    traffic: watch::Sender<Traffic>,
     rolling: watch::Sender<usize>,
 }
 
@@ -48,7 +71,7 @@ impl Run {
     pub(crate) fn new(services: usize, traffic_back: bool) -> Self {
         Run {
             failure: watch::Sender::new(None),
-            traffic_back: watch::Sender::new(traffic_back),
+            traffic: watch::Sender::new(if traffic_back { Traffic::Back } else { Traffic::OnNew }),
             rolling: watch::Sender::new(services),
         }
     }
@@ -84,9 +107,19 @@ impl Run {
     }
 
     /// The first service's traffic is no longer on the new revision's side, or never will be again:
-    /// its abort's traffic call is over, or it ended.
+    /// its abort's traffic call is over, or it ended. Traffic that is stuck stays stuck.
     pub(crate) fn traffic_is_back(&self) {
-        self.traffic_back.send_replace(true);
+        self.traffic.send_if_modified(|t| {
+            *t == Traffic::OnNew && {
+                *t = Traffic::Back;
+                true
+            }
+        });
+    }
+
+    /// The first service's abort could not move traffic back: no other service is touched.
+    pub(crate) fn traffic_is_stuck(&self) {
+        self.traffic.send_replace(Traffic::Stuck);
     }
 
     /// A service's rollout is over (after recording its failure, if it failed).
@@ -94,19 +127,21 @@ impl Run {
         self.rolling.send_modify(|n| *n = n.saturating_sub(1));
     }
 
-    /// Waits until the run decided about a service that rolled out: restore it (why), once the run
-    /// failed and traffic is back; or keep it (None), once every service rolled out with no failure.
-    pub(crate) async fn verdict(&self) -> Option<String> {
+    /// Waits until the run decided about a service that rolled out: restore it, once the run failed
+    /// and traffic is back; leave it, once the run failed with the canary's traffic stuck; or keep
+    /// it, once every service rolled out with no failure.
+    pub(crate) async fn verdict(&self) -> Verdict {
         let (mut failure, mut traffic, mut rolling) =
-            (self.failure.subscribe(), self.traffic_back.subscribe(), self.rolling.subscribe());
+            (self.failure.subscribe(), self.traffic.subscribe(), self.rolling.subscribe());
         loop {
             // Every value is marked seen, so that only a later change ends the `select!` below.
             let why = failure.borrow_and_update().clone();
-            let back = *traffic.borrow_and_update();
+            let now = *traffic.borrow_and_update();
             let all_rolled = *rolling.borrow_and_update() == 0;
-            match why {
-                Some(why) if back => return Some(why),
-                None if all_rolled => return None,
+            match (why, now) {
+                (Some(why), Traffic::Back) => return Verdict::Restore(why),
+                (Some(why), Traffic::Stuck) => return Verdict::Leave(why),
+                (None, _) if all_rolled => return Verdict::Keep,
                 _ => {}
             }
             // The senders live in `self`, which outlives this wait: a change is the only way out.
@@ -118,9 +153,11 @@ impl Run {
         }
     }
 
-    /// Waits until traffic is back on the stable version (a service that failed goes back then).
-    async fn traffic_back(&self) {
-        let _ = self.traffic_back.subscribe().wait_for(|back| *back).await;
+    /// Waits until traffic is back on the stable version (a service that failed goes back then) or
+    /// known to be stuck (it is left alone then); true when back.
+    async fn traffic_back(&self) -> bool {
+        let settled = self.traffic.subscribe().wait_for(|t| *t != Traffic::OnNew).await.map(|t| *t);
+        settled.is_ok_and(|t| t == Traffic::Back)
     }
 }
 
@@ -138,9 +175,9 @@ impl<P: Progress> Progress for Tap<'_, P> {
     async fn emit(&mut self, event: Event<'_>, table: &[StepRecord]) {
         if let Some(run) = self.run {
             match &event {
-                Event::Aborting { reason, .. } => {
+                Event::Aborting { reason, traffic_back } => {
                     run.record(self.service, reason, self.gha);
-                    run.traffic_is_back();
+                    if *traffic_back { run.traffic_is_back() } else { run.traffic_is_stuck() }
                 }
                 Event::RollingBack { reason, .. } | Event::RolloutLeft { reason } => {
                     run.record(self.service, reason, self.gha);
@@ -200,7 +237,9 @@ pub(crate) async fn deploy(
             Rolled::Cancelled => CANCELLED_REASON.to_string(),
         };
         // It changed and did not make it: it goes back as soon as traffic is back.
-        run.traffic_back().await;
+        if !run.traffic_back().await {
+            return left_for_stuck_traffic(release, &why);
+        }
         put_back(ecs, release, &why, rollback, &mut log, gha).await
     };
     let ((), outcome) = tokio::join!(tell, settle);
@@ -230,8 +269,22 @@ pub(crate) async fn settle_rolled_out(
     gha: &Gha,
 ) -> Outcome {
     match run.verdict().await {
-        None => Outcome::Succeeded,
-        Some(why) => put_back(ecs, release, &why, rollback, log, gha).await,
+        Verdict::Keep => Outcome::Succeeded,
+        Verdict::Restore(why) => put_back(ecs, release, &why, rollback, log, gha).await,
+        Verdict::Leave(why) => left_for_stuck_traffic(release, &why),
+    }
+}
+
+/// A service left on its new revision because the canary's traffic could not be put back: while
+/// traffic is stuck, nothing else changes (the undo must not make things worse than the failure).
+fn left_for_stuck_traffic(release: &Release<'_>, why: &str) -> Outcome {
+    Outcome::Failed {
+        reason: format!(
+            "left on {}: the canary's traffic could not be put back on the stable service, so nothing else was \
+             changed ({why}); once traffic is back, restore it with: {}",
+            short(release.revision),
+            release.restore_command()
+        ),
     }
 }
 
@@ -336,7 +389,7 @@ mod tests {
         run.record("worker", "exit code 1", &gha);
         assert!((&mut verdict).now_or_never().is_none(), "restored before the canary's traffic is back");
         run.traffic_is_back();
-        assert_eq!(verdict.await.as_deref(), Some("`worker` failed: exit code 1"));
+        assert_eq!(verdict.await, Verdict::Restore("`worker` failed: exit code 1".into()));
 
         // Everything rolled out and nothing failed: kept.
         let run = Run::new(2, false);
@@ -346,15 +399,15 @@ mod tests {
         assert!((&mut verdict).now_or_never().is_none());
         run.traffic_is_back();
         run.rolled();
-        assert_eq!(verdict.await, None);
+        assert_eq!(verdict.await, Verdict::Keep);
 
         // A rolling first service has no traffic: a failure is enough, and the first reason stays.
         let run = Run::new(2, true);
         run.record("web", "the deployment did not become stable", &gha);
         run.record("worker", "exit code 1", &gha);
         assert_eq!(
-            run.verdict().now_or_never().flatten().as_deref(),
-            Some("`web` failed: the deployment did not become stable")
+            run.verdict().now_or_never(),
+            Some(Verdict::Restore("`web` failed: the deployment did not become stable".into()))
         );
     }
 
@@ -366,7 +419,7 @@ mod tests {
         run.rolled();
         run.cancelled();
         run.rolled();
-        assert_eq!(run.verdict().now_or_never().flatten().as_deref(), Some(CANCELLED_REASON));
+        assert_eq!(run.verdict().now_or_never(), Some(Verdict::Restore(CANCELLED_REASON.into())));
         // A failure told before the signal keeps its reason.
         let (gha, _) = gha();
         let run = Run::new(2, true);
@@ -387,10 +440,10 @@ mod tests {
         let mut tap = Tap { run: Some(&run), service: "web", gha: &gha, inner: Heard(Vec::new()) };
         tap.emit(Event::WeightsSet { label: "step 1/2", stable: 90, canary: 10 }, &[]).await;
         assert_eq!(run.reason(), None);
-        assert!(!*run.traffic_back.borrow());
+        assert_eq!(*run.traffic.borrow(), Traffic::OnNew);
         tap.emit(Event::Aborting { traffic_back: true, reason: "alarms gate failed: api-5xx in ALARM" }, &[]).await;
         assert_eq!(run.reason().as_deref(), Some("`web` failed: alarms gate failed: api-5xx in ALARM"));
-        assert!(*run.traffic_back.borrow());
+        assert_eq!(*run.traffic.borrow(), Traffic::Back);
         assert_eq!(tap.inner.0.len(), 2, "the events go on to the log and the report");
         let log = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
         assert!(log.contains("web failed: stopping the other services of this run, then restoring them"), "{log}");
@@ -406,6 +459,40 @@ mod tests {
         let mut tap = Tap { run: None, service: "web", gha: &gha, inner: Heard(Vec::new()) };
         tap.emit(Event::Aborting { traffic_back: true, reason: "x" }, &[]).await;
         assert_eq!(tap.inner.0.len(), 1);
+    }
+
+    /// Issue 24.8: when the canary's abort could not put traffic back, the other services are left
+    /// on their new revisions (touch nothing else while traffic is stuck), even once the first ends.
+    #[tokio::test]
+    async fn a_canary_whose_traffic_is_stuck_leaves_the_other_services_alone() {
+        let (gha, _) = gha();
+        let run = Run::new(2, false);
+        run.rolled();
+        let verdict = run.verdict();
+        tokio::pin!(verdict);
+        let mut tap = Tap { run: Some(&run), service: "web", gha: &gha, inner: Heard(Vec::new()) };
+        tap.emit(Event::Aborting { traffic_back: false, reason: "alarms gate failed: api-5xx in ALARM" }, &[]).await;
+        run.traffic_is_back(); // the first service ended: stuck traffic stays stuck
+        assert_eq!(*run.traffic.borrow(), Traffic::Stuck);
+        assert_eq!(
+            (&mut verdict).now_or_never(),
+            Some(Verdict::Leave("`web` failed: alarms gate failed: api-5xx in ALARM".into()))
+        );
+        assert!(!run.traffic_back().await, "a service that failed is not sent back either");
+        let release = Release {
+            cluster: "demo",
+            service: "worker",
+            revision: "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:2",
+            previous: "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:1",
+            wait_timeout: std::time::Duration::from_secs(60),
+            poll: rollout::Poll::default(),
+            cancel: crate::stop::Stop::new(watch::channel(false).1, None),
+            desired: None,
+            started: Default::default(),
+        };
+        let Outcome::Failed { reason } = left_for_stuck_traffic(&release, "`web` failed: x") else { panic!() };
+        assert!(reason.starts_with("left on worker:2: the canary's traffic could not be put back"), "{reason}");
+        assert!(reason.ends_with("--task-definition arn:aws:ecs:us-east-1:123456789012:task-definition/worker:1"));
     }
 
     fn end(service: &str, outcome: Outcome) -> ServiceEnd {

@@ -221,7 +221,7 @@ impl Release<'_> {
     }
 
     /// The command a person runs to put the service back when the undo could not.
-    fn restore_command(&self) -> String {
+    pub(crate) fn restore_command(&self) -> String {
         let count = self.count_for(self.previous).map(|n| format!(" --desired-count {n}")).unwrap_or_default();
         format!(
             "aws ecs update-service --cluster {} --service {} --task-definition {}{count}",

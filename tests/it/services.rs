@@ -246,3 +246,42 @@ async fn sigterm_mid_bake_puts_traffic_back_then_sends_every_service_back() {
     let services: serde_json::Value = serde_json::from_str(&output(&run, "services")).unwrap();
     assert!(services.as_array().unwrap().iter().all(|s| s["status"] == "rolled-back"), "{services}");
 }
+
+/// Issue 24.8: the worker fails, the canary's abort cannot put traffic back (ModifyListener refused
+/// for good): while traffic is stuck nothing else changes, so the worker is left on its new
+/// revision too, and the run says how to restore it once traffic is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_canarys_traffic_cannot_be_put_back_the_other_services_are_left_alone() {
+    let two = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (outputs, summary) = (dir.path().join("outputs"), dir.path().join("summary.md"));
+    let extra = ["--canary-steps", "50%:5m, 100%", "--wait-timeout", "15s", "--environment-variables", "FEATURE_X=on"];
+    let mut child = two.action(&outputs, &summary, &extra).spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while two.weights().await != (50, 50) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the canary took traffic");
+        assert!(std::time::Instant::now() < deadline, "the canary never took traffic");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    two.stack.throttle("elasticloadbalancing", Some("ModifyListener"), 1.0).await;
+    let mut run = Run::from(child.wait_with_output().unwrap());
+    two.stack.throttle("elasticloadbalancing", Some("ModifyListener"), 0.0).await;
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    assert_eq!(run.code, Some(1), "{run}");
+    assert_eq!(output(&run, "status"), "failed", "{run}");
+    assert_eq!(two.weights().await, (50, 50), "traffic is where the failure left it");
+    let worker = two.service("worker").await;
+    assert_ne!(worker.task_definition(), Some(s(&two.worker, "task_definition_arn")), "the worker was not restored");
+    assert!(!run.stdout.contains("restoring demo/worker"), "{run}");
+    assert!(
+        run.stdout
+            .contains("worker: left on worker:2: the canary's traffic could not be put back on the stable service"),
+        "{run}"
+    );
+    let previous = s(&two.worker, "task_definition_arn");
+    assert!(
+        run.stdout
+            .contains(&format!("aws ecs update-service --cluster demo --service worker --task-definition {previous}")),
+        "{run}"
+    );
+}
