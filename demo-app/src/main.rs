@@ -38,15 +38,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// `demo-app migrate [--exit N] [--sleep SECONDS]`: what a database migration run before a deploy
-/// looks like (a few lines, a pause, an exit code), for the pre-deploy task's examples and tests.
+/// `demo-app migrate [--exit N] [--sleep SECONDS] [--graceful]`: what a database migration run
+/// before a deploy looks like (a few lines, a pause, an exit code), for the pre-deploy task's examples
+/// and tests. `--graceful`: SIGTERM during the pause ends it with exit 0, as many tools do when asked
+/// to stop, although the migration did not finish.
 fn migrate(args: &[String]) -> ExitCode {
     let value = |flag: &str| {
         args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse::<u64>().ok())
     };
     let code = value("--exit").unwrap_or(0).min(255) as u8;
     println!("demo-app migrate: applying 2 migrations");
-    std::thread::sleep(std::time::Duration::from_secs(value("--sleep").unwrap_or(0)));
+    let pause = std::time::Duration::from_secs(value("--sleep").unwrap_or(0));
+    if args.iter().any(|a| a == "--graceful") {
+        if paused_until_sigterm(pause) {
+            println!("demo-app migrate: SIGTERM, stopping before 0001_init finished");
+            return ExitCode::SUCCESS;
+        }
+    } else {
+        std::thread::sleep(pause);
+    }
     println!("demo-app migrate: applied 0001_init");
     if code == 0 {
         println!("demo-app migrate: applied 0002_orders; done");
@@ -54,4 +64,23 @@ fn migrate(args: &[String]) -> ExitCode {
         eprintln!("demo-app migrate: 0002_orders failed: relation \"orders\" already exists (exit {code})");
     }
     ExitCode::from(code)
+}
+
+/// Sleeps `pause`; true when SIGTERM came first.
+fn paused_until_sigterm(pause: std::time::Duration) -> bool {
+    use rocket::tokio;
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        std::thread::sleep(pause);
+        return false;
+    };
+    runtime.block_on(async {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            tokio::time::sleep(pause).await;
+            return false;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => false,
+            _ = term.recv() => true,
+        }
+    })
 }

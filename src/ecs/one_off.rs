@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, ContainerOverride, LaunchType, NetworkConfiguration, TaskDefinition, TaskOverride,
+    TaskStopCode,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -162,10 +163,21 @@ pub(crate) async fn run(
         }],
     };
     match exit {
-        Some(0) => {
+        Some(0) if ended_on_its_own(&task) => {
             gha.info(&format!("pre-deploy command `{command}` exited 0: the deploy goes on"));
             Ok(())
         }
+        // Stopped from outside (StopTask, a Spot interruption, a scale-in): a process that exits 0
+        // on SIGTERM did not finish its work.
+        Some(0) => Err(Refusal {
+            reason: format!(
+                "the pre-deploy command `{command}` exited 0 but did not end on its own: ECS stopped the task ({}: \
+                 {}), so it may not have finished and no service was changed",
+                task.stop_code().map(|c| c.as_str()).unwrap_or("no stop code"),
+                task.stopped_reason().unwrap_or("no reason given")
+            ),
+            task: Some(summary),
+        }),
         Some(code) => Err(Refusal {
             reason: format!("the pre-deploy command `{command}` exited {code}, so no service was changed"),
             task: Some(summary),
@@ -178,6 +190,11 @@ pub(crate) async fn run(
             task: Some(summary),
         }),
     }
+}
+
+/// The task stopped because its essential container exited, not because something stopped it.
+fn ended_on_its_own(task: &aws_sdk_ecs::types::Task) -> bool {
+    task.stop_code() == Some(&TaskStopCode::EssentialContainerExited)
 }
 
 /// The stream's lines since `token`, printed as they come (inert) and kept.

@@ -73,3 +73,45 @@ async fn a_pre_deploy_command_that_never_ends_is_stopped_at_wait_timeout() {
     );
     assert_eq!(revision(&stack).await, s(&seeded, "task_definition_arn"), "no service changed");
 }
+
+/// Issue 24.10: a pre-deploy task stopped from outside (StopTask, a Spot interruption, a scale-in)
+/// whose process exits 0 on SIGTERM did not finish: only a task that ended on its own with exit 0
+/// lets the deploy go on.
+#[tokio::test]
+async fn a_pre_deploy_task_stopped_from_outside_is_a_failure_even_with_exit_0() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "1"]);
+    let ecs = stack.ecs().await;
+    let mut child = stack
+        .action()
+        .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", s(&seeded, "cluster")])
+        .args(["--service", "web", "--pre-deploy-command", "migrate --sleep 600 --graceful", "--wait-timeout", "60s"])
+        .spawn();
+    // The pre-deploy task, once its container runs: stopped as a Spot interruption would.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let task = loop {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its pre-deploy task ran");
+        assert!(std::time::Instant::now() < deadline, "no pre-deploy task ran");
+        let listed = ecs.list_tasks().cluster("demo").started_by("ecs-deploy-action").send().await.unwrap();
+        if let Some(arn) = listed.task_arns().first() {
+            let described = ecs.describe_tasks().cluster("demo").tasks(arn).send().await.unwrap();
+            if described.tasks()[0].last_status() == Some("RUNNING") {
+                break arn.clone();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // Its first line is out: the process is past its start and handles SIGTERM.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    ecs.stop_task().cluster("demo").task(&task).reason("Spot interruption").send().await.unwrap();
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(
+        run.stdout.contains(
+            "the pre-deploy command `migrate --sleep 600 --graceful` exited 0 but did not end on its own: ECS \
+             stopped the task (UserInitiated: Spot interruption)"
+        ),
+        "{run}"
+    );
+    assert_eq!(revision(&stack).await, s(&seeded, "task_definition_arn"), "no service changed");
+}
