@@ -29,6 +29,7 @@ def main() -> int:
     p.add_argument("--deregistration-delay", type=int, default=30, help="target groups' delay, in AWS seconds")
     p.add_argument("--circuit-breaker", default="rollback", choices=["off", "on", "rollback"])
     p.add_argument("--desired", type=int, default=2)
+    p.add_argument("--no-logs", action="store_true", help="containers without a log configuration (no awslogs)")
     p.add_argument("--canary", action="store_true", help="also the canary service, target groups and ALB")
     p.add_argument("--canary-desired", type=int, default=0)
     p.add_argument("--weights", default="100,0", help="stable,canary forward weights")
@@ -58,11 +59,17 @@ def main() -> int:
             "portMappings": [{"containerPort": 8080 + i, "protocol": "tcp"}],
             "environment": [{"name": "APP_ENV", "value": "demo"}, {"name": "PORT", "value": str(8080 + i)}]
             + ([{"name": k, "value": v} for k, v in (e.split("=", 1) for e in args.env)] if i == 0 else []),
-            "logConfiguration": {
-                "logDriver": "awslogs",
-                "options": {"awslogs-group": "/ecs/" + args.service, "awslogs-region": region, "awslogs-stream-prefix": "ecs"},
-            },
         }
+        | (
+            {}
+            if args.no_logs
+            else {
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {"awslogs-group": "/ecs/" + args.service, "awslogs-region": region, "awslogs-stream-prefix": "ecs"},
+                }
+            }
+        )
         for i, name in enumerate(args.containers.split(","))
     ]
     td = ecs.register_task_definition(

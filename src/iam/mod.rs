@@ -226,6 +226,9 @@ pub(crate) fn statements(config: &Config, scope: &Scope) -> Vec<Statement> {
     let logs: Vec<String> =
         scope.log_groups.iter().map(|g| scope.arn("logs", &format!("log-group:{g}:log-stream:*"))).collect();
     out.push(Statement::new("ReadTaskLogs", &["logs:GetLogEvents"], logs));
+    // IAM refuses a whole document with a statement that grants nothing ("Policy statement must
+    // contain resources"): containers that do not log through awslogs need no ReadTaskLogs.
+    out.retain(|s| !s.resources.is_empty());
     out
 }
 

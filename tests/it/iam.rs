@@ -41,7 +41,54 @@ fn actions_called(run: &Run) -> BTreeSet<String> {
 pub fn policy(stack: &Stack, inputs: &[&str]) -> serde_json::Value {
     let run = stack.action().args(["iam-policy", "--aws-region", &stack.region]).args(inputs).run();
     assert_eq!(run.code, Some(0), "{run}");
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is the policy alone ({e}):\n{run}"))
+    let policy =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is the policy alone ({e}):\n{run}"));
+    assert_iam_accepts(&policy);
+    policy
+}
+
+/// What IAM checks before it accepts a policy document: every statement has a Sid of its own,
+/// actions, and at least one resource, each `*` or a well-formed ARN.
+pub fn assert_iam_accepts(policy: &serde_json::Value) {
+    assert_eq!(policy["Version"], "2012-10-17", "{policy:#}");
+    let mut sids = BTreeSet::new();
+    for statement in policy["Statement"].as_array().expect("statements") {
+        let sid = statement["Sid"].as_str().expect("a Sid");
+        assert!(sids.insert(sid.to_string()), "Sid {sid} twice in {policy:#}");
+        assert!(!actions_of(statement).is_empty(), "{sid} has no action: {policy:#}");
+        let resources: Vec<&str> = match &statement["Resource"] {
+            serde_json::Value::String(r) => vec![r.as_str()],
+            serde_json::Value::Array(list) => list.iter().map(|r| r.as_str().expect("a string resource")).collect(),
+            other => panic!("{sid}: Resource is {other}"),
+        };
+        assert!(
+            !resources.is_empty(),
+            "{sid} has no resource: IAM refuses the document (\"Policy statement must contain resources\")"
+        );
+        for r in resources {
+            let parts: Vec<&str> = r.splitn(6, ':').collect();
+            let well_formed = r == "*"
+                || (parts.len() == 6
+                    && parts[0] == "arn"
+                    && !parts[1].is_empty()
+                    && !parts[2].is_empty()
+                    && !parts[5].is_empty());
+            assert!(well_formed, "{sid}: `{r}` is not an ARN");
+        }
+    }
+}
+
+/// Issue 24.14: a service whose containers do not log through awslogs gets a policy IAM accepts:
+/// no ReadTaskLogs statement with nothing to grant.
+#[tokio::test]
+async fn a_service_without_awslogs_gets_a_policy_iam_accepts() {
+    let stack = stack().await;
+    stack.seed(&["--no-logs"]);
+    let inputs = ["--image", &stack.image, "--cluster", "demo", "--service", "web", "--pre-deploy-command", "migrate"];
+    let printed = policy(&stack, &inputs);
+    let sids: Vec<&str> = printed["Statement"].as_array().unwrap().iter().filter_map(|s| s["Sid"].as_str()).collect();
+    assert!(!sids.contains(&"ReadTaskLogs"), "{printed:#}");
+    assert!(sids.contains(&"EcsServices"), "{printed:#}");
 }
 
 /// A statement's actions (`Action` is a string or a list).
