@@ -170,7 +170,8 @@ async fn stages(
 ) -> Result<(), Failure> {
     let plan = {
         let _group = gha.group("Plan");
-        let plan = unless_cancelled("Could not plan the deploy", NOTHING_CHANGED, plan::resolve(config, aws)).await?;
+        let plan =
+            unless_cancelled("Could not plan the deploy", NOTHING_CHANGED, plan::resolve(config, aws, gha)).await?;
         gha.info(&plan::text(&plan));
         if let Some(deploy) = &plan.deploy {
             credentials::check_lifetime(path, var, plan::worst_case(deploy), gha)

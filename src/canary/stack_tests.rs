@@ -91,7 +91,13 @@ async fn run(cancel_at: Option<&'static str>) -> (Vec<String>, Outcome) {
     let inputs = Inputs::from_env_and_args(|_| None, args).expect("inputs");
     let config = Config::from_inputs(&inputs, |_| None).expect("a valid config");
     let aws = Aws::new(ambient_config(&config.aws).await, None);
-    let plan = plan::resolve(&config, &aws).await.expect("a plan");
+    let plan = plan::resolve(
+        &config,
+        &aws,
+        &Gha::new(false, std::sync::Arc::new(std::sync::Mutex::new(std::io::sink())), None, None),
+    )
+    .await
+    .expect("a plan");
     let deploy_plan = plan.deploy.expect("a deploy");
     let StrategyPlan::Canary(canary) = &deploy_plan.strategy else { panic!("not a canary plan") };
     let mut rendered = deploy_plan.rendered.clone();

@@ -93,6 +93,10 @@ pub(crate) struct Inputs {
     /// Undo a failed deploy [default: true]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Deploy")]
     pub(crate) rollback: Option<String>,
+    /// A deployment already in progress on a service: false refuses the run naming it, true waits
+    /// for it to end (at most wait-timeout) and plans against the result [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Deploy")]
+    pub(crate) wait_for_deployment: Option<String>,
     /// Print the plan and change nothing [default: false]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Deploy")]
     pub(crate) dry_run: Option<String>,

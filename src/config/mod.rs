@@ -79,6 +79,8 @@ pub(crate) struct DeploySettings {
     pub(crate) strategy: Strategy,
     pub(crate) wait_timeout: Duration,
     pub(crate) rollback: bool,
+    /// A deployment in progress at plan time is waited for (true) or refused (false).
+    pub(crate) wait_for_deployment: bool,
     /// The service's task count to set with the new revision (`desired-count`).
     pub(crate) desired_count: Option<i32>,
     /// Run once with the new revision before any service changes (`pre-deploy-command`).

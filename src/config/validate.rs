@@ -177,6 +177,8 @@ fn deploy(
     let wait_timeout =
         c.parse("wait-timeout", i.wait_timeout.as_deref(), positive_duration).unwrap_or(Duration::from_secs(15 * 60));
     let rollback = c.parse("rollback", i.rollback.as_deref(), boolean).unwrap_or(true);
+    let wait_for_deployment =
+        c.parse("wait-for-deployment", i.wait_for_deployment.as_deref(), boolean).unwrap_or(false);
     let deploy = match (set(&i.cluster), set(&i.service)) {
         (None, None) => {
             for (name, value) in [
@@ -248,6 +250,7 @@ fn deploy(
                     strategy,
                     wait_timeout,
                     rollback,
+                    wait_for_deployment,
                     desired_count,
                     pre_deploy,
                 }),

@@ -107,7 +107,7 @@ async fn resolve(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &G
     let (_, provider) = credentials::obtain(&config.aws, &ambient, Runner::from_env(var), gha).await?;
     let aws = Aws::new(ambient, provider);
     let account = caller_account(&aws).await?;
-    let plan = plan::resolve(config, &aws).await.context("could not resolve the plan the policy is scoped to")?;
+    let plan = plan::resolve(config, &aws, gha).await.context("could not resolve the plan the policy is scoped to")?;
     let region = config.aws.region.clone();
     let mut scope = Scope {
         partition: super::partition(&region).into(),

@@ -2,23 +2,26 @@
 //! nothing here changes anything, which the dry-run tests check against the emulator's whole state.
 
 use anyhow::{Context, Result, anyhow, bail};
-use aws_sdk_ecs::types::Service;
+use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
 
 use super::{AlsoPlan, CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks};
 use crate::aws::{Aws, call_failed};
 use crate::canary::traffic;
 use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy, TaskDefinitionSource};
+use crate::ecs::poll::{Check, Poll, Polled, poll_until};
+use crate::ecs::rollout::short;
 use crate::ecs::{service, taskdef, taskdef_file};
 use crate::failure::Refused;
+use crate::gha::Gha;
 
-pub(crate) async fn resolve(config: &Config, aws: &Aws) -> Result<Plan> {
+pub(crate) async fn resolve(config: &Config, aws: &Aws, gha: &Gha) -> Result<Plan> {
     let mut image = image_plan(config, aws).await?;
     let new_image = match &image {
         ImagePlan::AsRegistered { .. } => None,
         other => Some(other.reference()),
     };
     let deploy = match &config.deploy {
-        Some(settings) => Some(deploy_plan(settings, new_image.as_deref(), aws).await?),
+        Some(settings) => Some(deploy_plan(settings, new_image.as_deref(), aws, gha).await?),
         None => None,
     };
     if let (ImagePlan::AsRegistered { uri }, Some(d)) = (&mut image, &deploy) {
@@ -85,8 +88,8 @@ pub(crate) async fn caller_account(aws: &Aws) -> Result<String> {
 }
 
 /// `image`: the new image for the container; None keeps the task definition's (a known revision).
-async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws) -> Result<DeployPlan> {
-    let stable = service::describe(&aws.ecs, &settings.cluster, &settings.service).await?;
+async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, gha: &Gha) -> Result<DeployPlan> {
+    let stable = settled(settings, &settings.service, aws, gha).await?;
     let current_arn = stable
         .task_definition()
         .ok_or_else(|| anyhow!("service `{}` has no task definition", settings.service))?
@@ -113,7 +116,7 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws) 
         .map(taskdef::repository_of);
     let mut also = Vec::new();
     for name in &settings.also {
-        also.push(also_plan(settings, name, image, first_image, aws).await?);
+        also.push(also_plan(settings, name, image, first_image, aws, gha).await?);
     }
     let strategy = match &settings.strategy {
         Strategy::Rolling => StrategyPlan::Rolling,
@@ -151,8 +154,9 @@ async fn also_plan(
     image: Option<&str>,
     repository: Option<&str>,
     aws: &Aws,
+    gha: &Gha,
 ) -> Result<AlsoPlan> {
-    let svc = service::describe(&aws.ecs, &settings.cluster, name).await.context("input `service`")?;
+    let svc = settled(settings, name, aws, gha).await.context("input `service`")?;
     let current_arn =
         svc.task_definition().ok_or_else(|| anyhow!("service `{name}` has no task definition"))?.to_string();
     let (current, tags) = service::task_definition(&aws.ecs, &current_arn).await?;
@@ -316,6 +320,13 @@ fn check_weights(weights: (i32, i32)) -> Result<()> {
 pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
     for (name, _, planned) in deploy.services() {
         let now = service::describe(&aws.ecs, &deploy.cluster, name).await?;
+        if let Some(flight) = in_flight(&now) {
+            return Err(Refused(format!(
+                "`{name}` has a deployment in progress that started after this run planned: {flight}. Another \
+                 deploy ran meanwhile: run again once it ended"
+            ))
+            .into());
+        }
         if now.task_definition() != Some(planned) {
             return Err(Refused(format!(
                 "`{name}` changed since this run planned: it runs {}, not {planned}. Another deploy ran meanwhile: run again",
@@ -332,4 +343,70 @@ pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
         check_weights(weights)?;
     }
     Ok(())
+}
+
+/// The service `name`, once no deployment is in progress on it: with `wait-for-deployment`, waited
+/// for (at most `wait-timeout`); otherwise refused, naming it. A run that started while another
+/// deployment was in flight would take that revision, which may never have worked, as the one to go
+/// back to.
+async fn settled(settings: &DeploySettings, name: &str, aws: &Aws, gha: &Gha) -> Result<Service> {
+    let now = service::describe(&aws.ecs, &settings.cluster, name).await?;
+    let Some(flight) = in_flight(&now) else { return Ok(now) };
+    if !settings.wait_for_deployment {
+        return Err(Refused(format!(
+            "`{name}` has a deployment in progress: {flight}. Deploying now would make that revision, which may \
+             never have worked, the one a rollback goes back to. Wait for it to end and run again, or set \
+             `wait-for-deployment: true` to have this run wait for it (at most wait-timeout)"
+        ))
+        .into());
+    }
+    gha.info(&format!("`{name}` has a deployment in progress ({flight}): waiting for it to end (wait-for-deployment)"));
+    let (ecs, cluster) = (&aws.ecs, settings.cluster.as_str());
+    let polled = poll_until(settings.wait_timeout, Poll::default(), None, async || {
+        let now = service::describe(ecs, cluster, name).await?;
+        Ok(match in_flight(&now) {
+            None => Check::Done(now),
+            Some(flight) => Check::NotYet(flight),
+        })
+    })
+    .await?;
+    // No cancel here: the plan stage as a whole ends at SIGINT/SIGTERM.
+    let last = match polled {
+        Polled::Done(now) => return Ok(now),
+        Polled::TimedOut(last) => last.unwrap_or(flight),
+        Polled::Cancelled => flight,
+    };
+    Err(Refused(format!(
+        "`{name}` still has a deployment in progress after wait-timeout {}: {last}. Nothing was changed",
+        crate::config::duration::format(settings.wait_timeout)
+    ))
+    .into())
+}
+
+/// The deployment in progress on `service`, in words, or None when it has one settled deployment.
+fn in_flight(service: &Service) -> Option<String> {
+    let deployments = service.deployments();
+    let primary = service::primary(deployments)?;
+    let rolling = primary.rollout_state() == Some(&DeploymentRolloutState::InProgress);
+    if !rolling && deployments.len() <= 1 {
+        return None;
+    }
+    let since = primary
+        .created_at()
+        .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+        .unwrap_or_else(|| "an unknown time".into());
+    let others: Vec<String> = deployments
+        .iter()
+        .filter(|d| !std::ptr::eq(*d, primary))
+        .map(|d| format!("{} still runs {}", d.task_definition().map(short).unwrap_or("?"), d.running_count()))
+        .collect();
+    let others = if others.is_empty() { String::new() } else { format!("; {}", others.join(", ")) };
+    Some(format!(
+        "deployment {} of {} ({} since {since}, {}/{} tasks running{others})",
+        primary.id().unwrap_or("?"),
+        primary.task_definition().map(short).unwrap_or("?"),
+        primary.rollout_state().map(|s| s.as_str()).unwrap_or("no rollout state"),
+        primary.running_count(),
+        primary.desired_count()
+    ))
 }

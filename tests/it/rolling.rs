@@ -537,3 +537,77 @@ async fn a_stopped_reason_with_workflow_commands_stays_inert_in_the_log() {
     let injected: Vec<&&str> = live.iter().filter(|l| l.contains("pwned") || l.contains("add-mask::ecs")).collect();
     assert!(injected.is_empty(), "commands the runner would run: {injected:?}\n{run}");
 }
+
+/// A revision of `web` that never starts (CRASH_ON_START), deployed by someone else: with the
+/// circuit breaker off its deployment stays in progress.
+async fn deploy_elsewhere(stack: &Stack, base: &str) -> String {
+    let ecs = stack.ecs().await;
+    let mut td = task_definition(stack, base).await;
+    let container = &mut td.container_definitions.as_mut().unwrap()[0];
+    container
+        .environment
+        .get_or_insert_with(Vec::new)
+        .push(KeyValuePair::builder().name("CRASH_ON_START").value("1").build());
+    let registered = ecs
+        .register_task_definition()
+        .family(td.family().unwrap())
+        .set_container_definitions(td.container_definitions.clone())
+        .set_requires_compatibilities(td.requires_compatibilities.clone())
+        .set_network_mode(td.network_mode.clone())
+        .set_cpu(td.cpu.clone())
+        .set_memory(td.memory.clone())
+        .set_execution_role_arn(td.execution_role_arn.clone())
+        .send()
+        .await
+        .unwrap();
+    let arn = registered.task_definition().unwrap().task_definition_arn().unwrap().to_string();
+    ecs.update_service().cluster("demo").service("web").task_definition(&arn).send().await.unwrap();
+    arn
+}
+
+/// Issue 24.3: a run that starts while another deployment is in flight would take that revision,
+/// which may never work, as the one to go back to. It is refused before any change, naming the
+/// deployment; `wait-for-deployment` waits for it, at most wait-timeout.
+#[tokio::test]
+async fn a_deployment_already_in_progress_is_refused_or_waited_for() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--circuit-breaker", "off"]);
+    let in_flight = deploy_elsewhere(&stack, s(&seeded, "task_definition_arn")).await;
+    // What a deploy would change (the crash-looping tasks change the rest of the state by themselves).
+    let deployable = async || {
+        let state = stack.state().await;
+        let service = &state["ecs"]["Service"][0];
+        (state["ecs"]["TaskDefinition"].clone(), service["task_definition"].clone(), service["tags"].clone())
+    };
+    let before = deployable().await;
+    let run = deploy(&stack, &seeded, &["--environment-variables", "APP_VERSION=2"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("`web` has a deployment in progress: deployment ecs-svc/"), "{run}");
+    assert!(run.stdout.contains("of web:2 (IN_PROGRESS since "), "names the revision and since when: {run}");
+    assert!(run.stdout.contains("set `wait-for-deployment: true`"), "names the input: {run}");
+    assert!(deployable().await == before, "nothing was changed: no revision registered, no update, no lease");
+
+    let run = deploy(
+        &stack,
+        &seeded,
+        &["--environment-variables", "APP_VERSION=2", "--wait-for-deployment", "--wait-timeout", "3s"],
+    );
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("waiting for it to end (wait-for-deployment)"), "{run}");
+    assert!(run.stdout.contains("`web` still has a deployment in progress after wait-timeout 3s"), "{run}");
+    assert_eq!(service_revision(&stack).await, in_flight, "nothing was changed");
+}
+
+/// `wait-for-deployment`: a deployment that ends is waited for, and the run plans against what the
+/// service then runs.
+#[tokio::test]
+async fn with_wait_for_deployment_a_deployment_in_progress_is_waited_for() {
+    let stack = stack().await;
+    let seeded = stack.seed(&[]);
+    let ecs = stack.ecs().await;
+    ecs.update_service().cluster("demo").service("web").force_new_deployment(true).send().await.unwrap();
+    let run = deploy(&stack, &seeded, &["--environment-variables", "APP_VERSION=2", "--wait-for-deployment"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(output(&run, "previous-task-definition-arn"), s(&seeded, "task_definition_arn"));
+    assert_eq!(service_revision(&stack).await, output(&run, "task-definition-arn"));
+}
