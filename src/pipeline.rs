@@ -172,6 +172,9 @@ async fn stages(
         let _group = gha.group("Plan");
         let plan =
             unless_cancelled("Could not plan the deploy", NOTHING_CHANGED, plan::resolve(config, aws, gha)).await?;
+        if let Some(deploy) = &plan.deploy {
+            mask_environment(deploy, gha);
+        }
         gha.info(&plan::text(&plan));
         if let Some(deploy) = &plan.deploy {
             credentials::check_lifetime(path, var, plan::worst_case(deploy), gha)
@@ -549,6 +552,22 @@ fn finish(outcome: Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failur
     };
     let reason = outcome.reason().map(|(_, reason)| reason).unwrap_or_default();
     Err(Failure { stage, error: anyhow::anyhow!("{reason}"), consequence, outcome })
+}
+
+/// Masks the secret-looking environment values of every new revision (`secret::to_mask`) before
+/// anything of the deploy is shown: a crashed container's last lines go to the pull-request
+/// comment and the summary, which the runner does not mask.
+fn mask_environment(deploy: &DeployPlan, gha: &Gha) {
+    let definitions = std::iter::once(&deploy.rendered).chain(deploy.also.iter().map(|a| &a.rendered));
+    for definition in definitions {
+        for container in definition.task_definition.container_definitions() {
+            for pair in container.environment() {
+                if let Some(secret) = pair.name().zip(pair.value()).and_then(|(n, v)| crate::secret::to_mask(n, v)) {
+                    gha.mask(secret);
+                }
+            }
+        }
+    }
 }
 
 /// Runs a stage that changes nothing in AWS until it ends or the run is cancelled, whichever comes

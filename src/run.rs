@@ -113,6 +113,12 @@ fn configure(args: Vec<OsString>, var: &impl Fn(&str) -> Option<String>, gha: &G
         ));
         ExitStatus::InvalidInput
     })?;
+    // The runner masks the log only; redacting from every sink needs the values masked here too.
+    for (name, value) in config.deploy.iter().flat_map(|d| &d.environment) {
+        if let Some(secret) = crate::secret::to_mask(name, value) {
+            gha.mask(secret);
+        }
+    }
     for warning in &config.warnings {
         gha.warning(warning);
     }

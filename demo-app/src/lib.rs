@@ -4,7 +4,8 @@
 //! (print a few lines, then exit with that code instead of serving); `CRASH_WHEN_SET=NAME` does the
 //! same with code 1 once the variable `NAME` is set (one of several services that cannot take a
 //! release's new setting); `ALLOCATE_MB` holds that much memory from the start (a release that needs
-//! more than its container may use is killed by the kernel).
+//! more than its container may use is killed by the kernel); `PRINT_ENV_ON_CRASH=1` prints every
+//! environment variable before such a crash, as a careless app does.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -18,6 +18,14 @@ fn main() -> ExitCode {
         // What a release that cannot start looks like: a few lines of its own, then an exit.
         println!("demo-app {} starting", settings.version);
         println!("demo-app: connecting to the database");
+        if std::env::var("PRINT_ENV_ON_CRASH").is_ok_and(|v| !v.is_empty()) {
+            // What a careless app does when it dies: prints its whole configuration, secrets too.
+            let mut all: Vec<(String, String)> = std::env::vars().collect();
+            all.sort();
+            for (name, value) in all {
+                println!("demo-app: config {name}={value}");
+            }
+        }
         eprintln!("demo-app: fatal: CRASH_ON_START={code}, exiting with code {code}");
         return ExitCode::from(code);
     }

@@ -4,6 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
+/// The commit a run builds and deploys: the one the workspace (`GITHUB_WORKSPACE`) has checked
+/// out, else `GITHUB_SHA`.
+pub(crate) fn built_commit(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    var("GITHUB_WORKSPACE")
+        .filter(|ws| !ws.is_empty())
+        .and_then(|ws| head(Path::new(&ws)))
+        .or_else(|| var("GITHUB_SHA").filter(|s| !s.is_empty()))
+}
+
 /// `HEAD`'s commit in `workspace`, when it is a git work tree (a `.git` directory, or a `.git` file
 /// pointing at one); None otherwise.
 pub(crate) fn head(workspace: &Path) -> Option<String> {

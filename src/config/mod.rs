@@ -2,7 +2,7 @@
 //! every problem is reported at once, each naming the input and how to fix it.
 
 pub(crate) mod duration;
-mod git;
+pub(crate) mod git;
 pub(crate) mod inputs;
 mod parse;
 pub(crate) mod thresholds;

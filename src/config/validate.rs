@@ -137,8 +137,7 @@ fn image(c: &mut Check, i: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Opt
             let build_args = c.parse("build-args", i.build_args.as_deref(), build_args).unwrap_or_default();
             let platform = c.parse("platform", i.platform.as_deref(), platform);
             // The commit the workspace has checked out, which is what gets built; GITHUB_SHA otherwise.
-            let checked_out = var("GITHUB_WORKSPACE").and_then(|ws| super::git::head(std::path::Path::new(&ws)));
-            let tag = match set(&i.image_tag).or(checked_out).or_else(|| var("GITHUB_SHA")) {
+            let tag = match set(&i.image_tag).or_else(|| super::git::built_commit(var)) {
                 Some(tag) => c.parse("image-tag", Some(&tag), image_tag),
                 None => {
                     c.fail("image-tag", "is not set and GITHUB_SHA is empty (not in GitHub Actions?): pass a tag, e.g. `--image-tag \"$(git rev-parse HEAD)\"`");

@@ -149,7 +149,10 @@ pub(crate) fn oci_labels(var: impl Fn(&str) -> Option<String>, tag: &str, now: S
     if let (Some(server), Some(repo)) = (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY")) {
         labels.insert("org.opencontainers.image.source".into(), format!("{server}/{repo}"));
     }
-    labels.insert("org.opencontainers.image.revision".into(), var("GITHUB_SHA").unwrap_or_else(|| tag.to_string()));
+    labels.insert(
+        "org.opencontainers.image.revision".into(),
+        crate::config::git::built_commit(&var).unwrap_or_else(|| tag.to_string()),
+    );
     if let Ok(created) = DateTime::from(now).fmt(DateTimeFormat::DateTime) {
         labels.insert("org.opencontainers.image.created".into(), created);
     }

@@ -21,6 +21,9 @@ pub(crate) struct GitHubContext {
     pub(crate) api_url: String,
     pub(crate) repository: Option<String>,
     pub(crate) sha: Option<String>,
+    /// The commit the run built and deploys (`config::git::built_commit`): on `issue_comment` and
+    /// `workflow_dispatch` runs it is not `GITHUB_SHA`, the default branch's head.
+    pub(crate) built: Option<String>,
     pub(crate) event_name: Option<String>,
     pub(crate) event_path: Option<String>,
     pub(crate) run_url: Option<String>,
@@ -40,6 +43,7 @@ impl GitHubContext {
             api_url: v("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
             repository: v("GITHUB_REPOSITORY"),
             sha: v("GITHUB_SHA"),
+            built: crate::config::git::built_commit(&var),
             event_name: v("GITHUB_EVENT_NAME"),
             event_path: v("GITHUB_EVENT_PATH"),
             run_url,
@@ -146,7 +150,8 @@ impl Reporter {
                 event::Target::PullRequest { head, .. } => head,
                 _ => None,
             };
-            let sha = head.or_else(|| reporter.ctx.sha.clone());
+            // The pull request's head from the event, else the commit checked out and built.
+            let sha = head.or_else(|| reporter.ctx.built.clone());
             if let Some(sha) = sha {
                 let description = format!("ecs-deploy-action: {}/{}", reporter.view.cluster, reporter.view.service);
                 match tokio::time::timeout(CALL_TIMEOUT, github.create_deployment(&sha, &environment, &description))

@@ -608,3 +608,69 @@ async fn an_issue_comment_run_comments_on_the_commented_pull_request() {
     assert_eq!(d.run.code, Some(0), "{}", d.run);
     server.verify().await;
 }
+
+/// Issue 24.11: on `issue_comment` (ChatOps) GITHUB_SHA is the default branch's head; the Deployment
+/// is for the pull request's head the workflow checked out and the action built.
+#[tokio::test]
+async fn an_issue_comment_deployment_is_for_the_commit_checked_out_not_github_sha() {
+    const PR_HEAD: &str = "feedfacecafebeef0123456789abcdef01234567";
+    let stack = stack().await;
+    stack.seed(&[]);
+    let server = github().await;
+    comments_page(&server, 1, vec![]).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(echo_comment(906))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/906"))
+        .respond_with(echo_comment(906))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/deployments"))
+        .and(body_partial_json(json!({ "ref": PR_HEAD, "environment": "staging" })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("deployment.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/deployments/55/statuses"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 1, "state": "success" })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    // The workspace as actions/checkout leaves it for `ref: refs/pull/7/head`: a detached HEAD.
+    let workspace = dir.path().join("workspace");
+    std::fs::create_dir_all(workspace.join(".git")).unwrap();
+    std::fs::write(workspace.join(".git/HEAD"), format!("{PR_HEAD}\n")).unwrap();
+    let event_path = dir.path().join("event.json");
+    let event = json!({
+        "action": "created",
+        "issue": { "number": 7, "pull_request": { "url": "https://api.github.com/repos/org/app/pulls/7" } },
+        "comment": { "body": "/deploy" }
+    });
+    std::fs::write(&event_path, event.to_string()).unwrap();
+    let run = stack
+        .action()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_API_URL", server.uri())
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "org/app")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_SHA", SHA)
+        .env("GITHUB_WORKSPACE", &workspace)
+        .env("GITHUB_EVENT_NAME", "issue_comment")
+        .env("GITHUB_EVENT_PATH", &event_path)
+        .input("github-token", TOKEN)
+        .input("aws-region", &stack.region)
+        .input("image", &stack.image)
+        .input("cluster", "demo")
+        .input("service", "web")
+        .input("deployment-environment", "staging")
+        .run();
+    assert_eq!(run.code, Some(0), "{run}");
+    server.verify().await;
+}

@@ -527,8 +527,9 @@ async fn a_stopped_reason_with_workflow_commands_stays_inert_in_the_log() {
     let ecs = stack.ecs().await;
     let running = ecs.list_tasks().cluster("demo").service_name("web").send().await.unwrap();
     let task = running.task_arns().first().expect("a running task of the old revision").clone();
-    let hostile = "scaled in\r::warning::pwned-cr\r\n::error::pwned-crlf and ##[warning]pwned-legacy \
-                   \r::add-mask::ecs\r::stop-commands::pwned-stop";
+    // No newline in it: a line break would have the whole text printed between stop-commands.
+    let hostile =
+        "scaled in\r::warning::pwned-cr and ##[warning]pwned-legacy\r::add-mask::ecs\r::stop-commands::pwned-stop";
     ecs.stop_task().cluster("demo").task(&task).reason(hostile).send().await.unwrap();
     let run = Run::from(child.wait_with_output().unwrap());
     assert_eq!(run.code, Some(1), "{run}");
@@ -610,4 +611,51 @@ async fn with_wait_for_deployment_a_deployment_in_progress_is_waited_for() {
     assert_eq!(run.code, Some(0), "{run}");
     assert_eq!(output(&run, "previous-task-definition-arn"), s(&seeded, "task_definition_arn"));
     assert_eq!(service_revision(&stack).await, output(&run, "task-definition-arn"));
+}
+
+/// Issue 24.7: a container that prints its configuration as it crashes must not publish its secrets
+/// in the pull-request comment or the summary (the runner masks the log only): values of
+/// secret-looking names, of the revision and of `environment-variables`, and URL passwords are
+/// redacted everywhere, and masked in the log from the start.
+#[tokio::test]
+async fn secrets_a_crashing_container_prints_reach_no_sink() {
+    let stack = stack().await;
+    let seeded = stack.seed(&[
+        "--desired",
+        "1",
+        "--env",
+        "DB_PASSWORD=hunter2-s3cret-value",
+        "--env",
+        "DATABASE_URL=postgres://app:pa55word-xyz@db:5432/app",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let (summary, outputs) = (dir.path().join("summary.md"), dir.path().join("outputs"));
+    let run = Run::from(
+        stack
+            .action()
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("GITHUB_OUTPUT", &outputs)
+            .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", s(&seeded, "cluster")])
+            .args(["--service", "web", "--wait-timeout", "30s", "--environment-variables"])
+            .args(["API_TOKEN=tok-0123456789\nCRASH_ON_START=3\nPRINT_ENV_ON_CRASH=1"])
+            .spawn()
+            .wait_with_output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, Some(1), "{run}");
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(summary.contains("demo-app: config DB_PASSWORD=***"), "the tail was shown, redacted: {summary}");
+    assert!(summary.contains("demo-app: config DATABASE_URL=postgres://app:***@db:5432/app"), "{summary}");
+    assert!(summary.contains("demo-app: config API_TOKEN=***"), "{summary}");
+    assert!(summary.contains("demo-app: config APP_ENV=demo"), "plain values stay: {summary}");
+    let outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    for secret in ["hunter2-s3cret-value", "pa55word-xyz", "tok-0123456789"] {
+        assert!(!summary.contains(secret), "{secret} in the summary: {summary}");
+        assert!(!outputs.contains(secret), "{secret} in the outputs: {outputs}");
+        let leaked: Vec<&str> =
+            run.stdout.lines().filter(|l| l.contains(secret) && !l.starts_with("::add-mask::")).collect();
+        assert!(leaked.is_empty(), "{secret} in the log: {leaked:?}");
+        assert!(run.stdout.contains(&format!("::add-mask::{secret}")), "masked for the runner too: {run}");
+    }
 }
