@@ -66,8 +66,10 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
     // The canary targets healthy when the step's traffic shifted: what its target-health gate watches.
     let mut watched: Vec<String> = Vec::new();
     loop {
-        // After the promotion there is nothing to abort: the clean-up finishes either way.
-        if r.release.cancel.is_set() && !controller.is_aborting() && !controller.is_cleaning_up() {
+        // After the promotion there is nothing to abort: the clean-up finishes either way (a
+        // promotion just seen complete included).
+        let promoted = matches!(observation, Observation::Promoted);
+        if r.release.cancel.is_set() && !controller.is_aborting() && !controller.is_cleaning_up() && !promoted {
             if r.release.cancel.by_signal() {
                 progress.emit(Event::Cancelled, &controller.table).await;
             }
@@ -161,6 +163,9 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 let mut cancel = r.release.cancel.clone();
                 match update_and_wait(&r, r.release.revision, Some(cancel.flag()), &mut stable_log, gha).await {
                     Ok(Some(())) => Observation::Promoted,
+                    // A promotion that completed before the wait looked again is a success with
+                    // clean-up left, not something to roll back.
+                    Ok(None) if promoted_already(&r).await => Observation::Promoted,
                     Ok(None) => stopped(&r),
                     Err(e) => Observation::Failed(format!("{e:#}")),
                 }
@@ -205,6 +210,13 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
 }
 
 /// The run was cancelled: undo with calls only, no waits (GitHub kills it 10 s after the signal).
+/// One more look at the stable service: its promotion to the new revision is complete.
+async fn promoted_already(r: &CanaryRun<'_>) -> bool {
+    let Ok(svc) = service::describe(&r.aws.ecs, r.release.cluster, r.release.service).await else { return false };
+    let ours = r.release.ours();
+    rollout::judge(&svc, r.release.revision, ours.as_ref(), &[]) == Some(Wait::Stable)
+}
+
 fn cancelled(r: &CanaryRun<'_>) -> bool {
     r.release.cancel.by_signal()
 }

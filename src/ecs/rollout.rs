@@ -216,7 +216,7 @@ impl Release<'_> {
     }
 
     /// The deployment of the new revision that `send_to` started, if ECS named it.
-    fn ours(&self) -> Option<Deployment> {
+    pub(crate) fn ours(&self) -> Option<Deployment> {
         self.started.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 

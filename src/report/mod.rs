@@ -215,7 +215,7 @@ impl Reporter {
         if let Some(row) = self.view.services.iter_mut().find(|r| r.service == service) {
             row.state = state;
         }
-        self.publish(gha).await;
+        self.publish_unless_cancelled(gha).await;
     }
 
     /// A new stage or step: the comment shows it (only when the text changed).
@@ -224,7 +224,16 @@ impl Reporter {
         if let Some(steps) = steps {
             self.view.steps = steps.to_vec();
         }
-        self.publish(gha).await;
+        self.publish_unless_cancelled(gha).await;
+    }
+
+    /// After SIGINT/SIGTERM GitHub hears only the run's end: the job is killed 10 s after the first
+    /// signal, and no comment or Deployment update may stand between the abort's traffic call and
+    /// the rest of the undo. The view keeps up; `finish` publishes it.
+    async fn publish_unless_cancelled(&mut self, gha: &Gha) {
+        if !*crate::signals::cancelled().borrow() {
+            self.publish(gha).await;
+        }
     }
 
     async fn publish(&mut self, gha: &Gha) {

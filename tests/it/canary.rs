@@ -464,3 +464,95 @@ async fn the_clean_up_does_not_wait_for_the_drain_and_says_what_still_drains() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Issue 24.9: a signal that arrives once the promotion completed in ECS, before the run's wait
+/// looked again, does not roll it back: a completed promotion is a success with clean-up left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_after_the_promotion_completed_does_not_roll_it_back() {
+    let c = setup(&[]).await;
+    // Looks 4 s apart: the promotion completes in ECS well before the run's wait sees it.
+    let mut child = c.action(&["--canary-steps", "100%"]).env("ECS_DEPLOY_POLL_INTERVAL", "4s").spawn();
+    let seeded = s(&c.seeded, "task_definition_arn").to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its promotion completed");
+        assert!(Instant::now() < deadline, "the promotion never completed");
+        let web = c.service("web").await;
+        let done = web.deployments().len() == 1
+            && web.deployments()[0].rollout_state().map(|s| s.as_str()) == Some("COMPLETED")
+            && web.deployments()[0].running_count() == web.desired_count();
+        if web.task_definition() != Some(seeded.as_str()) && done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let run = finish(child);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_ne!(c.service("web").await.task_definition(), Some(seeded.as_str()), "the promotion stays: {run}");
+    assert!(!run.stdout.contains("abort: restoring web"), "{run}");
+    assert_eq!(c.weights().await, (100, 0));
+}
+
+/// Issue 24.9: after SIGTERM no pull-request comment update stands between the abort's traffic call
+/// and the rest of the undo: GitHub kills the job 10 s after its first signal. Here every comment
+/// edit after the signal takes GitHub 6 s; the canary is still scaled in at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_signal_a_slow_github_does_not_hold_the_undo() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    let c = setup(&[]).await;
+    let server = MockServer::start().await;
+    let comment: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("tests/resources/github/comment.json")).unwrap(),
+    )
+    .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    let created = comment.clone();
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(move |_: &Request| ResponseTemplate::new(201).set_body_json(created.clone()))
+        .mount(&server)
+        .await;
+    let slow = Arc::new(AtomicBool::new(false));
+    let slow_now = slow.clone();
+    Mock::given(method("PATCH"))
+        .and(path("/repos/org/app/issues/comments/1"))
+        .respond_with(move |_: &Request| {
+            let answer = ResponseTemplate::new(200).set_body_json(comment.clone());
+            if slow_now.load(Ordering::SeqCst) { answer.set_delay(Duration::from_secs(6)) } else { answer }
+        })
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"action": "synchronize", "number": 7, "pull_request": {"number": 7}}"#).unwrap();
+    let mut child = c
+        .action(&["--canary-steps", "50%:60s, 100%", "--check-interval", "1s"])
+        .env("GITHUB_API_URL", server.uri())
+        .env("GITHUB_REPOSITORY", "org/app")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &event)
+        .input("github-token", "ghs_CanaryTestToken0123456789abcdef")
+        .spawn();
+    c.wait_for_weights((50, 50), &mut child).await;
+    slow.store(true, Ordering::SeqCst);
+    let signalled = Instant::now();
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    while c.service("web-canary").await.desired_count() != 0 {
+        assert!(signalled.elapsed() < Duration::from_secs(4), "the canary's scale-in waited on GitHub");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.weights().await, (100, 0));
+    let run = finish(child);
+    assert_eq!(run.code, Some(1), "{run}");
+}
