@@ -98,9 +98,10 @@ pub(crate) async fn obtain(
 
 /// Refuses, at plan time, a deploy that can outlast credentials nobody can refresh: temporary keys
 /// in the environment (`AWS_SESSION_TOKEN`) whose expiry is known (`AWS_CREDENTIAL_EXPIRATION`, as
-/// `aws configure export-credentials` writes it). Unknown expiry is a warning. An assumed role
-/// (refreshed by `session`) and the ambient chain's profile, SSO, container and instance credentials
-/// (refreshed by the SDK) pass.
+/// `aws configure export-credentials` writes it). Unknown expiry is a warning. The same keys bound a
+/// role assumed with them (no OIDC): each refresh of its session is made with them. A role assumed
+/// with the OIDC token (refreshed by `session`) and the ambient chain's profile, SSO, container and
+/// instance credentials (refreshed by the SDK) pass.
 pub(crate) fn check_lifetime(
     path: Path,
     var: impl Fn(&str) -> Option<String>,
@@ -108,14 +109,19 @@ pub(crate) fn check_lifetime(
     gha: &Gha,
 ) -> Result<()> {
     let set = |k: &str| var(k).filter(|v| !v.trim().is_empty());
-    if path != Path::Ambient || set("AWS_ACCESS_KEY_ID").is_none() || set("AWS_SESSION_TOKEN").is_none() {
+    if path == Path::WebIdentity || set("AWS_ACCESS_KEY_ID").is_none() || set("AWS_SESSION_TOKEN").is_none() {
         return Ok(());
     }
+    let whose = if path == Path::AssumeRole {
+        ", and the role-to-assume session is refreshed with them (no OIDC token here)"
+    } else {
+        ""
+    };
     let at_most = duration::format(worst_case);
     let Some(text) = set("AWS_CREDENTIAL_EXPIRATION") else {
         gha.warning(&format!(
             "the AWS credentials are temporary keys in the environment (AWS_SESSION_TOKEN), which this action \
-             cannot refresh, and their expiry is unknown: if this deploy (at most {at_most}) outlives them, every \
+             cannot refresh{whose}, and their expiry is unknown: if this deploy (at most {at_most}) outlives them, every \
              call fails, the abort's included. Prefer `role-to-assume`, whose session is refreshed during the run"
         ));
         return Ok(());
@@ -127,7 +133,7 @@ pub(crate) fn check_lifetime(
     let left = expiry.duration_since(SystemTime::now()).unwrap_or_default();
     if left < worst_case {
         return Err(Refused(format!(
-            "the AWS credentials in the environment expire at {} (in {}), and this action cannot refresh them, but \
+            "the AWS credentials in the environment expire at {} (in {}), and this action cannot refresh them{whose}, but \
              this deploy can take up to {at_most} (every wait at wait-timeout, then an abort): an expired session \
              mid-canary fails every gate and every undo. Use `role-to-assume` (its session is refreshed during the \
              run), or credentials that last longer, or a shorter wait-timeout",
@@ -170,8 +176,12 @@ mod tests {
         assert!(text.contains("(in 19m5") || text.contains("(in 20m") || text.contains("(in 19m"), "{text}");
         assert!(text.contains("can take up to 1h (every wait at wait-timeout, then an abort)"), "{text}");
         assert!(check_lifetime(Path::Ambient, keys(in_minutes(90)), hour, &gha).is_ok());
-        // An assumed role is refreshed: its ambient keys' expiry does not bound the deploy.
-        assert!(check_lifetime(Path::AssumeRole, keys(in_minutes(20)), hour, &gha).is_ok());
+        // A role assumed with those keys is refreshed with them: their expiry bounds the deploy too.
+        let refused = check_lifetime(Path::AssumeRole, keys(in_minutes(20)), hour, &gha).unwrap_err();
+        assert!(refused.to_string().contains("the role-to-assume session is refreshed with them"), "{refused}");
+        assert!(check_lifetime(Path::AssumeRole, keys(in_minutes(90)), hour, &gha).is_ok());
+        // With the OIDC token, the ambient keys play no part.
+        assert!(check_lifetime(Path::WebIdentity, keys(in_minutes(20)), hour, &gha).is_ok());
         // Long-term keys (no session token) do not expire.
         assert!(check_lifetime(Path::Ambient, env(&[("AWS_ACCESS_KEY_ID", "AKIA".into())]), hour, &gha).is_ok());
         let bad = check_lifetime(Path::Ambient, keys("tomorrow".into()), hour, &gha).unwrap_err();

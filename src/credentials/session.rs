@@ -1,9 +1,12 @@
 //! An assumed role's session that lasts the whole run: the credentials are kept until `margin`
 //! before they expire, then the role is assumed again (with a fresh GitHub OIDC token on that path),
 //! so a canary longer than `role-duration-seconds` keeps working, its abort included. Every client
-//! asks here before each request (the SDK's own cache is off: this is the cache).
+//! asks here before each request (the SDK's own cache is off: this is the cache); a refresh runs in
+//! the background, so no call waits on it, and a failed one does not cut the run off while the held
+//! session is still valid.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
@@ -14,6 +17,7 @@ use tokio::sync::Mutex;
 use super::oidc::{self, OidcEndpoint};
 use crate::aws::call_failed;
 use crate::gha::Gha;
+use crate::retry::Backoff;
 
 /// Refresh when less than this is left of a session (STS sessions last 15 minutes at least).
 pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -24,7 +28,16 @@ pub(crate) enum Via {
     AssumeRole,
 }
 
+/// Held credentials with less than this left are not handed out: a call signed with them could
+/// outlast them (each call has a 30 s deadline).
+const USABLE_FLOOR: Duration = Duration::from_secs(60);
+
+/// The session, shared with its background refresh.
 pub(crate) struct RoleSession {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     sts: aws_sdk_sts::Client,
     role: String,
     session_name: String,
@@ -32,14 +45,20 @@ pub(crate) struct RoleSession {
     via: Via,
     margin: Duration,
     gha: Gha,
-    current: Mutex<Option<Credentials>>,
+    /// What calls are signed with; never held across an await.
+    current: StdMutex<Option<Credentials>>,
+    /// One assume at a time.
+    assuming: Mutex<()>,
+    /// A background refresh is under way.
+    refreshing: AtomicBool,
     assumed: AtomicU32,
 }
 
 impl std::fmt::Debug for RoleSession {
     // No secret here: neither the credentials nor the runner's bearer token.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoleSession").field("role", &self.role).field("margin", &self.margin).finish_non_exhaustive()
+        let inner = &self.inner;
+        f.debug_struct("RoleSession").field("role", &inner.role).field("margin", &inner.margin).finish_non_exhaustive()
     }
 }
 
@@ -52,7 +71,7 @@ impl RoleSession {
         margin: Duration,
         gha: Gha,
     ) -> Self {
-        RoleSession {
+        let inner = Inner {
             sts,
             role: role.to_string(),
             session_name: settings.role_session_name.clone(),
@@ -60,33 +79,92 @@ impl RoleSession {
             via,
             margin,
             gha,
-            current: Mutex::new(None),
+            current: StdMutex::new(None),
+            assuming: Mutex::new(()),
+            refreshing: AtomicBool::new(false),
             assumed: AtomicU32::new(0),
-        }
+        };
+        RoleSession { inner: Arc::new(inner) }
     }
 
-    /// The session's credentials, assumed anew when none are held or the held ones are within
-    /// `margin` of their expiry.
+    /// The session's credentials. Held ones are handed out at once while they are valid; within
+    /// `margin` of their expiry a refresh starts in the background (retried, warned about) and calls
+    /// go on with them; only with none held, or too close to expiry to sign a call, does a call wait
+    /// for the role to be assumed, and fail if it cannot be.
     pub(crate) async fn credentials(&self) -> Result<Credentials> {
-        let mut current = self.current.lock().await;
-        if let Some(held) = current.as_ref()
-            && held.expiry().is_none_or(|expiry| SystemTime::now() + self.margin < expiry)
+        let now = SystemTime::now();
+        match self.inner.held() {
+            Some(held) if lasts(&held, now + self.inner.margin) => Ok(held),
+            Some(held) if lasts(&held, now + USABLE_FLOOR) => {
+                Inner::refresh_in_background(&self.inner);
+                Ok(held)
+            }
+            _ => self.inner.assume_now().await,
+        }
+    }
+}
+
+/// `c` is valid at least until `until` (credentials without an expiry always are).
+fn lasts(c: &Credentials, until: SystemTime) -> bool {
+    c.expiry().is_none_or(|expiry| until < expiry)
+}
+
+fn until_text(c: &Credentials) -> String {
+    c.expiry()
+        .and_then(|t| aws_smithy_types::DateTime::from(t).fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+        .unwrap_or_else(|| "an unknown time".into())
+}
+
+impl Inner {
+    fn held(&self) -> Option<Credentials> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Assumes the role (unless another caller just did) and keeps the new credentials.
+    async fn assume_now(&self) -> Result<Credentials> {
+        let _one = self.assuming.lock().await;
+        if let Some(held) = self.held()
+            && lasts(&held, SystemTime::now() + self.margin)
         {
-            return Ok(held.clone());
+            return Ok(held);
         }
         let fresh = self.assume().await?;
-        let n = self.assumed.fetch_add(1, Ordering::Relaxed);
-        if n > 0 {
-            let until = fresh
-                .expiry()
-                .and_then(|t| {
-                    aws_smithy_types::DateTime::from(t).fmt(aws_smithy_types::date_time::Format::DateTime).ok()
-                })
-                .unwrap_or_else(|| "an unknown time".into());
+        if self.assumed.fetch_add(1, Ordering::Relaxed) > 0 {
+            let until = until_text(&fresh);
             self.gha.info(&format!("credentials: refreshed the session of {} (valid until {until})", self.role));
         }
-        *current = Some(fresh.clone());
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh.clone());
         Ok(fresh)
+    }
+
+    /// Starts one refresh in the background unless one runs: retried with backoff while the held
+    /// credentials are valid, each failure a warning that says until when the run can go on.
+    fn refresh_in_background(inner: &Arc<Inner>) {
+        if inner.refreshing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30), u32::MAX);
+            loop {
+                let error = match inner.assume_now().await {
+                    Ok(_) => break,
+                    Err(e) => e,
+                };
+                let Some(held) = inner.held().filter(|h| lasts(h, SystemTime::now())) else {
+                    // Expired: the next call assumes the role itself and fails with the reason.
+                    break;
+                };
+                inner.gha.warning(&format!(
+                    "credentials: could not refresh the session of {} ({error:#}); the current one is valid until \
+                     {}: trying again",
+                    inner.role,
+                    until_text(&held)
+                ));
+                crate::clock::sleep(backoff.next().unwrap_or(Duration::from_secs(30))).await;
+            }
+            inner.refreshing.store(false, Ordering::SeqCst);
+        });
     }
 
     async fn assume(&self) -> Result<Credentials> {

@@ -155,3 +155,48 @@ fn assert_only_masked(run: &Run, secrets: &[&str]) {
         }
     }
 }
+
+/// Issue 24.6: a refresh that fails (the runner's token endpoint down) does not cut the run off while
+/// the held session is still valid: calls go on with it, the refresh is retried in the background
+/// and each failure is a warning saying until when the session lasts.
+#[tokio::test]
+async fn a_failed_refresh_is_retried_while_the_held_session_carries_the_run() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--canary", "--desired", "1"]);
+    let server = MockServer::start().await;
+    // One token, for the first session; every later request fails.
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "count": 1, "value": JWT })))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(serde_json::json!({ "message": "unavailable" })))
+        .mount(&server)
+        .await;
+    let run = in_actions(&stack, &server)
+        // Sessions last 900 s; within 897 s of their end a refresh is due: about 3 s after each start.
+        .env("ECS_DEPLOY_TEST_REFRESH_MARGIN", "897s")
+        .input("role-duration-seconds", "900")
+        .input("image", &stack.image)
+        .input("cluster", "demo")
+        .input("service", "web")
+        .input("strategy", "canary")
+        .input("listener-arn", crate::support::s(&seeded, "listener_arn"))
+        .input("canary-steps", "50%:6s, 100%")
+        .input("check-interval", "1s")
+        .run();
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stdout.contains(&format!("::warning::credentials: could not refresh the session of {ROLE} (")),
+        "{run}"
+    );
+    assert!(run.stdout.contains("the current one is valid until "), "{run}");
+    assert!(!run.stdout.contains("credentials: refreshed the session"), "no refresh succeeded: {run}");
+    let mut known: Vec<&str> = run.stdout.lines().filter_map(|l| l.strip_prefix("::add-mask::")).collect();
+    known.extend([JWT, BEARER]);
+    assert_only_masked(&run, &known);
+}
