@@ -12,7 +12,7 @@ use crate::aws::{Aws, ambient_config};
 use crate::canary::{self, steps};
 use crate::config::{Config, ImageSource, Strategy};
 use crate::credentials::{self, Runner};
-use crate::ecs::lease::{self, Lease};
+use crate::ecs::lease::{self, Lease, Leases};
 use crate::ecs::{one_off, rollout, stopped, taskdef};
 use crate::gha::Gha;
 use crate::outcome::Outcome;
@@ -177,7 +177,7 @@ async fn stages(
         }
         gha.info(&plan::text(&plan));
         if let Some(deploy) = &plan.deploy {
-            credentials::check_lifetime(path, var, plan::worst_case(deploy), gha)
+            credentials::check_lifetime(path, var, plan::run_worst_case(&plan, deploy), gha)
                 .in_stage("Could not plan the deploy", NOTHING_CHANGED)?;
         }
         plan
@@ -223,9 +223,9 @@ async fn stages(
     };
     reporter.image_ready(image.uri.clone());
 
-    let leases = take_leases(deploy, aws, var, gha).await?;
-    let result = deploy_stage(deploy, &image.uri, aws, var, gha, reporter, timings).await;
-    release_all(leases, aws, gha).await;
+    let leases = Leases::keep(take_leases(deploy, aws, var, gha).await?, &aws.ecs, gha);
+    let result = deploy_stage(deploy, &image.uri, aws, var, gha, reporter, &leases, timings).await;
+    leases.release(&aws.ecs, gha).await;
     result
 }
 
@@ -250,7 +250,10 @@ async fn take_leases(
     });
     // Long enough to read back what a second run wrote at the same moment, and no longer than a poll.
     let settle = poll_setting(var).first.min(Duration::from_secs(1));
-    let hold = plan::worst_case(deploy);
+    // `ECS_DEPLOY_TEST_LEASE_HOLD` (tests only): a short lease, to prove that renewal keeps it.
+    let hold = var("ECS_DEPLOY_TEST_LEASE_HOLD")
+        .and_then(|v| crate::config::duration::parse(&v).ok())
+        .unwrap_or_else(|| plan::worst_case(deploy));
     let mut leases = Vec::new();
     for (service, arn, _) in deploy.services() {
         match lease::take(&aws.ecs, service, arn, &holder, hold, settle, gha).await {
@@ -273,6 +276,8 @@ async fn take_leases(
 }
 
 /// Register the new revision and roll it out, holding the lease.
+// Eight: the run's context is passed piece by piece until #23 gives the pipeline one deploy context.
+#[expect(clippy::too_many_arguments, reason = "the pipeline's context, until one deploy context holds it (#23)")]
 async fn deploy_stage(
     deploy: &DeployPlan,
     image_uri: &str,
@@ -280,6 +285,7 @@ async fn deploy_stage(
     var: &impl Fn(&str) -> Option<String>,
     gha: &Gha,
     reporter: &mut Reporter,
+    leases: &Leases,
     timings: &mut Timings,
 ) -> Result<(), Failure> {
     let mut rendered = deploy.rendered.clone();
@@ -362,6 +368,13 @@ async fn deploy_stage(
         }
         timings.mark("pre-deploy");
     }
+    // The pre-deploy task may have run for long: the lease is still this run's, or nothing changes.
+    let consequence = format!(
+        "{} The new revision {} stays registered, unused.",
+        if others.is_empty() { SERVICE_UNCHANGED } else { NO_SERVICE_CHANGED },
+        rollout::short(&revision)
+    );
+    leases.verify(&aws.ecs).await.in_stage("Deploy refused", &consequence)?;
 
     let several = !others.is_empty();
     // A rolling first service has no traffic to put back before the others go back.

@@ -1,11 +1,13 @@
 //! One deploy at a time per service: a lease written as a tag on the stable service (who holds it,
 //! until when), read back after a moment so that of two runs that wrote together exactly one goes
 //! on, and removed at the end. ECS has no conditional write, so the read-back after `settle` is what
-//! decides; an expired lease (a run that was killed) is taken over with a warning.
+//! decides; an expired lease (a run that was killed) is taken over with a warning. While the run
+//! lives, the lease is renewed in the background, and before each stage that changes something
+//! the run checks that it still holds it.
 
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use aws_sdk_ecs::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_ecs::types::Tag;
 
@@ -46,8 +48,10 @@ impl Holder {
 
 /// The lease this run holds on a service, until `release`.
 pub(crate) struct Lease {
+    service: String,
     service_arn: String,
     mine: Holder,
+    hold: Duration,
 }
 
 /// What the service's lease tag says now (None: no lease, or one this action did not write).
@@ -111,7 +115,7 @@ pub(crate) async fn take(
     match read(ecs, service_arn).await? {
         Some(now) if now == mine => {
             gha.info(&format!("took the deploy lease on `{service}` until {}", mine.until_text()));
-            Ok(Lease { service_arn: service_arn.to_string(), mine })
+            Ok(Lease { service: service.to_string(), service_arn: service_arn.to_string(), mine, hold })
         }
         // Another run wrote after us: it holds the lease, and its tag stays.
         Some(other) => Err(refused(service, service_arn, &other)),
@@ -119,11 +123,67 @@ pub(crate) async fn take(
     }
 }
 
+impl Holder {
+    /// The same lease: the same run's token (a renewal moves `until` only).
+    fn same_lease(&self, other: &Holder) -> bool {
+        self.token == other.token && self.by == other.by
+    }
+}
+
+/// How often a held lease is written again: a quarter of its length, at most every 5 minutes.
+fn renew_every(hold: Duration) -> Duration {
+    (hold / 4).min(Duration::from_secs(5 * 60))
+}
+
 impl Lease {
+    /// Stops the run before its next change when the lease is no longer this run's: another run
+    /// took it (ours expired, or was removed by hand), so going on would fight that run's deploy.
+    pub(crate) async fn verify(&self, ecs: &aws_sdk_ecs::Client) -> Result<()> {
+        match read(ecs, &self.service_arn).await? {
+            Some(now) if now.same_lease(&self.mine) => Ok(()),
+            Some(other) => Err(Refused(format!(
+                "this run lost the deploy lease on `{}` to {} (until {}): nothing more was changed by this run; \
+                 check what that run deploys before running again",
+                self.service,
+                other.by,
+                other.until_text()
+            ))
+            .into()),
+            None => Err(Refused(format!(
+                "the deploy lease on `{}` was removed while this run held it: nothing more was changed by this \
+                 run; run again",
+                self.service
+            ))
+            .into()),
+        }
+    }
+
+    /// Writes the lease again, `hold` from now, if it is still this run's.
+    async fn renew(&mut self, ecs: &aws_sdk_ecs::Client) -> Result<()> {
+        let Some(now) = read(ecs, &self.service_arn).await? else { bail!("the lease tag is gone") };
+        if !now.same_lease(&self.mine) {
+            bail!("{} holds it now", now.by);
+        }
+        let until = SystemTime::now()
+            .checked_add(self.hold)
+            .ok_or_else(|| anyhow!("a lease of {:?} is too long", self.hold))?;
+        let until = SystemTime::try_from(DateTime::from_secs(DateTime::from(until).secs()))
+            .map_err(|e| anyhow!("lease expiry: {e}"))?;
+        let renewed = Holder { until, ..self.mine.clone() };
+        ecs.tag_resource()
+            .resource_arn(&self.service_arn)
+            .tags(Tag::builder().key(KEY).value(renewed.value()).build())
+            .send()
+            .await
+            .map_err(|e| call_failed("ECS TagResource", &e))?;
+        self.mine = renewed;
+        Ok(())
+    }
+
     /// Removes the lease if it is still this run's; a failure is a warning (the lease expires).
     pub(crate) async fn release(self, ecs: &aws_sdk_ecs::Client, gha: &Gha) {
         let result = async {
-            if read(ecs, &self.service_arn).await?.as_ref() != Some(&self.mine) {
+            if !read(ecs, &self.service_arn).await?.is_some_and(|now| now.same_lease(&self.mine)) {
                 return Ok(false);
             }
             ecs.untag_resource()
@@ -142,6 +202,51 @@ impl Lease {
                 "could not release the deploy lease ({e:#}); it expires by itself at {}",
                 self.mine.until_text()
             )),
+        }
+    }
+}
+
+/// The run's leases, renewed in the background while the run lives (`keep`), checked before each
+/// change (`verify`), and released at the end (`release`).
+pub(crate) struct Leases {
+    held: std::sync::Arc<tokio::sync::Mutex<Vec<Lease>>>,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Leases {
+    /// Starts renewing `leases` every `renew_every` of their length; a renewal that fails is a
+    /// warning (the next one tries again, and `verify` stops the run if the lease is lost).
+    pub(crate) fn keep(leases: Vec<Lease>, ecs: &aws_sdk_ecs::Client, gha: &Gha) -> Self {
+        let every = leases.iter().map(|l| renew_every(l.hold)).min().unwrap_or(Duration::from_secs(60));
+        let held = std::sync::Arc::new(tokio::sync::Mutex::new(leases));
+        let (ecs, gha, shared) = (ecs.clone(), gha.clone(), held.clone());
+        let renewal = tokio::spawn(async move {
+            loop {
+                crate::clock::sleep(every).await;
+                for lease in shared.lock().await.iter_mut() {
+                    if let Err(e) = lease.renew(&ecs).await {
+                        gha.warning(&format!("could not renew the deploy lease on `{}`: {e:#}", lease.service));
+                    }
+                }
+            }
+        });
+        Leases { held, renewal }
+    }
+
+    /// Every lease still this run's, or the refusal that stops the run before its next change.
+    pub(crate) async fn verify(&self, ecs: &aws_sdk_ecs::Client) -> Result<()> {
+        for lease in self.held.lock().await.iter() {
+            lease.verify(ecs).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops the renewal and releases every lease.
+    pub(crate) async fn release(self, ecs: &aws_sdk_ecs::Client, gha: &Gha) {
+        self.renewal.abort();
+        let leases = std::mem::take(&mut *self.held.lock().await);
+        for lease in leases {
+            lease.release(ecs, gha).await;
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 use aws_sdk_ecs::types::Tag;
 
-pub(crate) use budget::worst_case;
+pub(crate) use budget::{BUILD_ALLOWANCE, run_worst_case, worst_case};
 pub(crate) use print::{gates_line, markdown, text};
 pub(crate) use resolve::{caller_account, recheck, resolve};
 

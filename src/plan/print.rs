@@ -17,7 +17,7 @@ pub(crate) fn text(plan: &Plan) -> String {
         None => {
             let _ = writeln!(out, "deploy:   none (no cluster/service): the run stops once the image is pushed");
         }
-        Some(d) => deploy_text(&mut out, d),
+        Some(d) => deploy_text(&mut out, plan, d),
     }
     out
 }
@@ -51,7 +51,7 @@ fn change_line(change: &Change) -> String {
     }
 }
 
-fn deploy_text(out: &mut String, d: &DeployPlan) {
+fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
     let current = d.previous_task_definition_arn.rsplit('/').next().unwrap_or(&d.previous_task_definition_arn);
     let count = match d.new_desired_count {
         Some(n) if n != d.desired_count => format!("{} desired, to become {n}", d.desired_count),
@@ -138,10 +138,15 @@ fn deploy_text(out: &mut String, d: &DeployPlan) {
         (false, _) => "leave it as it is (rollback: false)",
     };
     let _ = writeln!(out, "failure:  {rollback}");
+    let build = if matches!(plan.image, ImagePlan::Build { .. }) {
+        format!(", and {} allowed for the build", dur(super::BUILD_ALLOWANCE))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "at most:  {} (every wait at wait-timeout, then an abort; cover it with the job's timeout-minutes)",
-        dur(super::worst_case(d))
+        "at most:  {} (every wait at wait-timeout, then an abort{build}; cover it with the job's timeout-minutes)",
+        dur(super::run_worst_case(plan, d))
     );
 }
 
@@ -239,7 +244,7 @@ impl DeployPlan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use aws_sdk_ecs::types::TaskDefinition;
@@ -261,7 +266,7 @@ mod tests {
     }
 
     /// A canary of web:8 over web:7, with every gate.
-    fn canary_plan() -> Plan {
+    pub(crate) fn canary_plan() -> Plan {
         let step = |weight, bake, canary_tasks| PlannedStep { weight, bake: Duration::from_secs(bake), canary_tasks };
         Plan {
             image: ImagePlan::Existing {

@@ -9,7 +9,15 @@ use crate::support::{Run, Stack, stack};
 const KEY: &str = "ecs-deploy-action:lease";
 
 fn start(stack: &Stack, run_id: &str, extra: &[&str]) -> Child {
+    start_with(stack, run_id, extra, &[])
+}
+
+/// `start` with `env` set too.
+fn start_with(stack: &Stack, run_id: &str, extra: &[&str], env: &[(&str, &str)]) -> Child {
     let mut action = stack.action();
+    for (key, value) in env {
+        action.env(key, value);
+    }
     action
         .env("GITHUB_SERVER_URL", "https://github.com")
         .env("GITHUB_REPOSITORY", "octo/app")
@@ -120,4 +128,74 @@ async fn a_failed_deploy_releases_its_lease_too() {
     );
     assert_eq!(run.code, Some(1), "{run}");
     assert_eq!(lease_tag(&stack).await, None, "{run}");
+}
+
+/// Waits until the run's lease tag is on the service, then returns it.
+async fn lease_taken(stack: &Stack, child: &mut Child) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it took its lease");
+        assert!(std::time::Instant::now() < deadline, "the run never took its lease");
+        if let Some(tag) = lease_tag(stack).await {
+            return tag;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Issue 24.4: a lease shorter than the run (here 2 s, while the pre-deploy task takes 5) is renewed
+/// while the run lives: a second run started meanwhile is refused, and the first deploys.
+#[tokio::test]
+async fn the_lease_is_renewed_while_the_run_lives() {
+    let stack = stack().await;
+    stack.seed(&["--desired", "1"]);
+    let mut first = start_with(
+        &stack,
+        "21",
+        &["--pre-deploy-command", "migrate --sleep 5"],
+        &[("ECS_DEPLOY_TEST_LEASE_HOLD", "2s")],
+    );
+    let taken = lease_taken(&stack, &mut first).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let renewed = lease_tag(&stack).await.expect("the lease is still there");
+    assert_ne!(renewed, taken, "written again with a later expiry");
+    let second = Run::from(start(&stack, "22", &[]).wait_with_output().unwrap());
+    assert_eq!(second.code, Some(1), "{second}");
+    assert!(
+        second.stdout.contains("`web` is being deployed by https://github.com/octo/app/actions/runs/21"),
+        "{second}"
+    );
+    let first = Run::from(first.wait_with_output().unwrap());
+    assert_eq!(first.code, Some(0), "{first}");
+    assert!(!first.stderr.contains("could not renew") && !first.stdout.contains("could not renew"), "{first}");
+    assert_eq!(lease_tag(&stack).await, None, "released at the end");
+}
+
+/// Issue 24.4: a run that lost its lease (another run took it while the pre-deploy task ran) changes
+/// nothing more: the service keeps its revision, and the other run's lease stays.
+#[tokio::test]
+async fn a_run_that_lost_its_lease_changes_nothing_more() {
+    let stack = stack().await;
+    stack.seed(&["--desired", "1"]);
+    let before = stable_revision(&stack).await;
+    let mut first = start(&stack, "31", &["--pre-deploy-command", "migrate --sleep 4"]);
+    // Once its pre-deploy task runs, the run holds its lease (taken and read back) and waits.
+    let ecs = stack.ecs().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ecs.list_tasks().cluster("demo").started_by("ecs-deploy-action").send().await.unwrap().task_arns().is_empty()
+    {
+        assert!(first.try_wait().unwrap().is_none(), "the run ended before its pre-deploy task started");
+        assert!(std::time::Instant::now() < deadline, "no pre-deploy task started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let theirs = "until 2099-01-01T00:00:00Z by https://github.com/octo/app/actions/runs/32 lease 0123456789abcdef";
+    set_lease(&stack, theirs).await;
+    let run = Run::from(first.wait_with_output().unwrap());
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(
+        run.stdout.contains("this run lost the deploy lease on `web` to https://github.com/octo/app/actions/runs/32"),
+        "{run}"
+    );
+    assert_eq!(stable_revision(&stack).await, before, "the service was not updated");
+    assert_eq!(lease_tag(&stack).await.as_deref(), Some(theirs), "the other run's lease stays");
 }
