@@ -105,8 +105,22 @@ async fn deploy_release(stack: &Stack, server: &MockServer, event: &str, release
     };
     std::fs::write(&event_path, event_body.to_string()).unwrap();
     let (outputs, summary) = (dir.path().join("outputs"), dir.path().join("summary"));
-    let mut run = stack
-        .action()
+    let mut run = in_github(stack, server, event, &event_path)
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .input("environment-variables", &format!("DATABASE_PASSWORD=hunter2-env-secret\n{release_env}"))
+        .args(extra)
+        .run();
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    let summary = std::fs::read_to_string(summary).unwrap_or_default();
+    Deploy { run, summary }
+}
+
+/// The action as a job of org/app runs it on `event` (its payload at `event_path`), deploying the
+/// demo image to demo/web and reporting to `server`.
+fn in_github(stack: &Stack, server: &MockServer, event: &str, event_path: &std::path::Path) -> crate::support::Action {
+    let mut action = stack.action();
+    action
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_API_URL", server.uri())
         .env("GITHUB_SERVER_URL", "https://github.com")
@@ -114,20 +128,13 @@ async fn deploy_release(stack: &Stack, server: &MockServer, event: &str, release
         .env("GITHUB_RUN_ID", "4242")
         .env("GITHUB_SHA", SHA)
         .env("GITHUB_EVENT_NAME", event)
-        .env("GITHUB_EVENT_PATH", &event_path)
-        .env("GITHUB_OUTPUT", &outputs)
-        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_EVENT_PATH", event_path)
         .input("github-token", TOKEN)
         .input("aws-region", &stack.region)
         .input("image", &stack.image)
         .input("cluster", "demo")
-        .input("service", "web")
-        .input("environment-variables", &format!("DATABASE_PASSWORD=hunter2-env-secret\n{release_env}"))
-        .args(extra)
-        .run();
-    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
-    let summary = std::fs::read_to_string(summary).unwrap_or_default();
-    Deploy { run, summary }
+        .input("service", "web");
+    action
 }
 
 /// Bodies of the requests to `path` with `method`, in order.
@@ -653,22 +660,8 @@ async fn an_issue_comment_deployment_is_for_the_commit_checked_out_not_github_sh
         "comment": { "body": "/deploy" }
     });
     std::fs::write(&event_path, event.to_string()).unwrap();
-    let run = stack
-        .action()
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_API_URL", server.uri())
-        .env("GITHUB_SERVER_URL", "https://github.com")
-        .env("GITHUB_REPOSITORY", "org/app")
-        .env("GITHUB_RUN_ID", "4242")
-        .env("GITHUB_SHA", SHA)
+    let run = in_github(&stack, &server, "issue_comment", &event_path)
         .env("GITHUB_WORKSPACE", &workspace)
-        .env("GITHUB_EVENT_NAME", "issue_comment")
-        .env("GITHUB_EVENT_PATH", &event_path)
-        .input("github-token", TOKEN)
-        .input("aws-region", &stack.region)
-        .input("image", &stack.image)
-        .input("cluster", "demo")
-        .input("service", "web")
         .input("deployment-environment", "staging")
         .run();
     assert_eq!(run.code, Some(0), "{run}");
