@@ -3,6 +3,7 @@
 //! Only what the binary and the tests need is public; every module is crate-private, so the
 //! compiler reports code nothing calls.
 
+mod alarms;
 mod aws;
 mod calls;
 mod canary;
@@ -14,10 +15,12 @@ mod failure;
 mod gha;
 mod iam;
 mod image;
+mod listener;
 mod outcome;
 mod pipeline;
 mod plan;
 mod progress;
+mod records;
 mod report;
 mod retry;
 mod run;

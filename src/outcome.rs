@@ -2,7 +2,15 @@
 //! one, and the `status` output, the exit code, the comment's headline and the GitHub Deployment's
 //! state are each derived from it here, in one function each.
 
-use crate::run::ExitStatus;
+/// The process's exit code, derived from how the run ended (or from its inputs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitStatus {
+    Success = 0,
+    /// The deploy failed, was refused, or was rolled back.
+    Failed = 1,
+    /// An input is invalid; nothing was called.
+    InvalidInput = 2,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Outcome {

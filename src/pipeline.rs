@@ -9,7 +9,8 @@ use tokio::time::Instant;
 use anyhow::{Context as _, Result};
 
 use crate::aws::{Aws, ambient_config};
-use crate::canary::{self, steps};
+use crate::canary;
+use crate::config::steps;
 use crate::config::{Config, ImageSource, Strategy};
 use crate::credentials::{self, Runner};
 use crate::ecs::lease::{self, Lease, Leases};
@@ -190,7 +191,7 @@ async fn stages(
                 StrategyPlan::Canary(c) => Some(plan::gates_line(c)),
                 StrategyPlan::Rolling => None,
             };
-            r.planned(rollout::short(&d.previous_task_definition_arn).to_string(), shown, gates);
+            r.planned(crate::text::family_revision(&d.previous_task_definition_arn).to_string(), shown, gates);
         }
         if !config.dry_run {
             r.progress(gha, "building the image", None).await;
@@ -293,14 +294,14 @@ async fn deploy_stage(
     let revision = match &deploy.as_is {
         // A known revision as it is: promotion between environments, or back to a known good one.
         Some(known) => {
-            gha.info(&format!("deploying {} as it is: nothing registered", rollout::short(known)));
+            gha.info(&format!("deploying {} as it is: nothing registered", crate::text::family_revision(known)));
             known.clone()
         }
         None => {
             let revision = rollout::register(&aws.ecs, &rendered.task_definition, &deploy.tags)
                 .await
                 .in_stage("Deploy failed", SERVICE_UNCHANGED)?;
-            let (short, container) = (rollout::short(&revision), &rendered.container);
+            let (short, container) = (crate::text::family_revision(&revision), &rendered.container);
             gha.info(&format!("registered {short} ({image_uri} in container {container})"));
             revision
         }
@@ -315,21 +316,21 @@ async fn deploy_stage(
             .with_context(|| format!("service `{}`", also.service))
             .in_stage(
                 "Deploy failed",
-                &format!("{NO_SERVICE_CHANGED} {} stays registered, unused.", rollout::short(&revision)),
+                &format!("{NO_SERVICE_CHANGED} {} stays registered, unused.", crate::text::family_revision(&revision)),
             )?;
-        let short = rollout::short(&registered);
+        let short = crate::text::family_revision(&registered);
         gha.info(&format!("registered {short} for {} ({image_uri} in container {})", also.service, rendered.container));
         others.push((together::Other { plan: also, revision: registered }, rendered));
     }
     output(gha, "task-definition-arn", &revision);
     output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
-    reporter.registered(rollout::short(&revision).to_string());
+    reporter.registered(crate::text::family_revision(&revision).to_string());
     if !others.is_empty() {
         let rows = others.iter().map(|(o, _)| {
             (
                 o.plan.service.clone(),
-                rollout::short(&o.revision).to_string(),
-                rollout::short(&o.plan.previous_task_definition_arn).to_string(),
+                crate::text::family_revision(&o.revision).to_string(),
+                crate::text::family_revision(&o.plan.previous_task_definition_arn).to_string(),
             )
         });
         reporter.services(rows.collect());
@@ -357,7 +358,7 @@ async fn deploy_stage(
             let consequence = format!(
                 "{} The new revision {} stays registered, unused.",
                 if others.is_empty() { SERVICE_UNCHANGED } else { NO_SERVICE_CHANGED },
-                rollout::short(&revision)
+                crate::text::family_revision(&revision)
             );
             return Err(Failure {
                 stage: "Deploy failed",
@@ -372,7 +373,7 @@ async fn deploy_stage(
     let consequence = format!(
         "{} The new revision {} stays registered, unused.",
         if others.is_empty() { SERVICE_UNCHANGED } else { NO_SERVICE_CHANGED },
-        rollout::short(&revision)
+        crate::text::family_revision(&revision)
     );
     leases.verify(&aws.ecs).await.in_stage("Deploy refused", &consequence)?;
 
@@ -461,7 +462,7 @@ async fn deploy_stage(
 struct FirstEnd {
     outcome: Outcome,
     /// The canary's step table (empty for rolling).
-    table: Vec<canary::controller::StepRecord>,
+    table: Vec<crate::records::StepRecord>,
     /// What ECS said, newest first.
     events: Vec<String>,
 }
@@ -475,7 +476,7 @@ async fn first_service(
     shared: &tokio::sync::Mutex<&mut Reporter>,
     gha: &Gha,
 ) -> FirstEnd {
-    let inner = Both(progress::Log(gha), progress::Report { reporter: shared, gha });
+    let inner = Both(progress::Log(gha), crate::report::sink::Report { reporter: shared, gha });
     let mut progress = together::Tap { run, service: &deploy.service, gha, inner };
     match &deploy.strategy {
         StrategyPlan::Rolling => {
@@ -544,7 +545,7 @@ fn finish(outcome: Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failur
             format!(
                 "{} is back on {}, with all traffic.",
                 names.join(""),
-                rollout::short(&deploy.previous_task_definition_arn)
+                crate::text::family_revision(&deploy.previous_task_definition_arn)
             ),
         ),
         Outcome::RolledBack { .. } => {

@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
-use crate::canary::controller::{GateResult, StepRecord, Verdict};
 use crate::config::duration;
-use crate::ecs::rollout::short;
 use crate::gha::Gha;
-use crate::report::Reporter;
+use crate::records::{GateResult, StepRecord, Verdict};
+use crate::text::family_revision;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Event<'a> {
@@ -114,12 +113,12 @@ impl Progress for Log<'_> {
                 gha.info(&format!(
                     "step {}/{total}: {weight}%, {bake}: running {tasks} task(s) of {} on {service}",
                     step + 1,
-                    short(revision)
+                    family_revision(revision)
                 ));
             }
             Event::TasksPrestarted { label, next, tasks, revision, service } => gha.info(&format!(
                 "{label}: baking; starting step {next}'s {tasks} task(s) of {} on {service} now (their weight comes when this step passes)",
-                short(revision)
+                family_revision(revision)
             )),
             Event::WeightsSet { label, stable, canary } => {
                 gha.info(&format!("{label}: weights now {stable}/{canary} (stable/canary)"));
@@ -144,63 +143,37 @@ impl Progress for Log<'_> {
                     ));
                 }
             }
-            Event::Promoting { service, revision } => gha.info(&format!("promote: {service} gets {}", short(revision))),
+            Event::Promoting { service, revision } => gha.info(&format!("promote: {service} gets {}", family_revision(revision))),
             Event::ScalingCanaryToZero { service, aborting } => {
                 gha.info(&format!("{}: scaling {service} to 0 tasks", if aborting { "abort" } else { "done" }));
             }
             Event::RestoringStable { service, revision } => {
-                gha.info(&format!("abort: restoring {service} to {}", short(revision)));
+                gha.info(&format!("abort: restoring {service} to {}", family_revision(revision)));
             }
             Event::Cancelled => {
                 gha.warning("cancelled: aborting the canary (traffic back to the stable service first)")
             }
             Event::RolloutStarted { service, revision, timeout } => gha.info(&format!(
                 "updated {service} to {}; waiting for ECS (timeout {})",
-                short(revision),
+                family_revision(revision),
                 duration::format(timeout)
             )),
             Event::RolloutCompleted { service, revision } => {
-                gha.info(&format!("{service} runs {}: deployment completed", short(revision)));
+                gha.info(&format!("{service} runs {}: deployment completed", family_revision(revision)));
             }
             Event::RolloutLeft { reason } => {
                 gha.warning(&format!("{reason}; rollback is off: the service is left as it is"));
             }
             Event::RollingBack { service, reason, revision, by_ecs } => {
-                gha.warning(&format!("{reason}; restoring {service} to {}", short(revision)));
+                gha.warning(&format!("{reason}; restoring {service} to {}", family_revision(revision)));
                 if by_ecs {
                     gha.info(&format!("ECS already took {service} back; waiting for it"));
                 }
             }
-            Event::Restored { service, revision } => gha.info(&format!("{service} is back on {}", short(revision))),
+            Event::Restored { service, revision } => gha.info(&format!("{service} is back on {}", family_revision(revision))),
             Event::NoEvidence { what } => gha.warning(what),
             Event::LeftBehind { what } => gha.warning(&format!("deployed, but left for you to finish: {what}")),
         }
-    }
-}
-
-/// The pull-request comment and Deployment: updated when a step starts, at promotion, and when an
-/// abort has put traffic back.
-/// Shared with the other services of the run, which report their own states.
-pub(crate) struct Report<'a, 'b> {
-    pub(crate) reporter: &'a tokio::sync::Mutex<&'b mut Reporter>,
-    pub(crate) gha: &'a Gha,
-}
-
-impl Progress for Report<'_, '_> {
-    async fn emit(&mut self, event: Event<'_>, table: &[StepRecord]) {
-        let what = match event {
-            Event::StepStarted { step, total, weight, .. } => {
-                format!("canary step {} of {total} ({weight}%)", step + 1)
-            }
-            Event::Promoting { service, revision } => format!("promoting {service} to {}", short(revision)),
-            Event::RolloutStarted { revision, .. } => format!("rolling out {}", short(revision)),
-            Event::Aborting { traffic_back: true, .. } => "aborting: traffic is back on the stable service".to_string(),
-            Event::Aborting { traffic_back: false, .. } => {
-                "aborting: traffic could not be put back on the stable service".to_string()
-            }
-            _ => return,
-        };
-        self.reporter.lock().await.progress(self.gha, &what, Some(table)).await;
     }
 }
 

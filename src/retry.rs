@@ -6,6 +6,10 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::time::Instant;
 
+/// Failures in a row that end a watch (a wait's reads, a gate's checks, the pre-deploy task's
+/// reads): one throttled call is no news, four in a row mean the run cannot see what it changed.
+pub(crate) const CONSECUTIVE_FAILURES: u32 = 4;
+
 /// How long an undo's one call (the canary's traffic call, a rolling service sent back) is retried
 /// before the run says it could not and prints the command that does it.
 pub(crate) const MUST_SUCCEED_FOR: Duration = Duration::from_secs(20);

@@ -8,16 +8,8 @@ use crate::config::{Config, Inputs};
 use crate::failure::Refused;
 use crate::gha::Gha;
 use crate::iam::command::IamArgs;
+use crate::outcome::ExitStatus;
 use crate::pipeline;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ExitStatus {
-    Success = 0,
-    /// The deploy failed, was refused, or was rolled back.
-    Failed = 1,
-    /// An input is invalid; nothing was called.
-    InvalidInput = 2,
-}
 
 /// The process: the environment, an async runtime, one run, its exit code.
 pub fn main() -> ExitCode {

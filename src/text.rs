@@ -1,5 +1,11 @@
 //! Text made safe for where it is shown, in one place for every renderer (the comment, the job
-//! summary, the plan, the step table).
+//! summary, the plan, the step table), and how a revision is named there.
+
+/// `family:revision` from a task definition ARN (a `family:revision` stays as it is): how a revision
+/// is named wherever a person reads it.
+pub(crate) fn family_revision(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
 
 /// Text made safe for one cell or line of a markdown table: its pipes escaped, its lines joined.
 pub(crate) fn cell(text: &str) -> String {

@@ -7,16 +7,17 @@
 use anyhow::Result;
 use tokio::sync::{Mutex, watch};
 
-use crate::canary::controller::StepRecord;
 use crate::ecs::events::EventLog;
-use crate::ecs::rollout::{self, Release, Rolled, short};
+use crate::ecs::rollout::{self, Release, Rolled};
 use crate::ecs::service;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::AlsoPlan;
 use crate::progress::{self, Event, Progress};
+use crate::records::StepRecord;
 use crate::report::Reporter;
 use crate::signals::CANCELLED_REASON;
+use crate::text::family_revision;
 
 /// Another service of the run, with its newly registered revision.
 pub(crate) struct Other<'a> {
@@ -206,7 +207,11 @@ pub(crate) async fn deploy(
         Err(_) => EventLog::default(),
     };
     let announce = async {
-        reporter.lock().await.service_state(gha, name, format!("rolling out {}", short(release.revision))).await;
+        reporter
+            .lock()
+            .await
+            .service_state(gha, name, format!("rolling out {}", family_revision(release.revision)))
+            .await;
     };
     let roll = async {
         let rolled = rollout::roll_out(ecs, release, &mut progress::Log(gha), &mut log, gha)
@@ -222,7 +227,7 @@ pub(crate) async fn deploy(
     };
     let ((), rolled) = tokio::join!(announce, roll);
     let state = match &rolled {
-        Rolled::Stable => format!("deployed {}", short(release.revision)),
+        Rolled::Stable => format!("deployed {}", family_revision(release.revision)),
         Rolled::Failed { reason } => format!("failed: {reason}"),
         Rolled::Cancelled => "cancelled".to_string(),
         Rolled::Stopped(_) => "stopped: another service failed".to_string(),
@@ -245,7 +250,7 @@ pub(crate) async fn deploy(
     let ((), outcome) = tokio::join!(tell, settle);
     if !matches!(outcome, Outcome::Succeeded) {
         let state = match &outcome {
-            Outcome::RolledBack { .. } => format!("restored to {}", short(release.previous)),
+            Outcome::RolledBack { .. } => format!("restored to {}", family_revision(release.previous)),
             other => other.reason().map(|(_, r)| format!("failed: {r}")).unwrap_or_default(),
         };
         reporter.lock().await.service_state(gha, name, state).await;
@@ -282,7 +287,7 @@ fn left_for_stuck_traffic(release: &Release<'_>, why: &str) -> Outcome {
         reason: format!(
             "left on {}: the canary's traffic could not be put back on the stable service, so nothing else was \
              changed ({why}); once traffic is back, restore it with: {}",
-            short(release.revision),
+            family_revision(release.revision),
             release.restore_command()
         ),
     }
@@ -300,7 +305,7 @@ async fn put_back(
     if rollback {
         return undo(ecs, release, why, log, gha).await;
     }
-    Outcome::Failed { reason: format!("left on {} (rollback: false): {why}", short(release.revision)) }
+    Outcome::Failed { reason: format!("left on {} (rollback: false): {why}", family_revision(release.revision)) }
 }
 
 /// A restore that cannot even start is a failure that names the service.
@@ -313,7 +318,11 @@ async fn undo(
 ) -> Outcome {
     let restored: Result<Outcome> = rollout::restore(ecs, release, reason, &mut progress::Log(gha), log, gha).await;
     restored.unwrap_or_else(|e| Outcome::Failed {
-        reason: format!("{reason}; {} could not be restored to {}: {e:#}", release.service, short(release.previous)),
+        reason: format!(
+            "{reason}; {} could not be restored to {}: {e:#}",
+            release.service,
+            family_revision(release.previous)
+        ),
     })
 }
 

@@ -10,57 +10,11 @@ use std::time::Duration;
 
 use crate::outcome::Outcome;
 use crate::plan::PlannedStep;
-
-/// What one check of one gate concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Passed,
-    Failed,
-    /// The gate could not be read (AWS throttled or did not answer): no verdict either way. Checked
-    /// again; a step fails after `MAX_UNREADABLE` such checks in a row.
-    Unreadable,
-    /// Too little evidence yet (fewer requests than `min-requests`): the step waits for more, and
-    /// fails if its bake ends without it. Never a pass.
-    Waiting,
-}
-
-/// One gate's verdict at one check.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct GateResult {
-    /// `alarms`, `target-health`, `error-rate` or `probe`.
-    pub(crate) gate: &'static str,
-    pub(crate) verdict: Verdict,
-    /// The observed value, as shown in the step table (`OK`, `0.4%`, `HTTP 200`, `2/2 healthy`).
-    pub(crate) value: String,
-    /// The evidence when it did not pass (alarm name and reason, probe error, what AWS said).
-    pub(crate) detail: Option<String>,
-}
-
-impl GateResult {
-    pub(crate) fn pass(gate: &'static str, value: impl Into<String>) -> Self {
-        GateResult { gate, verdict: Verdict::Passed, value: value.into(), detail: None }
-    }
-
-    pub(crate) fn fail(gate: &'static str, value: impl Into<String>, detail: impl Into<String>) -> Self {
-        GateResult { gate, verdict: Verdict::Failed, value: value.into(), detail: Some(detail.into()) }
-    }
-
-    pub(crate) fn passed(&self) -> bool {
-        self.verdict == Verdict::Passed
-    }
-
-    /// `error-rate gate failed: 3% (…)`: what a failure or an inconclusive end says.
-    fn describe(&self, what: &str) -> String {
-        match &self.detail {
-            Some(d) => format!("{} gate {what}: {} ({d})", self.gate, self.value),
-            None => format!("{} gate {what}: {}", self.gate, self.value),
-        }
-    }
-}
+use crate::records::{GateResult, StepRecord, StepResult, Verdict};
 
 /// Checks in a row with an unreadable gate before the step fails: one throttled call is no
 /// verdict, four in a row leave the canary unwatched for too long.
-pub(crate) const MAX_UNREADABLE: u32 = 4;
+pub(crate) const MAX_UNREADABLE: u32 = crate::retry::CONSECUTIVE_FAILURES;
 
 /// After the bake, how soon an unreadable gate is asked again (at most the check interval).
 const RECHECK: Duration = Duration::from_secs(2);
@@ -118,27 +72,6 @@ pub(crate) enum Action {
     /// Abort after promotion started: the stable service back to the previous revision.
     RestoreStable,
     Finish(Outcome),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum StepResult {
-    Pending,
-    Running,
-    Passed,
-    Failed,
-}
-
-/// One row of the step table, kept for the report.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StepRecord {
-    pub(crate) weight: u8,
-    pub(crate) bake: Duration,
-    pub(crate) canary_tasks: i32,
-    /// Each gate's last result at this step.
-    pub(crate) gates: Vec<GateResult>,
-    pub(crate) result: StepResult,
-    /// Time from the step's start until it passed or failed.
-    pub(crate) took: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

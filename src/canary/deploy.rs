@@ -2,26 +2,26 @@
 //! checking gates, and the clock. The controller decides; this file only carries its actions out and
 //! reports what it saw.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{Result, anyhow};
 use tokio::time::Instant;
 
-use super::controller::{Action, Controller, Observation, StepRecord};
-use super::{gates, traffic};
+use super::controller::{Action, Controller, Observation};
+use super::gates;
 use crate::aws::Aws;
 use crate::config::duration;
 use crate::ecs::events::EventLog;
 use crate::ecs::poll::{Check, Polled, poll_until};
-use crate::ecs::rollout::{self, Release, Wait, short};
+use crate::ecs::rollout::{self, Release, Wait};
 use crate::ecs::service;
 use crate::gha::Gha;
+use crate::listener;
 use crate::outcome::Outcome;
 use crate::plan::CanaryPlan;
 use crate::progress::{Event, Progress};
-
-/// How long an abort keeps trying to put traffic back before it stops and says how.
-pub(crate) const ABORT_TRAFFIC_RETRIES: Duration = crate::retry::MUST_SUCCEED_FOR;
+use crate::records::StepRecord;
+use crate::text::family_revision;
 
 pub(crate) struct CanaryRun<'a> {
     pub(crate) aws: &'a Aws,
@@ -189,7 +189,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                         gha.info(&format!(
                             "cancelled: not waiting for {} to be back on {} (ECS rolls it back)",
                             r.release.service,
-                            short(r.release.previous)
+                            family_revision(r.release.previous)
                         ));
                     })
                 } else {
@@ -248,7 +248,7 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
     let (stable, canary) = (&r.plan.stable_target_group.arn, &r.plan.canary_target_group.arn);
     let (elb, source) = (&r.aws.elb, &r.plan.traffic);
     if !must {
-        return traffic::set_weights(elb, source, stable, canary, weights).await;
+        return listener::set_weights(elb, source, stable, canary, weights).await;
     }
     let started = Instant::now();
     let mut backoff = crate::retry::undo_backoff();
@@ -256,8 +256,8 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
         // Judged by the read-back: a refused call (a missing permission, say) that finds the weights
         // already where they must be, as when an abort comes before the first shift, is done.
         let attempt = async {
-            let set = traffic::set_weights(elb, source, stable, canary, weights).await;
-            let now = traffic::weights(&traffic::actions(elb, source).await?, stable, canary, source)?;
+            let set = listener::set_weights(elb, source, stable, canary, weights).await;
+            let now = listener::weights(&listener::actions(elb, source).await?, stable, canary, source)?;
             match set {
                 _ if now == weights => Ok(()),
                 Err(e) => Err(e),
@@ -269,18 +269,18 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        match backoff.next().filter(|_| started.elapsed() < ABORT_TRAFFIC_RETRIES) {
+        match backoff.next().filter(|_| started.elapsed() < crate::retry::MUST_SUCCEED_FOR) {
             Some(wait) => crate::clock::sleep(wait).await,
             None => {
-                let now = match traffic::actions(elb, source)
+                let now = match listener::actions(elb, source)
                     .await
-                    .and_then(|a| traffic::weights(&a, stable, canary, source))
+                    .and_then(|a| listener::weights(&a, stable, canary, source))
                 {
                     Ok((s, c)) => format!("traffic is split stable {s} / canary {c}"),
                     Err(e) => format!("where traffic is could not be read either ({e:#})"),
                 };
                 let commands =
-                    traffic::restore_commands(source, stable, canary, r.release.cluster, &r.plan.canary_service);
+                    listener::restore_commands(source, stable, canary, r.release.cluster, &r.plan.canary_service);
                 return Err(anyhow!(
                     "{error:#}; after {}s of retries {now}. Put traffic back on the stable service with:\n{commands}",
                     started.elapsed().as_secs()
@@ -341,7 +341,7 @@ async fn say_what_drains(r: &CanaryRun<'_>, gha: &Gha) {
     if svc.running_count() == 0 {
         return;
     }
-    let delay = match traffic::deregistration_delay(&r.aws.elb, &tg.arn).await {
+    let delay = match listener::deregistration_delay(&r.aws.elb, &tg.arn).await {
         Ok(d) => duration::format(d),
         Err(_) => "its deregistration delay".into(),
     };
@@ -368,10 +368,10 @@ async fn update_and_wait(
         Wait::TimedOut => Err(anyhow!(
             "{} did not become stable on {} within wait-timeout {}",
             r.release.service,
-            short(revision),
+            family_revision(revision),
             duration::format(r.release.wait_timeout)
         )),
-        Wait::Failed { reason, .. } => Err(anyhow!("{} on {}: {reason}", r.release.service, short(revision))),
+        Wait::Failed { reason, .. } => Err(anyhow!("{} on {}: {reason}", r.release.service, family_revision(revision))),
         Wait::Cancelled => Ok(None),
     }
 }

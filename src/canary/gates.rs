@@ -6,14 +6,14 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, StateValue, Statistic};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, Statistic};
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 
-use super::controller::{GateResult, Verdict};
 use crate::aws::{Aws, call_failed};
 use crate::config::Gates;
 use crate::config::thresholds::{ErrorRateLimit, LatencyGate, LatencyLimit, LatencyStat};
 use crate::plan::TargetGroup;
+use crate::records::{GateResult, Verdict};
 
 /// The error-rate gate's value while the canary has had no request yet, and at the end of a step
 /// that saw none (shown in the step table as a warning, never as a measured rate).
@@ -84,40 +84,8 @@ fn unknown(gate: &'static str, e: anyhow::Error) -> GateResult {
     GateResult { gate, verdict: Verdict::Unreadable, value: "could not read".into(), detail: Some(format!("{e:#}")) }
 }
 
-/// One CloudWatch alarm as DescribeAlarms tells it (metric and composite alike).
-pub(crate) struct AlarmState {
-    pub(crate) name: String,
-    pub(crate) firing: bool,
-    pub(crate) reason: String,
-}
-
-/// The alarms named `names` that exist, metric and composite: the one DescribeAlarms of the action
-/// (the plan checks they exist, the gate whether they fire).
-pub(crate) async fn alarm_states(aws: &Aws, names: &[String]) -> Result<Vec<AlarmState>> {
-    let out = aws
-        .cloudwatch
-        .describe_alarms()
-        .set_alarm_names(Some(names.to_vec()))
-        .alarm_types(AlarmType::MetricAlarm)
-        .alarm_types(AlarmType::CompositeAlarm)
-        .send()
-        .await
-        .map_err(|e| call_failed("CloudWatch DescribeAlarms", &e))?;
-    let state = |name: Option<&str>, value: Option<&StateValue>, reason: Option<&str>| AlarmState {
-        name: name.unwrap_or("?").to_string(),
-        firing: value == Some(&StateValue::Alarm),
-        reason: reason.unwrap_or("no reason given").to_string(),
-    };
-    Ok(out
-        .metric_alarms()
-        .iter()
-        .map(|a| state(a.alarm_name(), a.state_value(), a.state_reason()))
-        .chain(out.composite_alarms().iter().map(|a| state(a.alarm_name(), a.state_value(), a.state_reason())))
-        .collect())
-}
-
 async fn alarms(ctx: &GateContext<'_>) -> Result<GateResult> {
-    let firing: Vec<(String, String)> = alarm_states(ctx.aws, &ctx.gates.alarms)
+    let firing: Vec<(String, String)> = crate::alarms::alarm_states(ctx.aws, &ctx.gates.alarms)
         .await?
         .into_iter()
         .filter(|a| a.firing)

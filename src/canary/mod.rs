@@ -1,12 +1,11 @@
-//! Canary deploys: the step grammar and the weighted traffic between stable and canary target groups;
-//! the controller and gates build on them.
+//! Canary deploys: the controller decides from observations, the gates observe, the executor
+//! (`deploy`) makes the calls; the step grammar lives in `config::steps`, the listener's weights in
+//! `listener`.
 
 pub(crate) mod controller;
 pub(crate) mod deploy;
 pub(crate) mod gates;
-pub(crate) mod steps;
 pub(crate) mod table;
-pub(crate) mod traffic;
 
 #[cfg(test)]
 mod stack_tests;

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::controller::StepRecord;
 use super::deploy::{self, CanaryRun};
 use crate::aws::{Aws, ambient_config};
 use crate::config::{Config, Inputs};
@@ -15,6 +14,7 @@ use crate::gha::{Gha, Sink};
 use crate::outcome::Outcome;
 use crate::plan::{self, StrategyPlan};
 use crate::progress::{Event, Progress};
+use crate::records::StepRecord;
 
 /// Records each event's name, and sends SIGTERM's stand-in (the cancel flag) when it hears `cancel_at`.
 struct Recorder {

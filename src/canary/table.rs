@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::controller::{StepRecord, StepResult, Verdict};
 use crate::config::duration;
+use crate::records::{StepRecord, StepResult, Verdict};
 use crate::text::{cell, code};
 
 fn result(r: StepResult) -> &'static str {

@@ -1,10 +1,12 @@
 //! The validated, typed configuration of one run. Every input is checked here, before any I/O, and
 //! every problem is reported at once, each naming the input and how to fix it.
 
+pub(crate) mod command;
 pub(crate) mod duration;
 pub(crate) mod git;
 pub(crate) mod inputs;
 mod parse;
+pub(crate) mod steps;
 pub(crate) mod thresholds;
 mod validate;
 
@@ -14,8 +16,8 @@ use std::time::Duration;
 
 pub(crate) use inputs::Inputs;
 
-use crate::canary::steps::CanaryStep;
 use crate::secret::Secret;
+use steps::CanaryStep;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Config {

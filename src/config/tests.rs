@@ -186,7 +186,7 @@ fn a_valid_canary_run_resolves_defaults() {
     let Strategy::Canary(canary) = &deploy.strategy else { panic!("expected canary") };
     assert_eq!(canary.canary_service, "web-canary");
     assert_eq!(canary.traffic, TrafficSource::ListenerDefault(LISTENER.into()));
-    assert_eq!(crate::canary::steps::format(&canary.steps), "10%:2m, 50%:2m, 100%");
+    assert_eq!(crate::config::steps::format(&canary.steps), "10%:2m, 50%:2m, 100%");
     assert_eq!(canary.check_interval, Duration::from_secs(10));
     assert!(config.report.pr_comment);
     assert!(!config.dry_run);

@@ -9,11 +9,11 @@ use super::parse::{
     key_values, looks_like_a_secret, platform, positive_duration, region, registry_host, request_count, service_names,
     session_name,
 };
+use super::steps;
 use super::{
     AwsSettings, BuildSettings, CanarySettings, Config, DeploySettings, Gates, ImageSource, InputError, InputErrors,
     Inputs, ReportSettings, Strategy, TaskDefinitionSource, TrafficSource,
 };
-use crate::canary::steps;
 use crate::secret::Secret;
 
 const DEFAULT_CANARY_STEPS: &str = "10%:2m, 50%:2m, 100%";
@@ -229,7 +229,7 @@ fn deploy(
             };
             let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
             let pre_deploy =
-                c.parse("pre-deploy-command", i.pre_deploy_command.as_deref(), crate::ecs::one_off::parse_command);
+                c.parse("pre-deploy-command", i.pre_deploy_command.as_deref(), super::command::parse_command);
             if let Some(Strategy::Canary(canary)) = &strategy
                 && also.contains(&canary.canary_service)
             {

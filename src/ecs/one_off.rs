@@ -111,7 +111,7 @@ pub(crate) async fn run(
                 // A missing permission will not come back by itself; anything else gets four looks.
                 failed_looks += 1;
                 let error = call_failed("ECS DescribeTasks", &e);
-                if crate::aws::is_access_denied(&e) || failed_looks >= 4 {
+                if crate::aws::is_access_denied(&e) || failed_looks >= crate::retry::CONSECUTIVE_FAILURES {
                     break Err(format!("could not be watched ({error:#})"));
                 }
                 gha.warning(&format!("{error:#}; looking again"));
@@ -154,7 +154,7 @@ pub(crate) async fn run(
     let tail: Vec<String> = lines.iter().skip(lines.len().saturating_sub(20)).cloned().collect();
     let summary = StoppedTask {
         id: id.clone(),
-        revision: crate::ecs::rollout::short(o.revision).to_string(),
+        revision: crate::text::family_revision(o.revision).to_string(),
         reason: format!("pre-deploy command `{command}`: {}", task.stopped_reason().unwrap_or("stopped")),
         containers: vec![Container {
             name: o.container.to_string(),
@@ -244,64 +244,5 @@ async fn read_new(
         if same || out.events().is_empty() {
             return;
         }
-    }
-}
-
-/// `migrate --exit 3`, `["sh", "-c", "x y"]`, `run "two words"`: a JSON array, or words split on
-/// whitespace with single and double quotes kept together.
-pub(crate) fn parse_command(v: &str) -> Result<Vec<String>, String> {
-    let v = v.trim();
-    if v.starts_with('[') {
-        let words: Vec<String> = serde_json::from_str(v).map_err(|e| {
-            format!("is not a JSON array of strings ({e}): write it like `[\"migrate\", \"--exit\", \"0\"]`")
-        })?;
-        return if words.is_empty() { Err("is an empty array: name a command".into()) } else { Ok(words) };
-    }
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote: Option<char> = None;
-    let mut any = false;
-    for ch in v.chars() {
-        match (quote, ch) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(ch);
-                any = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if any || !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                    any = false;
-                }
-            }
-            (None, c) => word.push(c),
-        }
-    }
-    if quote.is_some() {
-        return Err("has a quote that is not closed".into());
-    }
-    if any || !word.is_empty() {
-        words.push(word);
-    }
-    if words.is_empty() { Err("is empty: name a command".into()) } else { Ok(words) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_are_json_arrays_or_words_with_quotes_kept_together() {
-        assert_eq!(parse_command("migrate --exit 3").unwrap(), ["migrate", "--exit", "3"]);
-        assert_eq!(
-            parse_command(r#"sh -c "rails db:migrate && echo done""#).unwrap(),
-            ["sh", "-c", "rails db:migrate && echo done"]
-        );
-        assert_eq!(parse_command(r#"echo '' x"#).unwrap(), ["echo", "", "x"]);
-        assert_eq!(parse_command(r#"["a b", "c"]"#).unwrap(), ["a b", "c"]);
-        assert!(parse_command("run \"open").unwrap_err().contains("not closed"));
-        assert!(parse_command("[1, 2]").unwrap_err().contains("JSON array of strings"));
-        assert!(parse_command("  ").is_err());
     }
 }

@@ -49,7 +49,7 @@ pub(crate) enum Polled<T, S> {
 
 /// Looks in a row that may fail (a throttled or unanswered describe) before the wait gives up: one
 /// failed look is no news, a few in a row mean the wait is blind.
-const FAILED_LOOKS: u32 = 4;
+const FAILED_LOOKS: u32 = crate::retry::CONSECUTIVE_FAILURES;
 
 /// Calls `probe` at once and then at `poll`'s intervals until it is done, `timeout` has passed, or
 /// `cancel` turns true (when given: some waits must not be cut short). A probe's error is retried at

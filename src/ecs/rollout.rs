@@ -19,6 +19,7 @@ use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::progress::{Event, Progress};
 use crate::retry;
+use crate::text::family_revision;
 use tokio::sync::watch;
 
 use crate::stop::Stop;
@@ -108,7 +109,7 @@ pub(crate) fn judge(service: &Service, revision: &str, ours: Option<&Deployment>
         None => Some(Wait::Failed {
             reason: format!(
                 "the service now runs {}: another deployment replaced this one",
-                primary.task_definition().map(short).unwrap_or("another revision")
+                primary.task_definition().map(family_revision).unwrap_or("another revision")
             ),
             ecs_rolled_back: true,
         }),
@@ -285,7 +286,7 @@ pub(crate) async fn roll_out(
             _ => Rolled::Cancelled,
         },
         Err(e) => Rolled::Failed {
-            reason: format!("the deployment of {} could not be followed: {e:#}", short(release.revision)),
+            reason: format!("the deployment of {} could not be followed: {e:#}", family_revision(release.revision)),
         },
     })
 }
@@ -330,7 +331,7 @@ pub(crate) async fn restore(
             return Ok(Outcome::Failed {
                 reason: format!(
                     "{reason}; {name} could not be sent back to {} ({e:#}): {stands}. Restore it with: {}",
-                    short(release.previous),
+                    family_revision(release.previous),
                     release.restore_command()
                 ),
             });
@@ -340,7 +341,7 @@ pub(crate) async fn restore(
         return Ok(Outcome::RolledBack {
             reason: format!(
                 "{reason}; {name} is being restored to {} (not waited for: ECS finishes it)",
-                short(release.previous)
+                family_revision(release.previous)
             ),
             at: None,
         });
@@ -364,7 +365,7 @@ pub(crate) async fn restore(
                 reason: format!(
                     "{reason}; {name} was sent back to {}, but the rollback did not finish ({how}): check the \
                      service in the ECS console; to send it back again: {}",
-                    short(release.previous),
+                    family_revision(release.previous),
                     release.restore_command()
                 ),
             })
@@ -385,7 +386,7 @@ fn where_it_stands(service: &Service) -> String {
     match service::primary(service.deployments()) {
         Some(p) => format!(
             "its primary deployment runs {} ({}, {} of {} task(s) running)",
-            p.task_definition().map(short).unwrap_or("an unknown revision"),
+            p.task_definition().map(family_revision).unwrap_or("an unknown revision"),
             p.rollout_state().map(|s| s.as_str()).unwrap_or("no rollout state"),
             p.running_count(),
             p.desired_count()
@@ -412,7 +413,7 @@ pub(crate) async fn rolling(
     if !r.rollback {
         progress.emit(Event::RolloutLeft { reason: &reason }, &[]).await;
         let reason = if r.release.cancel.by_signal() {
-            format!("{reason}; ECS goes on with the deployment of {}", short(r.release.revision))
+            format!("{reason}; ECS goes on with the deployment of {}", family_revision(r.release.revision))
         } else {
             reason
         };
@@ -420,11 +421,6 @@ pub(crate) async fn rolling(
     }
     let outcome = restore(ecs, &r.release, &reason, progress, &mut log, gha).await?;
     Ok((outcome, log))
-}
-
-/// `family:revision` from a task definition ARN.
-pub(crate) fn short(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 #[cfg(test)]

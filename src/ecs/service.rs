@@ -59,7 +59,9 @@ pub(crate) async fn update(
         .await
         .map_err(|e| call_failed("ECS UpdateService", &e))
         .with_context(|| match (revision, tasks) {
-            (Some(revision), None) => format!("could not update service {name} to {}", super::rollout::short(revision)),
+            (Some(revision), None) => {
+                format!("could not update service {name} to {}", crate::text::family_revision(revision))
+            }
             (_, Some(tasks)) => format!("could not scale {name} to {tasks} task(s)"),
             (None, None) => format!("could not update service {name}"),
         })?;

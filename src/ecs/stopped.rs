@@ -176,7 +176,7 @@ pub(crate) async fn explain(
         }
         out.push(StoppedTask {
             id,
-            revision: crate::ecs::rollout::short(revision).to_string(),
+            revision: crate::text::family_revision(revision).to_string(),
             reason: task.stopped_reason().unwrap_or("no reason given").to_string(),
             containers,
         });

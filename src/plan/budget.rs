@@ -12,8 +12,7 @@ pub(crate) const BUILD_ALLOWANCE: Duration = Duration::from_secs(30 * 60);
 
 /// Calls between the waits (each call has a 30 s deadline): a margin on top of the waits.
 const CALLS: Duration = Duration::from_secs(5 * 60);
-use crate::canary::controller::MAX_UNREADABLE;
-use crate::canary::deploy::ABORT_TRAFFIC_RETRIES;
+use crate::retry::{CONSECUTIVE_FAILURES, MUST_SUCCEED_FOR};
 
 /// The longest the deploy stage of `deploy` can run, failure and undo included.
 pub(crate) fn worst_case(deploy: &DeployPlan) -> Duration {
@@ -26,10 +25,10 @@ pub(crate) fn worst_case(deploy: &DeployPlan) -> Duration {
         StrategyPlan::Canary(c) => c
             .steps
             .iter()
-            .map(|s| wait.saturating_add(s.bake).saturating_add(c.check_interval.saturating_mul(MAX_UNREADABLE)))
+            .map(|s| wait.saturating_add(s.bake).saturating_add(c.check_interval.saturating_mul(CONSECUTIVE_FAILURES)))
             .fold(Duration::ZERO, Duration::saturating_add)
             .saturating_add(wait.saturating_mul(3))
-            .saturating_add(ABORT_TRAFFIC_RETRIES),
+            .saturating_add(MUST_SUCCEED_FOR),
     };
     // The other services roll at the same time; one more wait restores them after the first's end.
     let others = if deploy.also.is_empty() { Duration::ZERO } else { wait };

@@ -6,13 +6,13 @@ use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
 
 use super::{AlsoPlan, CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks};
 use crate::aws::{Aws, call_failed};
-use crate::canary::traffic;
 use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy, TaskDefinitionSource};
 use crate::ecs::poll::{Check, Poll, Polled, poll_until};
-use crate::ecs::rollout::short;
 use crate::ecs::{service, taskdef, taskdef_file};
 use crate::failure::Refused;
 use crate::gha::Gha;
+use crate::listener;
+use crate::text::family_revision;
 
 pub(crate) async fn resolve(config: &Config, aws: &Aws, gha: &Gha) -> Result<Plan> {
     let mut image = image_plan(config, aws).await?;
@@ -186,7 +186,7 @@ async fn canary_plan(
         )
     })?;
     check_canary_idle(&canary_service, cluster, &canary.canary_service)?;
-    let actions = traffic::actions(&aws.elb, &canary.traffic).await?;
+    let actions = listener::actions(&aws.elb, &canary.traffic).await?;
     let stable_tg = pick_target_group(stable, &settings.service, &actions)?;
     let canary_tg = pick_target_group(&canary_service, &canary.canary_service, &actions)?;
     if stable_tg == canary_tg {
@@ -196,7 +196,7 @@ async fn canary_plan(
             canary.canary_service
         );
     }
-    check_weights(traffic::weights(&actions, &stable_tg, &canary_tg, &canary.traffic)?)?;
+    check_weights(listener::weights(&actions, &stable_tg, &canary_tg, &canary.traffic)?)?;
     let target_groups = describe_target_groups(aws, &[stable_tg.clone(), canary_tg.clone()]).await?;
     let find = |arn: &str| {
         target_groups
@@ -273,7 +273,7 @@ async fn check_alarms_exist(aws: &Aws, names: &[String]) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
-    let found = crate::canary::gates::alarm_states(aws, names)
+    let found = crate::alarms::alarm_states(aws, names)
         .await
         .context("could not read the CloudWatch alarms named in `alarms`")?;
     let missing: Vec<&str> = names.iter().map(String::as_str).filter(|n| !found.iter().any(|a| a.name == *n)).collect();
@@ -338,8 +338,8 @@ pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
     if let StrategyPlan::Canary(c) = &deploy.strategy {
         let canary_service = service::describe(&aws.ecs, &deploy.cluster, &c.canary_service).await?;
         check_canary_idle(&canary_service, &deploy.cluster, &c.canary_service)?;
-        let actions = traffic::actions(&aws.elb, &c.traffic).await?;
-        let weights = traffic::weights(&actions, &c.stable_target_group.arn, &c.canary_target_group.arn, &c.traffic)?;
+        let actions = listener::actions(&aws.elb, &c.traffic).await?;
+        let weights = listener::weights(&actions, &c.stable_target_group.arn, &c.canary_target_group.arn, &c.traffic)?;
         check_weights(weights)?;
     }
     Ok(())
@@ -398,13 +398,15 @@ fn in_flight(service: &Service) -> Option<String> {
     let others: Vec<String> = deployments
         .iter()
         .filter(|d| !std::ptr::eq(*d, primary))
-        .map(|d| format!("{} still runs {}", d.task_definition().map(short).unwrap_or("?"), d.running_count()))
+        .map(|d| {
+            format!("{} still runs {}", d.task_definition().map(family_revision).unwrap_or("?"), d.running_count())
+        })
         .collect();
     let others = if others.is_empty() { String::new() } else { format!("; {}", others.join(", ")) };
     Some(format!(
         "deployment {} of {} ({} since {since}, {}/{} tasks running{others})",
         primary.id().unwrap_or("?"),
-        primary.task_definition().map(short).unwrap_or("?"),
+        primary.task_definition().map(family_revision).unwrap_or("?"),
         primary.rollout_state().map(|s| s.as_str()).unwrap_or("no rollout state"),
         primary.running_count(),
         primary.desired_count()

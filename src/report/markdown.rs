@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use crate::canary::controller::StepRecord;
 use crate::canary::table;
 use crate::ecs::stopped::StoppedTask;
 use crate::outcome::Outcome;
+use crate::records::StepRecord;
 use crate::text::{cell, code, fenced};
 
 /// GitHub refuses comment bodies over 65,536 characters; the report stays under it with room to spare.
@@ -193,7 +193,7 @@ mod tests {
     use expect_test::expect;
 
     use super::*;
-    use crate::canary::controller::{GateResult, StepResult, Verdict};
+    use crate::records::{GateResult, StepResult, Verdict};
 
     fn gate(gate: &'static str, passed: bool, value: &str) -> GateResult {
         let verdict = if passed { Verdict::Passed } else { Verdict::Failed };

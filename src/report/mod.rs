@@ -5,15 +5,16 @@
 mod event;
 pub(crate) mod github;
 pub(crate) mod markdown;
+pub(crate) mod sink;
 
 use std::time::Duration;
 
 use github::{Comment, GitHub, explain};
 use markdown::{ReportView, Status};
 
-use crate::canary::controller::StepRecord;
 use crate::config::ReportSettings;
 use crate::gha::Gha;
+use crate::records::StepRecord;
 
 /// What the run knows about its place on GitHub, from the runner's environment.
 #[derive(Debug, Clone, Default)]
