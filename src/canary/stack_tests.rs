@@ -102,7 +102,9 @@ async fn run(cancel_at: Option<&'static str>) -> (Vec<String>, Outcome) {
     let StrategyPlan::Canary(canary) = &deploy_plan.strategy else { panic!("not a canary plan") };
     let mut rendered = deploy_plan.rendered.clone();
     taskdef::set_image(&mut rendered, &image);
-    let revision = rollout::register(&aws.ecs, &rendered.task_definition, &deploy_plan.tags).await.expect("registered");
+    let revision = crate::ecs::register::register(&aws.ecs, &rendered.task_definition, &deploy_plan.tags)
+        .await
+        .expect("registered");
     let (tx, rx) = watch::channel(false);
     let release = rollout::Release {
         cluster: "demo",

@@ -4,6 +4,7 @@ pub(crate) mod events;
 pub(crate) mod lease;
 pub(crate) mod one_off;
 pub(crate) mod poll;
+pub(crate) mod register;
 pub(crate) mod rollout;
 pub(crate) mod service;
 pub(crate) mod stopped;

@@ -149,7 +149,7 @@ async fn request_body(td: &TaskDefinition, tags: &[Tag]) -> Result<Value> {
     let answer =
         r#"{"taskDefinition": {"taskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/file:1"}}"#;
     let (ecs, sent) = client(answer.to_string());
-    super::rollout::register(&ecs, td, tags).await?;
+    super::register::register(&ecs, td, tags).await?;
     let body = sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().unwrap_or_default();
     serde_json::from_str(&body).context("internal: the request body is not JSON")
 }

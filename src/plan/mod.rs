@@ -2,6 +2,7 @@
 //! change. `dry-run` prints it and stops; the executor consumes it.
 
 mod budget;
+mod in_flight;
 mod print;
 mod resolve;
 

@@ -2,17 +2,16 @@
 //! nothing here changes anything, which the dry-run tests check against the emulator's whole state.
 
 use anyhow::{Context, Result, anyhow, bail};
-use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
+use aws_sdk_ecs::types::Service;
 
+use super::in_flight::{in_flight, settled};
 use super::{AlsoPlan, CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks};
 use crate::aws::{Aws, call_failed};
 use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy, TaskDefinitionSource};
-use crate::ecs::poll::{Check, Poll, Polled, poll_until};
 use crate::ecs::{service, taskdef, taskdef_file};
 use crate::failure::Refused;
 use crate::gha::Gha;
 use crate::listener;
-use crate::text::family_revision;
 
 pub(crate) async fn resolve(config: &Config, aws: &Aws, gha: &Gha) -> Result<Plan> {
     let mut image = image_plan(config, aws).await?;
@@ -343,72 +342,4 @@ pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
         check_weights(weights)?;
     }
     Ok(())
-}
-
-/// The service `name`, once no deployment is in progress on it: with `wait-for-deployment`, waited
-/// for (at most `wait-timeout`); otherwise refused, naming it. A run that started while another
-/// deployment was in flight would take that revision, which may never have worked, as the one to go
-/// back to.
-async fn settled(settings: &DeploySettings, name: &str, aws: &Aws, gha: &Gha) -> Result<Service> {
-    let now = service::describe(&aws.ecs, &settings.cluster, name).await?;
-    let Some(flight) = in_flight(&now) else { return Ok(now) };
-    if !settings.wait_for_deployment {
-        return Err(Refused(format!(
-            "`{name}` has a deployment in progress: {flight}. Deploying now would make that revision, which may \
-             never have worked, the one a rollback goes back to. Wait for it to end and run again, or set \
-             `wait-for-deployment: true` to have this run wait for it (at most wait-timeout)"
-        ))
-        .into());
-    }
-    gha.info(&format!("`{name}` has a deployment in progress ({flight}): waiting for it to end (wait-for-deployment)"));
-    let (ecs, cluster) = (&aws.ecs, settings.cluster.as_str());
-    let polled = poll_until(settings.wait_timeout, Poll::default(), None, async || {
-        let now = service::describe(ecs, cluster, name).await?;
-        Ok(match in_flight(&now) {
-            None => Check::Done(now),
-            Some(flight) => Check::NotYet(flight),
-        })
-    })
-    .await?;
-    // No cancel here: the plan stage as a whole ends at SIGINT/SIGTERM.
-    let last = match polled {
-        Polled::Done(now) => return Ok(now),
-        Polled::TimedOut(last) => last.unwrap_or(flight),
-        Polled::Cancelled => flight,
-    };
-    Err(Refused(format!(
-        "`{name}` still has a deployment in progress after wait-timeout {}: {last}. Nothing was changed",
-        crate::config::duration::format(settings.wait_timeout)
-    ))
-    .into())
-}
-
-/// The deployment in progress on `service`, in words, or None when it has one settled deployment.
-fn in_flight(service: &Service) -> Option<String> {
-    let deployments = service.deployments();
-    let primary = service::primary(deployments)?;
-    let rolling = primary.rollout_state() == Some(&DeploymentRolloutState::InProgress);
-    if !rolling && deployments.len() <= 1 {
-        return None;
-    }
-    let since = primary
-        .created_at()
-        .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
-        .unwrap_or_else(|| "an unknown time".into());
-    let others: Vec<String> = deployments
-        .iter()
-        .filter(|d| !std::ptr::eq(*d, primary))
-        .map(|d| {
-            format!("{} still runs {}", d.task_definition().map(family_revision).unwrap_or("?"), d.running_count())
-        })
-        .collect();
-    let others = if others.is_empty() { String::new() } else { format!("; {}", others.join(", ")) };
-    Some(format!(
-        "deployment {} of {} ({} since {since}, {}/{} tasks running{others})",
-        primary.id().unwrap_or("?"),
-        primary.task_definition().map(family_revision).unwrap_or("?"),
-        primary.rollout_state().map(|s| s.as_str()).unwrap_or("no rollout state"),
-        primary.running_count(),
-        primary.desired_count()
-    ))
 }

@@ -1,0 +1,242 @@
+//! The stages of a run after its inputs are valid: credentials → plan → (a dry run stops here) →
+//! image → register → rolling or canary, with the report following along. Each stage's failure says
+//! what it left behind.
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use crate::aws::{Aws, ambient_config};
+use crate::config::steps;
+use crate::config::{Config, ImageSource, Strategy};
+use crate::credentials::{self, Runner};
+use crate::ecs::lease::Leases;
+use crate::ecs::rollout;
+use crate::gha::Gha;
+use crate::outcome::Outcome;
+use crate::plan::{self, DeployPlan, StrategyPlan};
+use crate::report::markdown::{ReportView, Status};
+use crate::report::{GitHubContext, Reporter};
+use crate::{image, signals};
+
+mod deploy;
+mod timings;
+
+use deploy::{deploy_stage, take_leases};
+use timings::Timings;
+
+/// A run that did not succeed: in which stage, why, what that left behind, and how it ended.
+pub(crate) struct Failure {
+    pub(crate) stage: &'static str,
+    pub(crate) error: anyhow::Error,
+    pub(crate) consequence: String,
+    pub(crate) outcome: Outcome,
+}
+
+trait InStage<T> {
+    fn in_stage(self, stage: &'static str, consequence: &str) -> Result<T, Failure>;
+}
+
+impl<T> InStage<T> for Result<T> {
+    fn in_stage(self, stage: &'static str, consequence: &str) -> Result<T, Failure> {
+        self.map_err(|error| {
+            let outcome = Outcome::Failed { reason: format!("{error:#}") };
+            Failure { stage, error, consequence: consequence.to_string(), outcome }
+        })
+    }
+}
+
+const NOTHING_CHANGED: &str = "Nothing was changed.";
+const SERVICE_UNCHANGED: &str = "The service was not changed.";
+const NO_SERVICE_CHANGED: &str = "No service was changed.";
+
+pub(crate) async fn execute(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &Gha) -> Result<(), Failure> {
+    let mut timings = Timings::new();
+    let result = execute_timed(config, var, gha, &mut timings).await;
+    gha.info(&timings.line());
+    result
+}
+
+async fn execute_timed(
+    config: &Config,
+    var: &impl Fn(&str) -> Option<String>,
+    gha: &Gha,
+    timings: &mut Timings,
+) -> Result<(), Failure> {
+    let ambient = ambient_config(&config.aws).await;
+    let credentials = {
+        let _group = gha.group("Credentials");
+        unless_cancelled(
+            "Could not get AWS credentials",
+            NOTHING_CHANGED,
+            credentials::obtain(&config.aws, &ambient, Runner::from_env(var), gha),
+        )
+        .await?
+    };
+    let (path, provider) = credentials;
+    let aws = Aws::new(ambient, provider);
+    timings.mark("credentials");
+    let result = with_aws(config, var, gha, &aws, path, timings).await;
+    for line in aws.calls.summary() {
+        gha.info(&format!("AWS calls: {line}"));
+    }
+    result
+}
+
+async fn with_aws(
+    config: &Config,
+    var: &impl Fn(&str) -> Option<String>,
+    gha: &Gha,
+    aws: &Aws,
+    path: credentials::Path,
+    timings: &mut Timings,
+) -> Result<(), Failure> {
+    // A run that deploys a service reports on it (comment, Deployment, summary) from here to its end.
+    let Some(settings) = &config.deploy else { return stages(config, var, gha, aws, path, None, timings).await };
+    let strategy = match &settings.strategy {
+        Strategy::Rolling => "rolling".to_string(),
+        Strategy::Canary(c) => format!("canary {}", steps::format(&c.steps)),
+    };
+    let ctx = GitHubContext::from_env(var);
+    let view = ReportView {
+        cluster: settings.cluster.clone(),
+        service: settings.service.clone(),
+        region: config.aws.region.clone(),
+        status: Status::InProgress("planning".into()),
+        strategy,
+        image: None,
+        revision: None,
+        previous: None,
+        steps: Vec::new(),
+        events: Vec::new(),
+        plan: None,
+        gates: None,
+        stopped: Vec::new(),
+        services: Vec::new(),
+        run_url: ctx.run_url.clone(),
+    };
+    let mut reporter = Reporter::start(gha, &config.report, ctx, view, !config.dry_run).await;
+    let result = stages(config, var, gha, aws, path, Some(&mut reporter), timings).await;
+    let status = match &result {
+        Ok(()) if config.dry_run => Status::Planned,
+        Ok(()) => Status::Ended(Outcome::Succeeded),
+        Err(f) => Status::Ended(f.outcome.clone()),
+    };
+    reporter.finish(gha, status).await;
+    result
+}
+
+async fn stages(
+    config: &Config,
+    var: &impl Fn(&str) -> Option<String>,
+    gha: &Gha,
+    aws: &Aws,
+    path: credentials::Path,
+    mut reporter: Option<&mut Reporter>,
+    timings: &mut Timings,
+) -> Result<(), Failure> {
+    let plan = {
+        let _group = gha.group("Plan");
+        let plan =
+            unless_cancelled("Could not plan the deploy", NOTHING_CHANGED, plan::resolve(config, aws, gha)).await?;
+        if let Some(deploy) = &plan.deploy {
+            mask_environment(deploy, gha);
+        }
+        gha.info(&plan::text(&plan));
+        if let Some(deploy) = &plan.deploy {
+            credentials::check_lifetime(path, var, plan::run_worst_case(&plan, deploy), gha)
+                .in_stage("Could not plan the deploy", NOTHING_CHANGED)?;
+        }
+        plan
+    };
+    timings.mark("plan");
+    if let Some(r) = reporter.as_deref_mut() {
+        if let Some(d) = &plan.deploy {
+            let shown = config.dry_run.then(|| plan::markdown(&plan, true));
+            let gates = match &d.strategy {
+                StrategyPlan::Canary(c) => Some(plan::gates_line(c)),
+                StrategyPlan::Rolling => None,
+            };
+            r.planned(crate::text::family_revision(&d.previous_task_definition_arn).to_string(), shown, gates);
+        }
+        if !config.dry_run {
+            r.progress(gha, "building the image", None).await;
+        }
+    } else if let Err(e) = gha.append_summary(&plan::markdown(&plan, config.dry_run)) {
+        gha.warning(&format!("could not write the job summary: {e}"));
+    }
+    if config.dry_run {
+        gha.info("DRY RUN OK: the plan is valid and nothing was changed.");
+        return Ok(());
+    }
+
+    let build = match &config.image {
+        ImageSource::Build(b) => Some(b),
+        ImageSource::Existing { .. } | ImageSource::AsRegistered => None,
+    };
+    let tag = build.map(|b| b.tag.as_str()).unwrap_or_default();
+    let labels = image::oci_labels(var, tag, SystemTime::now());
+    let image =
+        unless_cancelled("Image failed", SERVICE_UNCHANGED, image::ensure(&plan.image, build, labels, aws, gha))
+            .await?;
+    timings.mark("image");
+    output(gha, "image-uri", &image.uri);
+    output(gha, "image-digest", image.digest.as_deref().unwrap_or_default());
+
+    let (Some(deploy), Some(reporter)) = (&plan.deploy, reporter) else {
+        gha.info(&format!("image ready: {} (no cluster/service: nothing to deploy)", image.uri));
+        output(gha, "status", Outcome::Succeeded.status());
+        return Ok(());
+    };
+    reporter.image_ready(image.uri.clone());
+
+    let leases = Leases::keep(take_leases(deploy, aws, var, gha).await?, &aws.ecs, gha);
+    let result = deploy_stage(deploy, &image.uri, aws, var, gha, reporter, &leases, timings).await;
+    leases.release(&aws.ecs, gha).await;
+    result
+}
+
+/// Masks the secret-looking environment values of every new revision (`secret::to_mask`) before
+/// anything of the deploy is shown: a crashed container's last lines go to the pull-request
+/// comment and the summary, which the runner does not mask.
+fn mask_environment(deploy: &DeployPlan, gha: &Gha) {
+    let definitions = std::iter::once(&deploy.rendered).chain(deploy.also.iter().map(|a| &a.rendered));
+    for definition in definitions {
+        for container in definition.task_definition.container_definitions() {
+            for pair in container.environment() {
+                if let Some(secret) = pair.name().zip(pair.value()).and_then(|(n, v)| crate::secret::to_mask(n, v)) {
+                    gha.mask(secret);
+                }
+            }
+        }
+    }
+}
+
+/// Runs a stage that changes nothing in AWS until it ends or the run is cancelled, whichever comes
+/// first (a cancelled build stops at once: nothing was deployed yet).
+async fn unless_cancelled<T>(
+    stage: &'static str,
+    consequence: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T, Failure> {
+    let mut cancel = signals::cancelled();
+    tokio::select! {
+        result = work => result.in_stage(stage, consequence),
+        _ = cancel.wait_for(|c| *c) => Err(anyhow::anyhow!(signals::CANCELLED_REASON)).in_stage(stage, consequence),
+    }
+}
+
+/// How often to poll ECS. `ECS_DEPLOY_POLL_INTERVAL` (e.g. `200ms`) fixes the interval, for local
+/// stacks and tests; the default asks after 1 s, then every 2 s at most (`Poll::default`).
+fn poll_setting(var: &impl Fn(&str) -> Option<String>) -> rollout::Poll {
+    match var("ECS_DEPLOY_POLL_INTERVAL").and_then(|v| crate::config::duration::parse(&v).ok()) {
+        Some(d) if !d.is_zero() => rollout::Poll { first: d, max: d },
+        _ => rollout::Poll::default(),
+    }
+}
+
+pub(crate) fn output(gha: &Gha, name: &str, value: &str) {
+    if let Err(e) = gha.set_output(name, value) {
+        gha.warning(&format!("could not set output `{name}`: {e}"));
+    }
+}
