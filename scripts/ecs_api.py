@@ -25,7 +25,27 @@ def _ecs_managed(service):
     return (service.deployment_controller or {}).get("type", "ECS") == "ECS"
 
 
+def _store_network_mode_as_registered():
+    """moto 5.2 treats any compatibility but EC2 as Fargate: `requiresCompatibilities: ["EXTERNAL"]`
+    with `networkMode: "bridge"` comes back as `awsvpc`. ECS stores the network mode it was given
+    (bridge when none is given and Fargate is not required), and lists EXTERNAL among the
+    compatibilities of a definition that requires it."""
+    td_cls = ecs_models.TaskDefinition
+    orig_init = td_cls.__init__
+
+    def init(self, *args, **kwargs):
+        orig_init(self, *args, **kwargs)
+        requires = kwargs.get("requires_compatibilities") or []
+        given = kwargs.get("network_mode")
+        if "FARGATE" not in requires:
+            self.network_mode = given or "bridge"
+            self.compatibilities = ["EC2", "EXTERNAL"] if "EXTERNAL" in requires else ["EC2"]
+
+    td_cls.__init__ = init
+
+
 def install():
+    _store_network_mode_as_registered()
     backend_cls = ecs_models.EC2ContainerServiceBackend
     orig_create, orig_update = backend_cls.create_service, backend_cls.update_service
 

@@ -128,3 +128,21 @@ def test_run_task_runs_the_revision_once_with_the_command_override(stack):
 
     stopped = wait_for(done, 30, "the one-off task to stop")
     assert stopped["containers"][0]["exitCode"] == 7
+
+
+def test_a_definition_for_external_instances_keeps_the_network_mode_it_was_registered_with(stack):
+    """moto 5.2 would answer `awsvpc` here (it takes any compatibility but EC2 for Fargate)."""
+    container = {"name": "web", "image": "127.0.0.1:5000/demo-app:x", "memory": 128, "essential": True}
+    registered = stack.ecs.register_task_definition(
+        family="on-prem", requiresCompatibilities=["EXTERNAL"], networkMode="bridge", containerDefinitions=[container]
+    )["taskDefinition"]
+    described = stack.ecs.describe_task_definition(taskDefinition=registered["taskDefinitionArn"])["taskDefinition"]
+    for td in (registered, described):
+        assert td["networkMode"] == "bridge"
+        assert td["requiresCompatibilities"] == ["EXTERNAL"]
+        assert "EXTERNAL" in td["compatibilities"] and "FARGATE" not in td["compatibilities"]
+    fargate = stack.ecs.register_task_definition(
+        family="cloud", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+        containerDefinitions=[container],
+    )["taskDefinition"]
+    assert fargate["networkMode"] == "awsvpc"

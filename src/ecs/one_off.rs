@@ -12,7 +12,7 @@ use aws_sdk_ecs::types::{
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::poll::Poll;
+use super::poll::{Check, Poll, Polled, poll_until};
 use super::stopped::{self, Container, StoppedTask};
 use crate::aws::{Aws, call_failed};
 use crate::config::duration;
@@ -91,39 +91,35 @@ pub(crate) async fn run(
     let _group = gha.group(&format!("Pre-deploy: {command} (task {id})"));
     let mut lines: Vec<String> = Vec::new();
     let mut token: Option<String> = None;
-    let deadline = Instant::now() + o.timeout;
-    let mut wait = Duration::ZERO;
-    let (mut failed_looks, mut told) = (0, false);
-    let ended = loop {
+    let mut told = false;
+    // The one wait of the action: a failed look is retried, four in a row end it; a missing
+    // permission will not come back by itself and ends it at once.
+    let (ecs, cluster) = (&aws.ecs, o.cluster);
+    let polled = poll_until(o.timeout, o.poll, Some(cancel), async || {
         if let Some((group, name)) = &stream {
             read_new(aws, group, name, &mut token, &mut lines, &mut told, gha).await;
         }
-        match aws.ecs.describe_tasks().cluster(o.cluster).tasks(&arn).send().await {
-            Ok(out) => {
-                failed_looks = 0;
-                if let Some(task) = out.tasks().first()
-                    && task.last_status() == Some("STOPPED")
-                {
-                    break Ok(task.clone());
-                }
-            }
+        match ecs.describe_tasks().cluster(cluster).tasks(&arn).send().await {
+            Ok(out) => Ok(match out.tasks().first() {
+                Some(task) if task.last_status() == Some("STOPPED") => Check::Done(Ok(task.clone())),
+                _ => Check::NotYet(()),
+            }),
             Err(e) => {
-                // A missing permission will not come back by itself; anything else gets four looks.
-                failed_looks += 1;
                 let error = call_failed("ECS DescribeTasks", &e);
-                if crate::aws::is_access_denied(&e) || failed_looks >= crate::retry::CONSECUTIVE_FAILURES {
-                    break Err(format!("could not be watched ({error:#})"));
+                if crate::aws::is_access_denied(&e) {
+                    return Ok(Check::Done(Err(format!("could not be watched ({error:#})"))));
                 }
                 gha.warning(&format!("{error:#}; looking again"));
+                Err(error)
             }
         }
-        if Instant::now() >= deadline {
-            break Err(format!("did not end within wait-timeout {}", duration::format(o.timeout)));
-        }
-        wait = o.poll.next(wait);
-        if crate::clock::sleep_or_cancel(wait.min(deadline - Instant::now()), cancel).await {
-            break Err("was cancelled (SIGINT/SIGTERM)".into());
-        }
+    })
+    .await;
+    let ended = match polled {
+        Ok(Polled::Done(ended)) => ended,
+        Ok(Polled::TimedOut(_)) => Err(format!("did not end within wait-timeout {}", duration::format(o.timeout))),
+        Ok(Polled::Cancelled) => Err("was cancelled (SIGINT/SIGTERM)".into()),
+        Err(e) => Err(format!("could not be watched ({e:#})")),
     };
     let task = match ended {
         Ok(task) => task,
