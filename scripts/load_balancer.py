@@ -250,13 +250,15 @@ class LoadBalancer:
         self._wait_ready(pid_before=before)
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        # Taken before it is stopped: a reset's clean-up and the clock's reconciliation may both stop
+        # HAProxy at once, and the second must find nothing to stop, not a process gone under it.
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
             try:
-                self.proc.wait(10)
+                proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
+                proc.kill()
         self._forget()
 
     # -- reconciliation --------------------------------------------------------------------------

@@ -104,3 +104,23 @@ def test_cloudwatch_start_times_round_down_to_the_metric_period_like_cloudwatchs
     assert cw_rounding.round_down(datetime(2026, 11, 29, 12, 32, 34), 6) == datetime(2026, 11, 29, 12, 32, 30)
     aware = datetime(2026, 11, 29, 12, 32, 34, 500000, tzinfo=timezone.utc)
     assert cw_rounding.round_down(aware, 1) == datetime(2026, 11, 29, 12, 32, 34, tzinfo=timezone.utc)
+
+
+def test_a_stop_that_comes_while_another_stops_the_load_balancer_finds_nothing_to_stop(tmp_path):
+    """A reset's clean-up and the clock both stopping HAProxy: the second stop lands between the first
+    one's terminate and its wait (made certain here by stopping again from inside terminate), and the
+    first must not find its process gone under it (it raised AttributeError, and the reset answered 500)."""
+    import subprocess
+
+    from load_balancer import LoadBalancer
+
+    lb = LoadBalancer(str(tmp_path), lambda line: None)
+
+    class Raced(subprocess.Popen):
+        def terminate(self):
+            super().terminate()
+            lb.stop()
+
+    lb.proc = Raced(["sleep", "30"])
+    lb.stop()
+    assert lb.proc is None
