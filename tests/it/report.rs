@@ -58,6 +58,20 @@ async fn comments_page(server: &MockServer, page: u32, comments: Vec<Value>) {
         .await;
 }
 
+/// Our comment on #7 is created as `id`, then edited in place, as often as the run updates it.
+async fn comment_created_then_edited(server: &MockServer, id: u64) {
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(echo_comment(id))
+        .mount(server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/repos/org/app/issues/comments/{id}")))
+        .respond_with(echo_comment(id))
+        .mount(server)
+        .await;
+}
+
 /// Answers a comment create or edit with the comment GitHub would return.
 fn echo_comment(id: u64) -> impl Fn(&Request) -> ResponseTemplate {
     move |req: &Request| {
@@ -299,16 +313,7 @@ async fn a_deployment_gets_in_progress_then_success_with_its_urls() {
     let stack = stack().await;
     let server = github().await;
     comments_page(&server, 1, vec![]).await;
-    Mock::given(method("POST"))
-        .and(path("/repos/org/app/issues/7/comments"))
-        .respond_with(echo_comment(902))
-        .mount(&server)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/repos/org/app/issues/comments/902"))
-        .respond_with(echo_comment(902))
-        .mount(&server)
-        .await;
+    comment_created_then_edited(&server, 902).await;
     Mock::given(method("POST"))
         .and(path("/repos/org/app/deployments"))
         .and(body_partial_json(
@@ -347,16 +352,7 @@ async fn a_rolled_back_deploy_marks_the_deployment_failed_and_shows_the_events()
     let stack = stack().await;
     let server = github().await;
     comments_page(&server, 1, vec![]).await;
-    Mock::given(method("POST"))
-        .and(path("/repos/org/app/issues/7/comments"))
-        .respond_with(echo_comment(903))
-        .mount(&server)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/repos/org/app/issues/comments/903"))
-        .respond_with(echo_comment(903))
-        .mount(&server)
-        .await;
+    comment_created_then_edited(&server, 903).await;
     Mock::given(method("POST"))
         .and(path("/repos/org/app/deployments"))
         .respond_with(ResponseTemplate::new(201).set_body_json(fixture("deployment.json")))
@@ -506,16 +502,7 @@ async fn an_alarm_reason_is_inert_in_the_log_the_comment_and_the_summary() {
     let seeded = stack.seed(&["--canary", "--desired", "1"]);
     let server = github().await;
     comments_page(&server, 1, vec![]).await;
-    Mock::given(method("POST"))
-        .and(path("/repos/org/app/issues/7/comments"))
-        .respond_with(echo_comment(906))
-        .mount(&server)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/repos/org/app/issues/comments/906"))
-        .respond_with(echo_comment(906))
-        .mount(&server)
-        .await;
+    comment_created_then_edited(&server, 906).await;
     // An alarm on a metric the stack does not publish: the state set here stays.
     let cw = aws_sdk_cloudwatch::Client::new(&stack.sdk().await);
     cw.put_metric_alarm()
@@ -625,16 +612,7 @@ async fn an_issue_comment_deployment_is_for_the_commit_checked_out_not_github_sh
     stack.seed(&[]);
     let server = github().await;
     comments_page(&server, 1, vec![]).await;
-    Mock::given(method("POST"))
-        .and(path("/repos/org/app/issues/7/comments"))
-        .respond_with(echo_comment(906))
-        .mount(&server)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path("/repos/org/app/issues/comments/906"))
-        .respond_with(echo_comment(906))
-        .mount(&server)
-        .await;
+    comment_created_then_edited(&server, 906).await;
     Mock::given(method("POST"))
         .and(path("/repos/org/app/deployments"))
         .and(body_partial_json(json!({ "ref": PR_HEAD, "environment": "staging" })))
