@@ -122,18 +122,7 @@ async fn a_run_longer_than_its_session_refreshes_the_credentials_with_a_fresh_oi
         .expect(3..)
         .mount(&server)
         .await;
-    let run = in_actions(&stack, &server)
-        // Sessions last 900 s; refreshing when less than 897 s is left makes one last about 3 s.
-        .env("ECS_DEPLOY_TEST_REFRESH_MARGIN", "897s")
-        .input("role-duration-seconds", "900")
-        .input("image", &stack.image)
-        .input("cluster", "demo")
-        .input("service", "web")
-        .input("strategy", "canary")
-        .input("listener-arn", crate::support::s(&seeded, "listener_arn"))
-        .input("canary-steps", "50%:8s, 100%")
-        .input("check-interval", "1s")
-        .run();
+    let run = with_short_sessions(&stack, &server, &seeded, "50%:8s, 100%").run();
     assert_eq!(run.code, Some(0), "{run}");
     let refreshed = run.stdout.matches(&format!("credentials: refreshed the session of {ROLE} (valid until ")).count();
     assert!(refreshed >= 2, "a 10 s canary with 3 s sessions refreshes them more than once:\n{run}");
@@ -143,6 +132,28 @@ async fn a_run_longer_than_its_session_refreshes_the_credentials_with_a_fresh_oi
     known.extend([JWT, BEARER]);
     assert_only_masked(&run, &known);
     server.verify().await;
+}
+
+/// A canary of `steps` on the seeded demo/web whose role sessions last about 3 s: 900 s sessions,
+/// refreshed when less than 897 s is left.
+fn with_short_sessions(
+    stack: &Stack,
+    server: &MockServer,
+    seeded: &serde_json::Value,
+    steps: &str,
+) -> crate::support::Action {
+    let mut action = in_actions(stack, server);
+    action
+        .env("ECS_DEPLOY_TEST_REFRESH_MARGIN", "897s")
+        .input("role-duration-seconds", "900")
+        .input("image", &stack.image)
+        .input("cluster", "demo")
+        .input("service", "web")
+        .input("strategy", "canary")
+        .input("listener-arn", crate::support::s(seeded, "listener_arn"))
+        .input("canary-steps", steps)
+        .input("check-interval", "1s");
+    action
 }
 
 /// Each secret appears in no line of the run's output except `::add-mask::` lines.
@@ -177,18 +188,7 @@ async fn a_failed_refresh_is_retried_while_the_held_session_carries_the_run() {
         .respond_with(ResponseTemplate::new(503).set_body_json(serde_json::json!({ "message": "unavailable" })))
         .mount(&server)
         .await;
-    let run = in_actions(&stack, &server)
-        // Sessions last 900 s; within 897 s of their end a refresh is due: about 3 s after each start.
-        .env("ECS_DEPLOY_TEST_REFRESH_MARGIN", "897s")
-        .input("role-duration-seconds", "900")
-        .input("image", &stack.image)
-        .input("cluster", "demo")
-        .input("service", "web")
-        .input("strategy", "canary")
-        .input("listener-arn", crate::support::s(&seeded, "listener_arn"))
-        .input("canary-steps", "50%:6s, 100%")
-        .input("check-interval", "1s")
-        .run();
+    let run = with_short_sessions(&stack, &server, &seeded, "50%:6s, 100%").run();
     assert_eq!(run.code, Some(0), "{run}");
     assert!(
         run.stdout.contains(&format!("::warning::credentials: could not refresh the session of {ROLE} (")),
