@@ -5,15 +5,15 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, Statistic};
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 
 use crate::aws::{Aws, call_failed};
 use crate::config::Gates;
-use crate::config::thresholds::{ErrorRateLimit, LatencyGate, LatencyLimit, LatencyStat};
+use crate::config::thresholds::{ErrorRateLimit, LatencyGate, LatencyLimit};
 use crate::plan::TargetGroup;
 use crate::records::{GateResult, Verdict};
+
+use super::metrics::{Counts, counts, response_time};
 
 /// The error-rate gate's value while the canary has had no request yet, and at the end of a step
 /// that saw none (shown in the step table as a warning, never as a measured rate).
@@ -173,25 +173,6 @@ pub(crate) async fn healthy_targets(aws: &Aws, target_group_arn: &str) -> Result
         }
     }
     Ok(Targets { healthy, reasons })
-}
-
-/// What one target group answered over a window.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Counts {
-    pub(crate) errors: f64,
-    pub(crate) requests: f64,
-}
-
-impl Counts {
-    fn rate(&self) -> f64 {
-        if self.requests > 0.0 { self.errors / self.requests } else { 0.0 }
-    }
-}
-
-async fn counts(aws: &Aws, tg: &TargetGroup, since: SystemTime) -> Result<Counts> {
-    let errors = metric_sum(aws, tg, "HTTPCode_Target_5XX_Count", since).await?;
-    let requests = metric_sum(aws, tg, "RequestCount", since).await?;
-    Ok(Counts { errors, requests })
 }
 
 /// The stable side of a comparison: its numbers over the same window, or since the first shift when
@@ -390,70 +371,6 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn dimensions(tg: &TargetGroup) -> Vec<Dimension> {
-    let mut dimensions = vec![Dimension::builder().name("TargetGroup").value(&tg.dimension).build()];
-    if let Some(lb) = &tg.load_balancer_dimension {
-        dimensions.push(Dimension::builder().name("LoadBalancer").value(lb).build());
-    }
-    dimensions
-}
-
-/// Sum of `metric` for `tg` from `since` until now (whole seconds, as CloudWatch stores them).
-async fn metric_sum(aws: &Aws, tg: &TargetGroup, metric: &str, since: SystemTime) -> Result<f64> {
-    let start = DateTime::from_secs(DateTime::from(since).secs());
-    let end = DateTime::from_secs(DateTime::from(SystemTime::now() + Duration::from_secs(1)).secs() + 1);
-    let out = aws
-        .cloudwatch
-        .get_metric_statistics()
-        .namespace("AWS/ApplicationELB")
-        .metric_name(metric)
-        .set_dimensions(Some(dimensions(tg)))
-        .start_time(start)
-        .end_time(end)
-        .period(60)
-        .statistics(Statistic::Sum)
-        .send()
-        .await
-        .map_err(|e| call_failed("CloudWatch GetMetricStatistics", &e))?;
-    // Folded from +0.0: an empty `sum()` of f64 is -0.0, which printed as "-0%" when ALB had
-    // published no 5xx datapoint (it publishes none for a count of zero).
-    Ok(out.datapoints().iter().filter_map(|d| d.sum()).fold(0.0, |total, x| total + x))
-}
-
-/// `TargetResponseTime`'s `stat` for `tg` over one period from `since` until now, in seconds (a
-/// percentile cannot be added up across periods, so the window is one period).
-async fn response_time(aws: &Aws, tg: &TargetGroup, stat: LatencyStat, since: SystemTime) -> Result<Option<f64>> {
-    let start = DateTime::from(since).secs();
-    let now = DateTime::from(SystemTime::now()).secs() + 2;
-    let period = i32::try_from(((now - start).max(1) + 59) / 60 * 60).unwrap_or(86_400);
-    let query = MetricDataQuery::builder()
-        .id("latency")
-        .metric_stat(
-            MetricStat::builder()
-                .metric(
-                    Metric::builder()
-                        .namespace("AWS/ApplicationELB")
-                        .metric_name("TargetResponseTime")
-                        .set_dimensions(Some(dimensions(tg)))
-                        .build(),
-                )
-                .period(period)
-                .stat(stat.cloudwatch())
-                .build(),
-        )
-        .build();
-    let out = aws
-        .cloudwatch
-        .get_metric_data()
-        .metric_data_queries(query)
-        .start_time(DateTime::from_secs(start))
-        .end_time(DateTime::from_secs(start + i64::from(period)))
-        .send()
-        .await
-        .map_err(|e| call_failed("CloudWatch GetMetricData", &e))?;
-    Ok(out.metric_data_results().first().and_then(|r| r.values().first().copied()))
-}
-
 /// GET `url`: 2xx within 5 s passes.
 pub(crate) async fn probe(http: &reqwest::Client, url: &str) -> GateResult {
     match http.get(url).timeout(Duration::from_secs(5)).send().await {
@@ -483,6 +400,7 @@ mod tests {
     }
 
     use super::*;
+    use crate::config::thresholds::LatencyStat;
 
     fn counts(errors: f64, requests: f64) -> Counts {
         Counts { errors, requests }

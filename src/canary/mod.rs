@@ -5,6 +5,7 @@
 pub(crate) mod controller;
 pub(crate) mod deploy;
 pub(crate) mod gates;
+mod metrics;
 pub(crate) mod table;
 
 #[cfg(test)]
