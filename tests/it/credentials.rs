@@ -188,7 +188,8 @@ async fn a_failed_refresh_is_retried_while_the_held_session_carries_the_run() {
         .respond_with(ResponseTemplate::new(503).set_body_json(serde_json::json!({ "message": "unavailable" })))
         .mount(&server)
         .await;
-    let run = with_short_sessions(&stack, &server, &seeded, "50%:6s, 100%").run();
+    // Long enough for the refresh, whose token requests are retried with backoff, to fail at least once.
+    let run = with_short_sessions(&stack, &server, &seeded, "50%:15s, 100%").run();
     assert_eq!(run.code, Some(0), "{run}");
     assert!(
         run.stdout.contains(&format!("::warning::credentials: could not refresh the session of {ROLE} (")),
