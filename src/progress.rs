@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::duration;
 use crate::gha::Gha;
-use crate::records::{GateResult, StepRecord, Verdict};
+use crate::records::{GateResult, StepRecord, StoppedTask, Verdict};
 use crate::text::family_revision;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +93,40 @@ pub(crate) enum Event<'a> {
     LeftBehind {
         what: &'a str,
     },
+    /// The plan is resolved: the revision the first service runs now (`family:revision`), the plan
+    /// itself for a dry run, and the canary's gates in one line.
+    Planned {
+        previous: &'a str,
+        plan: Option<&'a str>,
+        gates: Option<&'a str>,
+    },
+    /// A stage of the run begins (`building the image`, `running the pre-deploy command`).
+    StageStarted {
+        what: &'a str,
+    },
+    /// The image to deploy, by digest.
+    ImageReady {
+        uri: &'a str,
+    },
+    /// A service's new revision (`family:revision`) is registered, to replace `previous`.
+    Registered {
+        service: &'a str,
+        revision: &'a str,
+        previous: &'a str,
+    },
+    /// Where one of several services stands now (`rolling out worker:3`, `restored to worker:2`).
+    ServiceState {
+        service: &'a str,
+        state: &'a str,
+    },
+    /// The release's stopped tasks, each with why it stopped (a run that did not succeed).
+    TasksStopped {
+        tasks: &'a [StoppedTask],
+    },
+    /// Every service's strategy ended; `events` is what ECS said last about them, newest first.
+    StrategiesEnded {
+        events: &'a [String],
+    },
 }
 
 pub(crate) trait Progress {
@@ -173,6 +207,23 @@ impl Progress for Log<'_> {
             Event::Restored { service, revision } => gha.info(&format!("{service} is back on {}", family_revision(revision))),
             Event::NoEvidence { what } => gha.warning(what),
             Event::LeftBehind { what } => gha.warning(&format!("deployed, but left for you to finish: {what}")),
+            // For the report: the pipeline's own lines say these where the log needs them.
+            Event::Planned { .. }
+            | Event::StageStarted { .. }
+            | Event::ImageReady { .. }
+            | Event::Registered { .. }
+            | Event::ServiceState { .. }
+            | Event::TasksStopped { .. }
+            | Event::StrategiesEnded { .. } => {}
+        }
+    }
+}
+
+/// No sink: a run without a report (no service to deploy) tells nobody.
+impl<P: Progress> Progress for Option<P> {
+    async fn emit(&mut self, event: Event<'_>, table: &[StepRecord]) {
+        if let Some(sink) = self {
+            sink.emit(event, table).await;
         }
     }
 }

@@ -1,5 +1,6 @@
-//! What the canary's checks found, step by step: the records the controller keeps and the plan, the
-//! events, the log and the report read, without depending on the controller.
+//! What the run found: the canary's checks step by step (the records the controller keeps) and the
+//! stopped tasks of a failed release, as data the plan, the events, the log and the report read
+//! without depending on the controller or on ECS.
 
 use std::time::Duration;
 
@@ -69,4 +70,23 @@ pub(crate) struct StepRecord {
     pub(crate) result: StepResult,
     /// Time from the step's start until it passed or failed.
     pub(crate) took: Option<Duration>,
+}
+
+/// One stopped container.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Container {
+    pub(crate) name: String,
+    /// `exit code 3`, `OutOfMemoryError: …`, `no exit code`.
+    pub(crate) ended: String,
+    /// Its last log lines, oldest first; empty without `awslogs`.
+    pub(crate) last_lines: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoppedTask {
+    pub(crate) id: String,
+    /// Its task definition, `family:revision` (which service's release it was).
+    pub(crate) revision: String,
+    pub(crate) reason: String,
+    pub(crate) containers: Vec<Container>,
 }

@@ -5,7 +5,7 @@
 //! service does its own undo; a first service that had succeeded is restored after it ended.
 
 use anyhow::Result;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 
 use crate::ecs::events::EventLog;
 use crate::ecs::rollout::{self, Release, Rolled};
@@ -15,7 +15,6 @@ use crate::outcome::Outcome;
 use crate::plan::AlsoPlan;
 use crate::progress::{self, Event, Progress};
 use crate::records::StepRecord;
-use crate::report::Reporter;
 use crate::signals::CANCELLED_REASON;
 use crate::text::family_revision;
 
@@ -198,7 +197,7 @@ pub(crate) async fn deploy(
     release: &Release<'_>,
     run: &Run,
     rollback: bool,
-    reporter: &Mutex<&mut Reporter>,
+    mut report: impl Progress,
     gha: &Gha,
 ) -> ServiceEnd {
     let name = release.service;
@@ -206,14 +205,9 @@ pub(crate) async fn deploy(
         Ok(svc) => EventLog::starting_at(&svc),
         Err(_) => EventLog::default(),
     };
-    let announce = async {
-        reporter
-            .lock()
-            .await
-            .service_state(gha, name, format!("rolling out {}", family_revision(release.revision)))
-            .await;
-    };
-    let roll = async {
+    let state = format!("rolling out {}", family_revision(release.revision));
+    report.emit(Event::ServiceState { service: name, state: &state }, &[]).await;
+    let rolled = {
         let rolled = rollout::roll_out(ecs, release, &mut progress::Log(gha), &mut log, gha)
             .await
             .unwrap_or_else(|e| Rolled::Failed { reason: format!("{e:#}") });
@@ -225,35 +219,33 @@ pub(crate) async fn deploy(
         run.rolled();
         rolled
     };
-    let ((), rolled) = tokio::join!(announce, roll);
     let state = match &rolled {
         Rolled::Stable => format!("deployed {}", family_revision(release.revision)),
         Rolled::Failed { reason } => format!("failed: {reason}"),
         Rolled::Cancelled => "cancelled".to_string(),
         Rolled::Stopped(_) => "stopped: another service failed".to_string(),
     };
-    let tell = async { reporter.lock().await.service_state(gha, name, state).await };
-    let settle = async {
+    report.emit(Event::ServiceState { service: name, state: &state }, &[]).await;
+    let outcome = 'settled: {
         let why = match &rolled {
-            Rolled::Stable => return settle_rolled_out(ecs, release, run, rollback, &mut log, gha).await,
-            Rolled::Failed { reason } if !rollback => return Outcome::Failed { reason: reason.clone() },
+            Rolled::Stable => break 'settled settle_rolled_out(ecs, release, run, rollback, &mut log, gha).await,
+            Rolled::Failed { reason } if !rollback => break 'settled Outcome::Failed { reason: reason.clone() },
             Rolled::Failed { reason } => reason.clone(),
             Rolled::Stopped(why) => why.clone(),
             Rolled::Cancelled => CANCELLED_REASON.to_string(),
         };
         // It changed and did not make it: it goes back as soon as traffic is back.
         if !run.traffic_back().await {
-            return left_for_stuck_traffic(release, &why);
+            break 'settled left_for_stuck_traffic(release, &why);
         }
         put_back(ecs, release, &why, rollback, &mut log, gha).await
     };
-    let ((), outcome) = tokio::join!(tell, settle);
     if !matches!(outcome, Outcome::Succeeded) {
         let state = match &outcome {
             Outcome::RolledBack { .. } => format!("restored to {}", family_revision(release.previous)),
             other => other.reason().map(|(_, r)| format!("failed: {r}")).unwrap_or_default(),
         };
-        reporter.lock().await.service_state(gha, name, state).await;
+        report.emit(Event::ServiceState { service: name, state: &state }, &[]).await;
     }
     ServiceEnd {
         service: name.to_string(),

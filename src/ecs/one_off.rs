@@ -13,10 +13,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::poll::{Check, Poll, Polled, poll_until};
-use super::stopped::{self, Container, StoppedTask};
+use super::stopped;
 use crate::aws::{Aws, call_failed};
 use crate::config::duration;
 use crate::gha::Gha;
+use crate::records::{Container, StoppedTask};
 
 /// How the stable service runs its tasks, for running the new revision the same way.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -9,29 +9,11 @@ use aws_sdk_ecs::types::{DesiredStatus, TaskDefinition};
 
 use crate::aws::Aws;
 use crate::gha::Gha;
+use crate::records::{Container, StoppedTask};
 
 /// Tasks and log lines fetched at most: the report is for reading, not an archive.
 const TASKS: usize = 3;
 const LINES: i32 = 20;
-
-/// One stopped container.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Container {
-    pub(crate) name: String,
-    /// `exit code 3`, `OutOfMemoryError: …`, `no exit code`.
-    pub(crate) ended: String,
-    /// Its last log lines, oldest first; empty without `awslogs`.
-    pub(crate) last_lines: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StoppedTask {
-    pub(crate) id: String,
-    /// Its task definition, `family:revision` (which service's release it was).
-    pub(crate) revision: String,
-    pub(crate) reason: String,
-    pub(crate) containers: Vec<Container>,
-}
 
 /// Where a container's `awslogs` output goes: (group, stream prefix).
 pub(crate) fn log_config(td: &TaskDefinition) -> HashMap<String, (String, String)> {

@@ -12,8 +12,9 @@ use crate::ecs::{one_off, rollout, stopped, taskdef};
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::{self, DeployPlan, StrategyPlan};
-use crate::progress::{self, Both};
-use crate::report::{GitHubContext, Reporter};
+use crate::progress::{self, Both, Event, Progress as _};
+use crate::report::GitHubContext;
+use crate::report::sink::Report;
 use crate::stop::Stop;
 use crate::{signals, together};
 
@@ -74,7 +75,7 @@ pub(super) async fn deploy_stage(
     aws: &Aws,
     var: &impl Fn(&str) -> Option<String>,
     gha: &Gha,
-    reporter: &mut Reporter,
+    mut report: Report,
     leases: &Leases,
     timings: &mut Timings,
 ) -> Result<(), Failure> {
@@ -113,16 +114,11 @@ pub(super) async fn deploy_stage(
     }
     output(gha, "task-definition-arn", &revision);
     output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
-    reporter.registered(crate::text::family_revision(&revision).to_string());
-    if !others.is_empty() {
-        let rows = others.iter().map(|(o, _)| {
-            (
-                o.plan.service.clone(),
-                crate::text::family_revision(&o.revision).to_string(),
-                crate::text::family_revision(&o.plan.previous_task_definition_arn).to_string(),
-            )
-        });
-        reporter.services(rows.collect());
+    let previous = &deploy.previous_task_definition_arn;
+    report.emit(Event::Registered { service: &deploy.service, revision: &revision, previous }, &[]).await;
+    for (o, _) in &others {
+        let (service, previous) = (&o.plan.service, &o.plan.previous_task_definition_arn);
+        report.emit(Event::Registered { service, revision: &o.revision, previous }, &[]).await;
     }
     timings.mark("register");
 
@@ -137,11 +133,12 @@ pub(super) async fn deploy_stage(
             timeout: deploy.wait_timeout,
             poll: poll_setting(var),
         };
-        reporter.progress(gha, "running the pre-deploy command", None).await;
+        report.emit(Event::StageStarted { what: "running the pre-deploy command" }, &[]).await;
         if let Err(refusal) = one_off::run(aws, &one_off, &mut signals::cancelled(), gha).await {
             if let Some(task) = refusal.task {
-                stopped::print(std::slice::from_ref(&task), gha);
-                reporter.stopped(vec![task]);
+                let tasks = std::slice::from_ref(&task);
+                stopped::print(tasks, gha);
+                report.emit(Event::TasksStopped { tasks }, &[]).await;
             }
             let outcome = Outcome::Failed { reason: refusal.reason.clone() };
             let consequence = format!(
@@ -188,11 +185,10 @@ pub(super) async fn deploy_stage(
         .iter()
         .map(|(o, _)| release_of(&o.plan.service, &o.revision, &o.plan.previous_task_definition_arn))
         .collect();
-    let shared = tokio::sync::Mutex::new(&mut *reporter);
     let (first, ends) = {
         let _group = gha.group(&group_title(deploy));
         let first = async {
-            let mut ended = first_service(deploy, aws, &release, several.then_some(&run), &shared, gha).await;
+            let mut ended = first_service(deploy, aws, &release, several.then_some(&run), report.clone(), gha).await;
             if !several {
                 return ended;
             }
@@ -209,15 +205,14 @@ pub(super) async fn deploy_stage(
             }
             ended
         };
-        let rest = releases.iter().map(|r| together::deploy(&aws.ecs, r, &run, deploy.rollback, &shared, gha));
+        let rest = releases.iter().map(|r| together::deploy(&aws.ecs, r, &run, deploy.rollback, report.clone(), gha));
         tokio::join!(first, futures_util::future::join_all(rest))
     };
     let FirstEnd { outcome: first_outcome, table, mut events } = first;
-    let reporter = shared.into_inner();
     for end in &ends {
         events.extend(end.events.iter().cloned());
     }
-    reporter.deployed(table, events);
+    report.emit(Event::StrategiesEnded { events: &events }, &table).await;
     let first_end = together::ServiceEnd {
         service: deploy.service.clone(),
         revision: revision.clone(),
@@ -242,7 +237,7 @@ pub(super) async fn deploy_stage(
             tasks.extend(stopped::explain(aws, cluster, &name, &o.revision, &rendered.task_definition, gha).await);
         }
         stopped::print(&tasks, gha);
-        reporter.stopped(tasks);
+        report.emit(Event::TasksStopped { tasks: &tasks }, &[]).await;
     }
     finish(outcome, deploy, gha)
 }
@@ -262,10 +257,10 @@ async fn first_service(
     aws: &Aws,
     release: &rollout::Release<'_>,
     run: Option<&together::Run>,
-    shared: &tokio::sync::Mutex<&mut Reporter>,
+    report: Report,
     gha: &Gha,
 ) -> FirstEnd {
-    let inner = Both(progress::Log(gha), crate::report::sink::Report { reporter: shared, gha });
+    let inner = Both(progress::Log(gha), report);
     let mut progress = together::Tap { run, service: &deploy.service, gha, inner };
     match &deploy.strategy {
         StrategyPlan::Rolling => {

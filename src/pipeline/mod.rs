@@ -15,8 +15,10 @@ use crate::ecs::rollout;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::{self, DeployPlan, StrategyPlan};
+use crate::progress::{Event, Progress as _};
 use crate::report::markdown::{ReportView, Status};
-use crate::report::{GitHubContext, Reporter};
+use crate::report::sink::Report;
+use crate::report::{self, GitHubContext};
 use crate::{image, signals};
 
 mod deploy;
@@ -115,8 +117,8 @@ async fn with_aws(
         services: Vec::new(),
         run_url: ctx.run_url.clone(),
     };
-    let mut reporter = Reporter::start(gha, &config.report, ctx, view, !config.dry_run).await;
-    let result = stages(config, var, gha, aws, path, Some(&mut reporter), timings).await;
+    let reporter = report::spawn(gha, &config.report, ctx, view, !config.dry_run);
+    let result = stages(config, var, gha, aws, path, Some(reporter.sink()), timings).await;
     let status = match &result {
         Ok(()) if config.dry_run => Status::Planned,
         Ok(()) => Status::Ended(Outcome::Succeeded),
@@ -132,7 +134,7 @@ async fn stages(
     gha: &Gha,
     aws: &Aws,
     path: credentials::Path,
-    mut reporter: Option<&mut Reporter>,
+    mut report: Option<Report>,
     timings: &mut Timings,
 ) -> Result<(), Failure> {
     let plan = {
@@ -150,17 +152,19 @@ async fn stages(
         plan
     };
     timings.mark("plan");
-    if let Some(r) = reporter.as_deref_mut() {
+    if report.is_some() {
         if let Some(d) = &plan.deploy {
             let shown = config.dry_run.then(|| plan::markdown(&plan, true));
             let gates = match &d.strategy {
                 StrategyPlan::Canary(c) => Some(plan::gates_line(c)),
                 StrategyPlan::Rolling => None,
             };
-            r.planned(crate::text::family_revision(&d.previous_task_definition_arn).to_string(), shown, gates);
+            let previous = &d.previous_task_definition_arn;
+            let planned = Event::Planned { previous, plan: shown.as_deref(), gates: gates.as_deref() };
+            report.emit(planned, &[]).await;
         }
         if !config.dry_run {
-            r.progress(gha, "building the image", None).await;
+            report.emit(Event::StageStarted { what: "building the image" }, &[]).await;
         }
     } else if let Err(e) = gha.append_summary(&plan::markdown(&plan, config.dry_run)) {
         gha.warning(&format!("could not write the job summary: {e}"));
@@ -183,15 +187,15 @@ async fn stages(
     output(gha, "image-uri", &image.uri);
     output(gha, "image-digest", image.digest.as_deref().unwrap_or_default());
 
-    let (Some(deploy), Some(reporter)) = (&plan.deploy, reporter) else {
+    let (Some(deploy), Some(mut report)) = (&plan.deploy, report) else {
         gha.info(&format!("image ready: {} (no cluster/service: nothing to deploy)", image.uri));
         output(gha, "status", Outcome::Succeeded.status());
         return Ok(());
     };
-    reporter.image_ready(image.uri.clone());
+    report.emit(Event::ImageReady { uri: &image.uri }, &[]).await;
 
     let leases = Leases::keep(take_leases(deploy, aws, var, gha).await?, &aws.ecs, gha);
-    let result = deploy_stage(deploy, &image.uri, aws, var, gha, reporter, &leases, timings).await;
+    let result = deploy_stage(deploy, &image.uri, aws, var, gha, report, &leases, timings).await;
     leases.release(&aws.ecs, gha).await;
     result
 }

@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use crate::canary::table;
-use crate::ecs::stopped::StoppedTask;
 use crate::outcome::Outcome;
 use crate::records::StepRecord;
+use crate::records::StoppedTask;
 use crate::text::{cell, code, fenced};
 
 /// GitHub refuses comment bodies over 65,536 characters; the report stays under it with room to spare.

@@ -6,15 +6,17 @@ mod event;
 pub(crate) mod github;
 pub(crate) mod markdown;
 pub(crate) mod sink;
+mod task;
 
 use std::time::Duration;
 
 use github::{Comment, GitHub, explain};
 use markdown::{ReportView, Status};
+use task::Update;
+pub(crate) use task::spawn;
 
 use crate::config::ReportSettings;
 use crate::gha::Gha;
-use crate::records::StepRecord;
 
 /// What the run knows about its place on GitHub, from the runner's environment.
 #[derive(Debug, Clone, Default)]
@@ -84,7 +86,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 impl Reporter {
     /// Finds the pull requests and this service's comment on them, and creates the Deployment
     /// (`deploying`: a real run, not a dry run). Every failure is a warning.
-    pub(crate) async fn start(
+    async fn start(
         gha: &Gha,
         settings: &ReportSettings,
         ctx: GitHubContext,
@@ -170,62 +172,43 @@ impl Reporter {
         reporter
     }
 
-    /// The plan is resolved: the revision the service runs now, and for a dry run the plan itself.
-    pub(crate) fn planned(&mut self, previous: String, dry_run_plan: Option<String>, gates: Option<String>) {
-        self.view.previous = Some(previous);
-        self.view.plan = dry_run_plan;
-        self.view.gates = gates;
-    }
-
-    /// The image to deploy, by digest.
-    pub(crate) fn image_ready(&mut self, uri: String) {
-        self.view.image = Some(uri);
-    }
-
-    /// The new task definition revision (`family:revision`).
-    pub(crate) fn registered(&mut self, revision: String) {
-        self.view.revision = Some(revision);
-    }
-
-    /// The new revision's tasks that stopped, for a deploy that did not succeed.
-    pub(crate) fn stopped(&mut self, tasks: Vec<crate::ecs::stopped::StoppedTask>) {
-        self.view.stopped = tasks;
-    }
-
-    /// The strategy ended: its step table (canary) and the last things ECS said.
-    pub(crate) fn deployed(&mut self, steps: Vec<StepRecord>, events: Vec<String>) {
-        self.view.steps = steps;
-        self.view.events = events;
-    }
-
-    /// The other services of the run: (service, new revision, previous revision), `family:revision`.
-    pub(crate) fn services(&mut self, rows: Vec<(String, String, String)>) {
-        self.view.services = rows
-            .into_iter()
-            .map(|(service, revision, previous)| markdown::ServiceRow {
-                service,
-                revision,
-                previous,
-                state: "waiting".into(),
-            })
-            .collect();
-    }
-
-    /// Where another service of the run stands now; the comment shows it.
-    pub(crate) async fn service_state(&mut self, gha: &Gha, service: &str, state: String) {
-        if let Some(row) = self.view.services.iter_mut().find(|r| r.service == service) {
-            row.state = state;
+    /// Takes one update into the view; true when it asks for the comment to be published (a new
+    /// stage or step, another service's state), as opposed to what the final comment shows.
+    fn apply(&mut self, update: Update) -> bool {
+        let view = &mut self.view;
+        match update {
+            Update::Planned { previous, plan, gates } => {
+                view.previous = Some(previous);
+                view.plan = plan;
+                view.gates = gates;
+            }
+            Update::Image(uri) => view.image = Some(uri),
+            // The first service's revision heads the comment; every other one is a row of its own.
+            Update::Registered { service, revision, .. } if service == view.service => view.revision = Some(revision),
+            Update::Registered { service, revision, previous } => {
+                view.services.push(markdown::ServiceRow { service, revision, previous, state: "waiting".into() });
+            }
+            Update::ServiceState { service, state } => {
+                if let Some(row) = view.services.iter_mut().find(|r| r.service == service) {
+                    row.state = state;
+                }
+                return true;
+            }
+            Update::Progress { what, steps } => {
+                view.status = Status::InProgress(what);
+                if let Some(steps) = steps {
+                    view.steps = steps;
+                }
+                return true;
+            }
+            Update::Stopped(tasks) => view.stopped = tasks,
+            Update::Deployed { steps, events } => {
+                view.steps = steps;
+                view.events = events;
+            }
+            Update::Finish(status) => view.status = status,
         }
-        self.publish_unless_cancelled(gha).await;
-    }
-
-    /// A new stage or step: the comment shows it (only when the text changed).
-    pub(crate) async fn progress(&mut self, gha: &Gha, what: &str, steps: Option<&[StepRecord]>) {
-        self.view.status = Status::InProgress(what.to_string());
-        if let Some(steps) = steps {
-            self.view.steps = steps.to_vec();
-        }
-        self.publish_unless_cancelled(gha).await;
+        false
     }
 
     /// After SIGINT/SIGTERM GitHub hears only the run's end: the job is killed 10 s after the first
@@ -317,16 +300,10 @@ impl Reporter {
         }
     }
 
-    /// The final state everywhere: comment, Deployment, job summary, `comment-url`; without a token
-    /// (act, local runs) the comment goes to the log instead.
-    pub(crate) async fn finish(&mut self, gha: &Gha, status: Status) {
+    /// The final state everywhere: job summary (first: it needs no network), comment, Deployment,
+    /// `comment-url`; without a token (act, local runs) the comment goes to the log instead.
+    async fn finish(&mut self, gha: &Gha, status: Status) {
         self.view.status = status;
-        self.publish(gha).await;
-        let state = match &self.view.status {
-            Status::Ended(outcome) => outcome.deployment_state(),
-            Status::Planned | Status::InProgress(_) => "failure",
-        };
-        self.deployment_status(gha, state).await;
         let body = markdown::render(&self.view);
         if let Err(e) = gha.append_summary(&body) {
             gha.warning(&format!("could not write the job summary: {e}"));
@@ -335,6 +312,12 @@ impl Reporter {
             let _group = gha.group("Report (no github-token: the pull-request comment as it would read)");
             gha.info(&body);
         }
+        self.publish(gha).await;
+        let state = match &self.view.status {
+            Status::Ended(outcome) => outcome.deployment_state(),
+            Status::Planned | Status::InProgress(_) => "failure",
+        };
+        self.deployment_status(gha, state).await;
         if let Err(e) = gha.set_output("comment-url", self.comment_url.as_deref().unwrap_or_default()) {
             gha.warning(&format!("could not set output `comment-url`: {e}"));
         }

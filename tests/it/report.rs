@@ -456,6 +456,33 @@ async fn a_comment_update_failing_mid_run_does_not_silence_the_rest() {
     server.verify().await;
 }
 
+/// Issue 23.3: the reporter works beside the deploy, never in front of it. Here GitHub holds the
+/// comment's creation past the client's 20 s: the image, the registration and the rollout go on
+/// meanwhile (on the code before, the rollout began only after that call had given up), and the run
+/// still ends green with its summary written.
+#[tokio::test]
+async fn a_github_that_does_not_answer_holds_up_nothing_of_the_deploy() {
+    let stack = stack().await;
+    let server = github().await;
+    comments_page(&server, 1, vec![]).await;
+    let echo = echo_comment(906);
+    Mock::given(method("POST"))
+        .and(path("/repos/org/app/issues/7/comments"))
+        .respond_with(move |req: &Request| echo(req).set_delay(std::time::Duration::from_secs(30)))
+        .expect(1..)
+        .mount(&server)
+        .await;
+    let d = deploy(&stack, &server, "pull_request", &[]).await;
+    assert_eq!(d.run.code, Some(0), "{}", d.run);
+    let log = &d.run.stdout;
+    let silent = log.find("::warning::cannot comment on #7: GitHub did not answer").expect("GitHub's silence is told");
+    let rolling = log.find("updated demo/web to web:").expect("the rollout started");
+    assert!(rolling < silent, "the rollout waited for GitHub: {log}");
+    assert!(d.summary.contains("### ✅ Deploy to `demo/web`: succeeded"), "{}", d.summary);
+    assert_eq!(output(&d.run, "status"), "succeeded");
+    server.verify().await;
+}
+
 /// Lines of a log that the runner would run as workflow commands (outside `::stop-commands::`): it
 /// ends a line at `\n` and at a bare `\r`, and reads the legacy `##[` form anywhere in a line.
 pub fn live_commands(log: &str) -> Vec<&str> {
