@@ -1,6 +1,8 @@
 //! The validated, typed configuration of one run. Every input is checked here, before any I/O, and
 //! every problem is reported at once, each naming the input and how to fix it.
 
+mod canary;
+mod check;
 pub(crate) mod command;
 pub(crate) mod duration;
 pub(crate) mod git;

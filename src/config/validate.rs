@@ -4,49 +4,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::check::Check;
 use super::parse::{
-    alarm_names, arn, boolean, check_interval, ecr_repository_name, ecs_name, http_url, image_reference, image_tag,
-    key_values, looks_like_a_secret, platform, positive_duration, region, registry_host, request_count, service_names,
-    session_name,
+    arn, boolean, ecr_repository_name, ecs_name, http_url, image_reference, image_tag, key_values, looks_like_a_secret,
+    platform, positive_duration, region, registry_host, service_names, session_name,
 };
-use super::steps;
 use super::{
-    AwsSettings, BuildSettings, CanarySettings, Config, DeploySettings, Gates, ImageSource, InputError, InputErrors,
-    Inputs, ReportSettings, Strategy, TaskDefinitionSource, TrafficSource,
+    AwsSettings, BuildSettings, Config, DeploySettings, ImageSource, InputErrors, Inputs, ReportSettings, Strategy,
+    TaskDefinitionSource,
 };
 use crate::secret::Secret;
-
-const DEFAULT_CANARY_STEPS: &str = "10%:2m, 50%:2m, 100%";
-
-/// Collects every problem instead of stopping at the first.
-#[derive(Default)]
-struct Check {
-    errors: Vec<InputError>,
-    warnings: Vec<String>,
-}
-
-impl Check {
-    fn fail(&mut self, input: &'static str, message: impl Into<String>) {
-        self.errors.push(InputError { input, message: message.into() });
-    }
-
-    /// Runs `parse` on a set input; records its error under the input's name.
-    fn parse<T>(
-        &mut self,
-        input: &'static str,
-        value: Option<&str>,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        let value = value?;
-        match parse(value.trim()) {
-            Ok(v) => Some(v),
-            Err(message) => {
-                self.fail(input, message);
-                None
-            }
-        }
-    }
-}
 
 pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Result<Config, InputErrors> {
     let mut c = Check::default();
@@ -224,7 +191,9 @@ fn deploy(
                 })
                 .unwrap_or_default();
             let strategy = match strategy_name.as_deref() {
-                Some("canary") => service.as_deref().and_then(|s| canary(c, i, s, region)).map(Strategy::Canary),
+                Some("canary") => {
+                    service.as_deref().and_then(|s| super::canary::settings(c, i, s, region)).map(Strategy::Canary)
+                }
                 _ => Some(Strategy::Rolling),
             };
             let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
@@ -298,85 +267,6 @@ fn report(c: &mut Check, i: &Inputs) -> ReportSettings {
 /// A set input, trimmed; None when unset or blank (GitHub passes "" for unset inputs).
 fn set(v: &Option<String>) -> Option<String> {
     v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
-}
-
-fn canary(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Option<CanarySettings> {
-    let steps = c.parse("canary-steps", Some(i.canary_steps.as_deref().unwrap_or(DEFAULT_CANARY_STEPS)), steps::parse);
-    let canary_service = match i.canary_service.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        Some(name) => c.parse("canary-service", Some(name), |v| ecs_name(v, "service")),
-        None => Some(format!("{service}-canary")),
-    };
-    if canary_service.as_deref() == Some(service) {
-        c.fail(
-            "canary-service",
-            format!(
-                "is the stable service `{service}` itself: the canary runs in a second service, e.g. `{service}-canary`"
-            ),
-        );
-    }
-    let in_region = |arn_region: &str| match region {
-        Some(r) if r != arn_region => Err(format!(
-            "is in region {arn_region}, but `aws-region` is {r}: use the listener of the load balancer in {r}"
-        )),
-        _ => Ok(()),
-    };
-    let listener = c.parse("listener-arn", i.listener_arn.as_deref(), |v| {
-        let parts = arn(v, "elasticloadbalancing", "listener/")?;
-        in_region(&parts.region)?;
-        Ok(v.to_string())
-    });
-    let rule = c.parse("listener-rule-arn", i.listener_rule_arn.as_deref(), |v| {
-        let parts = arn(v, "elasticloadbalancing", "listener-rule/")?;
-        in_region(&parts.region)?;
-        Ok(v.to_string())
-    });
-    let listener_set = i.listener_arn.as_deref().is_some_and(|v| !v.trim().is_empty());
-    let rule_set = i.listener_rule_arn.as_deref().is_some_and(|v| !v.trim().is_empty());
-    let traffic = match (listener, rule) {
-        _ if listener_set && rule_set => {
-            c.fail("listener-rule-arn", "and `listener-arn` are both set: give the one whose forward action splits traffic between the stable and canary target groups");
-            None
-        }
-        (Some(l), None) => Some(TrafficSource::ListenerDefault(l)),
-        (None, Some(r)) => Some(TrafficSource::Rule(r)),
-        _ if !listener_set && !rule_set => {
-            c.fail("listener-arn", "is required for `strategy: canary` (or `listener-rule-arn`): the ALB listener whose forward action splits traffic between the stable and canary target groups");
-            None
-        }
-        _ => None,
-    };
-    let alarms = c.parse("alarms", i.alarms.as_deref(), alarm_names).unwrap_or_default();
-    let max_error_rate = c.parse("max-error-rate", i.max_error_rate.as_deref(), super::thresholds::error_rate);
-    let max_latency = c.parse("max-latency", i.max_latency.as_deref(), super::thresholds::latency);
-    let min_requests = c.parse("min-requests", i.min_requests.as_deref(), request_count).unwrap_or(0);
-    if min_requests > 0 && max_error_rate.is_none() && max_latency.is_none() {
-        c.warnings.push("`min-requests` has no effect without `max-error-rate` or `max-latency`".into());
-    }
-    // Evidence takes time: a step without bake is checked once, at its shift, with no request yet.
-    if min_requests > 0
-        && let Some(steps) = &steps
-        && let Some((n, step)) = steps.iter().enumerate().find(|(_, s)| s.bake.is_zero())
-    {
-        c.fail(
-            "min-requests",
-            format!(
-                "needs every canary step to bake, and step {} ({}%) has no bake time: write it like `{}%:1m`",
-                n + 1,
-                step.weight,
-                step.weight
-            ),
-        );
-    }
-    let probe_url = c.parse("probe-url", i.probe_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
-    let check_interval =
-        c.parse("check-interval", i.check_interval.as_deref(), check_interval).unwrap_or(Duration::from_secs(10));
-    Some(CanarySettings {
-        steps: steps?,
-        canary_service: canary_service?,
-        traffic: traffic?,
-        gates: Gates { alarms, max_error_rate, max_latency, min_requests, probe_url },
-        check_interval,
-    })
 }
 
 fn default_session_name(run_id: Option<String>) -> String {
