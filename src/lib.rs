@@ -4,6 +4,7 @@
 //! compiler reports code nothing calls.
 
 mod alarms;
+mod all_or_nothing;
 mod aws;
 mod calls;
 mod canary;
@@ -28,7 +29,6 @@ mod secret;
 mod signals;
 mod stop;
 mod text;
-mod together;
 
 pub use run::main;
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::controller::{Action, Controller, Observation};
 use super::gates;
+use crate::all_or_nothing::Run;
 use crate::aws::Aws;
 use crate::config::duration;
 use crate::ecs::events::EventLog;
@@ -28,6 +29,8 @@ pub(crate) struct CanaryRun<'a> {
     pub(crate) plan: &'a CanaryPlan,
     /// The new revision for the stable service, and how long to wait.
     pub(crate) release: Release<'a>,
+    /// The run it is part of: its abort is the run's failure, and frees the other services' undo.
+    pub(crate) run: &'a Run,
 }
 
 pub(crate) struct CanaryResult {
@@ -123,6 +126,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 if controller.is_aborting() {
                     // Only after the traffic call: a slow GitHub must never delay it.
                     let reason = controller.abort_reason().unwrap_or_default();
+                    r.run.aborted(r.release.service, reason, result.is_ok(), gha);
                     progress.emit(Event::Aborting { traffic_back: result.is_ok(), reason }, &controller.table).await;
                 }
                 done(result)

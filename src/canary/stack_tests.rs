@@ -99,25 +99,26 @@ async fn run(cancel_at: Option<&'static str>) -> (Vec<String>, Outcome) {
     .await
     .expect("a plan");
     let deploy_plan = plan.deploy.expect("a deploy");
-    let StrategyPlan::Canary(canary) = &deploy_plan.strategy else { panic!("not a canary plan") };
-    let mut rendered = deploy_plan.rendered.clone();
+    let web = deploy_plan.first();
+    let StrategyPlan::Canary(canary) = &web.strategy else { panic!("not a canary plan") };
+    let mut rendered = web.rendered.clone();
     taskdef::set_image(&mut rendered, &image);
-    let revision = crate::ecs::register::register(&aws.ecs, &rendered.task_definition, &deploy_plan.tags)
-        .await
-        .expect("registered");
+    let revision =
+        crate::ecs::register::register(&aws.ecs, &rendered.task_definition, &web.tags).await.expect("registered");
     let (tx, rx) = watch::channel(false);
     let release = rollout::Release {
         cluster: "demo",
         service: "web",
         revision: &revision,
-        previous: &deploy_plan.previous_task_definition_arn,
+        previous: &web.previous_task_definition_arn,
         wait_timeout: Duration::from_secs(60),
         poll: rollout::Poll { first: Duration::from_millis(50), max: Duration::from_millis(50) },
         cancel: crate::stop::Stop::new(rx, None),
         desired: None,
         started: Default::default(),
     };
-    let r = CanaryRun { aws: &aws, plan: canary, release };
+    let run = crate::all_or_nothing::Run::new(1, true);
+    let r = CanaryRun { aws: &aws, plan: canary, release, run: &run };
     let sink: Sink = std::sync::Arc::new(std::sync::Mutex::new(std::io::sink()));
     let gha = Gha::new(false, sink, None, None);
     let mut recorder = Recorder { names: Vec::new(), cancel_at, cancel: tx };

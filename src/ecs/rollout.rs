@@ -186,12 +186,6 @@ impl Release<'_> {
     }
 }
 
-/// A rolling deploy of an already registered revision.
-pub(crate) struct Rolling<'a> {
-    pub(crate) release: Release<'a>,
-    pub(crate) rollback: bool,
-}
-
 /// How a rollout ended, before any undo.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Rolled {
@@ -348,34 +342,6 @@ fn where_it_stands(service: &Service) -> String {
         ),
         None => "it has no primary deployment".to_string(),
     }
-}
-
-/// Rolls `r.release.revision` out, and with `rollback` undoes it when it fails, times out, cannot
-/// be followed or is stopped, telling `progress` what happens (`gha` prints ECS's own events).
-pub(crate) async fn rolling(
-    ecs: &aws_sdk_ecs::Client,
-    r: &Rolling<'_>,
-    progress: &mut impl Progress,
-    gha: &Gha,
-) -> Result<(Outcome, EventLog)> {
-    let current = service::describe(ecs, r.release.cluster, r.release.service).await?;
-    let mut log = EventLog::starting_at(&current);
-    let reason = match roll_out(ecs, &r.release, progress, &mut log, gha).await? {
-        Rolled::Stable => return Ok((Outcome::Succeeded, log)),
-        Rolled::Failed { reason } | Rolled::Stopped(reason) => reason,
-        Rolled::Cancelled => crate::signals::CANCELLED_REASON.to_string(),
-    };
-    if !r.rollback {
-        progress.emit(Event::RolloutLeft { reason: &reason }, &[]).await;
-        let reason = if r.release.cancel.by_signal() {
-            format!("{reason}; ECS goes on with the deployment of {}", family_revision(r.release.revision))
-        } else {
-            reason
-        };
-        return Ok((Outcome::Failed { reason }, log));
-    }
-    let outcome = restore(ecs, &r.release, &reason, progress, &mut log, gha).await?;
-    Ok((outcome, log))
 }
 
 #[cfg(test)]

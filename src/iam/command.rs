@@ -119,7 +119,7 @@ async fn resolve(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &G
         tagged_revisions: false,
     };
     if let Some(d) = &plan.deploy {
-        let rendered = std::iter::once((&d.rendered, &d.tags)).chain(d.also.iter().map(|a| (&a.rendered, &a.tags)));
+        let rendered = d.services.iter().map(|s| (&s.rendered, &s.tags));
         for (r, tags) in rendered {
             let td = &r.task_definition;
             push_new(&mut scope.families, taskdef::describe(td).split(':').next().unwrap_or_default().to_string());

@@ -1,24 +1,25 @@
 //! The deploy stage of a run: the leases, the new revisions registered, the pre-deploy task, every
-//! service by its strategy (the others alongside the first), and how it ended.
+//! service by its strategy at the same time, and how the run ended.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
+use super::service;
+use super::{Failure, InStage, NO_SERVICE_CHANGED, SERVICE_UNCHANGED, Timings, output, poll_setting};
+use crate::all_or_nothing::Run;
 use crate::aws::Aws;
-use crate::canary;
 use crate::ecs::lease::{self, Lease, Leases};
+use crate::ecs::taskdef::Rendered;
 use crate::ecs::{one_off, rollout, stopped, taskdef};
 use crate::gha::Gha;
 use crate::outcome::Outcome;
-use crate::plan::{self, DeployPlan, StrategyPlan};
-use crate::progress::{self, Both, Event, Progress as _};
+use crate::plan::{self, DeployPlan, ServicePlan, StrategyPlan};
+use crate::progress::{self, Both, Event, Progress};
 use crate::report::GitHubContext;
 use crate::report::sink::Report;
-use crate::stop::Stop;
-use crate::{signals, together};
-
-use super::{Failure, InStage, NO_SERVICE_CHANGED, SERVICE_UNCHANGED, Timings, output, poll_setting};
+use crate::signals;
+use crate::text::family_revision;
 
 async fn release_all(leases: Vec<Lease>, aws: &Aws, gha: &Gha) {
     for lease in leases {
@@ -46,8 +47,8 @@ pub(super) async fn take_leases(
         .and_then(|v| crate::config::duration::parse(&v).ok())
         .unwrap_or_else(|| plan::worst_case(deploy));
     let mut leases = Vec::new();
-    for (service, arn, _) in deploy.services() {
-        match lease::take(&aws.ecs, service, arn, &holder, hold, settle, gha).await {
+    for planned in &deploy.services {
+        match lease::take(&aws.ecs, &planned.service, &planned.service_arn, &holder, hold, settle, gha).await {
             Ok(lease) => leases.push(lease),
             Err(e) => {
                 release_all(leases, aws, gha).await;
@@ -66,9 +67,10 @@ pub(super) async fn take_leases(
     Ok(leases)
 }
 
-/// Register the new revision and roll it out, holding the lease.
-// Eight: the run's context is passed piece by piece until #23 gives the pipeline one deploy context.
-#[expect(clippy::too_many_arguments, reason = "the pipeline's context, until one deploy context holds it (#23)")]
+/// Registers every service's new revision, runs the pre-deploy task, then deploys every service by
+/// its strategy at the same time (`service::deploy_service`), holding the leases.
+// Eight: the run's context is passed piece by piece until the pipeline has one deploy context.
+#[expect(clippy::too_many_arguments, reason = "the pipeline's context, until one deploy context holds it")]
 pub(super) async fn deploy_stage(
     deploy: &DeployPlan,
     image_uri: &str,
@@ -79,55 +81,48 @@ pub(super) async fn deploy_stage(
     leases: &Leases,
     timings: &mut Timings,
 ) -> Result<(), Failure> {
-    let mut rendered = deploy.rendered.clone();
-    taskdef::set_image(&mut rendered, image_uri);
-    let revision = match &deploy.as_is {
-        // A known revision as it is: promotion between environments, or back to a known good one.
-        Some(known) => {
-            gha.info(&format!("deploying {} as it is: nothing registered", crate::text::family_revision(known)));
-            known.clone()
-        }
-        None => {
-            let revision = crate::ecs::register::register(&aws.ecs, &rendered.task_definition, &deploy.tags)
-                .await
-                .in_stage("Deploy failed", SERVICE_UNCHANGED)?;
-            let (short, container) = (crate::text::family_revision(&revision), &rendered.container);
-            gha.info(&format!("registered {short} ({image_uri} in container {container})"));
-            revision
-        }
-    };
     // Every revision is registered before any service changes: a refused one changes nothing.
-    let mut others = Vec::new();
-    for also in &deploy.also {
-        let mut rendered = also.rendered.clone();
+    let mut revisions: Vec<(String, Rendered)> = Vec::new();
+    let mut new_revisions: Vec<String> = Vec::new();
+    for planned in &deploy.services {
+        let mut rendered = planned.rendered.clone();
         taskdef::set_image(&mut rendered, image_uri);
-        let registered = crate::ecs::register::register(&aws.ecs, &rendered.task_definition, &also.tags)
-            .await
-            .with_context(|| format!("service `{}`", also.service))
-            .in_stage(
-                "Deploy failed",
-                &format!("{NO_SERVICE_CHANGED} {} stays registered, unused.", crate::text::family_revision(&revision)),
-            )?;
-        let short = crate::text::family_revision(&registered);
-        gha.info(&format!("registered {short} for {} ({image_uri} in container {})", also.service, rendered.container));
-        others.push((together::Other { plan: also, revision: registered }, rendered));
+        let revision = match &planned.as_is {
+            // A known revision as it is: promotion between environments, or back to a known good one.
+            Some(known) => {
+                gha.info(&format!("deploying {} as it is: nothing registered", family_revision(known)));
+                known.clone()
+            }
+            None => {
+                let registered = crate::ecs::register::register(&aws.ecs, &rendered.task_definition, &planned.tags)
+                    .await
+                    .with_context(|| format!("service `{}`", planned.service))
+                    .in_stage("Deploy failed", &unchanged(deploy, &new_revisions))?;
+                gha.info(&format!(
+                    "registered {} for {} ({image_uri} in container {})",
+                    family_revision(&registered),
+                    planned.service,
+                    rendered.container
+                ));
+                new_revisions.push(registered.clone());
+                registered
+            }
+        };
+        let (service, previous) = (&planned.service, &planned.previous_task_definition_arn);
+        report.emit(Event::Registered { service, revision: &revision, previous }, &[]).await;
+        revisions.push((revision, rendered));
     }
-    output(gha, "task-definition-arn", &revision);
-    output(gha, "previous-task-definition-arn", &deploy.previous_task_definition_arn);
-    let previous = &deploy.previous_task_definition_arn;
-    report.emit(Event::Registered { service: &deploy.service, revision: &revision, previous }, &[]).await;
-    for (o, _) in &others {
-        let (service, previous) = (&o.plan.service, &o.plan.previous_task_definition_arn);
-        report.emit(Event::Registered { service, revision: &o.revision, previous }, &[]).await;
-    }
+    let (first_revision, first_rendered) = &revisions[0];
+    output(gha, "task-definition-arn", first_revision);
+    output(gha, "previous-task-definition-arn", &deploy.first().previous_task_definition_arn);
     timings.mark("register");
 
     if let Some((command, run_as)) = &deploy.pre_deploy {
         let one_off = one_off::OneOff {
             cluster: &deploy.cluster,
-            revision: &revision,
-            definition: &rendered.task_definition,
-            container: &rendered.container,
+            revision: first_revision,
+            definition: &first_rendered.task_definition,
+            container: &first_rendered.container,
             command,
             run_as,
             timeout: deploy.wait_timeout,
@@ -141,100 +136,56 @@ pub(super) async fn deploy_stage(
                 report.emit(Event::TasksStopped { tasks }, &[]).await;
             }
             let outcome = Outcome::Failed { reason: refusal.reason.clone() };
-            let consequence = format!(
-                "{} The new revision {} stays registered, unused.",
-                if others.is_empty() { SERVICE_UNCHANGED } else { NO_SERVICE_CHANGED },
-                crate::text::family_revision(&revision)
-            );
             return Err(Failure {
                 stage: "Deploy failed",
                 error: anyhow::anyhow!("{}", refusal.reason),
-                consequence,
+                consequence: unchanged(deploy, &new_revisions),
                 outcome,
             });
         }
         timings.mark("pre-deploy");
     }
     // The pre-deploy task may have run for long: the lease is still this run's, or nothing changes.
-    let consequence = format!(
-        "{} The new revision {} stays registered, unused.",
-        if others.is_empty() { SERVICE_UNCHANGED } else { NO_SERVICE_CHANGED },
-        crate::text::family_revision(&revision)
-    );
-    leases.verify(&aws.ecs).await.in_stage("Deploy refused", &consequence)?;
+    leases.verify(&aws.ecs).await.in_stage("Deploy refused", &unchanged(deploy, &new_revisions))?;
 
-    let several = !others.is_empty();
-    // A rolling first service has no traffic to put back before the others go back.
-    let run = together::Run::new(1 + others.len(), matches!(deploy.strategy, StrategyPlan::Rolling));
-    let release_of = |service, revision, previous| rollout::Release {
-        cluster: &deploy.cluster,
-        service,
-        revision,
-        previous,
-        wait_timeout: deploy.wait_timeout,
-        poll: poll_setting(var),
-        cancel: Stop::new(signals::cancelled(), several.then(|| run.failures())),
-        desired: None,
-        started: Default::default(),
-    };
-    let release = rollout::Release {
-        desired: deploy.new_desired_count.map(|n| (n, deploy.desired_count)),
-        ..release_of(&deploy.service, &revision, &deploy.previous_task_definition_arn)
-    };
-    let releases: Vec<rollout::Release> = others
-        .iter()
-        .map(|(o, _)| release_of(&o.plan.service, &o.revision, &o.plan.previous_task_definition_arn))
-        .collect();
-    let (first, ends) = {
-        let _group = gha.group(&group_title(deploy));
-        let first = async {
-            let mut ended = first_service(deploy, aws, &release, several.then_some(&run), report.clone(), gha).await;
-            if !several {
-                return ended;
-            }
-            if let Some((_, reason)) = ended.outcome.reason() {
-                run.record(&deploy.service, &reason, gha);
-            }
-            run.traffic_is_back();
-            run.rolled();
-            // It succeeded: it goes back too if another service fails.
-            if ended.outcome == Outcome::Succeeded {
-                let mut log = crate::ecs::events::EventLog::default();
-                ended.outcome =
-                    together::settle_rolled_out(&aws.ecs, &release, &run, deploy.rollback, &mut log, gha).await;
-            }
-            ended
+    let canary = deploy.services.iter().any(|s| s.strategy.canary().is_some());
+    let run = Run::new(deploy.services.len(), canary);
+    let deploys = deploy.services.iter().zip(&revisions).map(|(planned, (revision, _))| {
+        let release = rollout::Release {
+            cluster: &deploy.cluster,
+            service: &planned.service,
+            revision,
+            previous: &planned.previous_task_definition_arn,
+            wait_timeout: deploy.wait_timeout,
+            poll: poll_setting(var),
+            cancel: run.stop(),
+            desired: planned.new_desired_count.map(|n| (n, planned.desired_count)),
+            started: Default::default(),
         };
-        let rest = releases.iter().map(|r| together::deploy(&aws.ecs, r, &run, deploy.rollback, report.clone(), gha));
-        tokio::join!(first, futures_util::future::join_all(rest))
+        let one = service::ServiceRun { aws, plan: planned, release, rollback: deploy.rollback, run: &run };
+        // The first service's events are the comment's status; every service's go to the log.
+        let status = std::ptr::eq(planned, deploy.first()).then(|| report.clone());
+        let mut progress = Both(progress::Log(gha), ServiceReport { status, states: report.clone() });
+        async move { service::deploy_service(one, &mut progress, gha).await }
+    });
+    let results = {
+        let _group = gha.group(&group_title(deploy));
+        futures_util::future::join_all(deploys).await
     };
-    let FirstEnd { outcome: first_outcome, table, mut events } = first;
-    for end in &ends {
-        events.extend(end.events.iter().cloned());
-    }
+    let table: Vec<_> = results.iter().flat_map(|r| r.table.iter().cloned()).collect();
+    let events: Vec<String> = results.iter().flat_map(|r| r.events.iter().cloned()).collect();
     report.emit(Event::StrategiesEnded { events: &events }, &table).await;
-    let first_end = together::ServiceEnd {
-        service: deploy.service.clone(),
-        revision: revision.clone(),
-        previous: deploy.previous_task_definition_arn.clone(),
-        outcome: first_outcome.clone(),
-        events: Vec::new(),
-    };
-    output(gha, "services", &together::services_json(&first_end, &ends));
-    let outcome =
-        if several { together::overall(&first_outcome, &deploy.service, &ends, run.reason()) } else { first_outcome };
+    output(gha, "services", &service::services_json(&results));
+    let outcome = service::overall(&results, run.reason());
     timings.mark("deploy");
     if outcome != Outcome::Succeeded {
         // "It failed, why?": the new revisions' stopped tasks, their exit codes and last lines.
-        let mut services = vec![deploy.service.as_str()];
-        if let StrategyPlan::Canary(c) = &deploy.strategy {
-            services.push(c.canary_service.as_str());
-        }
         let cluster = deploy.cluster.as_str();
-        let mut tasks = stopped::explain(aws, cluster, &services, &revision, &rendered.task_definition, gha).await;
-        for (o, rendered) in &others {
-            let name = [o.plan.service.as_str()];
-            tasks.extend(stopped::explain(aws, cluster, &name, &o.revision, &rendered.task_definition, gha).await);
+        let mut tasks = Vec::new();
+        for (planned, (revision, rendered)) in deploy.services.iter().zip(&revisions) {
+            let mut names = vec![planned.service.as_str()];
+            names.extend(planned.strategy.canary().map(|c| c.canary_service.as_str()));
+            tasks.extend(stopped::explain(aws, cluster, &names, revision, &rendered.task_definition, gha).await);
         }
         stopped::print(&tasks, gha);
         report.emit(Event::TasksStopped { tasks: &tasks }, &[]).await;
@@ -242,67 +193,54 @@ pub(super) async fn deploy_stage(
     finish(outcome, deploy, gha)
 }
 
-/// How the first service's strategy ended.
-struct FirstEnd {
-    outcome: Outcome,
-    /// The canary's step table (empty for rolling).
-    table: Vec<crate::records::StepRecord>,
-    /// What ECS said, newest first.
-    events: Vec<String>,
+/// What a failure before any service changed leaves: every service as it was, and the revisions
+/// registered for it, unused.
+fn unchanged(deploy: &DeployPlan, registered: &[String]) -> String {
+    let services = if deploy.several() { NO_SERVICE_CHANGED } else { SERVICE_UNCHANGED };
+    let names: Vec<&str> = registered.iter().map(|r| family_revision(r)).collect();
+    match names.as_slice() {
+        [] => services.to_string(),
+        [one] => format!("{services} The new revision {one} stays registered, unused."),
+        many => format!("{services} The new revisions {} stay registered, unused.", many.join(", ")),
+    }
 }
 
-/// The first service of the run, by its strategy, reporting as it goes.
-async fn first_service(
-    deploy: &DeployPlan,
-    aws: &Aws,
-    release: &rollout::Release<'_>,
-    run: Option<&together::Run>,
-    report: Report,
-    gha: &Gha,
-) -> FirstEnd {
-    let inner = Both(progress::Log(gha), report);
-    let mut progress = together::Tap { run, service: &deploy.service, gha, inner };
-    match &deploy.strategy {
-        StrategyPlan::Rolling => {
-            let request = rollout::Rolling { release: release.clone(), rollback: deploy.rollback };
-            match rollout::rolling(&aws.ecs, &request, &mut progress, gha).await {
-                Ok((outcome, events)) => FirstEnd { outcome, table: Vec::new(), events: events.recent },
-                Err(e) => FirstEnd {
-                    outcome: Outcome::Failed {
-                        reason: format!("{e:#}; {} may be mid-deployment: check it in the ECS console", deploy.service),
-                    },
-                    table: Vec::new(),
-                    events: Vec::new(),
-                },
-            }
-        }
-        StrategyPlan::Canary(canary_plan) => {
-            let run = canary::deploy::CanaryRun { aws, plan: canary_plan, release: release.clone() };
-            let result = canary::deploy::run(run, &mut progress, gha).await;
-            gha.info(&canary::table::text(&result.table));
-            FirstEnd { outcome: result.outcome, table: result.table, events: result.recent_events }
+/// What the report hears from one service: the first service's events are the comment's status,
+/// every service's state is its row (a service without a row, the first, has none to update).
+struct ServiceReport {
+    status: Option<Report>,
+    states: Report,
+}
+
+impl Progress for ServiceReport {
+    async fn emit(&mut self, event: Event<'_>, table: &[crate::records::StepRecord]) {
+        match event {
+            Event::ServiceState { .. } => self.states.emit(event, table).await,
+            _ => self.status.emit(event, table).await,
         }
     }
 }
 
 /// The log group around the rollout: one service, or all of them (their lines interleave).
 fn group_title(deploy: &DeployPlan) -> String {
-    let (how, alone) = match &deploy.strategy {
-        StrategyPlan::Rolling => ("rolling", "Rolling"),
-        StrategyPlan::Canary(_) => ("canary", "Canary"),
+    let how = |s: &ServicePlan| match &s.strategy {
+        StrategyPlan::Rolling => "rolling",
+        StrategyPlan::Canary(_) => "canary",
     };
-    if deploy.also.is_empty() {
-        return format!("{alone} deploy of {}/{}", deploy.cluster, deploy.service);
+    if let [one] = deploy.services.as_slice() {
+        let how = how(one);
+        let capitalised = how[..1].to_uppercase() + &how[1..];
+        return format!("{capitalised} deploy of {}/{}", deploy.cluster, one.service);
     }
-    let others: Vec<String> =
-        deploy.also.iter().map(|a| format!("{}/{} (rolling)", deploy.cluster, a.service)).collect();
-    format!("Deploy of {}/{} ({how}), {}", deploy.cluster, deploy.service, others.join(", "))
+    let all: Vec<String> =
+        deploy.services.iter().map(|s| format!("{}/{} ({})", deploy.cluster, s.service, how(s))).collect();
+    format!("Deploy of {}", all.join(", "))
 }
 
 /// The end of a deploy: its status output, and for anything but success, the failure that ends the run.
 fn finish(outcome: Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failure> {
-    let names: Vec<String> =
-        deploy.services().iter().map(|(name, _, _)| format!("{}/{name}", deploy.cluster)).collect();
+    let names: Vec<String> = deploy.services.iter().map(|s| format!("{}/{}", deploy.cluster, s.service)).collect();
+    let canary = deploy.services.iter().any(|s| s.strategy.canary().is_some());
     let (stage, consequence) = match &outcome {
         Outcome::Succeeded => {
             output(gha, "status", outcome.status());
@@ -310,13 +248,10 @@ fn finish(outcome: Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failur
         }
         // A cancelled run sends services back without waiting: the job has seconds left. (A lone
         // canary's stable service was not changed before its promotion: it keeps the words below.)
-        Outcome::RolledBack { .. }
-            if *signals::cancelled().borrow()
-                && (!deploy.also.is_empty() || matches!(deploy.strategy, StrategyPlan::Rolling)) =>
-        {
+        Outcome::RolledBack { .. } if *signals::cancelled().borrow() && (deploy.several() || !canary) => {
             let one = names.len() == 1;
             let (were, their, s) = if one { ("was", "its", "") } else { ("were", "their", "s") };
-            let first = if matches!(deploy.strategy, StrategyPlan::Canary(_)) { ", traffic first" } else { "" };
+            let first = if canary { ", traffic first" } else { "" };
             let consequence = format!(
                 "{} {were} sent back to {their} previous revision{s}{first}; ECS finishes the rollback (not waited \
                  for: the run was cancelled).",
@@ -324,18 +259,18 @@ fn finish(outcome: Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failur
             );
             ("Deploy rolled back", consequence)
         }
-        Outcome::RolledBack { .. } if deploy.also.is_empty() => (
+        Outcome::RolledBack { .. } if !deploy.several() => (
             "Deploy rolled back",
             format!(
                 "{} is back on {}, with all traffic.",
                 names.join(""),
-                crate::text::family_revision(&deploy.previous_task_definition_arn)
+                family_revision(&deploy.first().previous_task_definition_arn)
             ),
         ),
         Outcome::RolledBack { .. } => {
             ("Deploy rolled back", format!("{} are back on their previous revisions.", names.join(", ")))
         }
-        Outcome::Failed { .. } if deploy.also.is_empty() => (
+        Outcome::Failed { .. } if !deploy.several() => (
             "Deploy failed",
             format!("{} was left as it is (rollback: false, or the rollback did not finish).", names.join("")),
         ),

@@ -14,7 +14,7 @@ use crate::ecs::lease::Leases;
 use crate::ecs::rollout;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
-use crate::plan::{self, DeployPlan, StrategyPlan};
+use crate::plan::{self, DeployPlan};
 use crate::progress::{Event, Progress as _};
 use crate::report::markdown::{ReportView, Status};
 use crate::report::sink::Report;
@@ -22,6 +22,7 @@ use crate::report::{self, GitHubContext};
 use crate::{image, signals};
 
 mod deploy;
+mod service;
 mod timings;
 
 use deploy::{deploy_stage, take_leases};
@@ -155,11 +156,8 @@ async fn stages(
     if report.is_some() {
         if let Some(d) = &plan.deploy {
             let shown = config.dry_run.then(|| plan::markdown(&plan, true));
-            let gates = match &d.strategy {
-                StrategyPlan::Canary(c) => Some(plan::gates_line(c)),
-                StrategyPlan::Rolling => None,
-            };
-            let previous = &d.previous_task_definition_arn;
+            let gates = d.first().strategy.canary().map(plan::gates_line);
+            let previous = &d.first().previous_task_definition_arn;
             let planned = Event::Planned { previous, plan: shown.as_deref(), gates: gates.as_deref() };
             report.emit(planned, &[]).await;
         }
@@ -204,8 +202,7 @@ async fn stages(
 /// anything of the deploy is shown: a crashed container's last lines go to the pull-request
 /// comment and the summary, which the runner does not mask.
 fn mask_environment(deploy: &DeployPlan, gha: &Gha) {
-    let definitions = std::iter::once(&deploy.rendered).chain(deploy.also.iter().map(|a| &a.rendered));
-    for definition in definitions {
+    for definition in deploy.services.iter().map(|s| &s.rendered) {
         for container in definition.task_definition.container_definitions() {
             for pair in container.environment() {
                 if let Some(secret) = pair.name().zip(pair.value()).and_then(|(n, v)| crate::secret::to_mask(n, v)) {

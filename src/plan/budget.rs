@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{DeployPlan, ImagePlan, Plan, StrategyPlan};
+use super::{DeployPlan, ImagePlan, Plan};
 
 /// What the estimate allows a build: it has no timeout of its own, so this is an allowance, said
 /// as such wherever the estimate is shown.
@@ -17,12 +17,14 @@ use crate::retry::{CONSECUTIVE_FAILURES, MUST_SUCCEED_FOR};
 /// The longest the deploy stage of `deploy` can run, failure and undo included.
 pub(crate) fn worst_case(deploy: &DeployPlan) -> Duration {
     let wait = deploy.wait_timeout;
-    let waits = match &deploy.strategy {
+    // Each service waits at the same time; the canary is the longest of them, if there is one.
+    let canary = deploy.services.iter().find_map(|s| s.strategy.canary());
+    let waits = match canary {
         // The rollout, then the wait for the restored revision.
-        StrategyPlan::Rolling => wait.saturating_mul(2),
+        None => wait.saturating_mul(2),
         // Each step: canary ready, its bake and rechecks. Then the promotion, the drain, and an
         // abort at the very end: traffic, drain, restore.
-        StrategyPlan::Canary(c) => c
+        Some(c) => c
             .steps
             .iter()
             .map(|s| wait.saturating_add(s.bake).saturating_add(c.check_interval.saturating_mul(CONSECUTIVE_FAILURES)))
@@ -31,7 +33,7 @@ pub(crate) fn worst_case(deploy: &DeployPlan) -> Duration {
             .saturating_add(MUST_SUCCEED_FOR),
     };
     // The other services roll at the same time; one more wait restores them after the first's end.
-    let others = if deploy.also.is_empty() { Duration::ZERO } else { wait };
+    let others = if deploy.several() { wait } else { Duration::ZERO };
     // The pre-deploy task runs under the lease too, before any service changes.
     let pre_deploy = if deploy.pre_deploy.is_some() { wait } else { Duration::ZERO };
     waits.saturating_add(others).saturating_add(pre_deploy).saturating_add(CALLS)

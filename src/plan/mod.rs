@@ -62,6 +62,20 @@ impl ImagePlan {
 #[derive(Debug, Clone)]
 pub(crate) struct DeployPlan {
     pub(crate) cluster: String,
+    /// Every service of the run, in the order `service` names them; never empty. Each is deployed
+    /// by its own strategy, all at the same time (a canary takes the first: it has one listener).
+    pub(crate) services: Vec<ServicePlan>,
+    pub(crate) wait_timeout: Duration,
+    pub(crate) rollback: bool,
+    /// The pre-deploy command, run with the first service's new revision, and how that service runs
+    /// tasks (to run it the same way).
+    pub(crate) pre_deploy: Option<(Vec<String>, crate::ecs::one_off::RunAs)>,
+}
+
+/// One service of a run: what it runs now, its new revision rendered with the run's image, and its
+/// strategy.
+#[derive(Debug, Clone)]
+pub(crate) struct ServicePlan {
     pub(crate) service: String,
     /// Where the deploy lease is written.
     pub(crate) service_arn: String,
@@ -75,35 +89,18 @@ pub(crate) struct DeployPlan {
     /// A known revision deployed as it is (no image, no environment change): nothing is registered.
     pub(crate) as_is: Option<String>,
     pub(crate) strategy: StrategyPlan,
-    pub(crate) wait_timeout: Duration,
-    pub(crate) rollback: bool,
-    /// The pre-deploy command, and how the stable service runs tasks (to run it the same way).
-    pub(crate) pre_deploy: Option<(Vec<String>, crate::ecs::one_off::RunAs)>,
-    /// The other services of the run, rolled out at the same time as this one.
-    pub(crate) also: Vec<AlsoPlan>,
-}
-
-/// Another service of a run: its own task definition rendered with the same image, rolled out at
-/// the same time as the first service, restored with it when anything fails.
-#[derive(Debug, Clone)]
-pub(crate) struct AlsoPlan {
-    pub(crate) service: String,
-    pub(crate) service_arn: String,
-    pub(crate) desired_count: i32,
-    pub(crate) previous_task_definition_arn: String,
-    pub(crate) tags: Vec<Tag>,
-    pub(crate) rendered: Rendered,
 }
 
 impl DeployPlan {
-    /// Every service of the run, the first one first: (name, ARN, the revision it runs now).
-    pub(crate) fn services(&self) -> Vec<(&str, &str, &str)> {
-        let first = (self.service.as_str(), self.service_arn.as_str(), self.previous_task_definition_arn.as_str());
-        let others = self
-            .also
-            .iter()
-            .map(|a| (a.service.as_str(), a.service_arn.as_str(), a.previous_task_definition_arn.as_str()));
-        std::iter::once(first).chain(others).collect()
+    /// The first service named: its comment, its pre-deploy task, its revision in the outputs.
+    pub(crate) fn first(&self) -> &ServicePlan {
+        // `resolve` plans at least the first service; a plan without one is never built.
+        &self.services[0]
+    }
+
+    /// Whether the run deploys more than one service.
+    pub(crate) fn several(&self) -> bool {
+        self.services.len() > 1
     }
 }
 
@@ -111,6 +108,15 @@ impl DeployPlan {
 pub(crate) enum StrategyPlan {
     Rolling,
     Canary(Box<CanaryPlan>),
+}
+
+impl StrategyPlan {
+    pub(crate) fn canary(&self) -> Option<&CanaryPlan> {
+        match self {
+            StrategyPlan::Canary(c) => Some(c),
+            StrategyPlan::Rolling => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{DeployPlan, ImagePlan, Plan, StrategyPlan};
+use super::{DeployPlan, ImagePlan, Plan, ServicePlan, StrategyPlan};
 use crate::config::TrafficSource;
 use crate::config::duration::format as dur;
 use crate::ecs::taskdef::{Change, describe};
@@ -52,24 +52,26 @@ fn change_line(change: &Change) -> String {
 }
 
 fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
-    let current = d.previous_task_definition_arn.rsplit('/').next().unwrap_or(&d.previous_task_definition_arn);
-    let count = match d.new_desired_count {
-        Some(n) if n != d.desired_count => format!("{} desired, to become {n}", d.desired_count),
-        _ => format!("{} desired", d.desired_count),
+    // The first service's lines; the others follow as `also:` (their strategy is rolling).
+    let f = d.first();
+    let current = f.previous_task_definition_arn.rsplit('/').next().unwrap_or(&f.previous_task_definition_arn);
+    let count = match f.new_desired_count {
+        Some(n) if n != f.desired_count => format!("{} desired, to become {n}", f.desired_count),
+        _ => format!("{} desired", f.desired_count),
     };
-    let _ = writeln!(out, "service:  {}/{} ({count}), now on {current}", d.cluster, d.service);
-    if let Some(known) = &d.as_is {
+    let _ = writeln!(out, "service:  {}/{} ({count}), now on {current}", d.cluster, f.service);
+    if let Some(known) = &f.as_is {
         let _ = writeln!(out, "revision: {} as it is (nothing registered)", known.rsplit('/').next().unwrap_or(known));
     } else {
-        let _ = writeln!(out, "revision: new revision of {} with, in container {}:", family(d), d.rendered.container);
+        let _ = writeln!(out, "revision: new revision of {} with, in container {}:", family(f), f.rendered.container);
     }
-    if d.as_is.is_none() && d.rendered.changes.is_empty() {
+    if f.as_is.is_none() && f.rendered.changes.is_empty() {
         let _ = writeln!(out, "            no change (same image and environment)");
     }
-    for change in &d.rendered.changes {
+    for change in &f.rendered.changes {
         let _ = writeln!(out, "            {}", change_line(change));
     }
-    match &d.strategy {
+    match &f.strategy {
         StrategyPlan::Rolling => {
             let _ = writeln!(
                 out,
@@ -79,7 +81,7 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
         }
         StrategyPlan::Canary(c) => {
             let _ = writeln!(out, "strategy: canary via {}", traffic_line(&c.traffic));
-            let _ = writeln!(out, "  stable: {} → target group {} (weight 100)", d.service, c.stable_target_group.name);
+            let _ = writeln!(out, "  stable: {} → target group {} (weight 100)", f.service, c.stable_target_group.name);
             let _ = writeln!(
                 out,
                 "  canary: {} → target group {} (weight 0, idle)",
@@ -100,7 +102,7 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
             let _ = writeln!(
                 out,
                 "  then:   promote {} to the new revision, weights 100/0, {} to 0 tasks",
-                d.service, c.canary_service
+                f.service, c.canary_service
             );
             let _ = writeln!(out, "  gates:  {} (every {})", gates_line(c), dur(c.check_interval));
         }
@@ -110,10 +112,10 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
             out,
             "first:    run `{}` once in container {} of the new revision; any exit but 0 stops the deploy before a service changes",
             command.join(" "),
-            d.rendered.container
+            f.rendered.container
         );
     }
-    for a in &d.also {
+    for a in d.services.iter().skip(1) {
         let current = a.previous_task_definition_arn.rsplit('/').next().unwrap_or(&a.previous_task_definition_arn);
         let _ = writeln!(
             out,
@@ -121,7 +123,7 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
             d.cluster,
             a.service,
             a.desired_count,
-            d.service,
+            f.service,
             describe(&a.rendered.task_definition),
             a.rendered.container
         );
@@ -132,7 +134,7 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
             let _ = writeln!(out, "            {}", change_line(change));
         }
     }
-    let rollback = match (d.rollback, d.also.is_empty()) {
+    let rollback = match (d.rollback, !d.several()) {
         (true, true) => "restore the previous revision",
         (true, false) => "restore every service that changed to its previous revision (traffic first)",
         (false, _) => "leave it as it is (rollback: false)",
@@ -150,8 +152,8 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
     );
 }
 
-fn family(d: &DeployPlan) -> String {
-    describe(&d.rendered.task_definition)
+fn family(f: &ServicePlan) -> String {
+    describe(&f.rendered.task_definition)
 }
 
 fn traffic_line(t: &TrafficSource) -> String {
@@ -190,17 +192,18 @@ pub(crate) fn markdown(plan: &Plan, dry_run: bool) -> String {
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| Image | {} |", cell(&image_line(&plan.image)));
     if let Some(d) = &plan.deploy {
-        let _ = writeln!(md, "| Service | `{}/{}` ({} desired) |", d.cluster, d.service, d.desired_count);
-        let _ = writeln!(md, "| Current revision | `{}` |", d.previous_task_definition_arn);
-        let changes: Vec<String> = d.rendered.changes.iter().map(|c| cell(&change_line(c))).collect();
+        let f = d.first();
+        let _ = writeln!(md, "| Service | `{}/{}` ({} desired) |", d.cluster, f.service, f.desired_count);
+        let _ = writeln!(md, "| Current revision | `{}` |", f.previous_task_definition_arn);
+        let changes: Vec<String> = f.rendered.changes.iter().map(|c| cell(&change_line(c))).collect();
         let _ = writeln!(
             md,
             "| Container `{}` | {} |",
-            d.rendered.container,
+            f.rendered.container,
             if changes.is_empty() { "no change".into() } else { changes.join("<br>") }
         );
-        let _ = writeln!(md, "| Strategy | {} |", d.strategy_name());
-        for a in &d.also {
+        let _ = writeln!(md, "| Strategy | {} |", f.strategy_name());
+        for a in d.services.iter().skip(1) {
             let changes: Vec<String> = a.rendered.changes.iter().map(|c| cell(&change_line(c))).collect();
             let _ = writeln!(
                 md,
@@ -212,7 +215,7 @@ pub(crate) fn markdown(plan: &Plan, dry_run: bool) -> String {
                 if changes.is_empty() { "no change".into() } else { changes.join("<br>") }
             );
         }
-        if let StrategyPlan::Canary(c) = &d.strategy {
+        if let Some(c) = f.strategy.canary() {
             let _ = writeln!(md, "| Traffic | {} |", cell(&traffic_line(&c.traffic)));
             let _ = writeln!(md, "| Gates | {} (every {}) |", cell(&gates_line(c)), dur(c.check_interval));
             let _ = writeln!(md, "\n| Step | Weight (stable/canary) | Canary tasks | Bake |\n|---|---|---|---|");
@@ -234,7 +237,7 @@ pub(crate) fn markdown(plan: &Plan, dry_run: bool) -> String {
     md
 }
 
-impl DeployPlan {
+impl ServicePlan {
     pub(crate) fn strategy_name(&self) -> &'static str {
         match self.strategy {
             StrategyPlan::Rolling => "rolling",
@@ -254,7 +257,7 @@ pub(crate) mod tests {
     use crate::config::thresholds::ErrorRateLimit;
     use crate::config::{Gates, TrafficSource};
     use crate::ecs::taskdef::{Change, Rendered};
-    use crate::plan::{CanaryPlan, DeployPlan, ImagePlan, PlannedStep, TargetGroup};
+    use crate::plan::{CanaryPlan, DeployPlan, ImagePlan, PlannedStep, ServicePlan, TargetGroup};
 
     fn tg(name: &str) -> TargetGroup {
         TargetGroup {
@@ -275,45 +278,46 @@ pub(crate) mod tests {
             },
             deploy: Some(DeployPlan {
                 cluster: "prod".into(),
-                service: "web".into(),
-                service_arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/web".into(),
-                desired_count: 4,
-                new_desired_count: None,
-                as_is: None,
                 pre_deploy: None,
-                also: Vec::new(),
-                previous_task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into(),
-                tags: Vec::new(),
-                rendered: Rendered {
-                    task_definition: TaskDefinition::builder().family("web").build(),
-                    container: "web".into(),
-                    changes: vec![
-                        Change::Image {
-                            from: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4".into()),
-                            to: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65".into(),
-                        },
-                        Change::EnvAdded("LOG_LEVEL".into()),
-                        Change::EnvChanged("APP_ENV".into()),
-                    ],
-                },
-                strategy: StrategyPlan::Canary(Box::new(CanaryPlan {
-                    canary_service: "web-canary".into(),
-                    stable_target_group: tg("web-stable"),
-                    canary_target_group: tg("web-canary"),
-                    traffic: TrafficSource::ListenerDefault(
-                        "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
-                            .into(),
-                    ),
-                    steps: vec![step(10, 120, 1), step(50, 120, 2), step(100, 0, 4)],
-                    gates: Gates {
-                        alarms: vec!["web-5xx".into()],
-                        max_error_rate: Some(ErrorRateLimit::Absolute(0.01)),
-                        max_latency: None,
-                        min_requests: 0,
-                        probe_url: Some("https://example.com/health".into()),
+                services: vec![ServicePlan {
+                    service: "web".into(),
+                    service_arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/web".into(),
+                    desired_count: 4,
+                    new_desired_count: None,
+                    as_is: None,
+                    previous_task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into(),
+                    tags: Vec::new(),
+                    rendered: Rendered {
+                        task_definition: TaskDefinition::builder().family("web").build(),
+                        container: "web".into(),
+                        changes: vec![
+                            Change::Image {
+                                from: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4".into()),
+                                to: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65".into(),
+                            },
+                            Change::EnvAdded("LOG_LEVEL".into()),
+                            Change::EnvChanged("APP_ENV".into()),
+                        ],
                     },
-                    check_interval: Duration::from_secs(10),
-                })),
+                    strategy: StrategyPlan::Canary(Box::new(CanaryPlan {
+                        canary_service: "web-canary".into(),
+                        stable_target_group: tg("web-stable"),
+                        canary_target_group: tg("web-canary"),
+                        traffic: TrafficSource::ListenerDefault(
+                            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+                                .into(),
+                        ),
+                        steps: vec![step(10, 120, 1), step(50, 120, 2), step(100, 0, 4)],
+                        gates: Gates {
+                            alarms: vec!["web-5xx".into()],
+                            max_error_rate: Some(ErrorRateLimit::Absolute(0.01)),
+                            max_latency: None,
+                            min_requests: 0,
+                            probe_url: Some("https://example.com/health".into()),
+                        },
+                        check_interval: Duration::from_secs(10),
+                    })),
+                }],
                 wait_timeout: Duration::from_secs(900),
                 rollback: true,
             }),

@@ -5,7 +5,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_ecs::types::Service;
 
 use super::in_flight::{in_flight, settled};
-use super::{AlsoPlan, CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, StrategyPlan, TargetGroup, canary_tasks};
+use super::{
+    CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, ServicePlan, StrategyPlan, TargetGroup, canary_tasks,
+};
 use crate::aws::{Aws, call_failed};
 use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy, TaskDefinitionSource};
 use crate::ecs::{service, taskdef, taskdef_file};
@@ -24,7 +26,7 @@ pub(crate) async fn resolve(config: &Config, aws: &Aws, gha: &Gha) -> Result<Pla
         None => None,
     };
     if let (ImagePlan::AsRegistered { uri }, Some(d)) = (&mut image, &deploy) {
-        *uri = taskdef::container_image(&d.rendered).unwrap_or_default();
+        *uri = taskdef::container_image(&d.first().rendered).unwrap_or_default();
     }
     Ok(Plan { image, deploy })
 }
@@ -113,16 +115,15 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
         .find(|c| c.name() == Some(rendered.container.as_str()))
         .and_then(|c| c.image())
         .map(taskdef::repository_of);
-    let mut also = Vec::new();
+    let mut others = Vec::new();
     for name in &settings.also {
-        also.push(also_plan(settings, name, image, first_image, aws, gha).await?);
+        others.push(other_service(settings, name, image, first_image, aws, gha).await?);
     }
     let strategy = match &settings.strategy {
         Strategy::Rolling => StrategyPlan::Rolling,
         Strategy::Canary(canary) => StrategyPlan::Canary(Box::new(canary_plan(settings, canary, &stable, aws).await?)),
     };
-    Ok(DeployPlan {
-        cluster: settings.cluster.clone(),
+    let first = ServicePlan {
         service: settings.service.clone(),
         service_arn: stable.service_arn().unwrap_or_default().to_string(),
         desired_count: stable.desired_count(),
@@ -132,6 +133,10 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
         as_is: known.filter(|_| rendered.changes.is_empty() && image.is_none()),
         rendered,
         strategy,
+    };
+    Ok(DeployPlan {
+        cluster: settings.cluster.clone(),
+        services: std::iter::once(first).chain(others).collect(),
         wait_timeout: settings.wait_timeout,
         rollback: settings.rollback,
         pre_deploy: settings.pre_deploy.clone().map(|command| {
@@ -142,19 +147,19 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
             };
             (command, run_as)
         }),
-        also,
     })
 }
 
-/// Another service of the run: its current revision rendered with the run's image and environment.
-async fn also_plan(
+/// Another service of the run: its current revision rendered with the run's image and environment,
+/// rolled out (`desired-count`, `task-definition` and the canary belong to the first service).
+async fn other_service(
     settings: &DeploySettings,
     name: &str,
     image: Option<&str>,
     repository: Option<&str>,
     aws: &Aws,
     gha: &Gha,
-) -> Result<AlsoPlan> {
+) -> Result<ServicePlan> {
     let svc = settled(settings, name, aws, gha).await.context("input `service`")?;
     let current_arn =
         svc.task_definition().ok_or_else(|| anyhow!("service `{name}` has no task definition"))?.to_string();
@@ -162,13 +167,16 @@ async fn also_plan(
     let rendered = taskdef::pick_container(&current, settings.container_name.as_deref(), repository)
         .and_then(|container| taskdef::render(&current, container.as_deref(), image, &settings.environment))
         .map_err(|message| anyhow!("service `{name}`: {message}"))?;
-    Ok(AlsoPlan {
+    Ok(ServicePlan {
         service: name.to_string(),
         service_arn: svc.service_arn().unwrap_or_default().to_string(),
         desired_count: svc.desired_count(),
+        new_desired_count: None,
         previous_task_definition_arn: current_arn,
         tags,
         rendered,
+        as_is: None,
+        strategy: StrategyPlan::Rolling,
     })
 }
 
@@ -317,7 +325,8 @@ fn check_weights(weights: (i32, i32)) -> Result<()> {
 /// between our plan and our lease may have left the service elsewhere): the stable service still
 /// runs the planned revision, and for a canary the canary service is idle and traffic is 100 / 0.
 pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
-    for (name, _, planned) in deploy.services() {
+    for planned_service in &deploy.services {
+        let (name, planned) = (&planned_service.service, &planned_service.previous_task_definition_arn);
         let now = service::describe(&aws.ecs, &deploy.cluster, name).await?;
         if let Some(flight) = in_flight(&now) {
             return Err(Refused(format!(
@@ -326,7 +335,7 @@ pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
             ))
             .into());
         }
-        if now.task_definition() != Some(planned) {
+        if now.task_definition() != Some(planned.as_str()) {
             return Err(Refused(format!(
                 "`{name}` changed since this run planned: it runs {}, not {planned}. Another deploy ran meanwhile: run again",
                 now.task_definition().unwrap_or("no task definition"),
@@ -334,7 +343,7 @@ pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
             .into());
         }
     }
-    if let StrategyPlan::Canary(c) = &deploy.strategy {
+    for c in deploy.services.iter().filter_map(|s| s.strategy.canary()) {
         let canary_service = service::describe(&aws.ecs, &deploy.cluster, &c.canary_service).await?;
         check_canary_idle(&canary_service, &deploy.cluster, &c.canary_service)?;
         let actions = listener::actions(&aws.elb, &c.traffic).await?;
