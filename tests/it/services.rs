@@ -285,3 +285,83 @@ async fn when_the_canarys_traffic_cannot_be_put_back_the_other_services_are_left
         "{run}"
     );
 }
+
+/// What the deploy's log says of one service of a run, in order: the action's own lines that name
+/// it and no other service, from the registration to the report (ECS's timestamped events, task
+/// ids and log groups left out: they vary by run). The plan and the comment are left out too: they
+/// are the run's, and name the first service as the one the comment is about.
+fn said_of(log: &str, service: &str, other: &str) -> Vec<String> {
+    let names = |line: &str, s: &str| line.contains(&format!("demo/{s}")) || line.contains(&format!(" for {s} ("));
+    let deploy = log.split("▸ Report").next().unwrap_or_default();
+    deploy
+        .lines()
+        .skip_while(|l| !l.starts_with("registered "))
+        .filter(|l| !l.starts_with('▸') && !l.as_bytes().first().is_some_and(u8::is_ascii_digit))
+        .filter(|l| names(l, service) && !names(l, other))
+        .map(str::to_string)
+        .collect()
+}
+
+/// How many times the run called `operation` (its own count, from the log's `AWS calls:` lines).
+fn calls(log: &str, operation: &str) -> u32 {
+    let needle = format!("{operation} ");
+    log.lines()
+        .filter(|l| l.starts_with("AWS calls: "))
+        .flat_map(|l| l.split(['(', ',', ')']))
+        .filter_map(|part| part.trim().strip_prefix(&needle)?.parse::<u32>().ok())
+        .sum()
+}
+
+/// Issue 23.2: the first service named is not special. A rolling run of `web, worker` and one of
+/// `worker, web`, where the worker cannot start the release, go through the same steps for each
+/// service (registered, updated, completed or stopped, restored), make the same changing calls and
+/// end the same way. (Before, the first service had a path of its own: other lines, other undo.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_of_the_services_changes_nothing_of_what_each_goes_through() {
+    let mut runs = Vec::new();
+    for order in ["web, worker", "worker, web"] {
+        let stack = stack().await;
+        stack.seed(&["--desired", "1"]);
+        stack.seed(&[
+            "--service",
+            "worker",
+            "--desired",
+            "1",
+            "--circuit-breaker",
+            "off",
+            "--env",
+            "CRASH_WHEN_SET=FEATURE_X",
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let outputs = dir.path().join("outputs");
+        let mut run = stack
+            .action()
+            .env("GITHUB_OUTPUT", &outputs)
+            .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", "demo"])
+            .args(["--service", order, "--strategy", "rolling", "--wait-timeout", "15s"])
+            .args(["--environment-variables", "FEATURE_X=on"])
+            .run();
+        run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+        assert_eq!(run.code, Some(1), "{order}: {run}");
+        assert_eq!(output(&run, "status"), "rolled-back", "{order}: {run}");
+        let mut statuses: Vec<(String, String)> = serde_json::from_str::<serde_json::Value>(&output(&run, "services"))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["service"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+            .collect();
+        statuses.sort();
+        let log = run.stdout.clone();
+        let changes: Vec<u32> =
+            ["RegisterTaskDefinition", "UpdateService", "TagResource"].iter().map(|op| calls(&log, op)).collect();
+        runs.push((order, said_of(&log, "web", "worker"), said_of(&log, "worker", "web"), changes, statuses, run));
+    }
+    let (first, second) = (&runs[0], &runs[1]);
+    assert!(first.1.iter().any(|l| l.contains("restoring demo/web to web:1")), "{}", first.5);
+    assert!(first.2.iter().any(|l| l.contains("demo/worker is back on worker:1")), "{}", first.5);
+    assert_eq!(first.1, second.1, "web went through other steps as the {} service:\n{}", "second", second.5);
+    assert_eq!(first.2, second.2, "the worker went through other steps as the {} service:\n{}", "first", second.5);
+    assert_eq!(first.3, second.3, "other changing calls (register, update, tag) for {} and {}", first.0, second.0);
+    assert_eq!(first.4, second.4);
+}
