@@ -29,6 +29,7 @@ mod secret;
 mod signals;
 mod stop;
 mod text;
+mod workflow_run;
 
 pub use run::main;
 

@@ -8,8 +8,10 @@ use crate::config::{Config, Inputs};
 use crate::failure::Refused;
 use crate::gha::Gha;
 use crate::iam::command::IamArgs;
-use crate::outcome::ExitStatus;
+use crate::outcome::{ExitStatus, Outcome};
 use crate::pipeline;
+use crate::report::Running;
+use crate::report::markdown::Status;
 
 /// The process: the environment, an async runtime, one run, its exit code.
 pub fn main() -> ExitCode {
@@ -42,7 +44,18 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
         Ok(config) => config,
         Err(status) => return status,
     };
-    match pipeline::execute(&config, &var, gha).await {
+    // The report starts first: a run that cannot even get credentials says so on the pull request.
+    let report = crate::report::start(&config, &var, gha);
+    let result = pipeline::execute(&config, &var, gha, report.as_ref().map(Running::sink)).await;
+    if let Some(report) = report {
+        let status = match &result {
+            Ok(()) if config.dry_run => Status::Planned,
+            Ok(()) => Status::Ended(Outcome::Succeeded),
+            Err(failure) => Status::Ended(failure.outcome.clone()),
+        };
+        report.finish(gha, status).await;
+    }
+    match result {
         Ok(()) => ExitStatus::Success,
         Err(failure) => {
             let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };

@@ -16,10 +16,9 @@ use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::{self, DeployPlan, ServicePlan, StrategyPlan};
 use crate::progress::{self, Both, Event, Progress};
-use crate::report::GitHubContext;
-use crate::report::sink::Report;
 use crate::signals;
 use crate::text::family_revision;
+use crate::workflow_run::GitHubContext;
 
 async fn release_all(leases: Vec<Lease>, aws: &Aws, gha: &Gha) {
     for lease in leases {
@@ -71,13 +70,13 @@ pub(super) async fn take_leases(
 /// its strategy at the same time (`service::deploy_service`), holding the leases.
 // Eight: the run's context is passed piece by piece until the pipeline has one deploy context.
 #[expect(clippy::too_many_arguments, reason = "the pipeline's context, until one deploy context holds it")]
-pub(super) async fn deploy_stage(
+pub(super) async fn deploy_stage<R: Progress + Clone>(
     deploy: &DeployPlan,
     image_uri: &str,
     aws: &Aws,
     var: &impl Fn(&str) -> Option<String>,
     gha: &Gha,
-    mut report: Report,
+    mut report: R,
     leases: &Leases,
     timings: &mut Timings,
 ) -> Result<(), Failure> {
@@ -207,12 +206,12 @@ fn unchanged(deploy: &DeployPlan, registered: &[String]) -> String {
 
 /// What the report hears from one service: the first service's events are the comment's status,
 /// every service's state is its row (a service without a row, the first, has none to update).
-struct ServiceReport {
-    status: Option<Report>,
-    states: Report,
+struct ServiceReport<R> {
+    status: Option<R>,
+    states: R,
 }
 
-impl Progress for ServiceReport {
+impl<R: Progress> Progress for ServiceReport<R> {
     async fn emit(&mut self, event: Event<'_>, table: &[crate::records::StepRecord]) {
         match event {
             Event::ServiceState { .. } => self.states.emit(event, table).await,

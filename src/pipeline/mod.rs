@@ -1,24 +1,20 @@
 //! The stages of a run after its inputs are valid: credentials → plan → (a dry run stops here) →
-//! image → register → rolling or canary, with the report following along. Each stage's failure says
-//! what it left behind.
+//! image → register → every service by its strategy, telling the report (a sink) as it goes. Each
+//! stage's failure says what it left behind.
 
 use std::time::SystemTime;
 
 use anyhow::Result;
 
 use crate::aws::{Aws, ambient_config};
-use crate::config::steps;
-use crate::config::{Config, ImageSource, Strategy};
+use crate::config::{Config, ImageSource};
 use crate::credentials::{self, Runner};
 use crate::ecs::lease::Leases;
 use crate::ecs::rollout;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::{self, DeployPlan};
-use crate::progress::{Event, Progress as _};
-use crate::report::markdown::{ReportView, Status};
-use crate::report::sink::Report;
-use crate::report::{self, GitHubContext};
+use crate::progress::{Event, Progress};
 use crate::{image, signals};
 
 mod deploy;
@@ -53,17 +49,25 @@ const NOTHING_CHANGED: &str = "Nothing was changed.";
 const SERVICE_UNCHANGED: &str = "The service was not changed.";
 const NO_SERVICE_CHANGED: &str = "No service was changed.";
 
-pub(crate) async fn execute(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &Gha) -> Result<(), Failure> {
+/// Runs the stages; `report` (a run that deploys a service) hears what the comment, the Deployment
+/// and the summary show.
+pub(crate) async fn execute<R: Progress + Clone>(
+    config: &Config,
+    var: &impl Fn(&str) -> Option<String>,
+    gha: &Gha,
+    report: Option<R>,
+) -> Result<(), Failure> {
     let mut timings = Timings::new();
-    let result = execute_timed(config, var, gha, &mut timings).await;
+    let result = execute_timed(config, var, gha, report, &mut timings).await;
     gha.info(&timings.line());
     result
 }
 
-async fn execute_timed(
+async fn execute_timed<R: Progress + Clone>(
     config: &Config,
     var: &impl Fn(&str) -> Option<String>,
     gha: &Gha,
+    report: Option<R>,
     timings: &mut Timings,
 ) -> Result<(), Failure> {
     let ambient = ambient_config(&config.aws).await;
@@ -79,63 +83,20 @@ async fn execute_timed(
     let (path, provider) = credentials;
     let aws = Aws::new(ambient, provider);
     timings.mark("credentials");
-    let result = with_aws(config, var, gha, &aws, path, timings).await;
+    let result = stages(config, var, gha, &aws, path, report, timings).await;
     for line in aws.calls.summary() {
         gha.info(&format!("AWS calls: {line}"));
     }
     result
 }
 
-async fn with_aws(
+async fn stages<R: Progress + Clone>(
     config: &Config,
     var: &impl Fn(&str) -> Option<String>,
     gha: &Gha,
     aws: &Aws,
     path: credentials::Path,
-    timings: &mut Timings,
-) -> Result<(), Failure> {
-    // A run that deploys a service reports on it (comment, Deployment, summary) from here to its end.
-    let Some(settings) = &config.deploy else { return stages(config, var, gha, aws, path, None, timings).await };
-    let strategy = match &settings.strategy {
-        Strategy::Rolling => "rolling".to_string(),
-        Strategy::Canary(c) => format!("canary {}", steps::format(&c.steps)),
-    };
-    let ctx = GitHubContext::from_env(var);
-    let view = ReportView {
-        cluster: settings.cluster.clone(),
-        service: settings.service.clone(),
-        region: config.aws.region.clone(),
-        status: Status::InProgress("planning".into()),
-        strategy,
-        image: None,
-        revision: None,
-        previous: None,
-        steps: Vec::new(),
-        events: Vec::new(),
-        plan: None,
-        gates: None,
-        stopped: Vec::new(),
-        services: Vec::new(),
-        run_url: ctx.run_url.clone(),
-    };
-    let reporter = report::spawn(gha, &config.report, ctx, view, !config.dry_run);
-    let result = stages(config, var, gha, aws, path, Some(reporter.sink()), timings).await;
-    let status = match &result {
-        Ok(()) if config.dry_run => Status::Planned,
-        Ok(()) => Status::Ended(Outcome::Succeeded),
-        Err(f) => Status::Ended(f.outcome.clone()),
-    };
-    reporter.finish(gha, status).await;
-    result
-}
-
-async fn stages(
-    config: &Config,
-    var: &impl Fn(&str) -> Option<String>,
-    gha: &Gha,
-    aws: &Aws,
-    path: credentials::Path,
-    mut report: Option<Report>,
+    mut report: Option<R>,
     timings: &mut Timings,
 ) -> Result<(), Failure> {
     let plan = {

@@ -12,56 +12,50 @@ use std::time::Duration;
 
 use github::{Comment, GitHub, explain};
 use markdown::{ReportView, Status};
+pub(crate) use task::Running;
 use task::Update;
-pub(crate) use task::spawn;
 
-use crate::config::ReportSettings;
+use crate::config::{Config, ReportSettings, Strategy, steps};
 use crate::gha::Gha;
+pub(crate) use crate::workflow_run::GitHubContext;
 
-/// What the run knows about its place on GitHub, from the runner's environment.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct GitHubContext {
-    pub(crate) api_url: String,
-    pub(crate) repository: Option<String>,
-    pub(crate) sha: Option<String>,
-    /// The commit the run built and deploys (`config::git::built_commit`): on `issue_comment` and
-    /// `workflow_dispatch` runs it is not `GITHUB_SHA`, the default branch's head.
-    pub(crate) built: Option<String>,
-    pub(crate) event_name: Option<String>,
-    pub(crate) event_path: Option<String>,
-    pub(crate) run_url: Option<String>,
+/// Starts the report of a run that deploys a service (none for a build-only run): its comment,
+/// Deployment and summary follow the run's events from here to `Running::finish`.
+pub(crate) fn start(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &Gha) -> Option<Running> {
+    let settings = config.deploy.as_ref()?;
+    let strategy = match &settings.strategy {
+        Strategy::Rolling => "rolling".to_string(),
+        Strategy::Canary(c) => format!("canary {}", steps::format(&c.steps)),
+    };
+    let ctx = GitHubContext::from_env(var);
+    let view = ReportView {
+        cluster: settings.cluster.clone(),
+        service: settings.service.clone(),
+        region: config.aws.region.clone(),
+        status: Status::InProgress("planning".into()),
+        strategy,
+        image: None,
+        revision: None,
+        previous: None,
+        steps: Vec::new(),
+        events: Vec::new(),
+        plan: None,
+        gates: None,
+        stopped: Vec::new(),
+        services: Vec::new(),
+        run_url: ctx.run_url.clone(),
+    };
+    Some(task::spawn(gha, &config.report, ctx, view, !config.dry_run))
 }
 
-impl GitHubContext {
-    pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
-        let v = |k: &str| var(k).filter(|s| !s.is_empty());
-        let run_url = match (v("GITHUB_SERVER_URL"), v("GITHUB_REPOSITORY"), v("GITHUB_RUN_ID")) {
-            (Some(server), Some(repo), Some(id)) => Some(match v("GITHUB_RUN_ATTEMPT") {
-                Some(attempt) if attempt != "1" => format!("{server}/{repo}/actions/runs/{id}/attempts/{attempt}"),
-                _ => format!("{server}/{repo}/actions/runs/{id}"),
-            }),
-            _ => None,
-        };
-        GitHubContext {
-            api_url: v("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
-            repository: v("GITHUB_REPOSITORY"),
-            sha: v("GITHUB_SHA"),
-            built: crate::config::git::built_commit(&var),
-            event_name: v("GITHUB_EVENT_NAME"),
-            event_path: v("GITHUB_EVENT_PATH"),
-            run_url,
-        }
-    }
-
-    /// Where the comment goes, from the event's payload.
-    fn target(&self) -> event::Target {
-        let payload = self
-            .event_path
-            .as_deref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-        event::target(self.event_name.as_deref(), payload.as_ref())
-    }
+/// Where the comment goes, from the event's payload.
+fn target(ctx: &GitHubContext) -> event::Target {
+    let payload = ctx
+        .event_path
+        .as_deref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    event::target(ctx.event_name.as_deref(), payload.as_ref())
 }
 
 pub(crate) struct Reporter {
@@ -116,7 +110,7 @@ impl Reporter {
             }
         }
         let Some(github) = &reporter.github else { return reporter };
-        let target = reporter.ctx.target();
+        let target = target(&reporter.ctx);
         if settings.pr_comment {
             let pulls = match (&target, &reporter.ctx.sha) {
                 (event::Target::PullRequest { number, .. }, _) => Ok(vec![*number]),

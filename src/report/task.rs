@@ -58,7 +58,7 @@ pub(crate) struct Running {
 
 /// Starts the reporter: it finds the pull requests and our comment on them, and creates the
 /// Deployment (`deploying`: a real run, not a dry run), while the run goes on.
-pub(crate) fn spawn(
+pub(super) fn spawn(
     gha: &Gha,
     settings: &ReportSettings,
     ctx: GitHubContext,

@@ -483,6 +483,26 @@ async fn a_github_that_does_not_answer_holds_up_nothing_of_the_deploy() {
     server.verify().await;
 }
 
+/// A deploy that cannot even get AWS credentials (here: no `id-token: write` for its role) says
+/// so on the pull request: the report starts with the run, not after its credentials.
+#[tokio::test]
+async fn a_run_without_aws_credentials_says_why_on_the_pull_request() {
+    let stack = stack().await;
+    let server = github().await;
+    comments_page(&server, 1, vec![]).await;
+    comment_created_then_edited(&server, 907).await;
+    let d =
+        deploy(&stack, &server, "pull_request", &["--role-to-assume", "arn:aws:iam::123456789012:role/deploy"]).await;
+    assert_eq!(d.run.code, Some(1), "{}", d.run);
+    let posted = bodies(&server, "POST", "/repos/org/app/issues/7/comments").await;
+    let edited = bodies(&server, "PATCH", "/repos/org/app/issues/comments/907").await;
+    let last = edited.last().or(posted.last()).expect("a comment")["body"].as_str().unwrap_or_default().to_string();
+    assert!(last.contains("### ❌ Deploy to `demo/web`: failed"), "{last}");
+    assert!(last.contains("id-token: write"), "{last}");
+    assert!(d.summary.contains("id-token: write"), "{}", d.summary);
+    server.verify().await;
+}
+
 /// Lines of a log that the runner would run as workflow commands (outside `::stop-commands::`): it
 /// ends a line at `\n` and at a bare `\r`, and reads the legacy `##[` form anywhere in a line.
 pub fn live_commands(log: &str) -> Vec<&str> {
