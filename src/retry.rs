@@ -1,5 +1,6 @@
-//! Jittered exponential backoff for the few HTTP calls we make ourselves (the AWS SDK has its own),
-//! and the schedule of the calls an undo cannot do without (traffic back, a service sent back).
+//! Every retry schedule of the action, by name (the AWS SDK has its own for AWS calls): the OIDC
+//! token request, the session refresh, the calls an undo cannot do without (traffic back, a service
+//! sent back), and how many failed reads in a row end a watch.
 
 use std::time::Duration;
 
@@ -16,6 +17,18 @@ pub(crate) const MUST_SUCCEED_FOR: Duration = Duration::from_secs(20);
 
 /// The same, after SIGINT/SIGTERM: GitHub kills the job 10 s after its first signal.
 pub(crate) const WITHIN_A_SIGNAL: Duration = Duration::from_secs(5);
+
+/// The GitHub OIDC token request: four attempts, from half a second to 5 s apart (a job waits for
+/// its token; a runner that cannot give one within seconds will not give one).
+pub(crate) fn token_request() -> Backoff {
+    Backoff::new(Duration::from_millis(500), Duration::from_secs(5), 4)
+}
+
+/// A role session refreshed in the background: tried again from 1 s to every 30 s for as long as
+/// the session held is valid.
+pub(crate) fn session_refresh() -> Backoff {
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(30), u32::MAX)
+}
 
 /// The waits between an undo's attempts: from half a second, growing to 4 s.
 pub(crate) fn undo_backoff() -> Backoff {

@@ -47,24 +47,25 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
     // The report starts first: a run that cannot even get credentials says so on the pull request.
     let report = crate::report::start(&config, &var, gha);
     let result = pipeline::execute(&config, &var, gha, report.as_ref().map(Running::sink)).await;
+    // How the run ended, in one value: the report, the `status` output and the exit code read it.
+    let outcome = match &result {
+        Ok(()) => Outcome::Succeeded,
+        Err(failure) => failure.outcome.clone(),
+    };
     if let Some(report) = report {
-        let status = match &result {
-            Ok(()) if config.dry_run => Status::Planned,
-            Ok(()) => Status::Ended(Outcome::Succeeded),
-            Err(failure) => Status::Ended(failure.outcome.clone()),
-        };
+        let status = if result.is_ok() && config.dry_run { Status::Planned } else { Status::Ended(outcome.clone()) };
         report.finish(gha, status).await;
     }
-    match result {
-        Ok(()) => ExitStatus::Success,
-        Err(failure) => {
-            let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };
-            gha.error(title, &format!("{:#}", failure.error));
-            gha.info(&failure.consequence);
-            pipeline::output(gha, "status", failure.outcome.status());
-            failure.outcome.exit_status()
-        }
+    if let Err(failure) = &result {
+        let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };
+        gha.error(title, &format!("{:#}", failure.error));
+        gha.info(&failure.consequence);
     }
+    // A dry run changed nothing: it has no status.
+    if !(result.is_ok() && config.dry_run) {
+        pipeline::output(gha, "status", outcome.status());
+    }
+    outcome.exit_status()
 }
 
 /// `iam-policy`: the policy JSON on stdout, everything else on stderr.

@@ -254,44 +254,25 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
     if !must {
         return listener::set_weights(elb, source, stable, canary, weights).await;
     }
-    let started = Instant::now();
-    let mut backoff = crate::retry::undo_backoff();
-    loop {
-        // Judged by the read-back: a refused call (a missing permission, say) that finds the weights
-        // already where they must be, as when an abort comes before the first shift, is done.
-        let attempt = async {
-            let set = listener::set_weights(elb, source, stable, canary, weights).await;
-            let now = listener::weights(&listener::actions(elb, source).await?, stable, canary, source)?;
-            match set {
-                _ if now == weights => Ok(()),
-                Err(e) => Err(e),
-                Ok(()) => Err(anyhow!("the load balancer reads back {}/{}", now.0, now.1)),
-            }
+    // Judged by the read-back: a refused call (a missing permission, say) that finds the weights
+    // already where they must be, as when an abort comes before the first shift, is done.
+    let set = crate::retry::for_up_to(crate::retry::MUST_SUCCEED_FOR, async || {
+        let set = listener::set_weights(elb, source, stable, canary, weights).await;
+        let now = listener::weights(&listener::actions(elb, source).await?, stable, canary, source)?;
+        match set {
+            _ if now == weights => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => Err(anyhow!("the load balancer reads back {}/{}", now.0, now.1)),
         }
-        .await;
-        let error = match attempt {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        match backoff.next().filter(|_| started.elapsed() < crate::retry::MUST_SUCCEED_FOR) {
-            Some(wait) => crate::clock::sleep(wait).await,
-            None => {
-                let now = match listener::actions(elb, source)
-                    .await
-                    .and_then(|a| listener::weights(&a, stable, canary, source))
-                {
-                    Ok((s, c)) => format!("traffic is split stable {s} / canary {c}"),
-                    Err(e) => format!("where traffic is could not be read either ({e:#})"),
-                };
-                let commands =
-                    listener::restore_commands(source, stable, canary, r.release.cluster, &r.plan.canary_service);
-                return Err(anyhow!(
-                    "{error:#}; after {}s of retries {now}. Put traffic back on the stable service with:\n{commands}",
-                    started.elapsed().as_secs()
-                ));
-            }
-        }
-    }
+    })
+    .await;
+    let Err(error) = set else { return Ok(()) };
+    let now = match listener::actions(elb, source).await.and_then(|a| listener::weights(&a, stable, canary, source)) {
+        Ok((s, c)) => format!("traffic is split stable {s} / canary {c}"),
+        Err(e) => format!("where traffic is could not be read either ({e:#})"),
+    };
+    let commands = listener::restore_commands(source, stable, canary, r.release.cluster, &r.plan.canary_service);
+    Err(anyhow!("{error:#}; {now}. Put traffic back on the stable service with:\n{commands}"))
 }
 
 /// Until the canary service runs `tasks` tasks of the new revision and its target group reports

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::retry::Backoff;
+use crate::retry;
 
 /// The runner's OIDC token endpoint.
 pub(crate) struct OidcEndpoint {
@@ -25,7 +25,7 @@ pub(crate) async fn id_token(endpoint: &OidcEndpoint, audience: &str) -> Result<
     let mut url = reqwest::Url::parse(&endpoint.url).context("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL")?;
     url.query_pairs_mut().append_pair("audience", audience);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build()?;
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5), 4);
+    let mut backoff = retry::token_request();
     loop {
         let result = client.get(url.clone()).bearer_auth(&endpoint.bearer).send().await;
         let reason = match result {

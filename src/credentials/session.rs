@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use super::oidc::{self, OidcEndpoint};
 use crate::aws::call_failed;
 use crate::gha::Gha;
-use crate::retry::Backoff;
+use crate::retry;
 
 /// Refresh when less than this is left of a session (STS sessions last 15 minutes at least).
 pub(crate) const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -145,7 +145,7 @@ impl Inner {
         }
         let inner = inner.clone();
         tokio::spawn(async move {
-            let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30), u32::MAX);
+            let mut backoff = retry::session_refresh();
             loop {
                 let error = match inner.assume_now().await {
                     Ok(_) => break,

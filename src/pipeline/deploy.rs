@@ -189,7 +189,7 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
         stopped::print(&tasks, gha);
         report.emit(Event::TasksStopped { tasks: &tasks }, &[]).await;
     }
-    finish(outcome, deploy, gha)
+    finish(outcome, deploy)
 }
 
 /// What a failure before any service changed leaves: every service as it was, and the revisions
@@ -236,15 +236,12 @@ fn group_title(deploy: &DeployPlan) -> String {
     format!("Deploy of {}", all.join(", "))
 }
 
-/// The end of a deploy: its status output, and for anything but success, the failure that ends the run.
-fn finish(outcome: Outcome, deploy: &DeployPlan, gha: &Gha) -> Result<(), Failure> {
+/// The end of a deploy: for anything but success, the failure that ends the run and what it left.
+fn finish(outcome: Outcome, deploy: &DeployPlan) -> Result<(), Failure> {
     let names: Vec<String> = deploy.services.iter().map(|s| format!("{}/{}", deploy.cluster, s.service)).collect();
     let canary = deploy.services.iter().any(|s| s.strategy.canary().is_some());
     let (stage, consequence) = match &outcome {
-        Outcome::Succeeded => {
-            output(gha, "status", outcome.status());
-            return Ok(());
-        }
+        Outcome::Succeeded => return Ok(()),
         // A cancelled run sends services back without waiting: the job has seconds left. (A lone
         // canary's stable service was not changed before its promotion: it keeps the words below.)
         Outcome::RolledBack { .. } if *signals::cancelled().borrow() && (deploy.several() || !canary) => {

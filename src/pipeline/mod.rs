@@ -148,7 +148,6 @@ async fn stages<R: Progress + Clone>(
 
     let (Some(deploy), Some(mut report)) = (&plan.deploy, report) else {
         gha.info(&format!("image ready: {} (no cluster/service: nothing to deploy)", image.uri));
-        output(gha, "status", Outcome::Succeeded.status());
         return Ok(());
     };
     report.emit(Event::ImageReady { uri: &image.uri }, &[]).await;
