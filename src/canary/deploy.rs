@@ -357,6 +357,6 @@ async fn update_and_wait(
             duration::format(r.release.wait_timeout)
         )),
         Wait::Failed { reason, .. } => Err(anyhow!("{} on {}: {reason}", r.release.service, family_revision(revision))),
-        Wait::Cancelled => Ok(None),
+        Wait::Cancelled | Wait::Stopped(_) => Ok(None),
     }
 }

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use crate::stop::Stop;
 
-/// How a wait for a deployment ended.
+/// How a wait for a deployment ended: the one answer every strategy's wait gives.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Wait {
     Stable,
@@ -37,6 +37,8 @@ pub(crate) enum Wait {
     TimedOut,
     /// SIGINT/SIGTERM arrived first.
     Cancelled,
+    /// Another service of the run failed first (its reason).
+    Stopped(String),
 }
 
 /// What ECS reports about the deployment of `revision`, judged once. `ours`: the deployment that
@@ -186,31 +188,16 @@ impl Release<'_> {
     }
 }
 
-/// How a rollout ended, before any undo.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Rolled {
-    Stable,
-    /// It failed, timed out, or could not be followed. Whether ECS already went back, `restore`
-    /// reads from the service.
-    Failed {
-        reason: String,
-    },
-    /// SIGINT/SIGTERM arrived first.
-    Cancelled,
-    /// Another service of the run failed first (its reason).
-    Stopped(String),
-}
-
 /// Sends the service to the new revision and waits for it, telling `progress` (`gha` prints ECS's
 /// own events). Nothing is undone here: a wait that ends any way but stable, including one that
-/// could not read the service, is for the caller to undo.
+/// could not read the service (a failure), is for the caller to undo.
 pub(crate) async fn roll_out(
     ecs: &aws_sdk_ecs::Client,
     release: &Release<'_>,
     progress: &mut impl Progress,
     log: &mut EventLog,
     gha: &Gha,
-) -> Result<Rolled> {
+) -> Result<Wait> {
     let name = format!("{}/{}", release.cluster, release.service);
     let ours = release.send_to(ecs, release.revision).await?;
     progress
@@ -221,21 +208,16 @@ pub(crate) async fn roll_out(
     Ok(match waited {
         Ok(Wait::Stable) => {
             progress.emit(Event::RolloutCompleted { service: &name, revision: release.revision }, &[]).await;
-            Rolled::Stable
+            Wait::Stable
         }
-        Ok(Wait::TimedOut) => Rolled::Failed {
-            reason: format!(
-                "the deployment did not become stable within wait-timeout {}",
-                duration::format(release.wait_timeout)
-            ),
-        },
-        Ok(Wait::Failed { reason, .. }) => Rolled::Failed { reason },
         Ok(Wait::Cancelled) => match cancel.sibling_failed() {
-            Some(reason) if !cancel.by_signal() => Rolled::Stopped(reason),
-            _ => Rolled::Cancelled,
+            Some(reason) if !cancel.by_signal() => Wait::Stopped(reason),
+            _ => Wait::Cancelled,
         },
-        Err(e) => Rolled::Failed {
+        Ok(other) => other,
+        Err(e) => Wait::Failed {
             reason: format!("the deployment of {} could not be followed: {e:#}", family_revision(release.revision)),
+            ecs_rolled_back: false,
         },
     })
 }
@@ -307,7 +289,7 @@ pub(crate) async fn restore(
                     format!("it was not stable within wait-timeout {}", duration::format(release.wait_timeout))
                 }
                 Ok(Wait::Failed { reason, .. }) => reason,
-                Ok(Wait::Stable | Wait::Cancelled) => "it was not waited for".to_string(),
+                Ok(Wait::Stable | Wait::Cancelled | Wait::Stopped(_)) => "it was not waited for".to_string(),
                 Err(e) => format!("its progress could not be read ({e:#})"),
             };
             Ok(Outcome::Failed {

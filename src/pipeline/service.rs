@@ -8,8 +8,9 @@ use aws_sdk_ecs::types::Service;
 use crate::all_or_nothing::{Run, Verdict};
 use crate::aws::Aws;
 use crate::canary;
+use crate::config::duration;
 use crate::ecs::events::EventLog;
-use crate::ecs::rollout::{self, Release, Rolled};
+use crate::ecs::rollout::{self, Release, Wait};
 use crate::ecs::service;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
@@ -64,17 +65,22 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
     // How the strategy ended, and the service's state in the comment then.
     let (ended, rolled_state) = match &s.plan.strategy {
         StrategyPlan::Rolling => {
-            let rolled = rollout::roll_out(ecs, release, progress, &mut log, gha)
+            let waited = rollout::roll_out(ecs, release, progress, &mut log, gha)
                 .await
-                .unwrap_or_else(|e| Rolled::Failed { reason: format!("{e:#}") });
-            match rolled {
-                Rolled::Stable => (Ended::RolledOut, format!("deployed {}", family_revision(release.revision))),
-                Rolled::Failed { reason } => {
-                    run.record(name, &reason, gha);
-                    (Ended::Changed(reason.clone()), format!("failed: {reason}"))
-                }
-                Rolled::Stopped(why) => (Ended::Changed(why), "stopped: another service failed".to_string()),
-                Rolled::Cancelled => {
+                .unwrap_or_else(|e| Wait::Failed { reason: format!("{e:#}"), ecs_rolled_back: false });
+            let failed = |reason: String| {
+                run.record(name, &reason, gha);
+                (Ended::Changed(reason.clone()), format!("failed: {reason}"))
+            };
+            match waited {
+                Wait::Stable => (Ended::RolledOut, format!("deployed {}", family_revision(release.revision))),
+                Wait::Failed { reason, .. } => failed(reason),
+                Wait::TimedOut => failed(format!(
+                    "the deployment did not become stable within wait-timeout {}",
+                    duration::format(release.wait_timeout)
+                )),
+                Wait::Stopped(why) => (Ended::Changed(why), "stopped: another service failed".to_string()),
+                Wait::Cancelled => {
                     run.cancelled();
                     (Ended::Changed(CANCELLED_REASON.to_string()), "cancelled".to_string())
                 }
