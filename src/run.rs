@@ -52,18 +52,18 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
         Ok(()) => Outcome::Succeeded,
         Err(failure) => failure.outcome.clone(),
     };
+    let planned = result.is_ok() && config.dry_run;
+    // A dry run changed nothing: it has no status.
+    if !planned {
+        pipeline::output(gha, "status", outcome.status());
+    }
     if let Some(report) = report {
-        let status = if result.is_ok() && config.dry_run { Status::Planned } else { Status::Ended(outcome.clone()) };
-        report.finish(gha, status).await;
+        report.finish(gha, if planned { Status::Planned } else { Status::Ended(outcome.clone()) }).await;
     }
     if let Err(failure) = &result {
         let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };
         gha.error(title, &format!("{:#}", failure.error));
         gha.info(&failure.consequence);
-    }
-    // A dry run changed nothing: it has no status.
-    if !(result.is_ok() && config.dry_run) {
-        pipeline::output(gha, "status", outcome.status());
     }
     outcome.exit_status()
 }

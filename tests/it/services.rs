@@ -201,9 +201,11 @@ async fn a_rolling_first_service_that_fails_has_the_others_restored_while_it_goe
         assert_eq!(out.services()[0].task_definition(), Some(s(seeded, "task_definition_arn")), "{service}");
     }
     // The worker is stopped by web's failure and goes back while web does: it does not wait for
-    // web's restore to finish (which waits for web:1's new tasks to be healthy).
+    // web's restore to finish (which waits for web:1's new tasks to be healthy). (Web's failure is
+    // known to the run as its wait ends, a moment before its own restore says so.)
     let log = &run.stdout;
-    let web_failed = log.find("restoring demo/web to web:1").expect("web's rollback");
+    let web_failed = log.find("web failed: stopping the other services of this run").expect("web's failure");
+    assert!(log.contains("restoring demo/web to web:1"), "web's rollback:\n{log}");
     let worker_back = log.find("restoring demo/worker to worker:1").expect("the worker's restore");
     let web_back = log.find("demo/web is back on web:1").expect("web's restore finished");
     assert!(web_failed < worker_back && worker_back < web_back, "the worker waited for web's restore:\n{log}");
