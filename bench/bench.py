@@ -64,7 +64,7 @@ def env(extra=None):
 
 def reset_and_seed(*args):
     urllib.request.urlopen(urllib.request.Request(ENDPOINT + "/moto-api/reset", method="POST"))
-    out = subprocess.run([STACK_PYTHON, str(ROOT / "scripts/seed.py"), *args], check=True, capture_output=True, env=env())
+    out = subprocess.run([STACK_PYTHON, str(ROOT / "scripts/tools/seed.py"), *args], check=True, capture_output=True, env=env())
     return json.loads(out.stdout)
 
 
@@ -247,8 +247,9 @@ def bench_aws_profile():
     scale = os.environ.get("BENCH_TIME_SCALE", "0.1")
     state = Path(tempfile.mkdtemp(prefix="bench-aws-stack-"))
     port = free_port()
-    stack_env = {**os.environ, "STACK_PROFILE": "aws", "STACK_TIME_SCALE": scale, "STACK_LB_PORT_BASE": str(free_port())}
-    launcher = subprocess.Popen([STACK_PYTHON, str(ROOT / "scripts/moto_launcher.py"), "--port", str(port), "--state-dir", str(state)],
+    stack_env = {**os.environ, "STACK_PROFILE": "aws", "STACK_TIME_SCALE": scale, "STACK_LB_PORT_BASE": str(free_port()),
+                 "PYTHONPATH": str(ROOT / "scripts")}
+    launcher = subprocess.Popen([STACK_PYTHON, "-m", "localaws.launcher", "--port", str(port), "--state-dir", str(state)],
                                 env=stack_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -265,7 +266,7 @@ def bench_aws_profile():
 
         def seed(*args):
             urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST"))
-            out = subprocess.run([STACK_PYTHON, str(ROOT / "scripts/seed.py"), *args], check=True, capture_output=True, env=env(aws_env))
+            out = subprocess.run([STACK_PYTHON, str(ROOT / "scripts/tools/seed.py"), *args], check=True, capture_output=True, env=env(aws_env))
             return json.loads(out.stdout)
 
         per_minute = []

@@ -59,10 +59,10 @@ async fn run(cancel_at: Option<&'static str>) -> (Vec<String>, Outcome) {
     let reset = reqwest::Client::new().post(format!("{endpoint}/moto-api/reset")).send().await;
     assert!(reset.is_ok_and(|r| r.status().is_success()), "could not reset the stack at {endpoint}");
     let seed = std::process::Command::new(env("STACK_PYTHON"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/seed.py"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tools/seed.py"))
         .args(["--canary", "--desired", "2"])
         .output()
-        .expect("run scripts/seed.py");
+        .expect("run scripts/tools/seed.py");
     assert!(seed.status.success(), "{}", String::from_utf8_lossy(&seed.stderr));
     let seeded: serde_json::Value = serde_json::from_slice(&seed.stdout).expect("seed prints JSON");
     let listener = seeded["listener_arn"].as_str().expect("a listener");

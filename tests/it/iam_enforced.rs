@@ -1,6 +1,6 @@
 //! Deploys as a role that has exactly the policy `iam-policy` prints, assumed with the job's OIDC
 //! token as in a workflow, on the emulator with IAM enforcement on (every call signed by the role's
-//! session and authorized against the resources AWS names for it: scripts/iam_resources.py), and
+//! session and authorized against the resources AWS names for it: scripts/localaws/iam/resources.py), and
 //! again with each statement taken out: the run then fails at the first call that needs it, naming
 //! the missing action, and leaves nothing half-changed.
 //!

@@ -84,10 +84,10 @@ pub async fn stack() -> Stack {
 }
 
 impl Stack {
-    /// Runs scripts/seed.py with `args`; returns the resources it created.
+    /// Runs scripts/tools/seed.py with `args`; returns the resources it created.
     pub fn seed(&self, args: &[&str]) -> Value {
         let out = Command::new(&self.python)
-            .arg(repo_root().join("scripts/seed.py"))
+            .arg(repo_root().join("scripts/tools/seed.py"))
             .args(args)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_REGION", &self.region)
@@ -95,7 +95,7 @@ impl Stack {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("DEMO_IMAGE", &self.image)
             .output()
-            .expect("run scripts/seed.py");
+            .expect("run scripts/tools/seed.py");
         assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).expect("seed prints JSON")
     }
@@ -116,7 +116,7 @@ impl Stack {
     }
 
     /// Turns the emulator's IAM enforcement on (every call needs an IAM user's key and a policy that
-    /// allows it; scripts/iam_resources.py scopes it by resource) or off (moto's reset-auth).
+    /// allows it; scripts/localaws/iam/resources.py scopes it by resource) or off (moto's reset-auth).
     pub async fn enforce_iam(&self, on: bool) {
         let count = if on { "0" } else { "inf" };
         // text/plain: moto reads the number from the raw body, which a form body would consume.
@@ -136,7 +136,7 @@ impl Stack {
         let file = dir.path().join("policy.json");
         std::fs::write(&file, policy.to_string()).unwrap();
         let out = Command::new(&self.python)
-            .arg(repo_root().join("scripts/iam_role.py"))
+            .arg(repo_root().join("scripts/tools/iam_role.py"))
             .arg(name)
             .arg(&file)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
@@ -144,7 +144,7 @@ impl Stack {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .output()
-            .expect("run scripts/iam_role.py");
+            .expect("run scripts/tools/iam_role.py");
         assert!(out.status.success(), "iam_role failed: {}", String::from_utf8_lossy(&out.stderr));
         let role: Value = serde_json::from_slice(&out.stdout).expect("iam_role prints JSON");
         role["arn"].as_str().unwrap().to_string()

@@ -8,7 +8,7 @@ and a backend per target group, kept equal to what moto's ELBv2 model says.
 - Listeners, rules and target groups change the configuration: HAProxy reloads (master-worker) and
   keeps each server's state through its server-state file.
 - Every request is logged as one line (`REQ <backend> <server> <status> <Tr ms> <Ta ms>`), from which
-  the metrics are made (alb_metrics.py).
+  the metrics are made (elb/metrics.py).
 """
 
 import hashlib

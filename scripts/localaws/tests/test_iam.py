@@ -10,7 +10,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from iam_resources import implied, resources
+from localaws.iam.resources import implied, resources
 
 R, A = "us-east-1", "123456789012"
 

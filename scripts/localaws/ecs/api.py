@@ -7,8 +7,8 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import InvalidParameterException
 
-import ecs_scheduler
-from ecs_tasks import Task
+from localaws.ecs import scheduler as ecs_scheduler
+from localaws.ecs.tasks import Task
 
 # Backends that have ECS state of ours, for the scheduler to walk (moto creates backends lazily).
 ACTIVE = []

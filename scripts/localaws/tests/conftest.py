@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+# scripts/: the stack's entry point (`stack`) and the tools (`tools/seed.py`).
+SCRIPTS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _env(name):
@@ -48,7 +49,7 @@ class Stack:
 
     def seed(self, *args):
         env = {**os.environ, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-        out = subprocess.run([sys.executable, f"{HERE}/seed.py", *args], capture_output=True, text=True, env=env, timeout=180)
+        out = subprocess.run([sys.executable, f"{SCRIPTS}/tools/seed.py", *args], capture_output=True, text=True, env=env, timeout=180)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 

@@ -11,16 +11,16 @@ import time
 import traceback
 from datetime import datetime, timezone
 
-import alb_metrics
-import alb_targets
-import cw_logs
-import cw_percentiles
-import cw_rounding
-import ecs_api
-from containers import Docker
-from ecs_scheduler import Scheduler
-from ecs_tasks import Runner
-from load_balancer import LoadBalancer
+from localaws.cloudwatch import logs as cw_logs
+from localaws.cloudwatch import percentiles as cw_percentiles
+from localaws.cloudwatch import rounding as cw_rounding
+from localaws.containers import Docker
+from localaws.ecs import api as ecs_api
+from localaws.ecs.scheduler import Scheduler
+from localaws.ecs.tasks import Runner
+from localaws.elb import metrics as alb_metrics
+from localaws.elb import targets as alb_targets
+from localaws.elb.load_balancer import LoadBalancer
 
 
 class Ports:

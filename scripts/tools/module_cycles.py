@@ -6,7 +6,7 @@ aws, ecs verbs and progress events below the strategies; report a sink above the
 name lives in the wrong module. An edge is a `crate::<module>` path, `crate::{…}` groups included,
 outside test code (from a file's first `#[cfg(test)]` on, and `tests.rs` / `*_tests.rs` files).
 
-Usage: scripts/module_cycles.py [SRC]   (default: src). Prints each cycle with its edges and the
+Usage: scripts/tools/module_cycles.py [SRC]   (default: src). Prints each cycle with its edges and the
 files that make them; exits 1 when there is one.
 """
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Runs moto in server mode for the local stack (test infrastructure only, never shipped), with the
-data plane moto lacks (scripts/data_plane.py: ECS tasks as real containers, HAProxy listeners, ALB
+data plane moto lacks (localaws/data_plane.py: ECS tasks as real containers, HAProxy listeners, ALB
 metrics, alarms, logs, on a clock) and the controls under /_stack/. See shared/DESIGN.md, "The local
 stack".
 
@@ -16,15 +16,12 @@ import signal
 import sys
 import threading
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app  # noqa: E402
-from werkzeug.serving import run_simple  # noqa: E402
-
-import faults  # noqa: E402
-import iam_resources  # noqa: E402
-import stack_profile  # noqa: E402
-from data_plane import DataPlane  # noqa: E402
+from localaws import faults, stack_profile
+from localaws.data_plane import DataPlane
+from localaws.iam import resources as iam_resources
 
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found"}
 

@@ -9,7 +9,7 @@ import time
 
 from moto.elbv2 import models as elbv2_models
 
-from load_balancer import Action, Desired, HealthCheck
+from localaws.elb.load_balancer import Action, Desired, HealthCheck
 
 # Set by install(): the LoadBalancer whose health checks answer, and the profile's clock.
 _lb = None

@@ -9,9 +9,8 @@ import random
 import time
 import uuid
 
-from ecs_tasks import STOPPED_KEPT, Task, now_utc
-
-import alb_targets
+from localaws.ecs.tasks import STOPPED_KEPT, Task, now_utc
+from localaws.elb import targets as alb_targets
 
 MAX_EVENTS = 100
 

@@ -10,8 +10,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-import cw_logs
-from containers import StartError, spec_from_definition
+from localaws.cloudwatch import logs as cw_logs
+from localaws.containers import StartError, spec_from_definition
 
 
 STOPPED_KEPT = 200

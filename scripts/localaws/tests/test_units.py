@@ -2,9 +2,8 @@
 
 import pytest
 
-import faults
-import stack_profile
-from load_balancer import RANDOM_RANGE, Action, Desired, HealthCheck, render, thresholds
+from localaws import faults, stack_profile
+from localaws.elb.load_balancer import RANDOM_RANGE, Action, Desired, HealthCheck, render, thresholds
 
 
 def test_thresholds_are_cumulative_shares_of_the_range():
@@ -86,7 +85,7 @@ def test_fault_rate_is_exact_over_consecutive_calls():
 
 
 def test_percentiles_are_nearest_rank_as_cloudwatch_reads_them():
-    import cw_percentiles
+    from localaws.cloudwatch import percentiles as cw_percentiles
 
     values = [0.1] * 98 + [0.5, 0.9]
     assert cw_percentiles.percentile(values, 50) == 0.1
@@ -98,7 +97,7 @@ def test_percentiles_are_nearest_rank_as_cloudwatch_reads_them():
 def test_cloudwatch_start_times_round_down_to_the_metric_period_like_cloudwatchs_minute():
     from datetime import datetime, timezone
 
-    import cw_rounding
+    from localaws.cloudwatch import rounding as cw_rounding
 
     assert cw_rounding.round_down(datetime(2026, 11, 29, 12, 32, 34), 60) == datetime(2026, 11, 29, 12, 32, 0)
     assert cw_rounding.round_down(datetime(2026, 11, 29, 12, 32, 34), 6) == datetime(2026, 11, 29, 12, 32, 30)
@@ -112,7 +111,7 @@ def test_a_stop_that_comes_while_another_stops_the_load_balancer_finds_nothing_t
     first must not find its process gone under it (it raised AttributeError, and the reset answered 500)."""
     import subprocess
 
-    from load_balancer import LoadBalancer
+    from localaws.elb.load_balancer import LoadBalancer
 
     lb = LoadBalancer(str(tmp_path), lambda line: None)
 

@@ -1,0 +1,1 @@
+"""CloudWatch: container output as log events (`logs`), percentiles from real samples (`percentiles`), and statistics rounded as AWS rounds them (`rounding`)."""
