@@ -229,9 +229,9 @@ impl<P: Progress> Progress for Option<P> {
 }
 
 /// Two sinks, in order (the log first: it never waits on the network).
-pub(crate) struct Both<A, B>(pub(crate) A, pub(crate) B);
+pub(crate) struct Tee<A, B>(pub(crate) A, pub(crate) B);
 
-impl<A: Progress, B: Progress> Progress for Both<A, B> {
+impl<A: Progress, B: Progress> Progress for Tee<A, B> {
     async fn emit(&mut self, event: Event<'_>, table: &[StepRecord]) {
         self.0.emit(event.clone(), table).await;
         self.1.emit(event, table).await;
@@ -282,7 +282,7 @@ mod tests {
             Event::Promoting { service: "web", revision },
             Event::ScalingCanaryToZero { service: "web-canary", aborting: false },
         ];
-        let mut both = Both(Log(&gha), Recorder::default());
+        let mut both = Tee(Log(&gha), Recorder::default());
         for event in events {
             both.emit(event, &[]).await;
         }

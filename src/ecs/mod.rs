@@ -2,8 +2,8 @@
 
 pub(crate) mod events;
 pub(crate) mod lease;
-pub(crate) mod one_off;
 pub(crate) mod poll;
+pub(crate) mod pre_deploy;
 pub(crate) mod register;
 pub(crate) mod rollout;
 pub(crate) mod service;

@@ -11,11 +11,11 @@ use crate::all_or_nothing::Run;
 use crate::aws::Aws;
 use crate::ecs::lease::{self, Lease, Leases};
 use crate::ecs::taskdef::Rendered;
-use crate::ecs::{one_off, rollout, stopped, taskdef};
+use crate::ecs::{pre_deploy, rollout, stopped, taskdef};
 use crate::gha::Gha;
 use crate::outcome::Outcome;
 use crate::plan::{self, DeployPlan, ServicePlan, StrategyPlan};
-use crate::progress::{self, Both, Event, Progress};
+use crate::progress::{self, Event, Progress, Tee};
 use crate::signals;
 use crate::text::family_revision;
 use crate::workflow_run::GitHubContext;
@@ -117,7 +117,7 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
     timings.mark("register");
 
     if let Some((command, run_as)) = &deploy.pre_deploy {
-        let one_off = one_off::OneOff {
+        let task = pre_deploy::PreDeployTask {
             cluster: &deploy.cluster,
             revision: first_revision,
             definition: &first_rendered.task_definition,
@@ -128,7 +128,7 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
             poll: poll_setting(var),
         };
         report.emit(Event::StageStarted { what: "running the pre-deploy command" }, &[]).await;
-        if let Err(refusal) = one_off::run(aws, &one_off, &mut signals::cancelled(), gha).await {
+        if let Err(refusal) = pre_deploy::run(aws, &task, &mut signals::cancelled(), gha).await {
             if let Some(task) = refusal.task {
                 let tasks = std::slice::from_ref(&task);
                 stopped::print(tasks, gha);
@@ -164,7 +164,7 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
         let one = service::ServiceRun { aws, plan: planned, release, rollback: deploy.rollback, run: &run };
         // The first service's events are the comment's status; every service's go to the log.
         let status = std::ptr::eq(planned, deploy.first()).then(|| report.clone());
-        let mut progress = Both(progress::Log(gha), ServiceReport { status, states: report.clone() });
+        let mut progress = Tee(progress::Log(gha), ServiceReport { status, states: report.clone() });
         async move { service::deploy_service(one, &mut progress, gha).await }
     });
     let results = {

@@ -69,7 +69,7 @@ pub(crate) struct DeployPlan {
     pub(crate) rollback: bool,
     /// The pre-deploy command, run with the first service's new revision, and how that service runs
     /// tasks (to run it the same way).
-    pub(crate) pre_deploy: Option<(Vec<String>, crate::ecs::one_off::RunAs)>,
+    pub(crate) pre_deploy: Option<(Vec<String>, crate::ecs::pre_deploy::RunAs)>,
 }
 
 /// One service of a run: what it runs now, its new revision rendered with the run's image, and its

@@ -140,7 +140,7 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
         wait_timeout: settings.wait_timeout,
         rollback: settings.rollback,
         pre_deploy: settings.pre_deploy.clone().map(|command| {
-            let run_as = crate::ecs::one_off::RunAs {
+            let run_as = crate::ecs::pre_deploy::RunAs {
                 network: stable.network_configuration().cloned(),
                 launch_type: stable.launch_type().cloned(),
                 capacity: stable.capacity_provider_strategy().to_vec(),

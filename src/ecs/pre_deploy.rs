@@ -27,7 +27,7 @@ pub(crate) struct RunAs {
     pub(crate) capacity: Vec<CapacityProviderStrategyItem>,
 }
 
-pub(crate) struct OneOff<'a> {
+pub(crate) struct PreDeployTask<'a> {
     pub(crate) cluster: &'a str,
     pub(crate) revision: &'a str,
     pub(crate) definition: &'a TaskDefinition,
@@ -47,7 +47,7 @@ pub(crate) struct Refusal {
 /// Runs the task to its end; Ok when it exits 0.
 pub(crate) async fn run(
     aws: &Aws,
-    o: &OneOff<'_>,
+    o: &PreDeployTask<'_>,
     cancel: &mut watch::Receiver<bool>,
     gha: &Gha,
 ) -> Result<(), Refusal> {
