@@ -127,6 +127,11 @@ pub(crate) enum Event<'a> {
     StrategiesEnded {
         events: &'a [String],
     },
+    /// What ECS said while we waited: a service event (`HH:MM:SS message`) or a task that stopped
+    /// and why. Text we do not control: the log makes it inert.
+    EcsSaid {
+        line: &'a str,
+    },
 }
 
 pub(crate) trait Progress {
@@ -207,6 +212,7 @@ impl Progress for Log<'_> {
             Event::Restored { service, revision } => gha.info(&format!("{service} is back on {}", family_revision(revision))),
             Event::NoEvidence { what } => gha.warning(what),
             Event::LeftBehind { what } => gha.warning(&format!("deployed, but left for you to finish: {what}")),
+            Event::EcsSaid { line } => gha.info(line),
             // For the report: the pipeline's own lines say these where the log needs them.
             Event::Planned { .. }
             | Event::StageStarted { .. }

@@ -98,7 +98,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 done(scale(r.aws, r.release.cluster, &plan.canary_service, Some(r.release.revision), tasks).await)
             }
             Action::WaitCanaryReady { tasks } => {
-                let (observation, healthy) = wait_ready(&mut r, tasks, &mut canary_log, gha).await;
+                let (observation, healthy) = wait_ready(&mut r, tasks, &mut canary_log, progress).await;
                 watched = healthy;
                 observation
             }
@@ -165,7 +165,9 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 // A cancellation mid-promotion aborts it: GitHub kills the run 10 s after its
                 // first signal, and a promotion takes minutes on AWS.
                 let mut cancel = r.release.cancel.clone();
-                match update_and_wait(&r, r.release.revision, Some(cancel.flag()), &mut stable_log, gha).await {
+                let waited =
+                    update_and_wait(&r, r.release.revision, Some(cancel.flag()), &mut stable_log, progress, gha);
+                match waited.await {
                     Ok(Some(())) => Observation::Promoted,
                     // A promotion that completed before the wait looked again is a success with
                     // clean-up left, not something to roll back.
@@ -197,7 +199,7 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                         ));
                     })
                 } else {
-                    update_and_wait(&r, r.release.previous, None, &mut stable_log, gha).await.map(|_| ())
+                    update_and_wait(&r, r.release.previous, None, &mut stable_log, progress, gha).await.map(|_| ())
                 };
                 done(restored)
             }
@@ -277,12 +279,17 @@ async fn set_weights(r: &CanaryRun<'_>, weights: (i32, i32), must: bool) -> Resu
 
 /// Until the canary service runs `tasks` tasks of the new revision and its target group reports
 /// that many healthy targets; with them, the healthy targets' ids.
-async fn wait_ready(r: &mut CanaryRun<'_>, tasks: i32, log: &mut EventLog, gha: &Gha) -> (Observation, Vec<String>) {
+async fn wait_ready(
+    r: &mut CanaryRun<'_>,
+    tasks: i32,
+    log: &mut EventLog,
+    progress: &mut impl Progress,
+) -> (Observation, Vec<String>) {
     let (aws, cluster, plan, revision) = (r.aws, r.release.cluster, r.plan, r.release.revision);
     let mut cancel = r.release.cancel.clone();
     let polled = poll_until(r.release.wait_timeout, r.release.poll, Some(cancel.flag()), async || {
         let svc = service::describe(&aws.ecs, cluster, &plan.canary_service).await?;
-        log.print_new(&svc, gha);
+        log.tell_new(&svc, progress).await;
         let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
         let running =
             primary.filter(|d| d.task_definition() == Some(revision)).map(|d| d.running_count()).unwrap_or_default();
@@ -345,10 +352,11 @@ async fn update_and_wait(
     revision: &str,
     cancel: Option<&mut tokio::sync::watch::Receiver<bool>>,
     log: &mut EventLog,
+    progress: &mut impl Progress,
     gha: &Gha,
 ) -> Result<Option<()>> {
     let ours = r.release.send_to(&r.aws.ecs, revision).await?;
-    match rollout::wait(&r.release.watch(&r.aws.ecs), revision, ours.as_ref(), cancel, log, gha).await? {
+    match rollout::wait(&r.release.watch(&r.aws.ecs), revision, ours.as_ref(), cancel, log, progress, gha).await? {
         Wait::Stable => Ok(Some(())),
         Wait::TimedOut => Err(anyhow!(
             "{} did not become stable on {} within wait-timeout {}",

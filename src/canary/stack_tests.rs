@@ -26,6 +26,8 @@ struct Recorder {
 impl Progress for Recorder {
     async fn emit(&mut self, event: Event<'_>, _table: &[StepRecord]) {
         let name = match &event {
+            // What ECS says comes when it comes: not part of the executor's sequence.
+            Event::EcsSaid { .. } => return,
             Event::StepStarted { step, .. } => format!("StepStarted({step})"),
             Event::WeightsSet { stable, canary, .. } => format!("WeightsSet({stable}/{canary})"),
             Event::Aborting { traffic_back, .. } => format!("Aborting(traffic back: {traffic_back})"),

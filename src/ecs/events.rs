@@ -1,11 +1,12 @@
-//! What ECS says while we wait: each new service event printed once (ecspresso's way), and the
-//! stopped reason of each task that stops during the wait.
+//! What ECS says while we wait: each new service event told once (ecspresso's way), and the stopped
+//! reason of each task that stops during the wait, as `EcsSaid` events for the log and the report.
 
 use std::collections::HashSet;
 
 use aws_sdk_ecs::types::{DesiredStatus, Service};
 
 use crate::gha::Gha;
+use crate::progress::{Event, Progress};
 
 /// Remembers what was already printed, so every poll prints only what is new.
 #[derive(Default)]
@@ -34,12 +35,19 @@ impl EventLog {
         log
     }
 
-    /// Prints the service's events not printed before, oldest first.
-    pub(crate) fn print_new(&mut self, service: &Service, gha: &Gha) {
+    /// Tells `progress` the service's events not told before, oldest first.
+    pub(crate) async fn tell_new(&mut self, service: &Service, progress: &mut impl Progress) {
+        for line in self.new_events(service) {
+            progress.emit(Event::EcsSaid { line: &line }, &[]).await;
+        }
+    }
+
+    /// The service's events not seen before, oldest first, each `HH:MM:SS message`.
+    fn new_events(&mut self, service: &Service) -> Vec<String> {
         if !self.primed {
             self.primed = true;
             self.seen_events.extend(service.events().iter().filter_map(|e| e.id()).map(str::to_string));
-            return;
+            return Vec::new();
         }
         let mut new: Vec<(String, String)> = Vec::new();
         for e in service.events() {
@@ -49,19 +57,23 @@ impl EventLog {
                 new.push((time, message.to_string()));
             }
         }
+        let mut lines = Vec::new();
         for (time, message) in new.into_iter().rev() {
-            gha.info(&format!("{time} {message}"));
+            lines.push(format!("{time} {message}"));
             self.recent.insert(0, message);
             self.recent.truncate(10);
         }
+        lines
     }
 
-    /// Prints why tasks of the service stopped, once per task. Best effort: a failed call is skipped.
-    pub(crate) async fn print_stopped_tasks(
+    /// Tells `progress` why tasks of the service stopped, once per task. Best effort: a failed call
+    /// is skipped (a missing permission is said once).
+    pub(crate) async fn tell_stopped_tasks(
         &mut self,
         ecs: &aws_sdk_ecs::Client,
         cluster: &str,
         service: &str,
+        progress: &mut impl Progress,
         gha: &Gha,
     ) {
         let list =
@@ -91,7 +103,7 @@ impl EventLog {
                 .collect();
             let detail = if containers.is_empty() { String::new() } else { format!(" ({})", containers.join("; ")) };
             let line = format!("task {id} ({revision}) stopped: {reason}{detail}");
-            gha.info(&line);
+            progress.emit(Event::EcsSaid { line: &line }, &[]).await;
             self.recent.insert(0, line);
             self.recent.truncate(10);
         }
@@ -122,12 +134,9 @@ fn clock(t: &aws_sdk_ecs::primitives::DateTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use aws_sdk_ecs::types::{Service, ServiceEvent};
 
     use super::*;
-    use crate::gha::Sink;
 
     fn service(ids: &[&str]) -> Service {
         let events =
@@ -136,15 +145,12 @@ mod tests {
     }
 
     #[test]
-    fn without_the_starting_events_the_first_ones_seen_are_old_not_reprinted() {
-        let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
-        let sink: Sink = buf.clone();
-        let gha = Gha::new(false, sink, None, None);
+    fn without_the_starting_events_the_first_ones_seen_are_old_not_retold() {
         let mut log = EventLog::default();
-        log.print_new(&service(&["2", "1"]), &gha);
-        log.print_new(&service(&["3", "2", "1"]), &gha);
-        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
-        assert!(!text.contains("event 1") && !text.contains("event 2"), "old events reprinted:\n{text}");
-        assert_eq!(text.matches("event 3").count(), 1, "{text}");
+        assert!(log.new_events(&service(&["2", "1"])).is_empty(), "old events told");
+        let told = log.new_events(&service(&["3", "2", "1"]));
+        assert_eq!(told, [" (service web) event 3"], "{told:?}");
+        assert!(log.new_events(&service(&["3", "2", "1"])).is_empty(), "told twice");
+        assert_eq!(log.recent, ["(service web) event 3"]);
     }
 }

@@ -104,23 +104,24 @@ pub(crate) struct Watch<'a> {
 }
 
 /// Polls until the deployment of `revision` (`ours`, when UpdateService named it) is stable, failed,
-/// or the timeout has passed, printing ECS's events and stopped tasks as they come.
+/// or the timeout has passed, telling `progress` ECS's events and stopped tasks as they come.
 pub(crate) async fn wait(
     w: &Watch<'_>,
     revision: &str,
     ours: Option<&Deployment>,
     cancel: Option<&mut watch::Receiver<bool>>,
     log: &mut EventLog,
+    progress: &mut impl Progress,
     gha: &Gha,
 ) -> Result<Wait> {
     let (ecs, cluster, name) = (w.ecs, w.cluster, w.service);
     let polled = poll_until(w.timeout, w.poll, cancel, async || {
         let service = service::describe(ecs, cluster, name).await?;
-        log.print_new(&service, gha);
+        log.tell_new(&service, progress).await;
         if let Some(outcome) = judge(&service, revision, ours, &log.recent) {
             return Ok(Check::Done(outcome));
         }
-        log.print_stopped_tasks(ecs, cluster, name, gha).await;
+        log.tell_stopped_tasks(ecs, cluster, name, progress, gha).await;
         Ok(Check::NotYet(()))
     })
     .await?;
@@ -204,7 +205,8 @@ pub(crate) async fn roll_out(
         .emit(Event::RolloutStarted { service: &name, revision: release.revision, timeout: release.wait_timeout }, &[])
         .await;
     let mut cancel = release.cancel.clone();
-    let waited = wait(&release.watch(ecs), release.revision, ours.as_ref(), Some(cancel.flag()), log, gha).await;
+    let waited =
+        wait(&release.watch(ecs), release.revision, ours.as_ref(), Some(cancel.flag()), log, progress, gha).await;
     Ok(match waited {
         Ok(Wait::Stable) => {
             progress.emit(Event::RolloutCompleted { service: &name, revision: release.revision }, &[]).await;
@@ -277,7 +279,7 @@ pub(crate) async fn restore(
             at: None,
         });
     }
-    let waited = wait(&release.watch(ecs), release.previous, back.as_ref(), None, log, gha).await;
+    let waited = wait(&release.watch(ecs), release.previous, back.as_ref(), None, log, progress, gha).await;
     match waited {
         Ok(Wait::Stable) => {
             progress.emit(Event::Restored { service: &name, revision: release.previous }, &[]).await;
