@@ -1,5 +1,5 @@
-//! How a deploy ended, in one type. Both strategies return an `Outcome`, a stage that fails becomes
-//! one, and the `status` output, the exit code, the comment's headline and the GitHub Deployment's
+//! How a deploy ended, in one type. Every service's deploy ends in an `Outcome`, a stage that fails
+//! becomes one, and the `status` output, the exit code, the comment's headline and the GitHub Deployment's
 //! state are each derived from it here, in one function each.
 
 /// The process's exit code, derived from how the run ended (or from its inputs).

@@ -1,7 +1,7 @@
-//! What a strategy tells the world as it goes. Rolling and canary emit typed events into a
-//! `Progress` sink; the log printer and the GitHub reporter are sinks (a recorder serves tests), so no strategy
-//! knows about reporting, and a slow GitHub can never sit between a gate failure and the traffic
-//! call: the reporter hears of the abort only after the weights were set.
+//! What the run tells the world as it goes. The pipeline and the strategies emit typed events into a
+//! `Progress` sink; the log printer and the GitHub reporter are sinks (a recorder serves tests), so
+//! nothing that deploys knows about reporting, and a slow GitHub can never sit between a gate failure
+//! and the traffic call: the report's sink hands each event to its own task and returns.
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! Amazon ECS: services, task definitions, and (later) rolling them out.
+//! Amazon ECS, every verb in one place: services read and updated, task definitions rendered and
+//! registered, the rolling wait and undo, the pre-deploy task, the lease, what ECS says.
 
 pub(crate) mod events;
 pub(crate) mod lease;
