@@ -1,6 +1,7 @@
 //! How a deploy ended, in one type. Every service's deploy ends in an `Outcome`, a stage that fails
 //! becomes one, and the `status` output, the exit code, the comment's headline and the GitHub Deployment's
-//! state are each derived from it here, in one function each.
+//! state are each derived from it here, in one function each; what a failure left behind (`Left`) is
+//! data too, and its closing sentence is said here.
 
 /// The process's exit code, derived from how the run ended (or from its inputs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,60 @@ pub(crate) enum Outcome {
     Failed {
         reason: String,
     },
+}
+
+/// What a run that did not succeed left behind: the run's last line, for the person who must look.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Left {
+    /// Nothing was changed (credentials, plan).
+    Nothing,
+    /// No service changed (of `services`); the new revisions registered, unused (`family:revision`).
+    Unchanged { services: usize, registered: Vec<String> },
+    /// A cancelled run sent these back (`cluster/service`), traffic first with a canary, without
+    /// waiting: ECS finishes it.
+    SentBack { services: Vec<String>, traffic_first: bool },
+    /// One service back on its previous revision (`family:revision`), with all traffic.
+    BackOn { service: String, revision: String },
+    /// Every one of several services back on its previous revision.
+    AllBack { services: Vec<String> },
+    /// Not every service is back: `rollback: false`, or an undo that did not finish.
+    NotBack { services: Vec<String> },
+}
+
+impl Left {
+    /// The sentence that ends the run's log.
+    pub(crate) fn sentence(&self) -> String {
+        match self {
+            Left::Nothing => "Nothing was changed.".to_string(),
+            Left::Unchanged { services, registered } => {
+                let none = if *services > 1 { "No service was changed." } else { "The service was not changed." };
+                match registered.as_slice() {
+                    [] => none.to_string(),
+                    [one] => format!("{none} The new revision {one} stays registered, unused."),
+                    many => format!("{none} The new revisions {} stay registered, unused.", many.join(", ")),
+                }
+            }
+            Left::SentBack { services, traffic_first } => {
+                let (were, their, s) = if services.len() == 1 { ("was", "its", "") } else { ("were", "their", "s") };
+                let first = if *traffic_first { ", traffic first" } else { "" };
+                format!(
+                    "{} {were} sent back to {their} previous revision{s}{first}; ECS finishes the rollback (not waited \
+                     for: the run was cancelled).",
+                    services.join(", ")
+                )
+            }
+            Left::BackOn { service, revision } => format!("{service} is back on {revision}, with all traffic."),
+            Left::AllBack { services } => format!("{} are back on their previous revisions.", services.join(", ")),
+            Left::NotBack { services } => match services.as_slice() {
+                [one] => format!("{one} was left as it is (rollback: false, or the rollback did not finish)."),
+                many => format!(
+                    "Not every one of {} is back on its previous revision (rollback: false, or a rollback did not \
+                     finish): the reason names each; check them in the ECS console.",
+                    many.join(", ")
+                ),
+            },
+        }
+    }
 }
 
 impl Outcome {
@@ -98,5 +153,49 @@ mod tests {
         assert_eq!(Outcome::RolledBack { reason: "x".into(), at: None }.reason().map(|r| r.1), Some("x".into()));
         assert_eq!(failed.reason(), Some(("Failed", "timed out".to_string())));
         assert_eq!(Outcome::Succeeded.reason(), None);
+    }
+
+    #[test]
+    fn what_a_failure_left_is_said_in_one_sentence() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases = [
+            (Left::Nothing, "Nothing was changed."),
+            (Left::Unchanged { services: 1, registered: vec![] }, "The service was not changed."),
+            (
+                Left::Unchanged { services: 2, registered: names(&["web:8", "worker:3"]) },
+                "No service was changed. The new revisions web:8, worker:3 stay registered, unused.",
+            ),
+            (
+                Left::Unchanged { services: 1, registered: names(&["web:8"]) },
+                "The service was not changed. The new revision web:8 stays registered, unused.",
+            ),
+            (
+                Left::SentBack { services: names(&["demo/web"]), traffic_first: false },
+                "demo/web was sent back to its previous revision; ECS finishes the rollback (not waited for: the run \
+                 was cancelled).",
+            ),
+            (
+                Left::SentBack { services: names(&["demo/web", "demo/worker"]), traffic_first: true },
+                "demo/web, demo/worker were sent back to their previous revisions, traffic first; ECS finishes the \
+                 rollback (not waited for: the run was cancelled).",
+            ),
+            (
+                Left::BackOn { service: "demo/web".into(), revision: "web:7".into() },
+                "demo/web is back on web:7, with all traffic.",
+            ),
+            (
+                Left::AllBack { services: names(&["demo/web", "demo/worker"]) },
+                "demo/web, demo/worker are back on their previous revisions.",
+            ),
+            (
+                Left::NotBack { services: names(&["demo/web"]) },
+                "demo/web was left as it is (rollback: false, or the rollback did not finish).",
+            ),
+        ];
+        for (left, said) in cases {
+            assert_eq!(left.sentence(), said, "{left:?}");
+        }
+        let several = Left::NotBack { services: names(&["demo/web", "demo/worker"]) }.sentence();
+        assert!(several.starts_with("Not every one of demo/web, demo/worker is back"), "{several}");
     }
 }

@@ -63,7 +63,7 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
     if let Err(failure) = &result {
         let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };
         gha.error(title, &format!("{:#}", failure.error));
-        gha.info(&failure.consequence);
+        gha.info(&failure.left.sentence());
     }
     outcome.exit_status()
 }

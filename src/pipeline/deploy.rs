@@ -6,14 +6,14 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 
 use super::service;
-use super::{Failure, InStage, NO_SERVICE_CHANGED, SERVICE_UNCHANGED, Timings, output, poll_setting};
+use super::{Failure, InStage, Timings, output, poll_setting};
 use crate::all_or_nothing::Run;
 use crate::aws::Aws;
 use crate::ecs::lease::{self, Lease, Leases};
 use crate::ecs::taskdef::Rendered;
 use crate::ecs::{pre_deploy, rollout, stopped, taskdef};
 use crate::gha::Gha;
-use crate::outcome::Outcome;
+use crate::outcome::{Left, Outcome};
 use crate::plan::{self, DeployPlan, ServicePlan, StrategyPlan};
 use crate::progress::{self, Event, Progress, Tee};
 use crate::signals;
@@ -51,7 +51,7 @@ pub(super) async fn take_leases(
             Ok(lease) => leases.push(lease),
             Err(e) => {
                 release_all(leases, aws, gha).await;
-                return Err(e).in_stage("Deploy failed", SERVICE_UNCHANGED);
+                return Err(e).in_stage("Deploy failed", unchanged(deploy, &[]));
             }
         }
     }
@@ -61,7 +61,7 @@ pub(super) async fn take_leases(
     };
     if let Err(e) = checked {
         release_all(leases, aws, gha).await;
-        return Err(e).in_stage("Deploy failed", SERVICE_UNCHANGED);
+        return Err(e).in_stage("Deploy failed", unchanged(deploy, &[]));
     }
     Ok(leases)
 }
@@ -96,7 +96,7 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
                 let registered = crate::ecs::register::register(&aws.ecs, &rendered.task_definition, &planned.tags)
                     .await
                     .with_context(|| format!("service `{}`", planned.service))
-                    .in_stage("Deploy failed", &unchanged(deploy, &new_revisions))?;
+                    .in_stage("Deploy failed", unchanged(deploy, &new_revisions))?;
                 gha.info(&format!(
                     "registered {} for {} ({image_uri} in container {})",
                     family_revision(&registered),
@@ -138,14 +138,14 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
             return Err(Failure {
                 stage: "Deploy failed",
                 error: anyhow::anyhow!("{}", refusal.reason),
-                consequence: unchanged(deploy, &new_revisions),
+                left: unchanged(deploy, &new_revisions),
                 outcome,
             });
         }
         timings.mark("pre-deploy");
     }
     // The pre-deploy task may have run for long: the lease is still this run's, or nothing changes.
-    leases.verify(&aws.ecs).await.in_stage("Deploy refused", &unchanged(deploy, &new_revisions))?;
+    leases.verify(&aws.ecs).await.in_stage("Deploy refused", unchanged(deploy, &new_revisions))?;
 
     let canary = deploy.services.iter().any(|s| s.strategy.canary().is_some());
     let run = Run::new(deploy.services.len(), canary);
@@ -194,14 +194,9 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
 
 /// What a failure before any service changed leaves: every service as it was, and the revisions
 /// registered for it, unused.
-fn unchanged(deploy: &DeployPlan, registered: &[String]) -> String {
-    let services = if deploy.several() { NO_SERVICE_CHANGED } else { SERVICE_UNCHANGED };
-    let names: Vec<&str> = registered.iter().map(|r| family_revision(r)).collect();
-    match names.as_slice() {
-        [] => services.to_string(),
-        [one] => format!("{services} The new revision {one} stays registered, unused."),
-        many => format!("{services} The new revisions {} stay registered, unused.", many.join(", ")),
-    }
+fn unchanged(deploy: &DeployPlan, registered: &[String]) -> Left {
+    let registered = registered.iter().map(|r| family_revision(r).to_string()).collect();
+    Left::Unchanged { services: deploy.services.len(), registered }
 }
 
 /// What the report hears from one service: the first service's events are the comment's status,
@@ -238,47 +233,22 @@ fn group_title(deploy: &DeployPlan) -> String {
 
 /// The end of a deploy: for anything but success, the failure that ends the run and what it left.
 fn finish(outcome: Outcome, deploy: &DeployPlan) -> Result<(), Failure> {
-    let names: Vec<String> = deploy.services.iter().map(|s| format!("{}/{}", deploy.cluster, s.service)).collect();
+    let services: Vec<String> = deploy.services.iter().map(|s| format!("{}/{}", deploy.cluster, s.service)).collect();
     let canary = deploy.services.iter().any(|s| s.strategy.canary().is_some());
-    let (stage, consequence) = match &outcome {
+    let (stage, left) = match &outcome {
         Outcome::Succeeded => return Ok(()),
         // A cancelled run sends services back without waiting: the job has seconds left. (A lone
         // canary's stable service was not changed before its promotion: it keeps the words below.)
         Outcome::RolledBack { .. } if *signals::cancelled().borrow() && (deploy.several() || !canary) => {
-            let one = names.len() == 1;
-            let (were, their, s) = if one { ("was", "its", "") } else { ("were", "their", "s") };
-            let first = if canary { ", traffic first" } else { "" };
-            let consequence = format!(
-                "{} {were} sent back to {their} previous revision{s}{first}; ECS finishes the rollback (not waited \
-                 for: the run was cancelled).",
-                names.join(", ")
-            );
-            ("Deploy rolled back", consequence)
+            ("Deploy rolled back", Left::SentBack { services, traffic_first: canary })
         }
-        Outcome::RolledBack { .. } if !deploy.several() => (
-            "Deploy rolled back",
-            format!(
-                "{} is back on {}, with all traffic.",
-                names.join(""),
-                family_revision(&deploy.first().previous_task_definition_arn)
-            ),
-        ),
-        Outcome::RolledBack { .. } => {
-            ("Deploy rolled back", format!("{} are back on their previous revisions.", names.join(", ")))
+        Outcome::RolledBack { .. } if !deploy.several() => {
+            let revision = family_revision(&deploy.first().previous_task_definition_arn).to_string();
+            ("Deploy rolled back", Left::BackOn { service: services.concat(), revision })
         }
-        Outcome::Failed { .. } if !deploy.several() => (
-            "Deploy failed",
-            format!("{} was left as it is (rollback: false, or the rollback did not finish).", names.join("")),
-        ),
-        Outcome::Failed { .. } => (
-            "Deploy failed",
-            format!(
-                "Not every one of {} is back on its previous revision (rollback: false, or a rollback did not \
-                 finish): the reason names each; check them in the ECS console.",
-                names.join(", ")
-            ),
-        ),
+        Outcome::RolledBack { .. } => ("Deploy rolled back", Left::AllBack { services }),
+        Outcome::Failed { .. } => ("Deploy failed", Left::NotBack { services }),
     };
     let reason = outcome.reason().map(|(_, reason)| reason).unwrap_or_default();
-    Err(Failure { stage, error: anyhow::anyhow!("{reason}"), consequence, outcome })
+    Err(Failure { stage, error: anyhow::anyhow!("{reason}"), left, outcome })
 }

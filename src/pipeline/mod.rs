@@ -12,7 +12,7 @@ use crate::credentials::{self, Runner};
 use crate::ecs::lease::Leases;
 use crate::ecs::rollout;
 use crate::gha::Gha;
-use crate::outcome::Outcome;
+use crate::outcome::{Left, Outcome};
 use crate::plan::{self, DeployPlan};
 use crate::progress::{Event, Progress};
 use crate::{image, signals};
@@ -28,26 +28,22 @@ use timings::Timings;
 pub(crate) struct Failure {
     pub(crate) stage: &'static str,
     pub(crate) error: anyhow::Error,
-    pub(crate) consequence: String,
+    pub(crate) left: Left,
     pub(crate) outcome: Outcome,
 }
 
 trait InStage<T> {
-    fn in_stage(self, stage: &'static str, consequence: &str) -> Result<T, Failure>;
+    fn in_stage(self, stage: &'static str, left: Left) -> Result<T, Failure>;
 }
 
 impl<T> InStage<T> for Result<T> {
-    fn in_stage(self, stage: &'static str, consequence: &str) -> Result<T, Failure> {
+    fn in_stage(self, stage: &'static str, left: Left) -> Result<T, Failure> {
         self.map_err(|error| {
             let outcome = Outcome::Failed { reason: format!("{error:#}") };
-            Failure { stage, error, consequence: consequence.to_string(), outcome }
+            Failure { stage, error, left, outcome }
         })
     }
 }
-
-const NOTHING_CHANGED: &str = "Nothing was changed.";
-const SERVICE_UNCHANGED: &str = "The service was not changed.";
-const NO_SERVICE_CHANGED: &str = "No service was changed.";
 
 /// Runs the stages; `report` (a run that deploys a service) hears what the comment, the Deployment
 /// and the summary show.
@@ -75,7 +71,7 @@ async fn execute_timed<R: Progress + Clone>(
         let _group = gha.group("Credentials");
         unless_cancelled(
             "Could not get AWS credentials",
-            NOTHING_CHANGED,
+            Left::Nothing,
             credentials::obtain(&config.aws, &ambient, Runner::from_env(var), gha),
         )
         .await?
@@ -102,14 +98,14 @@ async fn stages<R: Progress + Clone>(
     let plan = {
         let _group = gha.group("Plan");
         let plan =
-            unless_cancelled("Could not plan the deploy", NOTHING_CHANGED, plan::resolve(config, aws, gha)).await?;
+            unless_cancelled("Could not plan the deploy", Left::Nothing, plan::resolve(config, aws, gha)).await?;
         if let Some(deploy) = &plan.deploy {
             mask_environment(deploy, gha);
         }
         gha.info(&plan::text(&plan));
         if let Some(deploy) = &plan.deploy {
             credentials::check_lifetime(path, var, plan::run_worst_case(&plan, deploy), gha)
-                .in_stage("Could not plan the deploy", NOTHING_CHANGED)?;
+                .in_stage("Could not plan the deploy", Left::Nothing)?;
         }
         plan
     };
@@ -139,9 +135,10 @@ async fn stages<R: Progress + Clone>(
     };
     let tag = build.map(|b| b.tag.as_str()).unwrap_or_default();
     let labels = image::oci_labels(var, tag, SystemTime::now());
+    let services = config.deploy.as_ref().map_or(1, |d| 1 + d.also.len());
+    let unchanged = Left::Unchanged { services, registered: Vec::new() };
     let image =
-        unless_cancelled("Image failed", SERVICE_UNCHANGED, image::ensure(&plan.image, build, labels, aws, gha))
-            .await?;
+        unless_cancelled("Image failed", unchanged, image::ensure(&plan.image, build, labels, aws, gha)).await?;
     timings.mark("image");
     output(gha, "image-uri", &image.uri);
     output(gha, "image-digest", image.digest.as_deref().unwrap_or_default());
@@ -177,13 +174,13 @@ fn mask_environment(deploy: &DeployPlan, gha: &Gha) {
 /// first (a cancelled build stops at once: nothing was deployed yet).
 async fn unless_cancelled<T>(
     stage: &'static str,
-    consequence: &str,
+    left: Left,
     work: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T, Failure> {
     let mut cancel = signals::cancelled();
     tokio::select! {
-        result = work => result.in_stage(stage, consequence),
-        _ = cancel.wait_for(|c| *c) => Err(anyhow::anyhow!(signals::CANCELLED_REASON)).in_stage(stage, consequence),
+        result = work => result.in_stage(stage, left),
+        _ = cancel.wait_for(|c| *c) => Err(anyhow::anyhow!(signals::CANCELLED_REASON)).in_stage(stage, left),
     }
 }
 
