@@ -58,7 +58,8 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
         pipeline::output(gha, "status", outcome.status());
     }
     if let Some(report) = report {
-        report.finish(gha, if planned { Status::Planned } else { Status::Ended(outcome.clone()) }).await;
+        let status = if planned { Status::Planned } else { Status::Ended(outcome.clone()) };
+        report.finish(gha, status, result.as_ref().err().map(|f| f.left.sentence())).await;
     }
     if let Err(failure) = &result {
         let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };

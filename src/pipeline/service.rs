@@ -109,11 +109,11 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
     let outcome = match ended {
         Ended::RolledOut => match run.verdict().await {
             Verdict::Keep => Outcome::Succeeded,
-            Verdict::Restore(why) => put_back(&s, &why, progress, &mut log, gha).await,
+            Verdict::Restore(why) => restore_or_leave(&s, &why, progress, &mut log, gha).await,
             Verdict::Leave(why) => left_for_stuck_traffic(release, &why),
         },
         Ended::Changed(why) if !run.traffic_back().await => left_for_stuck_traffic(release, &why),
-        Ended::Changed(why) => put_back(&s, &why, progress, &mut log, gha).await,
+        Ended::Changed(why) => restore_or_leave(&s, &why, progress, &mut log, gha).await,
         Ended::Undone(outcome) => outcome,
     };
     if outcome != Outcome::Succeeded {
@@ -155,7 +155,7 @@ fn left_for_stuck_traffic(release: &Release<'_>, why: &str) -> Outcome {
 
 /// Restores the service to its previous revision (`rollback`), or leaves it on the new one, saying
 /// so. A restore that cannot even start is a failure that names the service.
-async fn put_back(
+async fn restore_or_leave(
     s: &ServiceRun<'_>,
     why: &str,
     progress: &mut impl Progress,

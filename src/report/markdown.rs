@@ -47,6 +47,9 @@ pub(crate) struct ReportView {
     /// The other services of a run that deploys several, each with where it stands.
     pub(crate) services: Vec<ServiceRow>,
     pub(crate) run_url: Option<String>,
+    /// What a run that did not succeed left behind, in one sentence (`outcome::Left`): what a
+    /// person must look at.
+    pub(crate) left: Option<String>,
 }
 
 /// Another service of the run: its revisions (`family:revision`) and its state in words.
@@ -102,6 +105,9 @@ pub(crate) fn render(v: &ReportView) -> String {
     {
         // The reason quotes what AWS said (alarm reasons, stopped reasons): inert.
         let _ = writeln!(md, "**{what}:** {}\n", code(&reason));
+        if let Some(left) = &v.left {
+            let _ = writeln!(md, "**Where it stands:** {}\n", cell(left));
+        }
     }
     if !v.steps.is_empty() {
         md.push_str(&table::markdown(&v.steps));
@@ -233,6 +239,7 @@ mod tests {
                 "canary targets healthy in web-canary; 5xx rate ≤ stable + 1%; response time p99 < stable × 1.3".into(),
             ),
             run_url: Some("https://github.com/org/app/actions/runs/42".into()),
+            left: None,
         }
     }
 
@@ -313,7 +320,7 @@ mod tests {
             value: "api-5xx in ALARM".into(),
             detail: Some("api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0".into()),
         };
-        let v = view(
+        let mut v = view(
             Status::Ended(Outcome::RolledBack {
                 reason: "alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0)"
                     .into(),
@@ -325,6 +332,7 @@ mod tests {
                 row(100, 4, StepResult::Pending, vec![], None),
             ],
         );
+        v.left = Some("prod/web is back on web:7, with all traffic.".into());
         expect![[r#"
             <!-- ecs-deploy-action:prod/web -->
             ### ↩️ Deploy to `prod/web`: rolled back
@@ -337,6 +345,8 @@ mod tests {
             | Task definition | `web:8` (was `web:7`) |
 
             **Rolled back:** ` step 2: alarms gate failed: api-5xx in ALARM (api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0) `
+
+            **Where it stands:** prod/web is back on web:7, with all traffic.
 
             | Step | Weight | Bake | Canary tasks | Gates (last check) | Result | Time |
             |---|---|---|---|---|---|---|

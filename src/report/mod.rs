@@ -44,6 +44,7 @@ pub(crate) fn start(config: &Config, var: &impl Fn(&str) -> Option<String>, gha:
         stopped: Vec::new(),
         services: Vec::new(),
         run_url: ctx.run_url.clone(),
+        left: None,
     };
     Some(task::spawn(gha, &config.report, ctx, view, !config.dry_run))
 }
@@ -200,7 +201,10 @@ impl Reporter {
                 view.steps = steps;
                 view.events = events;
             }
-            Update::Finish(status) => view.status = status,
+            Update::Finish(status, left) => {
+                view.status = status;
+                view.left = left;
+            }
         }
         false
     }

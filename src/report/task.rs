@@ -42,8 +42,9 @@ pub(super) enum Update {
         steps: Vec<StepRecord>,
         events: Vec<String>,
     },
-    /// The run is over: the final state everywhere, then the task ends.
-    Finish(Status),
+    /// The run is over (and what it left behind, if it failed): the final state everywhere, then
+    /// the task ends.
+    Finish(Status, Option<String>),
 }
 
 /// How long the end of a run waits for the report to be written: the final comment, Deployment
@@ -80,11 +81,12 @@ impl Running {
         super::sink::Report(self.updates.clone())
     }
 
-    /// The run ended: the final state goes everywhere; waits for it, at most `DRAIN`.
-    pub(crate) async fn finish(self, gha: &Gha, status: Status) {
+    /// The run ended (`left`: what a failure left behind): the final state goes everywhere; waits
+    /// for it, at most `DRAIN`.
+    pub(crate) async fn finish(self, gha: &Gha, status: Status, left: Option<String>) {
         let Running { updates, mut task } = self;
         // A task that is gone (it panicked) has nothing left to write.
-        let _ = updates.send(Update::Finish(status));
+        let _ = updates.send(Update::Finish(status, left));
         drop(updates);
         if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
             task.abort();
@@ -103,7 +105,8 @@ async fn serve(mut reporter: Reporter, mut inbox: mpsc::UnboundedReceiver<Update
         let mut next = Some(update);
         let mut publish = false;
         while let Some(update) = next.take() {
-            if let Update::Finish(status) = update {
+            if let Update::Finish(status, left) = update {
+                reporter.view.left = left;
                 return reporter.finish(gha, status).await;
             }
             publish |= reporter.apply(update);

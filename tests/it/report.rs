@@ -376,6 +376,8 @@ async fn a_rolled_back_deploy_marks_the_deployment_failed_and_shows_the_events()
         .to_string();
     assert!(last.contains("### ↩️ Deploy to `demo/web`: rolled back"), "{last}");
     assert!(last.contains("**Rolled back:** ` ECS deployment circuit breaker: tasks failed to start."), "{last}");
+    // What it left, where an on-call engineer looks first.
+    assert!(last.contains("**Where it stands:** demo/web is back on web:1, with all traffic."), "{last}");
     assert!(last.contains("<summary>Last service events</summary>"), "{last}");
     // ECS's own rollback has finished by the time the run reports: its last event is the newest.
     assert!(
