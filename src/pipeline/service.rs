@@ -59,7 +59,12 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
     let name = release.service;
     let state = format!("rolling out {}", family_revision(release.revision));
     progress.emit(Event::ServiceState { service: name, state: &state }, &[]).await;
-    let mut log = events_from_now(service::describe(ecs, release.cluster, name).await.ok().as_ref());
+    let mut log = match &s.plan.strategy {
+        StrategyPlan::Rolling => events_from_now(service::describe(ecs, release.cluster, name).await.ok().as_ref()),
+        // The canary tells ECS's events itself; a restore after its promotion learns what was
+        // already said at its first look (no second read here, no line told twice).
+        StrategyPlan::Canary(_) => EventLog::default(),
+    };
     let mut table = Vec::new();
     let mut canary_events = Vec::new();
     // How the strategy ended, and the service's state in the comment then.

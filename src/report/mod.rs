@@ -298,10 +298,9 @@ impl Reporter {
         }
     }
 
-    /// The final state everywhere: job summary (first: it needs no network), comment, Deployment,
-    /// `comment-url`; without a token (act, local runs) the comment goes to the log instead.
-    async fn finish(&mut self, gha: &Gha, status: Status) {
-        self.view.status = status;
+    /// The final state (set by `Update::Finish`) everywhere: job summary (first: it needs no network),
+    /// comment, Deployment, `comment-url`; without a token (act, local runs) the comment goes to the log.
+    async fn finish(&mut self, gha: &Gha) {
         let body = markdown::render(&self.view);
         if let Err(e) = gha.append_summary(&body) {
             gha.warning(&format!("could not write the job summary: {e}"));

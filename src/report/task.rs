@@ -105,9 +105,9 @@ async fn serve(mut reporter: Reporter, mut inbox: mpsc::UnboundedReceiver<Update
         let mut next = Some(update);
         let mut publish = false;
         while let Some(update) = next.take() {
-            if let Update::Finish(status, left) = update {
-                reporter.view.left = left;
-                return reporter.finish(gha, status).await;
+            if matches!(update, Update::Finish(..)) {
+                reporter.apply(update);
+                return reporter.finish(gha).await;
             }
             publish |= reporter.apply(update);
             next = inbox.try_recv().ok();
