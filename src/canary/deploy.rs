@@ -327,10 +327,14 @@ async fn wait_ready(
 /// After the canary's scale-in: ECS deregisters each of its tasks, lets it drain for the target
 /// group's deregistration delay (requests in flight finish; no new one arrives, the weight is 0),
 /// and only then stops it. The run does not wait for that; it says what is draining and for how long.
+/// Counted from the target group, not the service's `runningCount`: ECS takes a draining task out
+/// of that count (it is DEACTIVATING) a moment after the scale-in, while its target still drains.
 async fn say_what_drains(r: &CanaryRun<'_>, gha: &Gha) {
     let (name, tg) = (&r.plan.canary_service, &r.plan.canary_target_group);
-    let Ok(svc) = service::describe(&r.aws.ecs, r.release.cluster, name).await else { return };
-    if svc.running_count() == 0 {
+    // Every target still in the group is leaving it: deregistered and draining, or about to be.
+    let Ok(targets) = gates::healthy_targets(r.aws, &tg.arn).await else { return };
+    let leaving = targets.healthy.len() + targets.reasons.len();
+    if leaving == 0 {
         return;
     }
     let delay = match listener::deregistration_delay(&r.aws.elb, &tg.arn).await {
@@ -338,9 +342,8 @@ async fn say_what_drains(r: &CanaryRun<'_>, gha: &Gha) {
         Err(_) => "its deregistration delay".into(),
     };
     gha.info(&format!(
-        "{name}: {} task(s) drain from {} for up to {delay} (the target group's deregistration delay), then ECS \
-         stops them; not waited for",
-        svc.running_count(),
+        "{name}: {leaving} task(s) drain from {} for up to {delay} (the target group's deregistration delay), then \
+         ECS stops them; not waited for",
         tg.name
     ));
 }

@@ -78,6 +78,28 @@ impl Canary {
         out.services()[0].clone()
     }
 
+    /// The canary target group's targets, each with its state (draining ones included).
+    async fn canary_targets(&self) -> Vec<String> {
+        let arn = s(&self.seeded, "canary_target_group_arn");
+        let out = self.elb.describe_target_health().target_group_arn(arn).send().await.unwrap();
+        let state = |d: &aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription| {
+            d.target_health().and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_default()
+        };
+        out.target_health_descriptions().iter().map(state).collect()
+    }
+
+    /// Tasks of `service` that were told to stop and have not stopped yet (draining ones included).
+    async fn tasks_not_stopped(&self, service: &str) -> usize {
+        let stopping = aws_sdk_ecs::types::DesiredStatus::Stopped;
+        let listed =
+            self.ecs.list_tasks().cluster("demo").service_name(service).desired_status(stopping).send().await.unwrap();
+        if listed.task_arns().is_empty() {
+            return 0;
+        }
+        let tasks = self.ecs.describe_tasks().cluster("demo").set_tasks(Some(listed.task_arns().to_vec())).send();
+        tasks.await.unwrap().tasks().iter().filter(|t| t.last_status() != Some("STOPPED")).count()
+    }
+
     /// The state every abort must leave: traffic on stable, canary idle, stable on its old revision.
     async fn assert_safe(&self) {
         assert_eq!(self.weights().await, (100, 0), "traffic must be back on the stable service");
@@ -442,10 +464,25 @@ async fn sigint_during_the_promotion_puts_traffic_on_stable_within_2s_and_undoes
 /// After the promotion the canary is scaled in without waiting for its drain (the deregistration
 /// delay is 600 s, 10 s on the fast profile): the run ends while its tasks still drain, says so,
 /// the tasks stop by themselves afterwards, and the next canary may start meanwhile.
+///
+/// What drains is read from the target group: ECS takes a draining task out of the service's
+/// `runningCount` (it is DEACTIVATING) a moment after the scale-in, so a count read from the service
+/// said nothing whenever ECS was quicker than the run's look (CI saw it). Here the look at the
+/// service right after the scale-in is also throttled: the count must not depend on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clean_up_does_not_wait_for_the_drain_and_says_what_still_drains() {
     let c = setup(&["--deregistration-delay", "600", "--desired", "2"]).await;
-    let run = c.action(&["--canary-steps", "100%", "--check-interval", "1s"]).run();
+    let old = s(&c.seeded, "task_definition_arn").to_string();
+    let child = c.action(&["--canary-steps", "100%", "--check-interval", "1s"]).spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.service("web").await.task_definition() == Some(old.as_str()) {
+        assert!(Instant::now() < deadline, "the promotion never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The promotion's UpdateService went through; the next one is the canary's scale-in.
+    c.stack.throttle_after("ecs", "UpdateService", "DescribeServices", Some(1)).await;
+    let run = finish(child);
+    c.stack.throttle("ecs", Some("DescribeServices"), 0.0).await;
     assert_eq!(run.code, Some(0), "{run}");
     assert!(
         run.stdout.contains(
@@ -454,12 +491,17 @@ async fn the_clean_up_does_not_wait_for_the_drain_and_says_what_still_drains() {
         ),
         "{run}"
     );
-    let canary = c.service("web-canary").await;
-    assert_eq!((canary.desired_count(), canary.running_count()), (0, 2), "still draining when the run ended");
+    // ECS deregisters them within moments of the scale-in, if it had not when the run looked.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.canary_targets().await != ["draining", "draining"] {
+        assert!(Instant::now() < deadline, "not draining: {:?}", c.canary_targets().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.tasks_not_stopped("web-canary").await, 2, "its tasks wait for the drain");
     let again = c.action(&["--canary-steps", "100%", "--check-interval", "1s", "--dry-run"]).run();
     assert_eq!(again.code, Some(0), "draining tasks of a finished run do not block the next one:\n{again}");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while c.service("web-canary").await.running_count() != 0 {
+    while !c.canary_targets().await.is_empty() || c.tasks_not_stopped("web-canary").await > 0 {
         assert!(Instant::now() < deadline, "ECS did not stop the drained tasks");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
