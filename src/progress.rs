@@ -164,8 +164,10 @@ impl Progress for Log<'_> {
             }
             Event::Aborting { .. } => {}
             Event::GatesChecked { label, results, elapsed } => {
-                let verdict = if results.iter().any(|r| r.verdict == Verdict::Failed) {
+                let verdict = if results.iter().any(|r| r.verdict == Verdict::Breached) {
                     "FAIL"
+                } else if results.iter().any(|r| r.verdict == Verdict::Failed) {
+                    "failing"
                 } else if results.iter().all(GateResult::passed) {
                     "pass"
                 } else {
@@ -174,6 +176,10 @@ impl Progress for Log<'_> {
                 let parts: Vec<String> = results.iter().map(|r| format!("{} {}", r.gate, r.value)).collect();
                 let elapsed = Duration::from_secs(elapsed.as_secs_f64().round() as u64);
                 gha.info(&format!("{label}: gates {verdict}: {} at {}", parts.join(", "), duration::format(elapsed)));
+                // The numbers behind a failing check: samples, statistic, limit, test or breach.
+                for r in results.iter().filter(|r| matches!(r.verdict, Verdict::Failed | Verdict::Breached)) {
+                    gha.info(&format!("{label}: {} {}", r.gate, r.detail.as_deref().unwrap_or("failed")));
+                }
                 for r in results.iter().filter(|r| r.verdict == Verdict::Unreadable) {
                     gha.warning(&format!(
                         "{label}: the {} gate could not be read, checking again: {}",

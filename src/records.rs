@@ -8,19 +8,27 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
     Passed,
+    /// Past its limit at this check. A gate that can be noisy (error rate, latency, probe) fails its
+    /// step only after `failure-limit` such checks in a row.
     Failed,
+    /// Past its limit beyond doubt: an alarm in ALARM (CloudWatch already wanted its datapoints), a
+    /// target ELB took out (it already counted its failed health checks), or a rate or latency ten
+    /// times its limit on enough requests. Fails the step at once: waiting would be worse.
+    Breached,
     /// The gate could not be read (AWS throttled or did not answer): no verdict either way. Checked
     /// again; a step fails after `MAX_UNREADABLE` such checks in a row.
     Unreadable,
-    /// Too little evidence yet (fewer requests than `min-requests`): the step waits for more, and
-    /// fails if its bake ends without it. Never a pass.
+    /// Too little evidence yet (fewer requests than the statistic needs, or than `min-requests`; a
+    /// rate above its limit but not beyond chance): no verdict, and it neither counts towards
+    /// `failure-limit` nor resets it. Never a pass: a step whose bake ends on it fails when the user
+    /// set `min-requests`, and otherwise passes with a warning naming what the gate could not judge.
     Waiting,
 }
 
 /// One gate's verdict at one check.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct GateResult {
-    /// `alarms`, `target-health`, `error-rate` or `probe`.
+    /// `alarms`, `target-health`, `error-rate`, `latency` or `probe`.
     pub(crate) gate: &'static str,
     pub(crate) verdict: Verdict,
     /// The observed value, as shown in the step table (`OK`, `0.4%`, `HTTP 200`, `2/2 healthy`).
@@ -36,6 +44,14 @@ impl GateResult {
 
     pub(crate) fn fail(gate: &'static str, value: impl Into<String>, detail: impl Into<String>) -> Self {
         GateResult { gate, verdict: Verdict::Failed, value: value.into(), detail: Some(detail.into()) }
+    }
+
+    pub(crate) fn breach(gate: &'static str, value: impl Into<String>, detail: impl Into<String>) -> Self {
+        GateResult { gate, verdict: Verdict::Breached, value: value.into(), detail: Some(detail.into()) }
+    }
+
+    pub(crate) fn waiting(gate: &'static str, value: impl Into<String>, detail: impl Into<String>) -> Self {
+        GateResult { gate, verdict: Verdict::Waiting, value: value.into(), detail: Some(detail.into()) }
     }
 
     pub(crate) fn passed(&self) -> bool {

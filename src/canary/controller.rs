@@ -19,6 +19,15 @@ pub(crate) const MAX_UNREADABLE: u32 = crate::retry::CONSECUTIVE_FAILURES;
 /// After the bake, how soon an unreadable gate is asked again (at most the check interval).
 const RECHECK: Duration = Duration::from_secs(2);
 
+/// How the checks' verdicts become a step's: failing checks in a row before a noisy gate fails its
+/// step, and whether a gate still inconclusive when the bake ends fails it (the user set
+/// `min-requests`) or lets it pass unjudged, with a warning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Judging {
+    pub(crate) failure_limit: u32,
+    pub(crate) inconclusive_fails: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Observation {
     Start,
@@ -103,6 +112,11 @@ pub(crate) struct Controller {
     undo_errors: Vec<String>,
     /// Consecutive checks with an unreadable gate.
     unreadable_in_a_row: u32,
+    judging: Judging,
+    /// Per gate, its failing checks in a row in the current step.
+    failing_in_a_row: Vec<(&'static str, u32)>,
+    /// Gates of a step that passed without their verdict (too little evidence), for a warning.
+    unjudged: Vec<(usize, GateResult)>,
     pub(crate) table: Vec<StepRecord>,
     left_behind: Vec<String>,
 }
@@ -128,9 +142,48 @@ impl Controller {
             abort: None,
             undo_errors: Vec::new(),
             unreadable_in_a_row: 0,
+            judging: Judging { failure_limit: 1, inconclusive_fails: true },
+            failing_in_a_row: Vec::new(),
+            unjudged: Vec::new(),
             left_behind: Vec::new(),
             table,
         }
+    }
+
+    /// How checks become a step's verdict (by default: the first failing check fails the step, and
+    /// a gate still inconclusive at the end of the bake fails it too).
+    pub(crate) fn judging(mut self, judging: Judging) -> Self {
+        self.judging = Judging { failure_limit: judging.failure_limit.max(1), ..judging };
+        self
+    }
+
+    /// The gates of a step that passed without their verdict since the last call, with the step.
+    pub(crate) fn take_unjudged(&mut self) -> Vec<(usize, GateResult)> {
+        std::mem::take(&mut self.unjudged)
+    }
+
+    /// Counts each gate's failing checks in a row: a failure adds one, a pass resets it, and an
+    /// inconclusive or unreadable check leaves it as it was. Returns each gate's count after `results`.
+    fn count_failures(&mut self, results: &[GateResult]) -> Vec<u32> {
+        results
+            .iter()
+            .map(|r| {
+                let at = match self.failing_in_a_row.iter().position(|(g, _)| *g == r.gate) {
+                    Some(at) => at,
+                    None => {
+                        self.failing_in_a_row.push((r.gate, 0));
+                        self.failing_in_a_row.len() - 1
+                    }
+                };
+                let count = &mut self.failing_in_a_row[at].1;
+                match r.verdict {
+                    Verdict::Failed | Verdict::Breached => *count += 1,
+                    Verdict::Passed => *count = 0,
+                    Verdict::Waiting | Verdict::Unreadable => {}
+                }
+                *count
+            })
+            .collect()
     }
 
     /// The step the canary is at (0-based), if any.
@@ -209,9 +262,20 @@ impl Controller {
                 self.phase = Phase::Baking(i);
                 Action::CheckGatesAfter { step: i, wait: self.first_check(i) }
             }
-            (Phase::Baking(i), Observation::Checked { results, elapsed }) => {
-                let failed: Vec<String> =
-                    results.iter().filter(|r| r.verdict == Verdict::Failed).map(|r| r.describe("failed")).collect();
+            (Phase::Baking(i), Observation::Checked { mut results, elapsed }) => {
+                let counts = self.count_failures(&results);
+                let limit = self.judging.failure_limit;
+                // A breach fails the step at once; a failure once it has lasted `failure-limit` checks.
+                let failed: Vec<String> = results
+                    .iter()
+                    .zip(&counts)
+                    .filter(|(r, n)| r.verdict == Verdict::Breached || (r.verdict == Verdict::Failed && **n >= limit))
+                    .map(|(r, n)| match r.verdict {
+                        Verdict::Failed if limit > 1 => r.describe(&format!("failed {n} consecutive checks")),
+                        _ => r.describe("failed"),
+                    })
+                    .collect();
+                let failing = results.iter().any(|r| r.verdict == Verdict::Failed);
                 let unreadable: Vec<String> = results
                     .iter()
                     .filter(|r| r.verdict == Verdict::Unreadable)
@@ -222,13 +286,14 @@ impl Controller {
                     .filter(|r| r.verdict == Verdict::Waiting)
                     .map(|r| r.describe("had too little evidence"))
                     .collect();
-                self.table[i].gates = results;
                 self.unreadable_in_a_row = if unreadable.is_empty() { 0 } else { self.unreadable_in_a_row + 1 };
                 if !failed.is_empty() {
+                    self.table[i].gates = results;
                     self.table[i].result = StepResult::Failed;
                     return self.begin_abort(failed.join("; "));
                 }
                 if self.unreadable_in_a_row >= MAX_UNREADABLE {
+                    self.table[i].gates = results;
                     self.table[i].result = StepResult::Failed;
                     return self.begin_abort(format!(
                         "{} checks in a row could not read every gate, so the canary is not being watched: {}",
@@ -238,17 +303,32 @@ impl Controller {
                 }
                 let bake = self.steps[i].bake;
                 if elapsed < bake {
+                    self.table[i].gates = results;
                     return Action::CheckGatesAfter { step: i, wait: self.check_interval.min(bake - elapsed) };
                 }
                 // The bake is over: a step passes on evidence only. An unreadable gate is asked
-                // again soon (bounded by MAX_UNREADABLE); too little traffic by now is a failure.
-                if !unreadable.is_empty() {
-                    return Action::CheckGatesAfter { step: i, wait: self.check_interval.min(RECHECK) };
+                // again soon (bounded by MAX_UNREADABLE); a failing one one interval later, until
+                // it passes or reaches `failure-limit`.
+                if !unreadable.is_empty() || failing {
+                    self.table[i].gates = results;
+                    let wait = if failing { self.check_interval } else { self.check_interval.min(RECHECK) };
+                    return Action::CheckGatesAfter { step: i, wait };
                 }
-                if !waiting.is_empty() {
+                if !waiting.is_empty() && self.judging.inconclusive_fails {
+                    self.table[i].gates = results;
                     self.table[i].result = StepResult::Failed;
                     return self.begin_abort(format!("inconclusive at the end of the bake: {}", waiting.join("; ")));
                 }
+                // Passed without the verdict of a gate that had too little evidence: said, and
+                // marked in the table.
+                for r in results.iter_mut().filter(|r| r.verdict == Verdict::Waiting) {
+                    self.unjudged.push((i, r.clone()));
+                    r.value = match r.value.as_str() {
+                        super::gates::NO_REQUESTS_YET => super::gates::NO_REQUESTS_IN_STEP.into(),
+                        value => format!("⚠ not judged: {value}"),
+                    };
+                }
+                self.table[i].gates = results;
                 self.table[i].result = StepResult::Passed;
                 if i + 1 < self.steps.len() {
                     self.scale(i + 1)
@@ -268,6 +348,8 @@ impl Controller {
 
     fn scale(&mut self, i: usize) -> Action {
         self.phase = Phase::Scaling(i);
+        // A step's checks look at its own window: failures of the last one do not carry over.
+        self.failing_in_a_row.clear();
         self.table[i].result = StepResult::Running;
         Action::ScaleCanary { step: i, tasks: self.steps[i].canary_tasks }
     }
@@ -712,6 +794,98 @@ mod tests {
         drive(&mut c, vec![Start, Done, CanaryReady, Done, Done]);
         c.next(checked(waiting(), 10));
         assert_eq!(c.next(checked(pass(), 20)), ScaleCanary { step: 1, tasks: 2 }, "evidence in time passes");
+    }
+
+    fn rate(verdict: Verdict, value: &str) -> Vec<GateResult> {
+        let detail = Some(format!("{value} in detail"));
+        vec![GateResult::pass("alarms", "OK"), GateResult { gate: "error-rate", verdict, value: value.into(), detail }]
+    }
+
+    fn persisting(failure_limit: u32) -> Controller {
+        let judging = Judging { failure_limit, inconclusive_fails: false };
+        let mut c = Controller::new(steps(), secs(5)).judging(judging);
+        drive(&mut c, vec![Start, Done, CanaryReady, Done, Done]);
+        c
+    }
+
+    #[test]
+    fn one_failing_check_followed_by_passing_ones_does_not_abort() {
+        let mut c = persisting(2);
+        assert_eq!(c.next(checked(rate(Verdict::Failed, "3% of 1000"), 5)), CheckGatesAfter { step: 0, wait: secs(5) });
+        assert_eq!(
+            c.next(checked(rate(Verdict::Passed, "0.5% of 2000"), 10)),
+            CheckGatesAfter { step: 0, wait: secs(5) }
+        );
+        // A pass reset the count: one more failure is one in a row again.
+        assert_eq!(
+            c.next(checked(rate(Verdict::Failed, "3% of 2500"), 15)),
+            CheckGatesAfter { step: 0, wait: secs(5) }
+        );
+        assert_eq!(c.next(checked(rate(Verdict::Passed, "0.5% of 3000"), 20)), ScaleCanary { step: 1, tasks: 2 });
+        assert_eq!(c.table[0].result, StepResult::Passed);
+    }
+
+    #[test]
+    fn a_failure_that_lasts_failure_limit_checks_aborts_and_says_how_many() {
+        let mut c = persisting(3);
+        assert_eq!(c.next(checked(rate(Verdict::Failed, "3% of 1000"), 5)), CheckGatesAfter { step: 0, wait: secs(5) });
+        // An inconclusive check neither counts nor resets.
+        assert_eq!(
+            c.next(checked(rate(Verdict::Waiting, "3% of 1000"), 6)),
+            CheckGatesAfter { step: 0, wait: secs(5) }
+        );
+        assert_eq!(
+            c.next(checked(rate(Verdict::Failed, "3% of 1500"), 10)),
+            CheckGatesAfter { step: 0, wait: secs(5) }
+        );
+        assert_eq!(c.next(checked(rate(Verdict::Failed, "3% of 2000"), 15)), SetWeights { stable: 100, canary: 0 });
+        assert_eq!(
+            c.abort_reason(),
+            Some("error-rate gate failed 3 consecutive checks: 3% of 2000 (3% of 2000 in detail)")
+        );
+        assert_eq!(c.table[0].result, StepResult::Failed);
+    }
+
+    #[test]
+    fn a_breach_aborts_at_once_whatever_the_failure_limit() {
+        let mut c = persisting(3);
+        let alarm = vec![GateResult::breach("alarms", "api-5xx in ALARM", "Threshold Crossed")];
+        assert_eq!(c.next(checked(alarm, 5)), SetWeights { stable: 100, canary: 0 });
+        assert_eq!(c.abort_reason(), Some("alarms gate failed: api-5xx in ALARM (Threshold Crossed)"));
+    }
+
+    #[test]
+    fn a_gate_failing_when_the_bake_ends_is_looked_at_again_not_passed() {
+        let mut c = persisting(2);
+        assert_eq!(c.next(checked(rate(Verdict::Passed, "0% of 900"), 15)), CheckGatesAfter { step: 0, wait: secs(5) });
+        assert_eq!(
+            c.next(checked(rate(Verdict::Failed, "3% of 1000"), 20)),
+            CheckGatesAfter { step: 0, wait: secs(5) }
+        );
+        assert_eq!(c.next(checked(rate(Verdict::Failed, "3% of 1200"), 25)), SetWeights { stable: 100, canary: 0 });
+        // The failures of one step do not carry into the next.
+        let mut c = persisting(2);
+        drive(
+            &mut c,
+            vec![checked(rate(Verdict::Failed, "3% of 1000"), 20), checked(rate(Verdict::Passed, "0% of 1200"), 25)],
+        );
+        drive(&mut c, vec![Done, CanaryReady, Done, Done]);
+        assert_eq!(c.next(checked(rate(Verdict::Failed, "3% of 1000"), 5)), CheckGatesAfter { step: 1, wait: secs(5) });
+    }
+
+    #[test]
+    fn without_min_requests_a_gate_left_without_evidence_passes_the_step_unjudged_and_says_so() {
+        let mut c = persisting(2);
+        let thin = rate(Verdict::Waiting, "0% of 87: 87 of 459 requests needed");
+        assert_eq!(c.next(checked(thin.clone(), 10)), CheckGatesAfter { step: 0, wait: secs(5) });
+        assert!(c.take_unjudged().is_empty(), "mid-bake it is only waiting");
+        assert_eq!(c.next(checked(thin, 20)), ScaleCanary { step: 1, tasks: 2 });
+        let unjudged = c.take_unjudged();
+        assert_eq!(unjudged.len(), 1);
+        assert_eq!((unjudged[0].0, unjudged[0].1.gate), (0, "error-rate"));
+        assert_eq!(c.table[0].gates[1].value, "⚠ not judged: 0% of 87: 87 of 459 requests needed");
+        assert_eq!(c.table[0].result, StepResult::Passed);
+        assert!(c.take_unjudged().is_empty(), "said once");
     }
 
     #[test]

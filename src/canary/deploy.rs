@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::{Result, anyhow};
 use tokio::time::Instant;
 
-use super::controller::{Action, Controller, Observation};
+use super::controller::{Action, Controller, Judging, Observation};
 use super::gates;
 use crate::all_or_nothing::Run;
 use crate::aws::Aws;
@@ -43,7 +43,8 @@ pub(crate) struct CanaryResult {
 /// Runs the canary to its end, telling `progress` what happens; `gha` prints ECS's own events.
 pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha: &Gha) -> CanaryResult {
     let plan = r.plan;
-    let mut controller = Controller::new(plan.steps.clone(), plan.check_interval);
+    let judging = Judging { failure_limit: plan.gates.failure_limit, inconclusive_fails: plan.gates.min_requests > 0 };
+    let mut controller = Controller::new(plan.steps.clone(), plan.check_interval).judging(judging);
     let http = reqwest::Client::new();
     let gate_ctx = gates::GateContext {
         aws: r.aws,
@@ -81,6 +82,24 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
         let step = controller.current_step();
         let label = step.map(|i| format!("step {}/{total}", i + 1)).unwrap_or_else(|| "canary".into());
         let action = controller.next(observation);
+        // A step that passed without a gate's verdict is not a pass on evidence: say so.
+        for (i, gate) in controller.take_unjudged() {
+            let what = match gate.value.as_str() {
+                gates::NO_REQUESTS_YET => format!(
+                    "step {}/{total}: no request reached {} during the step, so its {} was not measured",
+                    i + 1,
+                    plan.canary_service,
+                    if gate.gate == "latency" { "response time" } else { "error rate" }
+                ),
+                _ => format!(
+                    "step {}/{total}: {}; the step passed without its verdict (set min-requests to fail such a step \
+                     instead, or give the step more traffic or a longer bake)",
+                    i + 1,
+                    gate.describe("could not judge the step")
+                ),
+            };
+            progress.emit(Event::NoEvidence { what: &what }, &controller.table).await;
+        }
         observation = match action {
             Action::ScaleCanary { step: i, tasks } => {
                 step_started = Instant::now();
@@ -137,22 +156,8 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                 } else {
                     let (at, since) = shifted.unwrap_or((Instant::now(), SystemTime::now()));
                     let window = gates::Window { since, first_shift: first_shift.unwrap_or(since) };
-                    let mut results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, &watched, window).await;
+                    let results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, &watched, window).await;
                     let elapsed = at.elapsed();
-                    // No request by the end of a bake is not a pass on evidence: say so.
-                    if elapsed >= plan.steps[i].bake {
-                        for gate in results.iter_mut().filter(|g| matches!(g.gate, "error-rate" | "latency")) {
-                            if gate.value == gates::NO_REQUESTS_YET {
-                                gate.value = gates::NO_REQUESTS_IN_STEP.into();
-                                let what = format!(
-                                    "{label}: no request reached {} during the step, so its {} was not measured",
-                                    plan.canary_service,
-                                    if gate.gate == "latency" { "response time" } else { "error rate" }
-                                );
-                                progress.emit(Event::NoEvidence { what: &what }, &controller.table).await;
-                            }
-                        }
-                    }
                     let event = Event::GatesChecked { label: &label, results: &results, elapsed };
                     progress.emit(event, &controller.table).await;
                     controller.note_elapsed(i, step_started.elapsed());

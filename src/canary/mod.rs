@@ -1,11 +1,12 @@
-//! Canary deploys: the controller decides from observations, the gates observe, the executor
-//! (`deploy`) makes the calls; the step grammar lives in `config::steps`, the listener's weights in
-//! `listener`.
+//! Canary deploys: the controller decides from observations, the gates observe (`statistics` says
+//! when their numbers are evidence), the executor (`deploy`) makes the calls; the step grammar lives
+//! in `config::steps`, the listener's weights in `listener`.
 
 pub(crate) mod controller;
 pub(crate) mod deploy;
 pub(crate) mod gates;
 mod metrics;
+pub(crate) mod statistics;
 pub(crate) mod table;
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ fn gates(row: &StepRecord) -> String {
         .map(|g| {
             let mark = match g.verdict {
                 Verdict::Passed => "",
-                Verdict::Failed => " ✗",
+                Verdict::Failed | Verdict::Breached => " ✗",
                 Verdict::Unreadable | Verdict::Waiting => " ?",
             };
             format!("{} {}{mark}", g.gate, g.value)

@@ -4,10 +4,14 @@
 use std::time::Duration;
 
 use super::check::Check;
-use super::parse::{alarm_names, arn, check_interval, ecs_name, http_url, request_count};
+use super::parse::{alarm_names, arn, check_interval, confidence, ecs_name, failure_limit, http_url, request_count};
 use super::{CanarySettings, Gates, Inputs, TrafficSource, steps};
 
 const DEFAULT_CANARY_STEPS: &str = "10%:2m, 50%:2m, 100%";
+/// Two failing checks in a row: one noisy reading never rolls a release back, and a real regression
+/// is caught one interval later (the checks' statistics already need enough requests).
+const DEFAULT_FAILURE_LIMIT: u32 = 2;
+const DEFAULT_CONFIDENCE: f64 = 0.99;
 
 pub(super) fn settings(c: &mut Check, i: &Inputs, service: &str, region: Option<&str>) -> Option<CanarySettings> {
     let steps = c.parse("canary-steps", Some(i.canary_steps.as_deref().unwrap_or(DEFAULT_CANARY_STEPS)), steps::parse);
@@ -76,6 +80,9 @@ pub(super) fn settings(c: &mut Check, i: &Inputs, service: &str, region: Option<
             ),
         );
     }
+    let failure_limit =
+        c.parse("failure-limit", i.failure_limit.as_deref(), failure_limit).unwrap_or(DEFAULT_FAILURE_LIMIT);
+    let confidence = c.parse("gate-confidence", i.gate_confidence.as_deref(), confidence).unwrap_or(DEFAULT_CONFIDENCE);
     let probe_url = c.parse("probe-url", i.probe_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
     let check_interval =
         c.parse("check-interval", i.check_interval.as_deref(), check_interval).unwrap_or(Duration::from_secs(10));
@@ -83,7 +90,7 @@ pub(super) fn settings(c: &mut Check, i: &Inputs, service: &str, region: Option<
         steps: steps?,
         canary_service: canary_service?,
         traffic: traffic?,
-        gates: Gates { alarms, max_error_rate, max_latency, min_requests, probe_url },
+        gates: Gates { alarms, max_error_rate, max_latency, min_requests, failure_limit, confidence, probe_url },
         check_interval,
     })
 }

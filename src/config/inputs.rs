@@ -122,10 +122,18 @@ pub(crate) struct Inputs {
     /// Highest response time of the canary target group: `p99 < 800ms`, `avg < 200ms`, `p99 < stable × 1.3`
     #[arg(long, value_name = "STAT < LIMIT", help_heading = "Canary")]
     pub(crate) max_latency: Option<String>,
-    /// Requests the canary must have answered in a step before the error rate may pass or fail;
-    /// a step with fewer by the end of its bake fails [default: 0: a step without requests is a warning]
+    /// Requests the canary must have answered in a step, on top of what each statistic needs,
+    /// before the error rate or latency may pass; a step with fewer by the end of its bake fails
+    /// [default: 0: a step the gates could not judge passes with a warning]
     #[arg(long, value_name = "N", help_heading = "Canary")]
     pub(crate) min_requests: Option<String>,
+    /// Failing checks in a row before an error-rate, latency or probe gate fails its step (an alarm
+    /// in ALARM, a lost target or a breach ten times the limit fail it at once) [default: 2]
+    #[arg(long, value_name = "N", help_heading = "Canary")]
+    pub(crate) failure_limit: Option<String>,
+    /// Confidence of the error-rate test and of "enough requests" [default: 99%]
+    #[arg(long, value_name = "PERCENT", help_heading = "Canary")]
+    pub(crate) gate_confidence: Option<String>,
     /// URL that must answer 2xx at every check
     #[arg(long, value_name = "URL", help_heading = "Canary")]
     pub(crate) probe_url: Option<String>,

@@ -103,7 +103,7 @@ pub(crate) enum TaskDefinitionSource {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Strategy {
     Rolling,
-    Canary(CanarySettings),
+    Canary(Box<CanarySettings>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,15 +122,20 @@ pub(crate) enum TrafficSource {
     Rule(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Gates {
     pub(crate) alarms: Vec<String>,
     /// Highest accepted 5xx share of requests, absolute or against the stable version.
     pub(crate) max_error_rate: Option<thresholds::ErrorRateLimit>,
     /// Highest accepted response time statistic of the canary target group.
     pub(crate) max_latency: Option<thresholds::LatencyGate>,
-    /// Requests the canary needs in a step before its error rate counts (0: none needed).
+    /// The user's floor of canary requests in a step before the error rate or latency may pass, on
+    /// top of what each statistic needs (0: none; a step left unjudged then passes with a warning).
     pub(crate) min_requests: u64,
+    /// Failing checks in a row before a gate that can be noisy fails its step.
+    pub(crate) failure_limit: u32,
+    /// Of the error-rate test and of the requests a rate needs, as a fraction (0.99).
+    pub(crate) confidence: f64,
     pub(crate) probe_url: Option<String>,
 }
 

@@ -108,6 +108,26 @@ pub(crate) fn request_count(v: &str) -> Result<u64, String> {
     }
 }
 
+/// `failure-limit`: consecutive failing checks before a gate fails its step, 1 to 10.
+pub(crate) fn failure_limit(v: &str) -> Result<u32, String> {
+    match v.trim().parse::<u32>() {
+        Ok(n) if (1..=10).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{v}` is not a number of checks from 1 to 10: write it like `2` (1 fails a step at its first failing check)"
+        )),
+    }
+}
+
+/// `gate-confidence`: the confidence of the error-rate test and of "enough requests", 80% to 99.9%,
+/// as a fraction.
+pub(crate) fn confidence(v: &str) -> Result<f64, String> {
+    let n = v.trim().strip_suffix('%').and_then(|n| n.trim().parse::<f64>().ok());
+    match n {
+        Some(n) if (80.0..=99.9).contains(&n) => Ok(n / 100.0),
+        _ => Err(format!("`{v}` is not a confidence from 80% to 99.9%: write it like `99%` or `95%`")),
+    }
+}
+
 pub(crate) fn key_values(v: &str, what: &str) -> Result<Vec<(String, String)>, String> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for (n, line) in v.lines().enumerate() {

@@ -115,6 +115,11 @@ fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
         (&[("min-requests", "-5")], "min-requests", "not a whole number"),
         (&[("min-requests", "99999999")], "min-requests", "at most 1000000"),
         (&[("min-requests", "50"), ("canary-steps", "10%:1m, 100%")], "min-requests", "step 2 (100%) has no bake time: write it like `100%:1m`"),
+        (&[("failure-limit", "0")], "failure-limit", "from 1 to 10"),
+        (&[("failure-limit", "twice")], "failure-limit", "write it like `2`"),
+        (&[("gate-confidence", "50%")], "gate-confidence", "from 80% to 99.9%"),
+        (&[("gate-confidence", "0.99")], "gate-confidence", "like `99%`"),
+        (&[("max-latency", "p99 < stable × 1.3 + lots")], "max-latency", "no slack"),
         (&[("probe-url", "ftp://example.com")], "probe-url", "http(s) URL"),
         (&[("check-interval", "0s")], "check-interval", "shorter than 1s"),
         (&[("check-interval", "500ms")], "check-interval", "at most once a second"),
@@ -188,6 +193,7 @@ fn a_valid_canary_run_resolves_defaults() {
     assert_eq!(canary.traffic, TrafficSource::ListenerDefault(LISTENER.into()));
     assert_eq!(crate::config::steps::format(&canary.steps), "10%:2m, 50%:2m, 100%");
     assert_eq!(canary.check_interval, Duration::from_secs(10));
+    assert_eq!((canary.gates.failure_limit, canary.gates.confidence, canary.gates.min_requests), (2, 0.99, 0));
     assert!(config.report.pr_comment);
     assert!(!config.dry_run);
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
@@ -209,6 +215,8 @@ fn gates_and_rule_are_typed() {
             ("alarms", "api-5xx, api-latency\nqueue-depth"),
             ("max-error-rate", "0.5%"),
             ("min-requests", "50"),
+            ("failure-limit", "3"),
+            ("gate-confidence", "95%"),
             ("probe-url", "http://127.0.0.1:8080/health"),
             ("check-interval", "1s"),
             ("canary-steps", "25%:5s\n100%:5s"),
@@ -221,6 +229,7 @@ fn gates_and_rule_are_typed() {
     assert_eq!(canary.gates.alarms, ["api-5xx", "api-latency", "queue-depth"]);
     assert_eq!(canary.gates.max_error_rate, Some(thresholds::ErrorRateLimit::Absolute(0.005)));
     assert_eq!(canary.gates.min_requests, 50);
+    assert_eq!((canary.gates.failure_limit, canary.gates.confidence), (3, 0.95));
     assert_eq!(canary.gates.probe_url.as_deref(), Some("http://127.0.0.1:8080/health"));
     assert_eq!(canary.check_interval, Duration::from_secs(1));
     assert_eq!(canary.steps.len(), 2);

@@ -1,6 +1,7 @@
 //! The canary's comparison gates as a user writes them: an error rate absolute (`1%`) or against the
 //! stable version over the same window (`stable + 1%`), and a latency statistic (`p99`, `avg`) below
-//! a duration (`p99 < 800ms`) or a multiple of the stable version's (`p99 < stable × 1.3`).
+//! a duration (`p99 < 800ms`) or a multiple of the stable version's plus a slack
+//! (`p99 < stable × 1.3 + 5ms`; the slack defaults to `DEFAULT_SLACK`).
 
 use std::fmt;
 use std::time::Duration;
@@ -22,11 +23,20 @@ pub(crate) enum LatencyStat {
     Percentile(f64),
 }
 
+/// What a relative latency limit adds to `stable × factor` when the user writes none: a difference
+/// of a few milliseconds is the metric's rounding and a scheduler's hiccup, not a regression (a 2 ms
+/// stable p99 times 1.3 would otherwise fail a canary at 3 ms).
+pub(crate) const DEFAULT_SLACK: Duration = Duration::from_millis(5);
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum LatencyLimit {
     Below(Duration),
-    /// Below the stable target group's same statistic over the same window, times this factor.
-    TimesStable(f64),
+    /// Below the stable target group's same statistic over the same window, times `factor`, plus
+    /// `slack`.
+    TimesStable {
+        factor: f64,
+        slack: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,7 +81,9 @@ impl fmt::Display for LatencyGate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.limit {
             LatencyLimit::Below(d) => write!(f, "{} < {}", self.stat, duration::format(d)),
-            LatencyLimit::TimesStable(x) => write!(f, "{} < stable × {x}", self.stat),
+            LatencyLimit::TimesStable { factor, slack } => {
+                write!(f, "{} < stable × {factor} + {}", self.stat, duration::format(slack))
+            }
         }
     }
 }
@@ -98,9 +110,14 @@ pub(crate) fn error_rate(v: &str) -> Result<ErrorRateLimit, String> {
     }
 }
 
-/// `p99 < 800ms`, `avg < 200ms`, `p99 < stable × 1.3` (`×`, `x` and `*` all mean times).
+/// `p99 < 800ms`, `avg < 200ms`, `p99 < stable × 1.3`, `p99 < stable × 1.3 + 10ms` (`×`, `x` and `*`
+/// all mean times).
 pub(crate) fn latency(v: &str) -> Result<LatencyGate, String> {
-    let bad = |why: &str| format!("`{v}` {why}: write it like `p99 < 800ms`, `avg < 200ms` or `p99 < stable × 1.3`");
+    let bad = |why: &str| {
+        format!(
+            "`{v}` {why}: write it like `p99 < 800ms`, `avg < 200ms` or `p99 < stable × 1.3` (`+ 10ms` for a slack)"
+        )
+    };
     let (stat, limit) = v.split_once('<').ok_or_else(|| bad("has no `<`"))?;
     let stat = match stat.trim() {
         "avg" | "average" => LatencyStat::Average,
@@ -114,8 +131,15 @@ pub(crate) fn latency(v: &str) -> Result<LatencyGate, String> {
         Some(rest) => {
             let factor =
                 rest.trim().strip_prefix(['×', 'x', '*']).ok_or_else(|| bad("compares with `stable` without `×`"))?;
+            let (factor, slack) = match factor.split_once('+') {
+                Some((factor, slack)) => match duration::parse(slack.trim()) {
+                    Ok(d) if d <= Duration::from_secs(60) => (factor, d),
+                    _ => return Err(bad("has no slack of at most 60s after `+`")),
+                },
+                None => (factor, DEFAULT_SLACK),
+            };
             match factor.trim().parse::<f64>() {
-                Ok(x) if (1.0..=100.0).contains(&x) => LatencyLimit::TimesStable(x),
+                Ok(x) if (1.0..=100.0).contains(&x) => LatencyLimit::TimesStable { factor: x, slack },
                 _ => return Err(bad("needs a factor from 1 to 100 after `stable ×`")),
             }
         }
@@ -144,16 +168,22 @@ mod tests {
 
     #[test]
     fn latencies_with_every_way_of_writing_times() {
-        let times = |x| LatencyGate { stat: LatencyStat::Percentile(99.0), limit: LatencyLimit::TimesStable(x) };
+        let times = |factor, ms| LatencyGate {
+            stat: LatencyStat::Percentile(99.0),
+            limit: LatencyLimit::TimesStable { factor, slack: Duration::from_millis(ms) },
+        };
         for written in ["p99 < stable × 1.3", "p99<stable x 1.3", "p99 < stable * 1.3"] {
-            assert_eq!(latency(written), Ok(times(1.3)), "{written}");
+            assert_eq!(latency(written), Ok(times(1.3, 5)), "{written}: the default slack");
         }
+        assert_eq!(latency("p99 < stable × 1.3 + 20ms"), Ok(times(1.3, 20)));
+        assert_eq!(latency("p99 < stable x 2+0ms"), Ok(times(2.0, 0)), "no slack, when asked");
+        assert!(latency("p99 < stable × 1.3 + soon").unwrap_err().contains("no slack"));
         assert_eq!(
             latency("avg < 200ms"),
             Ok(LatencyGate { stat: LatencyStat::Average, limit: LatencyLimit::Below(Duration::from_millis(200)) })
         );
         assert_eq!(latency("p99.9 < 1s").unwrap().stat.cloudwatch(), "p99.9");
-        assert_eq!(latency("p99 < stable × 1.3").unwrap().to_string(), "p99 < stable × 1.3");
+        assert_eq!(latency("p99 < stable × 1.3").unwrap().to_string(), "p99 < stable × 1.3 + 5ms");
         assert_eq!(latency("p99 < 800ms").unwrap().to_string(), "p99 < 800ms");
         assert!(latency("p99 800ms").unwrap_err().contains("has no `<`"));
         assert!(latency("median < 1s").unwrap_err().contains("names no statistic"));

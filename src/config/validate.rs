@@ -191,9 +191,10 @@ fn deploy(
                 })
                 .unwrap_or_default();
             let strategy = match strategy_name.as_deref() {
-                Some("canary") => {
-                    service.as_deref().and_then(|s| super::canary::settings(c, i, s, region)).map(Strategy::Canary)
-                }
+                Some("canary") => service
+                    .as_deref()
+                    .and_then(|s| super::canary::settings(c, i, s, region))
+                    .map(|s| Strategy::Canary(Box::new(s))),
                 _ => Some(Strategy::Rolling),
             };
             let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
@@ -236,6 +237,8 @@ fn deploy(
             ("max-error-rate", &i.max_error_rate),
             ("max-latency", &i.max_latency),
             ("min-requests", &i.min_requests),
+            ("failure-limit", &i.failure_limit),
+            ("gate-confidence", &i.gate_confidence),
             ("probe-url", &i.probe_url),
             ("check-interval", &i.check_interval),
         ] {

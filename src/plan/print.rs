@@ -170,7 +170,7 @@ pub(crate) fn gates_line(c: &super::CanaryPlan) -> String {
         gates.push(format!("alarms not in ALARM: {}", c.gates.alarms.join(", ")));
     }
     if let Some(rate) = c.gates.max_error_rate {
-        gates.push(format!("5xx rate ≤ {rate}"));
+        gates.push(format!("5xx rate ≤ {rate} (tested at {} confidence)", confidence(c.gates.confidence)));
     }
     if let Some(latency) = c.gates.max_latency {
         gates.push(format!("response time {latency}"));
@@ -181,7 +181,19 @@ pub(crate) fn gates_line(c: &super::CanaryPlan) -> String {
     if let Some(url) = &c.gates.probe_url {
         gates.push(format!("{url} answers 2xx"));
     }
+    let noisy = c.gates.max_error_rate.is_some() || c.gates.max_latency.is_some() || c.gates.probe_url.is_some();
+    if noisy && c.gates.failure_limit > 1 {
+        gates.push(format!(
+            "a rate, latency or probe fails its step after {} failing checks in a row",
+            c.gates.failure_limit
+        ));
+    }
     gates.join("; ")
+}
+
+/// `99%`, `99.5%`.
+fn confidence(fraction: f64) -> String {
+    format!("{}%", (fraction * 1000.0).round() / 10.0)
 }
 
 /// The plan as markdown, for the job summary.
@@ -313,6 +325,8 @@ pub(crate) mod tests {
                             max_error_rate: Some(ErrorRateLimit::Absolute(0.01)),
                             max_latency: None,
                             min_requests: 0,
+                            failure_limit: 2,
+                            confidence: 0.99,
                             probe_url: Some("https://example.com/health".into()),
                         },
                         check_interval: Duration::from_secs(10),
@@ -340,7 +354,7 @@ pub(crate) mod tests {
               step 2: 2 task(s) of the new revision on web-canary, weights 50/50, bake 2m
               step 3: 4 task(s) of the new revision on web-canary, weights 0/100, no bake
               then:   promote web to the new revision, weights 100/0, web-canary to 0 tasks
-              gates:  canary targets healthy in web-canary; alarms not in ALARM: web-5xx; 5xx rate ≤ 1%; https://example.com/health answers 2xx (every 10s)
+              gates:  canary targets healthy in web-canary; alarms not in ALARM: web-5xx; 5xx rate ≤ 1% (tested at 99% confidence); https://example.com/health answers 2xx; a rate, latency or probe fails its step after 2 failing checks in a row (every 10s)
             failure:  restore the previous revision
             at most:  1h41m20s (every wait at wait-timeout, then an abort; cover it with the job's timeout-minutes)
         "#]].assert_eq(&text(&canary_plan()));
@@ -359,7 +373,7 @@ pub(crate) mod tests {
             | Container `web` | image 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4 → 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65<br>env LOG_LEVEL added<br>env APP_ENV changed |
             | Strategy | canary |
             | Traffic | listener arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2 |
-            | Gates | canary targets healthy in web-canary; alarms not in ALARM: web-5xx; 5xx rate ≤ 1%; https://example.com/health answers 2xx (every 10s) |
+            | Gates | canary targets healthy in web-canary; alarms not in ALARM: web-5xx; 5xx rate ≤ 1% (tested at 99% confidence); https://example.com/health answers 2xx; a rate, latency or probe fails its step after 2 failing checks in a row (every 10s) |
 
             | Step | Weight (stable/canary) | Canary tasks | Bake |
             |---|---|---|---|

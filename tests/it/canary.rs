@@ -197,6 +197,11 @@ async fn an_alarm_on_the_releases_own_errors_aborts_mid_bake_with_its_reason_in_
         ),
         "{run}"
     );
+    // An alarm in ALARM does not wait for a second check: the first check that sees it aborts.
+    let seen: Vec<&str> =
+        run.stdout.lines().filter(|l| l.contains(": gates ") && l.contains("api-5xx in ALARM")).collect();
+    assert_eq!(seen.len(), 1, "{run}");
+    assert!(seen[0].contains("gates FAIL: "), "{run}");
     let table = std::fs::read_to_string(summary).unwrap();
     assert!(table.contains("| 1 | 50% | 1m | 2 | ` alarms api-5xx in ALARM ✗"), "{table}");
     assert!(table.contains("| FAILED |"), "{table}");
@@ -224,8 +229,36 @@ async fn a_failing_probe_aborts() {
     }
     let run = c.action(&["--canary-steps", "10%:30s, 100%", "--check-interval", "1s", "--probe-url", &url]).run();
     assert_eq!(run.code, Some(1), "{run}");
-    assert!(run.stdout.contains("step 1: probe gate failed: HTTP 503"), "{run}");
+    // A probe is a single reading: it fails the step on failure-limit (2) failing checks in a row.
+    assert!(run.stdout.contains("step 1: probe gate failed 2 consecutive checks: HTTP 503"), "{run}");
     c.assert_safe().await;
+}
+
+/// One failing check is one noisy reading: a probe that answers 503 once and then 200 fails one
+/// check, the next passes and resets the count, and the release is promoted (failure-limit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_check_followed_by_passing_ones_does_not_abort() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let c = setup(&[]).await;
+    let probe = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/health"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&probe)
+        .await;
+    Mock::given(method("GET")).and(path("/health")).respond_with(ResponseTemplate::new(200)).mount(&probe).await;
+    let url = format!("{}/health", probe.uri());
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let run = c.action(&["--canary-steps", "10%:4s, 100%", "--check-interval", "1s", "--probe-url", &url]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    let failing: Vec<&str> = run.stdout.lines().filter(|l| l.contains(": gates failing: ")).collect();
+    assert_eq!(failing.len(), 1, "one check failed:\n{run}");
+    assert!(failing[0].contains("probe HTTP 503"), "{run}");
+    assert!(!run.stdout.contains("probe gate failed"), "{run}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,13 +267,14 @@ async fn a_release_answering_5xx_is_rolled_back_by_its_error_rate() {
     let traffic = Traffic::start(format!("{}/version", c.url));
     let run = c
         .action(&["--canary-steps", "10%:60s, 100%", "--check-interval", "1s", "--max-error-rate", "2%"])
-        .args(["--environment-variables", "FAIL_RATE=0.3"])
+        // The seeded alarm sees the same 5xx: with failure-limit 1 the rate fails at the same check.
+        .args(["--environment-variables", "FAIL_RATE=0.3", "--failure-limit", "1"])
         .spawn();
     let run = finish(run);
     traffic.stop().await;
     assert_eq!(run.code, Some(1), "{run}");
-    assert!(run.stdout.contains("error-rate gate failed:"), "{run}");
-    assert!(run.stdout.contains("above max-error-rate 2%"), "{run}");
+    assert!(run.stdout.contains("error-rate gate failed: "), "{run}");
+    assert!(run.stdout.contains("; limit max-error-rate 2%; above the limit beyond chance at 99%"), "{run}");
     c.assert_safe().await;
 }
 
