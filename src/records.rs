@@ -35,23 +35,33 @@ pub(crate) struct GateResult {
     pub(crate) value: String,
     /// The evidence when it did not pass (alarm name and reason, probe error, what AWS said).
     pub(crate) detail: Option<String>,
+    /// The canary requests behind a rate or latency verdict: a failing check counts towards
+    /// `failure-limit` only on requests the last one had not seen (re-reading the same metric
+    /// datapoint is not a second look).
+    pub(crate) samples: Option<u64>,
 }
 
 impl GateResult {
     pub(crate) fn pass(gate: &'static str, value: impl Into<String>) -> Self {
-        GateResult { gate, verdict: Verdict::Passed, value: value.into(), detail: None }
+        GateResult { gate, verdict: Verdict::Passed, value: value.into(), detail: None, samples: None }
     }
 
     pub(crate) fn fail(gate: &'static str, value: impl Into<String>, detail: impl Into<String>) -> Self {
-        GateResult { gate, verdict: Verdict::Failed, value: value.into(), detail: Some(detail.into()) }
+        GateResult { gate, verdict: Verdict::Failed, value: value.into(), detail: Some(detail.into()), samples: None }
     }
 
     pub(crate) fn breach(gate: &'static str, value: impl Into<String>, detail: impl Into<String>) -> Self {
-        GateResult { gate, verdict: Verdict::Breached, value: value.into(), detail: Some(detail.into()) }
+        GateResult { gate, verdict: Verdict::Breached, value: value.into(), detail: Some(detail.into()), samples: None }
     }
 
     pub(crate) fn waiting(gate: &'static str, value: impl Into<String>, detail: impl Into<String>) -> Self {
-        GateResult { gate, verdict: Verdict::Waiting, value: value.into(), detail: Some(detail.into()) }
+        GateResult { gate, verdict: Verdict::Waiting, value: value.into(), detail: Some(detail.into()), samples: None }
+    }
+
+    /// The same verdict, from `requests` canary requests.
+    pub(crate) fn on(mut self, requests: f64) -> Self {
+        self.samples = Some(requests.max(0.0).round() as u64);
+        self
     }
 
     pub(crate) fn passed(&self) -> bool {

@@ -113,8 +113,8 @@ pub(crate) struct Controller {
     /// Consecutive checks with an unreadable gate.
     unreadable_in_a_row: u32,
     judging: Judging,
-    /// Per gate, its failing checks in a row in the current step.
-    failing_in_a_row: Vec<(&'static str, u32)>,
+    /// Per gate, its failing checks in a row in the current step, and the requests the last one saw.
+    failing_in_a_row: Vec<(&'static str, u32, Option<u64>)>,
     /// Gates of a step that passed without their verdict (too little evidence), for a warning.
     unjudged: Vec<(usize, GateResult)>,
     pub(crate) table: Vec<StepRecord>,
@@ -163,22 +163,29 @@ impl Controller {
     }
 
     /// Counts each gate's failing checks in a row: a failure adds one, a pass resets it, and an
-    /// inconclusive or unreadable check leaves it as it was. Returns each gate's count after `results`.
-    fn count_failures(&mut self, results: &[GateResult]) -> Vec<u32> {
+    /// inconclusive or unreadable check leaves it as it was. During the bake a failure counts only on
+    /// requests the last counted one had not seen (a second read of the same metric datapoint is not
+    /// a second look); once the bake is over there is no more evidence to wait for, and each counts.
+    /// Returns each gate's count after `results`.
+    fn count_failures(&mut self, results: &[GateResult], bake_over: bool) -> Vec<u32> {
         results
             .iter()
             .map(|r| {
-                let at = match self.failing_in_a_row.iter().position(|(g, _)| *g == r.gate) {
+                let at = match self.failing_in_a_row.iter().position(|(g, ..)| *g == r.gate) {
                     Some(at) => at,
                     None => {
-                        self.failing_in_a_row.push((r.gate, 0));
+                        self.failing_in_a_row.push((r.gate, 0, None));
                         self.failing_in_a_row.len() - 1
                     }
                 };
-                let count = &mut self.failing_in_a_row[at].1;
+                let (_, count, seen) = &mut self.failing_in_a_row[at];
                 match r.verdict {
-                    Verdict::Failed | Verdict::Breached => *count += 1,
-                    Verdict::Passed => *count = 0,
+                    Verdict::Failed if !bake_over && r.samples.is_some() && r.samples == *seen => {}
+                    Verdict::Failed | Verdict::Breached => {
+                        *count += 1;
+                        *seen = r.samples;
+                    }
+                    Verdict::Passed => (*count, *seen) = (0, None),
                     Verdict::Waiting | Verdict::Unreadable => {}
                 }
                 *count
@@ -263,7 +270,8 @@ impl Controller {
                 Action::CheckGatesAfter { step: i, wait: self.first_check(i) }
             }
             (Phase::Baking(i), Observation::Checked { mut results, elapsed }) => {
-                let counts = self.count_failures(&results);
+                let bake = self.steps[i].bake;
+                let counts = self.count_failures(&results, elapsed >= bake);
                 let limit = self.judging.failure_limit;
                 // A breach fails the step at once; a failure once it has lasted `failure-limit` checks.
                 let failed: Vec<String> = results
@@ -301,7 +309,6 @@ impl Controller {
                         unreadable.join("; ")
                     ));
                 }
-                let bake = self.steps[i].bake;
                 if elapsed < bake {
                     self.table[i].gates = results;
                     return Action::CheckGatesAfter { step: i, wait: self.check_interval.min(bake - elapsed) };
@@ -724,6 +731,7 @@ mod tests {
             verdict: Verdict::Unreadable,
             value: "could not read".into(),
             detail: Some("CloudWatch GetMetricStatistics: Throttling: Rate exceeded".into()),
+            samples: None,
         }]
     }
 
@@ -733,6 +741,7 @@ mod tests {
             verdict: Verdict::Waiting,
             value: "12 of min-requests 50".into(),
             detail: None,
+            samples: None,
         }]
     }
 
@@ -796,9 +805,12 @@ mod tests {
         assert_eq!(c.next(checked(pass(), 20)), ScaleCanary { step: 1, tasks: 2 }, "evidence in time passes");
     }
 
+    /// An error-rate result on the requests its value names (`3% of 1000`).
     fn rate(verdict: Verdict, value: &str) -> Vec<GateResult> {
         let detail = Some(format!("{value} in detail"));
-        vec![GateResult::pass("alarms", "OK"), GateResult { gate: "error-rate", verdict, value: value.into(), detail }]
+        let requests = value.split(" of ").nth(1).and_then(|t| t.split(':').next()).and_then(|n| n.parse().ok());
+        let result = GateResult { gate: "error-rate", verdict, value: value.into(), detail, samples: requests };
+        vec![GateResult::pass("alarms", "OK"), result]
     }
 
     fn persisting(failure_limit: u32) -> Controller {
@@ -844,6 +856,28 @@ mod tests {
             Some("error-rate gate failed 3 consecutive checks: 3% of 2000 (3% of 2000 in detail)")
         );
         assert_eq!(c.table[0].result, StepResult::Failed);
+    }
+
+    #[test]
+    fn a_second_read_of_the_same_requests_is_not_a_second_failing_check() {
+        let mut c = persisting(2);
+        // Checks every 5 s, a metric published once a minute: the same 1000 requests three times.
+        for elapsed in [5, 10, 15] {
+            let same = checked(rate(Verdict::Failed, "3% of 1000"), elapsed);
+            assert_eq!(c.next(same), CheckGatesAfter { step: 0, wait: secs(5) }, "at {elapsed}s");
+        }
+        assert_eq!(c.next(checked(rate(Verdict::Failed, "3% of 1900"), 16)), SetWeights { stable: 100, canary: 0 });
+        assert_eq!(
+            c.abort_reason(),
+            Some("error-rate gate failed 2 consecutive checks: 3% of 1900 (3% of 1900 in detail)")
+        );
+        // Once the bake is over there is nothing more to wait for: the same requests count again.
+        let mut c = persisting(2);
+        assert_eq!(
+            c.next(checked(rate(Verdict::Failed, "3% of 1000"), 20)),
+            CheckGatesAfter { step: 0, wait: secs(5) }
+        );
+        assert_eq!(c.next(checked(rate(Verdict::Failed, "3% of 1000"), 25)), SetWeights { stable: 100, canary: 0 });
     }
 
     #[test]

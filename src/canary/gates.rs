@@ -68,13 +68,18 @@ pub(crate) async fn check(
         true => Some(baseline(ctx, window).await.map_err(|e| format!("{e:#}"))),
         false => None,
     };
+    // Each verdict carries the canary requests it was made on.
+    let on = |r: GateResult| match &canary {
+        Some(Ok(c)) => r.on(c.requests),
+        _ => r,
+    };
     if let (Some(limit), Some(canary)) = (rate, &canary) {
         let stable = stable.as_ref().map(|b| b.as_ref().map(|b| (b.counts, b.label)));
-        let result = error_rate_verdict(canary, stable, limit, ctx.gates);
+        let result = error_rate_verdict(canary, stable, limit, ctx.gates).map(on);
         results.push(result.unwrap_or_else(|e| unknown("error-rate", anyhow::anyhow!("{e}"))));
     }
     if let (Some(gate), Some(canary)) = (latency_gate, &canary) {
-        let result = latency(ctx, gate, window, canary, stable.as_ref()).await;
+        let result = latency(ctx, gate, window, canary, stable.as_ref()).await.map(on);
         results.push(result.unwrap_or_else(|e| unknown("latency", e)));
     }
     if let Some(url) = &ctx.gates.probe_url {
@@ -86,7 +91,8 @@ pub(crate) async fn check(
 /// A gate that could not be read is no verdict either way (never a pass: a deploy tool must not
 /// pass what it could not see); the controller asks again and fails the step if it stays unread.
 fn unknown(gate: &'static str, e: anyhow::Error) -> GateResult {
-    GateResult { gate, verdict: Verdict::Unreadable, value: "could not read".into(), detail: Some(format!("{e:#}")) }
+    let detail = Some(format!("{e:#}"));
+    GateResult { gate, verdict: Verdict::Unreadable, value: "could not read".into(), detail, samples: None }
 }
 
 async fn alarms(ctx: &GateContext<'_>) -> Result<GateResult> {
@@ -261,12 +267,7 @@ pub(crate) fn rate_verdict(
         );
     }
     if canary.requests <= 0.0 {
-        return GateResult {
-            gate: "error-rate",
-            verdict: Verdict::Waiting,
-            value: NO_REQUESTS_YET.into(),
-            detail: None,
-        };
+        return GateResult::waiting("error-rate", NO_REQUESTS_YET, "no request reached the canary yet");
     }
     let rate = canary.rate();
     // The limit, what the canary may not exceed beyond chance, the requests each side needs, and
@@ -411,7 +412,7 @@ pub(crate) fn latency_verdict(
     let stat = gate.stat;
     let needed = latency_samples_needed(stat).max(min_requests);
     if canary.requests <= 0.0 {
-        return GateResult { gate: "latency", verdict: Verdict::Waiting, value: NO_REQUESTS_YET.into(), detail: None };
+        return GateResult::waiting("latency", NO_REQUESTS_YET, "no request reached the canary yet");
     }
     let seen = |side: &Side<'_>| side.time.map(ms).unwrap_or_else(|| "not published yet".into());
     let relative = matches!(gate.limit, LatencyLimit::TimesStable { .. });

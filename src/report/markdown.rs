@@ -203,7 +203,7 @@ mod tests {
 
     fn gate(gate: &'static str, passed: bool, value: &str) -> GateResult {
         let verdict = if passed { Verdict::Passed } else { Verdict::Failed };
-        GateResult { gate, verdict, value: value.into(), detail: None }
+        GateResult { gate, verdict, value: value.into(), detail: None, samples: None }
     }
 
     fn row(weight: u8, tasks: i32, result: StepResult, gates: Vec<GateResult>, took: Option<u64>) -> StepRecord {
@@ -319,6 +319,7 @@ mod tests {
             verdict: Verdict::Failed,
             value: "api-5xx in ALARM".into(),
             detail: Some("api-5xx: Threshold Crossed: 3 datapoints were greater than 1.0".into()),
+            samples: None,
         };
         let mut v = view(
             Status::Ended(Outcome::RolledBack {
