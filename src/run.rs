@@ -109,6 +109,12 @@ fn configure(args: Vec<OsString>, var: &impl Fn(&str) -> Option<String>, gha: &G
     if let Some(token) = &inputs.github_token {
         gha.mask(token);
     }
+    // Before anything could print them: the build's secrets, one ID=VALUE a line.
+    for line in inputs.secrets.as_deref().unwrap_or_default().lines() {
+        if let Some((_, value)) = line.trim().split_once('=').filter(|(_, v)| !v.is_empty()) {
+            gha.mask(value);
+        }
+    }
     let config = Config::from_inputs(&inputs, var).map_err(|errors| {
         for e in &errors.0 {
             gha.error("Invalid input", &e.to_string());

@@ -56,6 +56,14 @@ pub(crate) struct Inputs {
     /// Build arguments, one KEY=VALUE a line
     #[arg(long, value_name = "KEY=VALUE...", help_heading = "Image")]
     pub(crate) build_args: Option<String>,
+    /// Build secrets, one ID=VALUE a line, for `RUN --mount=type=secret,id=ID` (BuildKit); masked,
+    /// never in the image
+    #[arg(long, value_name = "ID=VALUE...", help_heading = "Image")]
+    pub(crate) secrets: Option<String>,
+    /// `auto`: BuildKit when the engine offers it (API 1.39+), else the classic builder; `classic`:
+    /// always the classic builder [default: auto]
+    #[arg(long, value_name = "auto|classic", help_heading = "Image")]
+    pub(crate) builder: Option<String>,
     /// Target platform, e.g. linux/amd64 or linux/arm64
     #[arg(long, value_name = "OS/ARCH", help_heading = "Image")]
     pub(crate) platform: Option<String>,

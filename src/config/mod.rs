@@ -65,8 +65,20 @@ pub(crate) struct BuildSettings {
     pub(crate) dockerfile: String,
     pub(crate) target: Option<String>,
     pub(crate) build_args: Vec<(String, String)>,
+    /// Build secrets by id, for `RUN --mount=type=secret` (BuildKit only).
+    pub(crate) secrets: Vec<(String, Secret)>,
+    pub(crate) builder: Builder,
     pub(crate) platform: Option<String>,
     pub(crate) tag: String,
+}
+
+/// Which of the engine's builders builds the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Builder {
+    /// BuildKit when the engine offers it (API 1.39+), else the classic builder.
+    Auto,
+    /// The classic builder (a Dockerfile that needs BuildKit is refused before anything runs).
+    Classic,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,8 +10,8 @@ use super::parse::{
     platform, positive_duration, region, registry_host, service_names, session_name,
 };
 use super::{
-    AwsSettings, BuildSettings, Config, DeploySettings, ImageSource, InputErrors, Inputs, ReportSettings, Strategy,
-    TaskDefinitionSource,
+    AwsSettings, BuildSettings, Builder, Config, DeploySettings, ImageSource, InputErrors, Inputs, ReportSettings,
+    Strategy, TaskDefinitionSource,
 };
 use crate::secret::Secret;
 
@@ -88,6 +88,8 @@ fn image(c: &mut Check, i: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Opt
             for (name, value) in [
                 ("image-tag", &i.image_tag),
                 ("build-args", &i.build_args),
+                ("secrets", &i.secrets),
+                ("builder", &i.builder),
                 ("target", &i.target),
                 ("platform", &i.platform),
             ] {
@@ -102,6 +104,14 @@ fn image(c: &mut Check, i: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Opt
             let repository = c.parse("ecr-repository", Some(&repository), ecr_repository_name);
             let registry = c.parse("registry", i.registry.as_deref(), registry_host);
             let build_args = c.parse("build-args", i.build_args.as_deref(), build_args).unwrap_or_default();
+            let secrets = c.parse("secrets", i.secrets.as_deref(), build_secrets).unwrap_or_default();
+            let builder = c.parse("builder", i.builder.as_deref(), builder).unwrap_or(Builder::Auto);
+            if builder == Builder::Classic && !secrets.is_empty() {
+                c.fail(
+                    "secrets",
+                    "need BuildKit (`RUN --mount=type=secret`), and `builder` is `classic`: set `builder: auto`",
+                );
+            }
             let platform = c.parse("platform", i.platform.as_deref(), platform);
             // The commit the workspace has checked out, which is what gets built; GITHUB_SHA otherwise.
             let tag = match set(&i.image_tag).or_else(|| super::git::built_commit(var)) {
@@ -120,6 +130,8 @@ fn image(c: &mut Check, i: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Opt
                     dockerfile: set(&i.dockerfile).unwrap_or_else(|| "Dockerfile".into()),
                     target: set(&i.target),
                     build_args,
+                    secrets,
+                    builder,
                     platform,
                     tag,
                 })),
@@ -296,11 +308,51 @@ fn build_args(v: &str) -> Result<Vec<(String, String)>, String> {
             return Err(format!(
                 "the value of `{key}` looks like {kind} (not shown). Build-arg values are recorded in the image's \
                  history, readable by anyone who can pull the image: give the running service its secrets through \
-                 the task definition's `secrets`, and keep build-time credentials out of the image"
+                 the task definition's `secrets`; a credential the build itself needs goes in `secrets` and is read \
+                 with `RUN --mount=type=secret,id={}`",
+                key.to_ascii_lowercase()
             ));
         }
     }
     Ok(pairs)
+}
+
+/// `ID=VALUE` lines: the build's secrets. Errors name the id, never the value.
+fn build_secrets(v: &str) -> Result<Vec<(String, Secret)>, String> {
+    let mut out: Vec<(String, Secret)> = Vec::new();
+    for (n, line) in v.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((id, value)) = line.split_once('=') else {
+            return Err(format!("line {} is not ID=VALUE (its text is not shown: it may be a secret)", n + 1));
+        };
+        let id = id.trim();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            return Err(format!(
+                "line {}: the id must be letters, digits, `_`, `-` or `.`, as `RUN --mount=type=secret,id=npm_token` names it",
+                n + 1
+            ));
+        }
+        if out.iter().any(|(seen, _)| seen == id) {
+            return Err(format!("`{id}` is given twice"));
+        }
+        if value.is_empty() {
+            return Err(format!("`{id}` is empty: a secret the build reads must have a value"));
+        }
+        out.push((id.to_string(), Secret::new(value)));
+    }
+    Ok(out)
+}
+
+/// `auto` or `classic`.
+fn builder(v: &str) -> Result<Builder, String> {
+    match v.trim() {
+        "auto" => Ok(Builder::Auto),
+        "classic" => Ok(Builder::Classic),
+        _ => Err(format!("`{v}` is not a builder: write `auto` (BuildKit when the engine offers it) or `classic`")),
+    }
 }
 
 /// A service's task count: a whole number up to ECS's 5,000 tasks a service.

@@ -76,8 +76,16 @@ fn matches_or_parent(glob: &GlobMatcher, path: &str) -> bool {
     false
 }
 
-/// The tar of `context`, honouring its `.dockerignore`. The Dockerfile and `.dockerignore` always go
-/// in (the engine needs them), as the Docker CLI does.
+/// The ignore file that applies to `dockerfile`: `<Dockerfile>.dockerignore` beside it when there is
+/// one (BuildKit's rule, so that several Dockerfiles share a context), else the context's
+/// `.dockerignore`; its path relative to the context.
+fn ignore_file(context: &Path, dockerfile: &str) -> Option<String> {
+    let own = format!("{dockerfile}.dockerignore");
+    [own, ".dockerignore".to_string()].into_iter().find(|f| context.join(f).is_file())
+}
+
+/// The tar of `context`, honouring its ignore file (above). The Dockerfile and the ignore files always
+/// go in (the engine needs them), as the Docker CLI does.
 pub(crate) fn tar(context: &Path, dockerfile: &str) -> Result<Vec<u8>> {
     if !context.is_dir() {
         bail!(
@@ -85,15 +93,18 @@ pub(crate) fn tar(context: &Path, dockerfile: &str) -> Result<Vec<u8>> {
             context.display()
         );
     }
-    let ignore = match std::fs::read_to_string(context.join(".dockerignore")) {
-        Ok(text) => DockerIgnore::parse(&text)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore { rules: Vec::new() },
-        Err(e) => return Err(e).context("could not read .dockerignore"),
+    let ignore = match ignore_file(context, dockerfile) {
+        Some(file) => {
+            let text =
+                std::fs::read_to_string(context.join(&file)).with_context(|| format!("could not read {file}"))?;
+            DockerIgnore::parse(&text)?
+        }
+        None => DockerIgnore { rules: Vec::new() },
     };
     if !context.join(dockerfile).is_file() {
         bail!("no Dockerfile at {}: check `dockerfile` (relative to the context)", context.join(dockerfile).display());
     }
-    let always = [clean(dockerfile), ".dockerignore".to_string()];
+    let always = [clean(dockerfile), ".dockerignore".to_string(), clean(&format!("{dockerfile}.dockerignore"))];
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
     let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
@@ -177,6 +188,33 @@ mod tests {
             archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
         names.sort();
         assert_eq!(names, [".dockerignore", "Dockerfile", "app"]);
+    }
+
+    #[test]
+    fn a_dockerfiles_own_ignore_file_comes_before_the_contexts() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("docker")).unwrap();
+        std::fs::write(root.join("docker/api.Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(root.join("docker/api.Dockerfile.dockerignore"), "web\n").unwrap();
+        std::fs::write(root.join(".dockerignore"), "api\n").unwrap();
+        std::fs::write(root.join("api"), "a").unwrap();
+        std::fs::write(root.join("web"), "w").unwrap();
+        let names = |dockerfile: &str| {
+            let bytes = tar(root, dockerfile).unwrap();
+            let mut archive = tar::Archive::new(bytes.as_slice());
+            let mut names: Vec<String> = archive
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with('/') && !n.starts_with("docker"))
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names("docker/api.Dockerfile"), [".dockerignore", "api"], "its own file: web is left out");
+        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+        assert_eq!(names("Dockerfile"), [".dockerignore", "Dockerfile", "web"], "none of its own: .dockerignore");
     }
 
     #[test]

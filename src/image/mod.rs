@@ -1,6 +1,7 @@
 //! The image stage: make sure the image to deploy is in the registry, and know it by digest. A tag
 //! that already exists is neither built nor pushed, so a re-run costs one HEAD request.
 
+pub(crate) mod buildkit;
 pub(crate) mod context;
 pub(crate) mod docker;
 pub(crate) mod registry;
@@ -8,11 +9,11 @@ pub(crate) mod registry;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use aws_sdk_ecs::primitives::{DateTime, DateTimeFormat};
 
 use crate::aws::Aws;
-use crate::config::BuildSettings;
+use crate::config::{BuildSettings, Builder};
 use crate::gha::Gha;
 use crate::plan::ImagePlan;
 
@@ -52,6 +53,8 @@ pub(crate) async fn ensure(
     }
 
     let engine = docker::connect().await?;
+    let api = engine.version().await.ok().and_then(|v| v.api_version).unwrap_or_default();
+    let buildkit = build.builder == Builder::Auto && buildkit::offers_buildkit(&api);
     {
         let _group = gha.group(&format!("Build {tagged}"));
         let context_tar = context::tar(&build.context, &build.dockerfile)?;
@@ -60,17 +63,48 @@ pub(crate) async fn ensure(
             build.context.display(),
             context_tar.len() / 1024
         ));
-        let request = docker::BuildRequest {
-            context_tar,
-            dockerfile: &build.dockerfile,
-            tag: &tagged,
-            target: build.target.as_deref(),
-            platform: build.platform.as_deref(),
-            build_args: &build.build_args,
-            labels,
-        };
-        let id = docker::build(&engine, request, gha).await?;
-        gha.info(&format!("built {tagged} ({id})"));
+        if buildkit {
+            let provided = buildkit::session::Provided {
+                secrets: build.secrets.iter().cloned().collect(),
+                registry: Some((auth.host.clone(), auth.username.clone(), auth.password.clone())),
+            };
+            let request = buildkit::Build {
+                context_tar,
+                dockerfile: &build.dockerfile,
+                tag: &tagged,
+                target: build.target.as_deref(),
+                platform: build.platform.as_deref(),
+                build_args: &build.build_args,
+                labels: &labels,
+                provided,
+            };
+            let built = buildkit::build(request, gha).await?;
+            gha.info(&format!(
+                "built {tagged} ({}) with BuildKit in {:.1}s: {} step(s), {} from cache",
+                built.image_id, built.seconds, built.steps, built.cached
+            ));
+        } else {
+            if !build.secrets.is_empty() {
+                bail!(
+                    "`secrets` need BuildKit, which this Docker engine (API {api}) does not offer: use an engine \
+                     with API 1.39 or later (Docker 18.09+)"
+                );
+            }
+            let why =
+                if build.builder == Builder::Classic { "`builder: classic`" } else { "no BuildKit in this engine" };
+            gha.info(&format!("building with the classic builder ({why})"));
+            let request = docker::BuildRequest {
+                context_tar,
+                dockerfile: &build.dockerfile,
+                tag: &tagged,
+                target: build.target.as_deref(),
+                platform: build.platform.as_deref(),
+                build_args: &build.build_args,
+                labels,
+            };
+            let id = docker::build(&engine, request, gha).await?;
+            gha.info(&format!("built {tagged} ({id})"));
+        }
     }
     let summary = {
         let _group = gha.group(&format!("Push {tagged}"));

@@ -99,6 +99,10 @@ async fn stages<R: Progress + Clone>(
         let _group = gha.group("Plan");
         let plan =
             unless_cancelled("Could not plan the deploy", Left::Nothing, plan::resolve(config, aws, gha)).await?;
+        if let ImageSource::Build(build) = &config.image {
+            let checked = crate::image::buildkit::check_builder(build);
+            unless_cancelled("Could not plan the deploy", Left::Nothing, checked).await?;
+        }
         if let Some(deploy) = &plan.deploy {
             mask_environment(deploy, gha);
         }

@@ -62,7 +62,8 @@ async fn builds_and_pushes_then_a_rerun_builds_and_pushes_nothing() {
     assert_eq!(output(&run, "image-digest"), digest);
     assert_eq!(output(&run, "image-uri"), format!("{}/demo-app@{digest}", stack.registry));
     assert!(run.stdout.contains("::group::Build"), "{run}");
-    assert!(run.stdout.contains("Step 2/"), "build output streams into the log:\n{run}");
+    assert!(run.stdout.contains("] COPY dist/demo-app /demo-app  "), "a line per step streams into the log:\n{run}");
+    assert!(run.stdout.contains(") with BuildKit in "), "{run}");
 
     // The same run again: the engine records no build and no push, the registry keeps the digest.
     let docker = Docker::connect_with_local_defaults().unwrap();
@@ -178,9 +179,9 @@ async fn a_broken_dockerfile_shows_the_failing_instruction_and_pushes_nothing() 
     let tag = unique("broken");
     let run = build_only(&stack, dir.path(), "broken", &tag);
     assert_eq!(run.code, Some(1), "{run}");
-    // The failing instruction, then the builder's own error line (after an escaped newline).
-    assert!(run.stdout.contains("::error title=Image failed::the image build failed at Step 2/"), "{run}");
-    assert!(run.stdout.contains(" : COPY does-not-exist /app%0ACOPY failed: file not found in build context"), "{run}");
+    // The failing step and BuildKit's own error for it.
+    assert!(run.stdout.contains("::error title=Image failed::the image build failed at #"), "{run}");
+    assert!(run.stdout.contains("] COPY does-not-exist /app: \"/does-not-exist\" not found"), "{run}");
     assert_eq!(registry_digest(&stack, "broken", &tag).await, None);
 }
 

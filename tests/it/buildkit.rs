@@ -1,0 +1,190 @@
+//! The Dockerfiles teams have (issue 26): BuildKit-only syntax built through the engine's API with
+//! a session, each feature checked in the image it produced; build secrets that reach only their
+//! mount and no sink; and a BuildKit-only Dockerfile refused before anything runs when the build
+//! would be classic. Images start from a static busybox (Debian's busybox-static, `FROM scratch`):
+//! nothing can be pulled here.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{Run, Stack, output, stack, unique};
+
+/// A base image with a shell, built once per test process with the classic builder (the docker
+/// CLI's legacy build: no session, nothing pulled).
+fn busybox_base() -> &'static str {
+    static BASE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy("/bin/busybox", dir.path().join("busybox"))
+            .expect("/bin/busybox: Debian's busybox-static (scripts/stack up installs it)");
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        )
+        .unwrap();
+        let out = Command::new("docker")
+            .args(["build", "-q", "-t", "ecs-deploy-action-test/busybox:base"])
+            .arg(dir.path())
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "the busybox base: {}", String::from_utf8_lossy(&out.stderr));
+        "ecs-deploy-action-test/busybox:base"
+    })
+}
+
+/// A context with `files`, built and pushed by the action (nothing deployed), with `extra` flags.
+fn build(stack: &Stack, files: &[(&str, &str)], repo: &str, extra: &[&str]) -> (Run, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    write_context(dir.path(), files);
+    let tag = unique("bk");
+    let outputs = dir.path().join("outputs");
+    let summary = dir.path().join("summary");
+    let mut run = stack
+        .action()
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_ACTIONS", "true")
+        .args(["--aws-region", &stack.region, "--ecr-repository", repo, "--registry", &stack.registry])
+        .args(["--image-tag", &tag])
+        .args([std::ffi::OsStr::new("--context"), dir.path().as_os_str()])
+        .args(extra)
+        .run();
+    run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
+    let summary = std::fs::read_to_string(summary).unwrap_or_default();
+    (run, format!("{}/{repo}:{tag}", stack.registry), summary)
+}
+
+fn write_context(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// What `script` prints in a container of `image` (busybox's sh).
+fn inside(image: &str, script: &str) -> String {
+    let out = Command::new("docker").args(["run", "--rm", image, "sh", "-c", script]).output().unwrap();
+    assert!(out.status.success(), "{script} in {image}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn dockerfile() -> String {
+    format!(
+        "FROM {base} AS base\n\
+         FROM base AS unused\n\
+         RUN exit 1\n\
+         FROM base AS app\n\
+         ARG TARGETARCH\n\
+         ARG GREETING\n\
+         ARG ROUND\n\
+         COPY --chmod=755 run.sh /run.sh\n\
+         RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cp /mnt/data.txt /copied.txt\n\
+         RUN --mount=type=tmpfs,target=/scratch sh -c 'echo x > /scratch/x && ls /scratch > /tmpfs-seen'\n\
+         RUN --mount=type=cache,target=/cache sh -c 'echo $ROUND >> /cache/rounds; cat /cache/rounds | wc -l > /cache-rounds'\n\
+         RUN echo \"$TARGETARCH $GREETING\" > /args\n\
+         FROM app AS final\n\
+         RUN exit 1\n",
+        base = busybox_base()
+    )
+}
+
+#[tokio::test]
+async fn buildkit_only_syntax_builds_and_each_feature_is_in_the_image() {
+    let stack = stack().await;
+    let dockerfile = dockerfile();
+    let files =
+        [("Dockerfile", dockerfile.as_str()), ("run.sh", "#!/bin/sh\necho run\n"), ("data.txt", "from a bind mount\n")];
+    let flags = ["--target", "app", "--build-args", "GREETING=hello\nROUND=1"];
+    let (run, image, summary) = build(&stack, &files, "bk-features", &flags);
+    assert_eq!(run.code, Some(0), "{run}");
+    // One line per step as it completes, the Dockerfile's steps named as BuildKit names them.
+    assert!(run.stdout.contains("] RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cp "), "{run}");
+    assert!(run.stdout.contains("  DONE "), "{run}");
+    assert!(run.stdout.contains(") with BuildKit in "), "{run}");
+    assert!(!run.stdout.contains("RUN exit 1"), "stages the target does not need are not built:\n{run}");
+    assert!(!output(&run, "image-digest").is_empty(), "{run}");
+    assert!(!summary.contains("RUN exit 1"), "{summary}");
+    assert_eq!(inside(&image, "stat -c %a /run.sh"), "755", "COPY --chmod");
+    assert_eq!(inside(&image, "cat /copied.txt"), "from a bind mount", "RUN --mount=type=bind");
+    assert_eq!(inside(&image, "cat /tmpfs-seen; ls /scratch 2>/dev/null | wc -l"), "x\n0", "RUN --mount=type=tmpfs");
+    assert_eq!(inside(&image, "cat /args"), "amd64 hello", "ARG TARGETARCH is set, build-args reach ARG");
+    assert_eq!(
+        inside(&image, "cat /cache-rounds; ls /cache 2>/dev/null | wc -l"),
+        "1\n0",
+        "a cache mount is not in the image"
+    );
+
+    // The cache mount outlives the build: the next build that runs the step finds the last one's.
+    let flags = ["--target", "app", "--build-args", "GREETING=hello\nROUND=2"];
+    let (run, image, _) = build(&stack, &files, "bk-features", &flags);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(inside(&image, "cat /cache-rounds"), "2", "RUN --mount=type=cache kept /cache between builds");
+    assert!(run.stdout.contains("] COPY --chmod=755 run.sh /run.sh  CACHED"), "what did not change is cached:\n{run}");
+}
+
+#[tokio::test]
+async fn a_build_secret_reaches_its_mount_and_nothing_else() {
+    let stack = stack().await;
+    let secret = format!("npm_{}", unique("s3cr3t"));
+    // A secret is no part of a step's cache key: the nonce makes this build's steps its own.
+    let dockerfile = format!(
+        "FROM {}\nRUN echo {} > /nonce\nRUN --mount=type=secret,id=npm_token sha256sum /run/secrets/npm_token | cut -c1-64 > /secret-sum\n",
+        busybox_base(),
+        unique("nonce")
+    );
+    let (run, image, summary) =
+        build(&stack, &[("Dockerfile", &dockerfile)], "bk-secret", &["--secrets", &format!("npm_token={secret}")]);
+    assert_eq!(run.code, Some(0), "{run}");
+    let sum =
+        Command::new("sh").args(["-c", &format!("printf %s '{secret}' | sha256sum | cut -c1-64")]).output().unwrap();
+    assert_eq!(
+        inside(&image, "cat /secret-sum"),
+        String::from_utf8_lossy(&sum.stdout).trim(),
+        "the mount had the value"
+    );
+    assert_eq!(inside(&image, "ls /run/secrets 2>/dev/null | wc -l"), "0", "not in the image's filesystem");
+    let history = Command::new("docker").args(["history", "--no-trunc", &image]).output().unwrap();
+    let inspect = Command::new("docker").args(["image", "inspect", &image]).output().unwrap();
+    let saved = Command::new("docker").args(["save", &image]).output().unwrap();
+    for (sink, text) in [
+        ("the image's history", String::from_utf8_lossy(&history.stdout).into_owned()),
+        ("the image's config", String::from_utf8_lossy(&inspect.stdout).into_owned()),
+        ("the image's layers", String::from_utf8_lossy(&saved.stdout).into_owned()),
+        ("the log (but its mask command)", log_but_masks(&run)),
+        ("the outputs", run.outputs.clone()),
+        ("the summary", summary),
+    ] {
+        assert!(!text.contains(&secret), "the secret is in {sink}");
+    }
+    assert!(run.stdout.contains(&format!("::add-mask::{secret}")), "masked before first use:\n{run}");
+}
+
+/// The run's log without the `::add-mask::` lines, which carry the values they mask by design.
+fn log_but_masks(run: &Run) -> String {
+    let all = format!("{}\n{}", run.stdout, run.stderr);
+    all.lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn a_buildkit_only_dockerfile_is_refused_before_anything_runs_when_the_build_would_be_classic() {
+    let stack = stack().await;
+    let dockerfile = format!("FROM {}\nRUN echo one\nRUN --mount=type=cache,target=/c echo two\n", busybox_base());
+    let (run, image, _) = build(&stack, &[("Dockerfile", &dockerfile)], "bk-classic", &["--builder", "classic"]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(
+        run.stdout
+            .contains("Dockerfile:3: `RUN --mount=type=cache,target=/c` needs BuildKit, and `builder` is `classic`"),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("::group::Build"), "nothing was built:\n{run}");
+    let inspected = Command::new("docker").args(["image", "inspect", &image]).output().unwrap();
+    assert!(!inspected.status.success(), "no image was made");
+    // What the classic builder can build, it builds, and says which builder it was.
+    let plain = format!("FROM {}\nRUN echo one > /one\n", busybox_base());
+    let (run, image, _) = build(&stack, &[("Dockerfile", &plain)], "bk-classic", &["--builder", "classic"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("building with the classic builder (`builder: classic`)"), "{run}");
+    assert_eq!(inside(&image, "cat /one"), "one");
+}
