@@ -125,6 +125,20 @@ pub(crate) async fn push(
     Ok(summary)
 }
 
+/// Tags `image` as `name:tag` and pushes that tag.
+pub(crate) async fn tag_and_push(
+    docker: &Docker,
+    image: &str,
+    name: &str,
+    tag: &str,
+    auth: &RegistryAuth,
+    gha: &Gha,
+) -> Result<()> {
+    let options = bollard::query_parameters::TagImageOptionsBuilder::new().repo(name).tag(tag).build();
+    docker.tag_image(image, Some(options)).await.map_err(|e| anyhow!("could not tag {image} as {name}:{tag}: {e}"))?;
+    push(docker, name, tag, auth, gha).await.map(|_| ())
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PushSummary {
     pub(crate) pushed: u32,

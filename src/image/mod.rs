@@ -17,6 +17,9 @@ use crate::config::{BuildSettings, Builder};
 use crate::gha::Gha;
 use crate::plan::ImagePlan;
 
+/// The repository's tag that holds the build cache (an image with inline cache metadata).
+pub(crate) const CACHE_TAG: &str = "buildcache";
+
 /// The image the service will run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Image {
@@ -55,6 +58,10 @@ pub(crate) async fn ensure(
     let engine = docker::connect().await?;
     let api = engine.version().await.ok().and_then(|v| v.api_version).unwrap_or_default();
     let buildkit = build.builder == Builder::Auto && buildkit::offers_buildkit(&api);
+    // The build cache lives in the repository under one tag: each BuildKit build reads it and the
+    // push writes it (inline cache), so a runner whose engine never saw the image reuses every
+    // layer above what changed.
+    let cache = format!("{registry_host}/{repository}:{CACHE_TAG}");
     {
         let _group = gha.group(&format!("Build {tagged}"));
         let context_tar = context::tar(&build.context, &build.dockerfile)?;
@@ -76,6 +83,7 @@ pub(crate) async fn ensure(
                 platform: build.platform.as_deref(),
                 build_args: &build.build_args,
                 labels: &labels,
+                cache_from: std::slice::from_ref(&cache),
                 provided,
             };
             let built = buildkit::build(request, gha).await?;
@@ -108,7 +116,16 @@ pub(crate) async fn ensure(
     }
     let summary = {
         let _group = gha.group(&format!("Push {tagged}"));
-        docker::push(&engine, &format!("{registry_host}/{repository}"), tag, &auth, gha).await?
+        let name = format!("{registry_host}/{repository}");
+        let summary = docker::push(&engine, &name, tag, &auth, gha).await?;
+        if buildkit {
+            // Its layers are in the registry now: the cache tag costs a manifest.
+            match docker::tag_and_push(&engine, &tagged, &name, CACHE_TAG, &auth, gha).await {
+                Ok(()) => gha.info(&format!("build cache: {cache} (the next build reuses what did not change)")),
+                Err(e) => gha.warning(&format!("the build cache could not be kept in {cache}: {e:#}")),
+            }
+        }
+        summary
     };
     let digest = registry
         .digest(repository, tag)

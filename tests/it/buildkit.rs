@@ -37,6 +37,12 @@ fn busybox_base() -> &'static str {
 fn build(stack: &Stack, files: &[(&str, &str)], repo: &str, extra: &[&str]) -> (Run, String, String) {
     let dir = tempfile::tempdir().unwrap();
     write_context(dir.path(), files);
+    build_in(stack, dir.path(), repo, extra)
+}
+
+/// The context `dir`, built and pushed by the action; with the image it pushed and the summary.
+fn build_in(stack: &Stack, context: &Path, repo: &str, extra: &[&str]) -> (Run, String, String) {
+    let dir = tempfile::tempdir().unwrap();
     let tag = unique("bk");
     let outputs = dir.path().join("outputs");
     let summary = dir.path().join("summary");
@@ -47,7 +53,7 @@ fn build(stack: &Stack, files: &[(&str, &str)], repo: &str, extra: &[&str]) -> (
         .env("GITHUB_ACTIONS", "true")
         .args(["--aws-region", &stack.region, "--ecr-repository", repo, "--registry", &stack.registry])
         .args(["--image-tag", &tag])
-        .args([std::ffi::OsStr::new("--context"), dir.path().as_os_str()])
+        .args([std::ffi::OsStr::new("--context"), context.as_os_str()])
         .args(extra)
         .run();
     run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
@@ -187,4 +193,123 @@ async fn a_buildkit_only_dockerfile_is_refused_before_anything_runs_when_the_bui
     assert_eq!(run.code, Some(0), "{run}");
     assert!(run.stdout.contains("building with the classic builder (`builder: classic`)"), "{run}");
     assert_eq!(inside(&image, "cat /one"), "one");
+}
+
+/// A second Docker engine with an empty data root on a socket of its own: a fresh runner. It gets a
+/// bridge of its own: a daemon started with `--bridge=none` deletes the host's docker0, which the
+/// stack's engine needs.
+struct FreshEngine {
+    dir: tempfile::TempDir,
+    daemon: std::process::Child,
+    bridge: String,
+}
+
+impl FreshEngine {
+    fn start() -> FreshEngine {
+        let dir = tempfile::tempdir().unwrap();
+        let bridge = format!("br{}", &unique("f")[2..]).chars().take(15).collect::<String>();
+        let made = Command::new("ip").args(["link", "add", &bridge, "type", "bridge"]).status().unwrap();
+        assert!(made.success(), "ip link add {bridge} type bridge");
+        let _ = Command::new("ip").args(["addr", "add", "10.231.0.1/24", "dev", &bridge]).status();
+        let _ = Command::new("ip").args(["link", "set", &bridge, "up"]).status();
+        let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
+        let daemon = Command::new("dockerd")
+            .args(["--data-root", &p("data"), "--exec-root", &p("exec"), "--pidfile", &p("dockerd.pid")])
+            .args(["-H", &format!("unix://{}", p("docker.sock"))])
+            .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
+            .args(["--containerd-namespace", "fresh-runner", "--containerd-plugins-namespace", "fresh-runner-plugins"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let engine = FreshEngine { dir, daemon, bridge };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !Command::new("docker").args(["-H", &engine.host(), "version"]).output().unwrap().status.success() {
+            let log = std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap_or_default();
+            assert!(std::time::Instant::now() < deadline, "the fresh engine did not start:\n{log}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        engine
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+}
+
+impl Drop for FreshEngine {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.daemon.id().to_string()).status();
+        let _ = self.daemon.wait();
+        let _ = Command::new("ip").args(["link", "delete", &self.bridge]).status();
+    }
+}
+
+/// The layer digests of `repo:tag` as the registry serves them.
+async fn layers(stack: &Stack, repo: &str, tag: &str) -> Vec<String> {
+    let manifest: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{}/v2/{repo}/manifests/{tag}", stack.registry))
+        .basic_auth("AWS", Some("123456789012-auth-token"))
+        .header("accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    manifest["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
+}
+
+/// Issue 26.3: a runner whose engine has never seen the image rebuilds after a one-line change
+/// reusing every layer above it, from the cache the last build kept in the registry.
+#[tokio::test]
+async fn a_fresh_engine_rebuilds_only_what_changed_from_the_cache_in_the_registry() {
+    let stack = stack().await;
+    // The base image in the registry, built by the action itself (a fresh engine has no local one).
+    let base_dir = tempfile::tempdir().unwrap();
+    std::fs::copy("/bin/busybox", base_dir.path().join("busybox")).unwrap();
+    let base_file =
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n";
+    write_context(base_dir.path(), &[("Dockerfile", base_file)]);
+    let (run, base, _) = build_in(&stack, base_dir.path(), "bk-base", &[]);
+    assert_eq!(run.code, Some(0), "{run}");
+    let app = |source: &str| {
+        format!("FROM {base}\nRUN sh -c 'sleep 2; echo {} > /deps'\nCOPY {source} /source.txt\n", unique("deps"))
+    };
+    let dockerfile = app("source.txt");
+    let repo = unique("bk-cache").to_lowercase();
+    let (first, image, _) = build(&stack, &[("Dockerfile", &dockerfile), ("source.txt", "one\n")], &repo, &[]);
+    assert_eq!(first.code, Some(0), "{first}");
+    assert!(first.stdout.contains(&format!("build cache: {}/{repo}:buildcache", stack.registry)), "{first}");
+    let first_layers = layers(&stack, &repo, image.rsplit(':').next().unwrap()).await;
+
+    let fresh = FreshEngine::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_context(dir.path(), &[("Dockerfile", &dockerfile), ("source.txt", "two\n")]);
+    let tag = unique("bk");
+    let second = stack
+        .action()
+        .env("DOCKER_HOST", fresh.host())
+        .args(["--aws-region", &stack.region, "--ecr-repository", &repo, "--registry", &stack.registry])
+        .args(["--image-tag", &tag])
+        .args([std::ffi::OsStr::new("--context"), dir.path().as_os_str()])
+        .run();
+    assert_eq!(second.code, Some(0), "{second}");
+    assert!(second.stdout.contains("] RUN sh -c 'sleep 2; echo "), "{second}");
+    let deps_line = second.stdout.lines().find(|l| l.contains("] RUN sh -c 'sleep 2;")).unwrap_or_default();
+    assert!(deps_line.ends_with("CACHED"), "the dependency step came from the registry's cache:\n{second}");
+    let copy_line = second.stdout.lines().find(|l| l.contains("] COPY source.txt /source.txt")).unwrap_or_default();
+    assert!(copy_line.contains("  DONE "), "the changed step was built:\n{second}");
+    let second_layers = layers(&stack, &repo, &tag).await;
+    assert_eq!(first_layers.len(), second_layers.len());
+    assert_eq!(
+        first_layers[..first_layers.len() - 1],
+        second_layers[..second_layers.len() - 1],
+        "same layers below the change"
+    );
+    assert_ne!(first_layers.last(), second_layers.last(), "the changed layer is new");
+    drop(fresh);
+    let docker0 = Command::new("ip").args(["link", "show", "docker0"]).output().unwrap();
+    assert!(docker0.status.success(), "the fresh engine left the stack engine's bridge alone");
 }

@@ -105,6 +105,9 @@ pub(crate) struct Build<'a> {
     pub(crate) platform: Option<&'a str>,
     pub(crate) build_args: &'a [(String, String)],
     pub(crate) labels: &'a HashMap<String, String>,
+    /// Images whose inline cache the build may reuse (the registry's cache tag): a fresh runner
+    /// rebuilds only what changed.
+    pub(crate) cache_from: &'a [String],
     pub(crate) provided: session::Provided,
 }
 
@@ -134,7 +137,10 @@ pub(crate) async fn build(request: Build<'_>, gha: &Gha) -> Result<Built> {
     let started = Instant::now();
     let endpoint = engine::endpoint()?;
     let session = session::start(&endpoint, request.provided).await?;
-    let args: HashMap<&str, &str> = request.build_args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut args: HashMap<&str, &str> = request.build_args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // The image carries its own cache metadata (inline cache), so pushing it keeps the cache in the
+    // registry: what the engine's built-in BuildKit can export.
+    args.insert("BUILDKIT_INLINE_CACHE", "1");
     let mut pairs = vec![
         ("version", "2".to_string()),
         ("session", session.id.clone()),
@@ -142,6 +148,7 @@ pub(crate) async fn build(request: Build<'_>, gha: &Gha) -> Result<Built> {
         ("dockerfile", request.dockerfile.to_string()),
         ("buildargs", serde_json::to_string(&args)?),
         ("labels", serde_json::to_string(request.labels)?),
+        ("cachefrom", serde_json::to_string(request.cache_from)?),
         ("rm", "1".to_string()),
         ("forcerm", "1".to_string()),
     ];

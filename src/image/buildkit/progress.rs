@@ -55,7 +55,10 @@ impl Steps {
             let completed = wire::all(&v, 6).first().map(|c| wire::seconds(c)).transpose()?;
             if let Some(completed) = completed.filter(|_| !step.done) {
                 step.done = true;
-                let how = if !error.is_empty() {
+                let how = if !error.is_empty() && step.name.starts_with("importing cache manifest") {
+                    // No cache to import is the first build's normal: BuildKit builds on without it.
+                    format!("no cache there yet ({error})")
+                } else if !error.is_empty() {
                     self.failed.push(digest);
                     step.error = error;
                     format!("ERROR: {}", step.error)
@@ -182,6 +185,24 @@ mod tests {
         assert_eq!(steps.apply(&built).unwrap(), ["#2 [2/3] RUN make  DONE 41.0s"]);
         assert!(steps.apply(&built).unwrap().is_empty(), "said once");
         assert_eq!(steps.counts(), (2, 1), "the Dockerfile's steps, one from cache");
+        assert!(steps.failure().is_none());
+        // A cache that is not in the registry yet is no failure of the build.
+        let no_cache = status(
+            &[vertex(
+                "d",
+                "importing cache manifest from ecr/app:buildcache",
+                false,
+                Some(12),
+                Some(12),
+                "ecr/app:buildcache: not found",
+            )],
+            &[],
+        );
+        let lines = steps.apply(&no_cache).unwrap();
+        assert_eq!(
+            lines,
+            ["#4 importing cache manifest from ecr/app:buildcache  no cache there yet (ecr/app:buildcache: not found)"]
+        );
         assert!(steps.failure().is_none());
     }
 
