@@ -104,9 +104,10 @@ pub(crate) enum Event<'a> {
     StageStarted {
         what: &'a str,
     },
-    /// The image to deploy, by digest.
+    /// The image to deploy, by digest; how it was built, when it was.
     ImageReady {
         uri: &'a str,
+        build: Option<&'a str>,
     },
     /// A service's new revision (`family:revision`) is registered, to replace `previous`.
     Registered {

@@ -49,6 +49,9 @@ pub(crate) struct Inputs {
     pub(crate) context: Option<String>,
     /// Dockerfile, relative to the context [default: Dockerfile]
     #[arg(long, value_name = "PATH", help_heading = "Image")]
+    pub(crate) file: Option<String>,
+    /// Former name of --file (accepted, with a warning)
+    #[arg(long, value_name = "PATH", help_heading = "Image")]
     pub(crate) dockerfile: Option<String>,
     /// Build stage to stop at
     #[arg(long, value_name = "STAGE", help_heading = "Image")]
@@ -64,12 +67,37 @@ pub(crate) struct Inputs {
     /// always the classic builder [default: auto]
     #[arg(long, value_name = "auto|classic", help_heading = "Image")]
     pub(crate) builder: Option<String>,
-    /// Target platform, e.g. linux/amd64 or linux/arm64
+    /// Target platform, one for now, e.g. linux/amd64 or linux/arm64
+    #[arg(long, value_name = "OS/ARCH", help_heading = "Image")]
+    pub(crate) platforms: Option<String>,
+    /// Former name of --platforms (accepted, with a warning)
     #[arg(long, value_name = "OS/ARCH", help_heading = "Image")]
     pub(crate) platform: Option<String>,
-    /// Tag to push; an existing tag is not rebuilt [default: the workspace's checked-out commit, else $GITHUB_SHA]
+    /// Tags to push, comma or newline separated; the first is what the service runs (by digest). An
+    /// existing tag is reused only when its image was built from this commit [default: the
+    /// workspace's checked-out commit, else $GITHUB_SHA]
+    #[arg(long, value_name = "TAG,...", help_heading = "Image")]
+    pub(crate) tags: Option<String>,
+    /// Former name of --tags, one tag (accepted, with a warning)
     #[arg(long, value_name = "TAG", help_heading = "Image")]
     pub(crate) image_tag: Option<String>,
+    /// Image labels, one KEY=VALUE a line, besides the OCI ones (source, revision, created, version)
+    #[arg(long, value_name = "KEY=VALUE...", help_heading = "Image")]
+    pub(crate) labels: Option<String>,
+    /// Build without the engine's or the registry's cache [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Image")]
+    pub(crate) no_cache: Option<String>,
+    /// Pull base images even when the engine has them [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Image")]
+    pub(crate) pull: Option<String>,
+    /// Images whose BuildKit cache the build may reuse, a tag of the repository or a full reference, one a
+    /// line [default: buildcache]
+    #[arg(long, value_name = "REF...", help_heading = "Image")]
+    pub(crate) cache_from: Option<String>,
+    /// Where the build's cache goes (inline, with the image): a tag of the repository, or `none`
+    /// [default: buildcache]
+    #[arg(long, value_name = "TAG", help_heading = "Image")]
+    pub(crate) cache_to: Option<String>,
 
     /// ECS cluster (with --service; without both the run stops once the image is pushed)
     #[arg(long, value_name = "NAME", help_heading = "Deploy")]

@@ -51,7 +51,7 @@ pub(crate) enum ImageSource {
         uri: String,
         registry: Option<String>,
     },
-    Build(BuildSettings),
+    Build(Box<BuildSettings>),
     /// No image given, and `task-definition` names a known revision: its own images, unchanged.
     AsRegistered,
 }
@@ -70,7 +70,23 @@ pub(crate) struct BuildSettings {
     pub(crate) builder: Builder,
     pub(crate) platform: Option<String>,
     pub(crate) tag: String,
+    /// What the image is built from: the commit checked out (or `GITHUB_SHA`), else the tag itself.
+    /// An image already under the tag is reused only when its revision label says the same.
+    pub(crate) source: String,
+    /// More tags of the repository pushed with the image (`tags` after the first).
+    pub(crate) extra_tags: Vec<String>,
+    /// The user's labels, besides the OCI ones.
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) no_cache: bool,
+    pub(crate) pull: bool,
+    /// Images whose inline cache the build reads: tags of the repository, or full references.
+    pub(crate) cache_from: Vec<String>,
+    /// The repository's tag that gets the build (and its inline cache); None: `cache-to: none`.
+    pub(crate) cache_to: Option<String>,
 }
+
+/// The repository's tag that holds the build cache by default (an image with inline cache metadata).
+pub(crate) const CACHE_TAG: &str = "buildcache";
 
 /// Which of the engine's builders builds the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ fn base() -> Vec<(&'static str, String)> {
     [
         ("aws-region", "us-east-1"),
         ("ecr-repository", "demo-app"),
-        ("image-tag", "abc123"),
+        ("tags", "abc123"),
         ("cluster", "prod"),
         ("service", "web"),
         ("strategy", "canary"),
@@ -82,9 +82,14 @@ fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
         (&[("build-args", "NPM_TOKEN=ghp_0123456789abcdefghijABCDEFGHIJ012345")], "build-args", "`NPM_TOKEN` looks like a GitHub token (not shown)"),
         (&[("build-args", "KEY=AKIAIOSFODNN7EXAMPLE")], "build-args", "image's history"),
         (&[("build-args", "1X=2")], "build-args", "not a valid build argument name"),
-        (&[("platform", "amd64")], "platform", "os/arch"),
-        (&[("image-tag", "-latest")], "image-tag", "not a valid tag"),
-        (&[("image-tag", "has:colon")], "image-tag", "not a valid tag"),
+        (&[("platforms", "amd64")], "platforms", "os/arch"),
+        (&[("tags", "-latest")], "tags", "not a valid tag"),
+        (&[("tags", "has:colon")], "tags", "not a valid tag"),
+        (&[("tags", "ghcr.io/other/app:v1")], "tags", "not a tag of `demo-app`"),
+        (&[("tags", "v1"), ("image-tag", "v1")], "tags", "`image-tag` is its former name"),
+        (&[("platforms", "linux/amd64,linux/arm64")], "platforms", "one platform for now"),
+        (&[("no-cache", "maybe")], "no-cache", "`true` or `false`"),
+        (&[("cache-to", "a b")], "cache-to", "not a valid tag"),
         (&[("service", "")], "service", "is required with `cluster`"),
         (&[("cluster", "")], "cluster", "is required with `service`"),
         (&[("cluster", "my cluster")], "cluster", "not an ECS cluster name"),
@@ -128,7 +133,7 @@ fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
         (&[("check-interval", "often")], "check-interval", "not a duration"),
         (&[("pr-comment", "nope")], "pr-comment", "`true` or `false`"),
         (&[("environment-url", "not a url")], "environment-url", "http(s) URL"),
-        (&[("image-tag", "")], "image-tag", "GITHUB_SHA is empty"),
+        (&[("tags", "")], "tags", "GITHUB_SHA is empty"),
     ];
     assert!(cases.len() >= 30);
     for (changes, input, fix) in cases {
@@ -150,7 +155,7 @@ fn container_settings_without_a_service_are_refused() {
     let inputs = vec![
         ("aws-region", "us-east-1".to_string()),
         ("ecr-repository", "app".to_string()),
-        ("image-tag", "v1".to_string()),
+        ("tags", "v1".to_string()),
         ("container-name", "web".to_string()),
     ];
     let errors = parse(&inputs, &[]).unwrap_err();
@@ -201,7 +206,7 @@ fn a_valid_canary_run_resolves_defaults() {
 
 #[test]
 fn tag_defaults_to_the_commit() {
-    let config = parse(&with(&[("image-tag", "")]), &[("GITHUB_SHA", "0123abcd")]).unwrap();
+    let config = parse(&with(&[("tags", "")]), &[("GITHUB_SHA", "0123abcd")]).unwrap();
     let ImageSource::Build(build) = config.image else { panic!() };
     assert_eq!(build.tag, "0123abcd");
 }
@@ -240,7 +245,7 @@ fn an_existing_image_needs_no_repository_and_warns_about_build_inputs() {
     let config = parse(
         &with(&[
             ("ecr-repository", ""),
-            ("image-tag", ""),
+            ("tags", ""),
             ("image", &format!("registry.example/app@sha256:{DIGEST}")),
             ("strategy", "rolling"),
             ("listener-arn", ""),
@@ -274,7 +279,7 @@ fn build_only_run_has_no_deploy() {
     let inputs = vec![
         ("aws-region", "us-east-1".to_string()),
         ("ecr-repository", "app".to_string()),
-        ("image-tag", "v1".to_string()),
+        ("tags", "v1".to_string()),
     ];
     let config = parse(&inputs, &[]).unwrap();
     assert!(config.deploy.is_none());
@@ -320,8 +325,7 @@ fn the_default_tag_is_the_commit_checked_out_in_the_workspace() {
     let head = "34c5c7793cb3b279e22454cb6750c80560547b3a";
     std::fs::write(ws.path().join(".git/HEAD"), head).unwrap();
     let workspace = ws.path().to_str().unwrap();
-    let config =
-        parse(&with(&[("image-tag", "")]), &[("GITHUB_SHA", "0123abcd"), ("GITHUB_WORKSPACE", workspace)]).unwrap();
+    let config = parse(&with(&[("tags", "")]), &[("GITHUB_SHA", "0123abcd"), ("GITHUB_WORKSPACE", workspace)]).unwrap();
     let ImageSource::Build(build) = config.image else { panic!() };
     assert_eq!(build.tag, head, "on issue_comment GITHUB_SHA is the default branch; the PR head is what is built");
 }
@@ -358,4 +362,37 @@ fn several_services_split_on_commas_and_newlines_the_first_one_first() {
     assert_eq!(deploy.also, ["worker", "scheduler"]);
     let one = parse(&base(), &[]).unwrap().deploy.unwrap();
     assert!(one.also.is_empty());
+}
+
+#[test]
+fn build_inputs_as_docker_build_push_action_names_them() {
+    let config = parse(
+        &with(&[
+            ("tags", "v1, 127.0.0.1:5000/demo-app:latest\nv1"),
+            ("labels", "team=payments\norg.opencontainers.image.title=api"),
+            ("no-cache", "true"),
+            ("pull", "true"),
+            ("cache-to", "none"),
+            ("file", "docker/api.Dockerfile"),
+        ]),
+        &[("GITHUB_SHA", "0123abcd")],
+    )
+    .unwrap();
+    let ImageSource::Build(build) = &config.image else { panic!("expected a build") };
+    assert_eq!((build.tag.as_str(), build.extra_tags.as_slice()), ("v1", &["latest".to_string()][..]));
+    assert_eq!(build.source, "0123abcd", "what it is built from, whatever the tags");
+    assert_eq!(build.labels[0], ("team".into(), "payments".into()));
+    assert!(build.no_cache && build.pull);
+    assert_eq!((build.cache_from.as_slice(), build.cache_to.as_deref()), (&["buildcache".to_string()][..], None));
+    assert_eq!(build.dockerfile, "docker/api.Dockerfile");
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+
+    // The former names work, each with a warning that names its new one.
+    let config = parse(&with(&[("tags", ""), ("image-tag", "v2"), ("dockerfile", "Dockerfile.prod")]), &[]).unwrap();
+    let ImageSource::Build(build) = &config.image else { panic!("expected a build") };
+    assert_eq!((build.tag.as_str(), build.dockerfile.as_str()), ("v2", "Dockerfile.prod"));
+    assert_eq!(build.source, "v2", "no commit known: the tag is the source");
+    assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+    assert!(config.warnings.iter().any(|w| w.starts_with("`image-tag` is now `tags`")), "{:?}", config.warnings);
+    assert!(config.warnings.iter().any(|w| w.starts_with("`dockerfile` is now `file`")), "{:?}", config.warnings);
 }

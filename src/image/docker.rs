@@ -28,6 +28,8 @@ pub(crate) struct BuildRequest<'a> {
     pub(crate) platform: Option<&'a str>,
     pub(crate) build_args: &'a [(String, String)],
     pub(crate) labels: HashMap<String, String>,
+    pub(crate) no_cache: bool,
+    pub(crate) pull: bool,
 }
 
 /// Builds and tags the image; returns its id. A failure ends with the builder's own error and the
@@ -40,7 +42,9 @@ pub(crate) async fn build(docker: &Docker, request: BuildRequest<'_>, gha: &Gha)
         .rm(true)
         .forcerm(true)
         .buildargs(&build_args)
-        .labels(&request.labels);
+        .labels(&request.labels)
+        .nocache(request.no_cache)
+        .pull(if request.pull { "1" } else { "" });
     if let Some(target) = request.target {
         options = options.target(target);
     }

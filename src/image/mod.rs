@@ -17,9 +17,6 @@ use crate::config::{BuildSettings, Builder};
 use crate::gha::Gha;
 use crate::plan::ImagePlan;
 
-/// The repository's tag that holds the build cache (an image with inline cache metadata).
-pub(crate) const CACHE_TAG: &str = "buildcache";
-
 /// The image the service will run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Image {
@@ -27,13 +24,17 @@ pub(crate) struct Image {
     pub(crate) uri: String,
     pub(crate) digest: Option<String>,
     pub(crate) built: bool,
+    /// How this run built it, for the summary (`built with BuildKit in 44.0s: 6 step(s), 4 from cache`).
+    pub(crate) build: Option<String>,
 }
 
 /// Ensures the planned image exists; builds and pushes it when its tag is not in the registry yet.
+/// `replaced`: the image the service runs now, whose cache a build may reuse too.
 pub(crate) async fn ensure(
     plan: &ImagePlan,
     build: Option<&BuildSettings>,
     labels: HashMap<String, String>,
+    replaced: Option<&str>,
     aws: &Aws,
     gha: &Gha,
 ) -> Result<Image> {
@@ -41,7 +42,7 @@ pub(crate) async fn ensure(
         ImagePlan::Existing { uri, registry } => return pin(uri, registry.as_deref(), aws, gha).await,
         ImagePlan::AsRegistered { uri } => {
             let digest = uri.split_once('@').map(|(_, d)| d.to_string());
-            return Ok(Image { uri: uri.clone(), digest, built: false });
+            return Ok(Image { uri: uri.clone(), digest, built: false, build: None });
         }
         ImagePlan::Build { registry, repository, tag, .. } => (registry, repository, tag),
     };
@@ -51,17 +52,55 @@ pub(crate) async fn ensure(
     let auth = registry::ecr_auth(&aws.ecr, registry_host, gha).await?;
     let registry = registry::Registry::new(registry_host, Some(auth.clone()))?;
     if let Some(digest) = registry.digest(repository, tag).await? {
-        gha.info(&format!("{tagged} is already in the registry ({digest}): nothing to build or push"));
-        return Ok(Image { uri: format!("{registry_host}/{repository}@{digest}"), digest: Some(digest), built: false });
+        // Reused only when it is known to come from the same source: its revision label is what
+        // this run builds. A moving tag (`latest`) from another commit is rebuilt, not redeployed.
+        let revision = registry.revision(repository, tag).await.unwrap_or_else(|e| {
+            gha.warning(&format!("could not read {tagged}'s revision label ({e:#}): rebuilding it"));
+            None
+        });
+        if revision.as_deref() == Some(build.source.as_str()) {
+            gha.info(&format!(
+                "{tagged} is already in the registry ({digest}), built from {}: nothing to build or push",
+                build.source
+            ));
+            return Ok(Image {
+                uri: format!("{registry_host}/{repository}@{digest}"),
+                digest: Some(digest),
+                built: false,
+                build: None,
+            });
+        }
+        let was = revision.map(|r| format!("built from {r}")).unwrap_or_else(|| "with no revision label".into());
+        if registry::tags_are_immutable(&aws.ecr, repository).await {
+            bail!(
+                "{tagged} already holds another image ({was}, not {}) and the ECR repository `{repository}` has \
+                 immutable tags, so it cannot move: give each commit its own tag (the default `tags`, the \
+                 commit) or make the tags mutable",
+                build.source
+            );
+        }
+        gha.info(&format!("{tagged} holds an image {was}, not {}: rebuilding; the tag moves", build.source));
     }
 
     let engine = docker::connect().await?;
     let api = engine.version().await.ok().and_then(|v| v.api_version).unwrap_or_default();
     let buildkit = build.builder == Builder::Auto && buildkit::offers_buildkit(&api);
-    // The build cache lives in the repository under one tag: each BuildKit build reads it and the
-    // push writes it (inline cache), so a runner whose engine never saw the image reuses every
-    // layer above what changed.
-    let cache = format!("{registry_host}/{repository}:{CACHE_TAG}");
+    // The build cache lives in the repository (by default under one tag): each BuildKit build reads
+    // it and the push writes it (inline cache), so a runner whose engine never saw the image reuses
+    // every layer above what changed.
+    let reference = |r: &String| if r.contains('/') { r.clone() } else { format!("{registry_host}/{repository}:{r}") };
+    let mut cache_from: Vec<String> =
+        if build.no_cache { Vec::new() } else { build.cache_from.iter().map(reference).collect() };
+    // The image being replaced carries its build's inline cache too (same repository only: its
+    // registry is the one the session has credentials for).
+    let ours = format!("{registry_host}/{repository}");
+    if let Some(replaced) = replaced.filter(|r| !build.no_cache && r.starts_with(&ours)) {
+        cache_from.push(replaced.to_string());
+    }
+    let mut labels = labels;
+    labels.insert("org.opencontainers.image.version".into(), tag.clone());
+    labels.extend(build.labels.iter().cloned());
+    let how;
     {
         let _group = gha.group(&format!("Build {tagged}"));
         let context_tar = context::tar(&build.context, &build.dockerfile)?;
@@ -83,14 +122,18 @@ pub(crate) async fn ensure(
                 platform: build.platform.as_deref(),
                 build_args: &build.build_args,
                 labels: &labels,
-                cache_from: std::slice::from_ref(&cache),
+                cache_from: &cache_from,
+                no_cache: build.no_cache,
+                pull: build.pull,
                 provided,
             };
             let built = buildkit::build(request, gha).await?;
-            gha.info(&format!(
-                "built {tagged} ({}) with BuildKit in {:.1}s: {} step(s), {} from cache",
-                built.image_id, built.seconds, built.steps, built.cached
-            ));
+            let summary = format!(
+                "built with BuildKit in {:.1}s: {} step(s), {} from cache",
+                built.seconds, built.steps, built.cached
+            );
+            gha.info(&format!("{tagged} ({}): {summary}", built.image_id));
+            how = Some(summary);
         } else {
             if !build.secrets.is_empty() {
                 bail!(
@@ -109,20 +152,28 @@ pub(crate) async fn ensure(
                 platform: build.platform.as_deref(),
                 build_args: &build.build_args,
                 labels,
+                no_cache: build.no_cache,
+                pull: build.pull,
             };
+            let started = std::time::Instant::now();
             let id = docker::build(&engine, request, gha).await?;
             gha.info(&format!("built {tagged} ({id})"));
+            how = Some(format!("built with the classic builder in {:.1}s", started.elapsed().as_secs_f64()));
         }
     }
     let summary = {
         let _group = gha.group(&format!("Push {tagged}"));
         let name = format!("{registry_host}/{repository}");
         let summary = docker::push(&engine, &name, tag, &auth, gha).await?;
-        if buildkit {
-            // Its layers are in the registry now: the cache tag costs a manifest.
-            match docker::tag_and_push(&engine, &tagged, &name, CACHE_TAG, &auth, gha).await {
-                Ok(()) => gha.info(&format!("build cache: {cache} (the next build reuses what did not change)")),
-                Err(e) => gha.warning(&format!("the build cache could not be kept in {cache}: {e:#}")),
+        // Its layers are in the registry now: each further tag costs a manifest.
+        for extra in &build.extra_tags {
+            docker::tag_and_push(&engine, &tagged, &name, extra, &auth, gha).await?;
+            gha.info(&format!("also tagged {name}:{extra}"));
+        }
+        if let Some(cache) = build.cache_to.as_ref().filter(|_| buildkit) {
+            match docker::tag_and_push(&engine, &tagged, &name, cache, &auth, gha).await {
+                Ok(()) => gha.info(&format!("build cache: {name}:{cache} (the next build reuses what did not change)")),
+                Err(e) => gha.warning(&format!("the build cache could not be kept in {name}:{cache}: {e:#}")),
             }
         }
         summary
@@ -135,7 +186,7 @@ pub(crate) async fn ensure(
         "pushed {tagged}: {} layer(s) uploaded, {} already in the registry; digest {digest}",
         summary.pushed, summary.existing
     ));
-    Ok(Image { uri: format!("{registry_host}/{repository}@{digest}"), digest: Some(digest), built: true })
+    Ok(Image { uri: format!("{registry_host}/{repository}@{digest}"), digest: Some(digest), built: true, build: how })
 }
 
 /// An existing image, by digest: a tag is resolved in its registry, so the service never runs a tag
@@ -145,13 +196,13 @@ pub(crate) async fn ensure(
 /// given, with a warning.
 async fn pin(uri: &str, explicit: Option<&str>, aws: &Aws, gha: &Gha) -> Result<Image> {
     if let Some((_, digest)) = uri.split_once('@') {
-        return Ok(Image { uri: uri.to_string(), digest: Some(digest.to_string()), built: false });
+        return Ok(Image { uri: uri.to_string(), digest: Some(digest.to_string()), built: false, build: None });
     }
     let unpinned = |why: String| {
         gha.warning(&format!(
             "`image` {uri} is deployed by tag ({why}): ECS resolves a tag when tasks start, so a moved tag changes what runs; pin it as repo@sha256:…"
         ));
-        Ok(Image { uri: uri.to_string(), digest: None, built: false })
+        Ok(Image { uri: uri.to_string(), digest: None, built: false, build: None })
     };
     let Some((host, repository, tag)) = split_reference(uri) else {
         return unpinned("no registry host in it".into());
@@ -172,7 +223,7 @@ async fn pin(uri: &str, explicit: Option<&str>, aws: &Aws, gha: &Gha) -> Result<
     match registry.digest(repository, tag).await {
         Ok(Some(digest)) => {
             gha.info(&format!("{uri} is {digest}: deploying it by digest"));
-            Ok(Image { uri: format!("{host}/{repository}@{digest}"), digest: Some(digest), built: false })
+            Ok(Image { uri: format!("{host}/{repository}@{digest}"), digest: Some(digest), built: false, build: None })
         }
         Ok(None) => {
             Err(anyhow!("input `image`: {uri} does not exist in the registry {host}: check the repository and tag"))

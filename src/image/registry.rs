@@ -57,6 +57,14 @@ pub(crate) fn is_ecr_host(host: &str) -> bool {
         && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Whether the ECR repository `name` refuses to move a tag (IMMUTABLE); false when it cannot be told
+/// (not an ECR repository, no permission): the push then says what the registry thinks.
+pub(crate) async fn tags_are_immutable(ecr: &aws_sdk_ecr::Client, name: &str) -> bool {
+    let Ok(out) = ecr.describe_repositories().repository_names(name).send().await else { return false };
+    out.repositories().first().and_then(|r| r.image_tag_mutability()).map(|m| m.as_str().starts_with("IMMUTABLE"))
+        == Some(true)
+}
+
 /// Plain HTTP only for a host that is exactly `localhost` or parses as a loopback address (as
 /// Docker allows); `localhost.example.com` and `127.example.com` get https.
 pub(crate) fn is_loopback(host: &str) -> bool {
@@ -125,6 +133,46 @@ impl Registry {
             ),
             status => bail!("the registry {} answered HTTP {status} for {repository}:{tag}", self.host),
         }
+    }
+
+    /// The `org.opencontainers.image.revision` label of `repository:tag` (an image manifest's
+    /// config), or None when it has none or the tag is an index. Only for the deploy's own registry.
+    pub(crate) async fn revision(&self, repository: &str, tag: &str) -> Result<Option<String>> {
+        let manifest: serde_json::Value = self
+            .get(&format!("{}/v2/{repository}/manifests/{tag}", self.base), Some(MANIFEST_TYPES))
+            .await?
+            .json()
+            .await
+            .with_context(|| format!("the registry {} answered {repository}:{tag} with no manifest", self.host))?;
+        let Some(config) = manifest.pointer("/config/digest").and_then(|d| d.as_str()) else { return Ok(None) };
+        let config: serde_json::Value =
+            self.get(&format!("{}/v2/{repository}/blobs/{config}", self.base), None).await?.json().await.with_context(
+                || format!("the registry {} answered {repository}:{tag}'s config with no JSON", self.host),
+            )?;
+        let label = config.pointer("/config/Labels/org.opencontainers.image.revision");
+        Ok(label.and_then(|v| v.as_str()).map(str::to_string))
+    }
+
+    /// GET with the registry's credentials; a redirect (ECR's blobs are served from S3) is followed
+    /// once, without them.
+    async fn get(&self, url: &str, accept: Option<&str>) -> Result<reqwest::Response> {
+        let mut request = self.http.get(url);
+        if let Some(accept) = accept {
+            request = request.header(reqwest::header::ACCEPT, accept);
+        }
+        if let Some(auth) = &self.auth {
+            request = request.basic_auth(&auth.username, Some(auth.password.expose()));
+        }
+        let reach = || format!("could not reach the registry {}: check `registry` and the network", self.host);
+        let response = request.send().await.with_context(reach)?;
+        let response = match response.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()) {
+            Some(location) if response.status().is_redirection() => {
+                let location = reqwest::Url::parse(url).and_then(|base| base.join(location))?;
+                self.http.get(location).send().await.with_context(reach)?
+            }
+            _ => response,
+        };
+        response.error_for_status().with_context(|| format!("the registry {} refused {url}", self.host))
     }
 
     async fn head(&self, url: &str, bearer: Option<&str>) -> Result<reqwest::Response> {

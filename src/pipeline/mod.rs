@@ -134,24 +134,37 @@ async fn stages<R: Progress + Clone>(
     }
 
     let build = match &config.image {
-        ImageSource::Build(b) => Some(b),
+        ImageSource::Build(b) => Some(b.as_ref()),
         ImageSource::Existing { .. } | ImageSource::AsRegistered => None,
     };
     let tag = build.map(|b| b.tag.as_str()).unwrap_or_default();
     let labels = image::oci_labels(var, tag, SystemTime::now());
     let services = config.deploy.as_ref().map_or(1, |d| 1 + d.also.len());
     let unchanged = Left::Unchanged { services, registered: Vec::new() };
-    let image =
-        unless_cancelled("Image failed", unchanged, image::ensure(&plan.image, build, labels, aws, gha)).await?;
+    // What the first service runs now: a build may reuse its cache.
+    let replaced = plan.deploy.as_ref().and_then(|d| {
+        d.first().rendered.changes.iter().find_map(|c| match c {
+            crate::ecs::taskdef::Change::Image { from, .. } => from.clone(),
+            _ => None,
+        })
+    });
+    let ensured = image::ensure(&plan.image, build, labels, replaced.as_deref(), aws, gha);
+    let image = unless_cancelled("Image failed", unchanged, ensured).await?;
     timings.mark("image");
     output(gha, "image-uri", &image.uri);
     output(gha, "image-digest", image.digest.as_deref().unwrap_or_default());
 
     let (Some(deploy), Some(mut report)) = (&plan.deploy, report) else {
         gha.info(&format!("image ready: {} (no cluster/service: nothing to deploy)", image.uri));
+        if plan.deploy.is_none()
+            && let Some(built) = &image.build
+            && let Err(e) = gha.append_summary(&format!("### Image\n\n`{}` ({built})\n", image.uri))
+        {
+            gha.warning(&format!("could not write the job summary: {e}"));
+        }
         return Ok(());
     };
-    report.emit(Event::ImageReady { uri: &image.uri }, &[]).await;
+    report.emit(Event::ImageReady { uri: &image.uri, build: image.build.as_deref() }, &[]).await;
 
     let leases = Leases::keep(take_leases(deploy, aws, var, gha).await?, &aws.ecs, gha);
     let result = deploy_stage(deploy, &image.uri, aws, var, gha, report, &leases, timings).await;

@@ -32,6 +32,8 @@ pub(crate) struct ReportView {
     /// `rolling`, or `canary 10%:2m, 50%:2m, 100%`.
     pub(crate) strategy: String,
     pub(crate) image: Option<String>,
+    /// How this run built it (`built with BuildKit in 44.0s: 6 step(s), 4 from cache`).
+    pub(crate) image_build: Option<String>,
     /// `family:revision` of the new and the previous task definition.
     pub(crate) revision: Option<String>,
     pub(crate) previous: Option<String>,
@@ -84,7 +86,8 @@ pub(crate) fn render(v: &ReportView) -> String {
         let _ = writeln!(md, "| Gates | {} |", cell(gates));
     }
     if let Some(image) = &v.image {
-        let _ = writeln!(md, "| Image | {} |", cell(&code(image)));
+        let built = v.image_build.as_deref().map(|b| format!(" ({b})")).unwrap_or_default();
+        let _ = writeln!(md, "| Image | {}{} |", cell(&code(image)), cell(&built));
     }
     match (&v.revision, &v.previous) {
         (Some(new), Some(old)) => {
@@ -225,6 +228,7 @@ mod tests {
             status,
             strategy: "canary 10%:2m, 50%:2m, 100%".into(),
             image: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65".into()),
+            image_build: None,
             revision: Some("web:8".into()),
             previous: Some("web:7".into()),
             steps,

@@ -35,6 +35,7 @@ pub(crate) fn start(config: &Config, var: &impl Fn(&str) -> Option<String>, gha:
         status: Status::InProgress("planning".into()),
         strategy,
         image: None,
+        image_build: None,
         revision: None,
         previous: None,
         steps: Vec::new(),
@@ -177,7 +178,7 @@ impl Reporter {
                 view.plan = plan;
                 view.gates = gates;
             }
-            Update::Image(uri) => view.image = Some(uri),
+            Update::Image(uri, build) => (view.image, view.image_build) = (Some(uri), build),
             // The first service's revision heads the comment; every other one is a row of its own.
             Update::Registered { service, revision, .. } if service == view.service => view.revision = Some(revision),
             Update::Registered { service, revision, previous } => {

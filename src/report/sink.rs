@@ -46,7 +46,7 @@ fn update(event: Event<'_>, table: &[StepRecord]) -> Option<Update> {
             plan: plan.map(str::to_string),
             gates: gates.map(str::to_string),
         }),
-        Event::ImageReady { uri } => Some(Update::Image(uri.to_string())),
+        Event::ImageReady { uri, build } => Some(Update::Image(uri.to_string(), build.map(str::to_string))),
         Event::Registered { service, revision, previous } => Some(Update::Registered {
             service: service.to_string(),
             revision: family_revision(revision).to_string(),

@@ -22,7 +22,8 @@ pub(super) enum Update {
         plan: Option<String>,
         gates: Option<String>,
     },
-    Image(String),
+    /// The image's URI, and how it was built.
+    Image(String, Option<String>),
     Registered {
         service: String,
         revision: String,

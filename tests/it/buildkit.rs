@@ -52,7 +52,7 @@ fn build_in(stack: &Stack, context: &Path, repo: &str, extra: &[&str]) -> (Run, 
         .env("GITHUB_STEP_SUMMARY", &summary)
         .env("GITHUB_ACTIONS", "true")
         .args(["--aws-region", &stack.region, "--ecr-repository", repo, "--registry", &stack.registry])
-        .args(["--image-tag", &tag])
+        .args(["--tags", &tag])
         .args([std::ffi::OsStr::new("--context"), context.as_os_str()])
         .args(extra)
         .run();
@@ -108,10 +108,13 @@ async fn buildkit_only_syntax_builds_and_each_feature_is_in_the_image() {
     // One line per step as it completes, the Dockerfile's steps named as BuildKit names them.
     assert!(run.stdout.contains("] RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cp "), "{run}");
     assert!(run.stdout.contains("  DONE "), "{run}");
-    assert!(run.stdout.contains(") with BuildKit in "), "{run}");
+    assert!(run.stdout.contains("): built with BuildKit in "), "{run}");
     assert!(!run.stdout.contains("RUN exit 1"), "stages the target does not need are not built:\n{run}");
     assert!(!output(&run, "image-digest").is_empty(), "{run}");
-    assert!(!summary.contains("RUN exit 1"), "{summary}");
+    assert!(
+        summary.contains(" (built with BuildKit in ") && summary.contains(" step(s), "),
+        "the summary says how:\n{summary}"
+    );
     assert_eq!(inside(&image, "stat -c %a /run.sh"), "755", "COPY --chmod");
     assert_eq!(inside(&image, "cat /copied.txt"), "from a bind mount", "RUN --mount=type=bind");
     assert_eq!(inside(&image, "cat /tmpfs-seen; ls /scratch 2>/dev/null | wc -l"), "x\n0", "RUN --mount=type=tmpfs");
@@ -292,7 +295,7 @@ async fn a_fresh_engine_rebuilds_only_what_changed_from_the_cache_in_the_registr
         .action()
         .env("DOCKER_HOST", fresh.host())
         .args(["--aws-region", &stack.region, "--ecr-repository", &repo, "--registry", &stack.registry])
-        .args(["--image-tag", &tag])
+        .args(["--tags", &tag])
         .args([std::ffi::OsStr::new("--context"), dir.path().as_os_str()])
         .run();
     assert_eq!(second.code, Some(0), "{second}");
@@ -312,4 +315,97 @@ async fn a_fresh_engine_rebuilds_only_what_changed_from_the_cache_in_the_registr
     drop(fresh);
     let docker0 = Command::new("ip").args(["link", "show", "docker0"]).output().unwrap();
     assert!(docker0.status.success(), "the fresh engine left the stack engine's bridge alone");
+}
+
+/// The action building `context` into `repo` with `args`, as a run of commit `sha`.
+fn build_commit(stack: &Stack, context: &Path, repo: &str, sha: &str, args: &[&str]) -> Run {
+    stack
+        .action()
+        .env("GITHUB_SHA", sha)
+        .args(["--aws-region", &stack.region, "--ecr-repository", repo, "--registry", &stack.registry])
+        .args([std::ffi::OsStr::new("--context"), context.as_os_str()])
+        .args(args)
+        .run()
+}
+
+/// The digest the registry serves for `repo:tag`.
+async fn digest(stack: &Stack, repo: &str, tag: &str) -> Option<String> {
+    let response = reqwest::Client::new()
+        .head(format!("http://{}/v2/{repo}/manifests/{tag}", stack.registry))
+        .basic_auth("AWS", Some("123456789012-auth-token"))
+        .header("accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .send()
+        .await
+        .unwrap();
+    (response.status() == 200).then(|| response.headers()["docker-content-digest"].to_str().unwrap().to_string())
+}
+
+/// Issue 26.4: a tag already in the registry is reused only when its image was built from this
+/// commit. A moving tag from another commit is rebuilt and moves (it used to redeploy the old image
+/// without a word); several tags go out with one push; the labels are on the image.
+#[tokio::test]
+async fn a_moving_tag_is_rebuilt_and_a_tag_from_this_commit_is_reused() {
+    let stack = stack().await;
+    let repo = unique("bk-tags");
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = format!("FROM {}\nCOPY source.txt /source.txt\n", busybox_base());
+    write_context(dir.path(), &[("Dockerfile", &dockerfile), ("source.txt", "one\n")]);
+    let args = ["--tags", "latest,stable", "--labels", "team=payments"];
+    let first = build_commit(&stack, dir.path(), &repo, "aaaa1111", &args);
+    assert_eq!(first.code, Some(0), "{first}");
+    let built = digest(&stack, &repo, "latest").await.expect("latest pushed");
+    assert_eq!(digest(&stack, &repo, "stable").await.as_ref(), Some(&built), "both tags, one image");
+    let labels = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{json .Config.Labels}}", &format!("{}/{repo}:latest", stack.registry)])
+        .output()
+        .unwrap();
+    let labels: serde_json::Value = serde_json::from_slice(&labels.stdout).unwrap();
+    assert_eq!(labels["team"], "payments");
+    assert_eq!(labels["org.opencontainers.image.revision"], "aaaa1111");
+    assert_eq!(labels["org.opencontainers.image.version"], "latest");
+
+    write_context(dir.path(), &[("source.txt", "two\n")]);
+    let second = build_commit(&stack, dir.path(), &repo, "bbbb2222", &args);
+    assert_eq!(second.code, Some(0), "{second}");
+    assert!(
+        second.stdout.contains(&format!(
+            "{}/{repo}:latest holds an image built from aaaa1111, not bbbb2222: rebuilding; the tag moves",
+            stack.registry
+        )),
+        "{second}"
+    );
+    let moved = digest(&stack, &repo, "latest").await.unwrap();
+    assert_ne!(moved, built, "the moving tag points at the new build");
+
+    let third = build_commit(&stack, dir.path(), &repo, "bbbb2222", &args);
+    assert_eq!(third.code, Some(0), "{third}");
+    assert!(third.stdout.contains("built from bbbb2222: nothing to build or push"), "{third}");
+    assert!(!third.stdout.contains("::group::Build"), "{third}");
+    assert_eq!(digest(&stack, &repo, "latest").await, Some(moved));
+}
+
+/// In an ECR repository with immutable tags, a tag that holds another commit's image cannot move:
+/// the run says so before building, and the registry keeps what it had.
+#[tokio::test]
+async fn an_immutable_tag_holding_another_commits_image_is_refused() {
+    let stack = stack().await;
+    let repo = unique("bk-immutable");
+    let ecr = aws_sdk_ecr::Client::new(&stack.sdk().await);
+    ecr.create_repository()
+        .repository_name(&repo)
+        .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = format!("FROM {}\nCOPY source.txt /source.txt\n", busybox_base());
+    write_context(dir.path(), &[("Dockerfile", &dockerfile), ("source.txt", "one\n")]);
+    let first = build_commit(&stack, dir.path(), &repo, "aaaa1111", &["--tags", "v1"]);
+    assert_eq!(first.code, Some(0), "{first}");
+    let before = digest(&stack, &repo, "v1").await;
+    let second = build_commit(&stack, dir.path(), &repo, "bbbb2222", &["--tags", "v1"]);
+    assert_eq!(second.code, Some(1), "{second}");
+    assert!(second.stdout.contains("has immutable tags, so it cannot move"), "{second}");
+    assert!(!second.stdout.contains("::group::Build"), "nothing was built:\n{second}");
+    assert_eq!(digest(&stack, &repo, "v1").await, before);
 }

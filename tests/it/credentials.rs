@@ -88,7 +88,7 @@ async fn a_full_build_and_push_prints_no_secret_outside_add_mask() {
         .input("github-token", github_token)
         .input("ecr-repository", "demo-app")
         .input("registry", &stack.registry)
-        .input("image-tag", &unique("secrets"))
+        .input("tags", &unique("secrets"))
         .input("context", repo_root().join("demo-app").to_str().unwrap())
         .run();
     assert_eq!(run.code, Some(0), "{run}");

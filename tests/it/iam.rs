@@ -221,7 +221,7 @@ async fn several_services_and_a_build_and_push_call_nothing_their_policy_lacks()
     let context = crate::support::repo_root().join("demo-app");
     let repo = crate::support::unique("iam-build");
     let build = ["--ecr-repository", &repo, "--registry", &stack.registry, "--context", context.to_str().unwrap()];
-    let (run, policy) = deploy_within_policy(&stack, &[&build[..], &["--image-tag", "v1"]].concat(), 0);
+    let (run, policy) = deploy_within_policy(&stack, &[&build[..], &["--tags", "v1"]].concat(), 0);
     assert!(actions_called(&run).contains("ecr:GetAuthorizationToken"), "{run}");
     let push = statement(&policy, "EcrPush");
     assert_eq!(push["Resource"], format!("arn:aws:ecr:us-east-1:123456789012:repository/{repo}"));

@@ -150,7 +150,7 @@ async fn a_build_and_push_runs_with_exactly_its_policy_and_needs_its_ecr_login()
     let stack = stack().await;
     let context = crate::support::repo_root().join("demo-app");
     let tag = crate::support::unique("iam");
-    let inputs = ["--ecr-repository", "demo-app", "--registry", &stack.registry, "--image-tag", &tag];
+    let inputs = ["--ecr-repository", "demo-app", "--registry", &stack.registry, "--tags", &tag];
     let inputs = [&inputs[..], &["--context", context.to_str().unwrap()]].concat();
     let policy = runs_with_exactly_its_policy(&stack, "builder", &inputs).await;
     each_statement_is_needed(&stack, &policy, &inputs, &[], &["EcrLogin"]).await;

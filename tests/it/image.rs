@@ -36,16 +36,7 @@ fn build_only(stack: &Stack, context: &Path, repo: &str, tag: &str) -> Run {
         .action()
         .env("GITHUB_OUTPUT", &outputs)
         .env("GITHUB_ACTIONS", "true")
-        .args([
-            "--aws-region",
-            &stack.region,
-            "--ecr-repository",
-            repo,
-            "--registry",
-            &stack.registry,
-            "--image-tag",
-            tag,
-        ])
+        .args(["--aws-region", &stack.region, "--ecr-repository", repo, "--registry", &stack.registry, "--tags", tag])
         .args([std::ffi::OsStr::new("--context"), context.as_os_str()])
         .run();
     run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
@@ -63,7 +54,7 @@ async fn builds_and_pushes_then_a_rerun_builds_and_pushes_nothing() {
     assert_eq!(output(&run, "image-uri"), format!("{}/demo-app@{digest}", stack.registry));
     assert!(run.stdout.contains("::group::Build"), "{run}");
     assert!(run.stdout.contains("] COPY dist/demo-app /demo-app  "), "a line per step streams into the log:\n{run}");
-    assert!(run.stdout.contains(") with BuildKit in "), "{run}");
+    assert!(run.stdout.contains("): built with BuildKit in "), "{run}");
 
     // The same run again: the engine records no build and no push, the registry keeps the digest.
     let docker = Docker::connect_with_local_defaults().unwrap();
@@ -200,7 +191,7 @@ async fn a_registry_that_refuses_the_credentials_is_named_and_gets_nothing() {
             "denied",
             "--registry",
             &stack.registry,
-            "--image-tag",
+            "--tags",
             &tag,
         ])
         .args(["--context", repo_root().join("demo-app").to_str().unwrap()])
@@ -249,7 +240,7 @@ async fn sigint_during_the_build_ends_the_run_at_once_with_nothing_changed() {
     let mut child = stack
         .action()
         .args(["--aws-region", &stack.region, "--ecr-repository", "demo-app", "--registry", &stack.registry])
-        .args(["--image-tag", &unique("slow"), "--cluster", "demo", "--service", "web"])
+        .args(["--tags", &unique("slow"), "--cluster", "demo", "--service", "web"])
         .args([std::ffi::OsStr::new("--context"), context.path().as_os_str()])
         .spawn();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -15,7 +15,7 @@ async fn invalid_canary_steps_exit_non_zero_naming_the_input_with_no_aws_call() 
         .env("GITHUB_ACTIONS", "true")
         .input("aws-region", "us-east-1")
         .input("ecr-repository", "demo-app")
-        .input("image-tag", "v1")
+        .input("tags", "v1")
         .input("cluster", "demo")
         .input("service", "web")
         .input("strategy", "canary")
@@ -37,7 +37,7 @@ async fn several_invalid_inputs_are_reported_together_outside_actions() {
     let aws = MockServer::start().await;
     let run = Action::new()
         .env("AWS_ENDPOINT_URL", aws.uri())
-        .args(["--aws-region", "mars-1", "--ecr-repository", "Demo", "--image-tag", "v1", "--dry-run", "maybe"])
+        .args(["--aws-region", "mars-1", "--ecr-repository", "Demo", "--tags", "v1", "--dry-run", "maybe"])
         .run();
     assert_eq!(run.code, Some(2), "{run}");
     for expected in

@@ -301,7 +301,7 @@ async fn an_image_given_by_tag_is_deployed_by_its_digest_and_a_missing_tag_chang
     let pushed = stack
         .action()
         .args(["--aws-region", &stack.region, "--ecr-repository", "demo-app", "--registry", &stack.registry])
-        .args(["--image-tag", &tag, "--context", crate::support::repo_root().join("demo-app").to_str().unwrap()])
+        .args(["--tags", &tag, "--context", crate::support::repo_root().join("demo-app").to_str().unwrap()])
         .run();
     assert_eq!(pushed.code, Some(0), "{pushed}");
 

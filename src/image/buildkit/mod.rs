@@ -108,6 +108,9 @@ pub(crate) struct Build<'a> {
     /// Images whose inline cache the build may reuse (the registry's cache tag): a fresh runner
     /// rebuilds only what changed.
     pub(crate) cache_from: &'a [String],
+    pub(crate) no_cache: bool,
+    /// Pull base images even when the engine has them.
+    pub(crate) pull: bool,
     pub(crate) provided: session::Provided,
 }
 
@@ -154,6 +157,12 @@ pub(crate) async fn build(request: Build<'_>, gha: &Gha) -> Result<Built> {
     ];
     if let Some(target) = request.target {
         pairs.push(("target", target.to_string()));
+    }
+    if request.no_cache {
+        pairs.push(("nocache", "1".to_string()));
+    }
+    if request.pull {
+        pairs.push(("pull", "1".to_string()));
     }
     if let Some(platform) = request.platform {
         pairs.push(("platform", platform.to_string()));
