@@ -20,6 +20,7 @@ pub(crate) async fn connect() -> Result<Docker> {
     Ok(docker)
 }
 
+/// One build, whichever builder makes it.
 pub(crate) struct BuildRequest<'a> {
     pub(crate) context_tar: Vec<u8>,
     pub(crate) dockerfile: &'a str,

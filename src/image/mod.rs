@@ -1,5 +1,6 @@
 //! The image stage: make sure the image to deploy is in the registry, and know it by digest. A tag
-//! that already exists is neither built nor pushed, so a re-run costs one HEAD request.
+//! that already holds this commit's image is neither built nor pushed, so a re-run costs two reads;
+//! a build goes to BuildKit when the engine offers it, with its cache kept in the registry.
 
 pub(crate) mod buildkit;
 pub(crate) mod context;
@@ -28,8 +29,9 @@ pub(crate) struct Image {
     pub(crate) build: Option<String>,
 }
 
-/// Ensures the planned image exists; builds and pushes it when its tag is not in the registry yet.
-/// `replaced`: the image the service runs now, whose cache a build may reuse too.
+/// Ensures the planned image exists; builds and pushes it when its tag is not in the registry yet
+/// (or holds another commit's image). `replaced`: the image the service runs now, whose cache a
+/// build may reuse too.
 pub(crate) async fn ensure(
     plan: &ImagePlan,
     build: Option<&BuildSettings>,
@@ -47,137 +49,25 @@ pub(crate) async fn ensure(
         ImagePlan::Build { registry, repository, tag, .. } => (registry, repository, tag),
     };
     let build = build.ok_or_else(|| anyhow!("internal: a build plan without build settings"))?;
-    let tagged = plan.reference();
+    let target = Target { host: registry_host, repository, tag, tagged: plan.reference() };
     // The build's registry is ECR's endpoint, or the explicit `registry`: ECR's token belongs there.
     let auth = registry::ecr_auth(&aws.ecr, registry_host, gha).await?;
     let registry = registry::Registry::new(registry_host, Some(auth.clone()))?;
-    if let Some(digest) = registry.digest(repository, tag).await? {
-        // Reused only when it is known to come from the same source: its revision label is what
-        // this run builds. A moving tag (`latest`) from another commit is rebuilt, not redeployed.
-        let revision = registry.revision(repository, tag).await.unwrap_or_else(|e| {
-            gha.warning(&format!("could not read {tagged}'s revision label ({e:#}): rebuilding it"));
-            None
-        });
-        if revision.as_deref() == Some(build.source.as_str()) {
-            gha.info(&format!(
-                "{tagged} is already in the registry ({digest}), built from {}: nothing to build or push",
-                build.source
-            ));
-            return Ok(Image {
-                uri: format!("{registry_host}/{repository}@{digest}"),
-                digest: Some(digest),
-                built: false,
-                build: None,
-            });
-        }
-        let was = revision.map(|r| format!("built from {r}")).unwrap_or_else(|| "with no revision label".into());
-        if registry::tags_are_immutable(&aws.ecr, repository).await {
-            bail!(
-                "{tagged} already holds another image ({was}, not {}) and the ECR repository `{repository}` has \
-                 immutable tags, so it cannot move: give each commit its own tag (the default `tags`, the \
-                 commit) or make the tags mutable",
-                build.source
-            );
-        }
-        gha.info(&format!("{tagged} holds an image {was}, not {}: rebuilding; the tag moves", build.source));
+    if let Some(image) = reusable(&registry, &target, build, aws, gha).await? {
+        return Ok(image);
     }
-
     let engine = docker::connect().await?;
     let api = engine.version().await.ok().and_then(|v| v.api_version).unwrap_or_default();
     let buildkit = build.builder == Builder::Auto && buildkit::offers_buildkit(&api);
-    // The build cache lives in the repository (by default under one tag): each BuildKit build reads
-    // it and the push writes it (inline cache), so a runner whose engine never saw the image reuses
-    // every layer above what changed.
-    let reference = |r: &String| if r.contains('/') { r.clone() } else { format!("{registry_host}/{repository}:{r}") };
-    let mut cache_from: Vec<String> =
-        if build.no_cache { Vec::new() } else { build.cache_from.iter().map(reference).collect() };
-    // The image being replaced carries its build's inline cache too (same repository only: its
-    // registry is the one the session has credentials for).
-    let ours = format!("{registry_host}/{repository}");
-    if let Some(replaced) = replaced.filter(|r| !build.no_cache && r.starts_with(&ours)) {
-        cache_from.push(replaced.to_string());
-    }
-    let mut labels = labels;
-    labels.insert("org.opencontainers.image.version".into(), tag.clone());
-    labels.extend(build.labels.iter().cloned());
-    let how;
-    {
-        let _group = gha.group(&format!("Build {tagged}"));
-        let context_tar = context::tar(&build.context, &build.dockerfile)?;
-        gha.info(&format!(
-            "build context: {} ({} KiB after .dockerignore)",
-            build.context.display(),
-            context_tar.len() / 1024
-        ));
-        if buildkit {
-            let provided = buildkit::session::Provided {
-                secrets: build.secrets.iter().cloned().collect(),
-                registry: Some((auth.host.clone(), auth.username.clone(), auth.password.clone())),
-            };
-            let request = buildkit::Build {
-                context_tar,
-                dockerfile: &build.dockerfile,
-                tag: &tagged,
-                target: build.target.as_deref(),
-                platform: build.platform.as_deref(),
-                build_args: &build.build_args,
-                labels: &labels,
-                cache_from: &cache_from,
-                no_cache: build.no_cache,
-                pull: build.pull,
-                provided,
-            };
-            let built = buildkit::build(request, gha).await?;
-            let summary = format!(
-                "built with BuildKit in {:.1}s: {} step(s), {} from cache",
-                built.seconds, built.steps, built.cached
-            );
-            gha.info(&format!("{tagged} ({}): {summary}", built.image_id));
-            how = Some(summary);
-        } else {
-            if !build.secrets.is_empty() {
-                bail!(
-                    "`secrets` need BuildKit, which this Docker engine (API {api}) does not offer: use an engine \
-                     with API 1.39 or later (Docker 18.09+)"
-                );
-            }
-            let why =
-                if build.builder == Builder::Classic { "`builder: classic`" } else { "no BuildKit in this engine" };
-            gha.info(&format!("building with the classic builder ({why})"));
-            let request = docker::BuildRequest {
-                context_tar,
-                dockerfile: &build.dockerfile,
-                tag: &tagged,
-                target: build.target.as_deref(),
-                platform: build.platform.as_deref(),
-                build_args: &build.build_args,
-                labels,
-                no_cache: build.no_cache,
-                pull: build.pull,
-            };
-            let started = std::time::Instant::now();
-            let id = docker::build(&engine, request, gha).await?;
-            gha.info(&format!("built {tagged} ({id})"));
-            how = Some(format!("built with the classic builder in {:.1}s", started.elapsed().as_secs_f64()));
-        }
-    }
-    let summary = {
-        let _group = gha.group(&format!("Push {tagged}"));
-        let name = format!("{registry_host}/{repository}");
-        let summary = docker::push(&engine, &name, tag, &auth, gha).await?;
-        // Its layers are in the registry now: each further tag costs a manifest.
-        for extra in &build.extra_tags {
-            docker::tag_and_push(&engine, &tagged, &name, extra, &auth, gha).await?;
-            gha.info(&format!("also tagged {name}:{extra}"));
-        }
-        if let Some(cache) = build.cache_to.as_ref().filter(|_| buildkit) {
-            match docker::tag_and_push(&engine, &tagged, &name, cache, &auth, gha).await {
-                Ok(()) => gha.info(&format!("build cache: {name}:{cache} (the next build reuses what did not change)")),
-                Err(e) => gha.warning(&format!("the build cache could not be kept in {name}:{cache}: {e:#}")),
-            }
-        }
-        summary
+    let how = {
+        let _group = gha.group(&format!("Build {}", target.tagged));
+        build_image(&engine, &api, buildkit, &target, build, labels, replaced, &auth, gha).await?
     };
+    let summary = {
+        let _group = gha.group(&format!("Push {}", target.tagged));
+        push_tags(&engine, buildkit, &target, build, &auth, gha).await?
+    };
+    let tagged = &target.tagged;
     let digest = registry
         .digest(repository, tag)
         .await?
@@ -186,7 +76,160 @@ pub(crate) async fn ensure(
         "pushed {tagged}: {} layer(s) uploaded, {} already in the registry; digest {digest}",
         summary.pushed, summary.existing
     ));
-    Ok(Image { uri: format!("{registry_host}/{repository}@{digest}"), digest: Some(digest), built: true, build: how })
+    Ok(Image {
+        uri: format!("{registry_host}/{repository}@{digest}"),
+        digest: Some(digest),
+        built: true,
+        build: Some(how),
+    })
+}
+
+/// Where a build goes.
+struct Target<'a> {
+    host: &'a str,
+    repository: &'a str,
+    tag: &'a str,
+    /// `host/repository:tag`.
+    tagged: String,
+}
+
+impl Target<'_> {
+    /// `host/repository`.
+    fn name(&self) -> String {
+        format!("{}/{}", self.host, self.repository)
+    }
+}
+
+/// The image already under the tag, when it is known to come from the same source (its revision
+/// label is what this run builds); None when it must be built. A moving tag (`latest`) from another
+/// commit is rebuilt, not redeployed; in an immutable-tag repository it is refused.
+async fn reusable(
+    registry: &registry::Registry,
+    target: &Target<'_>,
+    build: &BuildSettings,
+    aws: &Aws,
+    gha: &Gha,
+) -> Result<Option<Image>> {
+    let (repository, tagged) = (target.repository, &target.tagged);
+    let Some(digest) = registry.digest(repository, target.tag).await? else { return Ok(None) };
+    let revision = registry.revision(repository, target.tag).await.unwrap_or_else(|e| {
+        gha.warning(&format!("could not read {tagged}'s revision label ({e:#}): rebuilding it"));
+        None
+    });
+    if revision.as_deref() == Some(build.source.as_str()) {
+        gha.info(&format!(
+            "{tagged} is already in the registry ({digest}), built from {}: nothing to build or push",
+            build.source
+        ));
+        let uri = format!("{}@{digest}", target.name());
+        return Ok(Some(Image { uri, digest: Some(digest), built: false, build: None }));
+    }
+    let was = revision.map(|r| format!("built from {r}")).unwrap_or_else(|| "with no revision label".into());
+    if registry::tags_are_immutable(&aws.ecr, repository).await {
+        bail!(
+            "{tagged} already holds another image ({was}, not {}) and the ECR repository `{repository}` has \
+             immutable tags, so it cannot move: give each commit its own tag (the default `tags`, the commit) \
+             or make the tags mutable",
+            build.source
+        );
+    }
+    gha.info(&format!("{tagged} holds an image {was}, not {}: rebuilding; the tag moves", build.source));
+    Ok(None)
+}
+
+/// Builds the image with BuildKit (`buildkit`) or the classic builder; says how, for the summary.
+#[expect(clippy::too_many_arguments, reason = "one build's inputs, each used once")]
+async fn build_image(
+    engine: &bollard::Docker,
+    api: &str,
+    buildkit: bool,
+    target: &Target<'_>,
+    build: &BuildSettings,
+    mut labels: HashMap<String, String>,
+    replaced: Option<&str>,
+    auth: &registry::RegistryAuth,
+    gha: &Gha,
+) -> Result<String> {
+    let tagged = &target.tagged;
+    let context_tar = context::tar(&build.context, &build.dockerfile)?;
+    gha.info(&format!(
+        "build context: {} ({} KiB after .dockerignore)",
+        build.context.display(),
+        context_tar.len() / 1024
+    ));
+    labels.insert("org.opencontainers.image.version".into(), target.tag.to_string());
+    labels.extend(build.labels.iter().cloned());
+    let request = docker::BuildRequest {
+        context_tar,
+        dockerfile: &build.dockerfile,
+        tag: tagged,
+        target: build.target.as_deref(),
+        platform: build.platform.as_deref(),
+        build_args: &build.build_args,
+        labels,
+        no_cache: build.no_cache,
+        pull: build.pull,
+    };
+    if buildkit {
+        // The build cache lives in the repository (by default under one tag): each BuildKit build
+        // reads it and the push writes it (inline cache), so a runner whose engine never saw the
+        // image reuses every layer above what changed. The image being replaced carries its
+        // build's inline cache too (same repository only: the session has credentials for it).
+        let name = target.name();
+        let reference = |r: &String| if r.contains('/') { r.clone() } else { format!("{name}:{r}") };
+        let mut cache_from: Vec<String> = build.cache_from.iter().map(reference).collect();
+        cache_from.extend(replaced.filter(|r| r.starts_with(&name)).map(str::to_string));
+        if build.no_cache {
+            cache_from.clear();
+        }
+        let provided = buildkit::session::Provided {
+            secrets: build.secrets.iter().cloned().collect(),
+            registry: Some((auth.host.clone(), auth.username.clone(), auth.password.clone())),
+        };
+        let built = buildkit::build(request, &cache_from, provided, gha).await?;
+        let how = format!(
+            "built with BuildKit in {:.1}s: {} step(s), {} from cache",
+            built.seconds, built.steps, built.cached
+        );
+        gha.info(&format!("{tagged} ({}): {how}", built.image_id));
+        return Ok(how);
+    }
+    if !build.secrets.is_empty() {
+        bail!(
+            "`secrets` need BuildKit, which this Docker engine (API {api}) does not offer: use an engine with API \
+             1.39 or later (Docker 18.09+)"
+        );
+    }
+    let why = if build.builder == Builder::Classic { "`builder: classic`" } else { "no BuildKit in this engine" };
+    gha.info(&format!("building with the classic builder ({why})"));
+    let started = std::time::Instant::now();
+    let id = docker::build(engine, request, gha).await?;
+    gha.info(&format!("built {tagged} ({id})"));
+    Ok(format!("built with the classic builder in {:.1}s", started.elapsed().as_secs_f64()))
+}
+
+/// Pushes the tag, then every further tag and the cache tag (each a manifest: the layers are there).
+async fn push_tags(
+    engine: &bollard::Docker,
+    buildkit: bool,
+    target: &Target<'_>,
+    build: &BuildSettings,
+    auth: &registry::RegistryAuth,
+    gha: &Gha,
+) -> Result<docker::PushSummary> {
+    let name = target.name();
+    let summary = docker::push(engine, &name, target.tag, auth, gha).await?;
+    for extra in &build.extra_tags {
+        docker::tag_and_push(engine, &target.tagged, &name, extra, auth, gha).await?;
+        gha.info(&format!("also tagged {name}:{extra}"));
+    }
+    if let Some(cache) = build.cache_to.as_ref().filter(|_| buildkit) {
+        match docker::tag_and_push(engine, &target.tagged, &name, cache, auth, gha).await {
+            Ok(()) => gha.info(&format!("build cache: {name}:{cache} (the next build reuses what did not change)")),
+            Err(e) => gha.warning(&format!("the build cache could not be kept in {name}:{cache}: {e:#}")),
+        }
+    }
+    Ok(summary)
 }
 
 /// An existing image, by digest: a tag is resolved in its registry, so the service never runs a tag

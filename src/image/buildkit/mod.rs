@@ -16,6 +16,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
+use super::docker::BuildRequest;
 use crate::config::{BuildSettings, Builder};
 use crate::failure::Refused;
 use crate::gha::Gha;
@@ -96,24 +97,6 @@ pub(crate) async fn check_builder(b: &BuildSettings) -> Result<()> {
     Err(Refused(format!("{}:{line}: {what} needs BuildKit, and {why}", b.dockerfile)).into())
 }
 
-/// What one BuildKit build needs.
-pub(crate) struct Build<'a> {
-    pub(crate) context_tar: Vec<u8>,
-    pub(crate) dockerfile: &'a str,
-    pub(crate) tag: &'a str,
-    pub(crate) target: Option<&'a str>,
-    pub(crate) platform: Option<&'a str>,
-    pub(crate) build_args: &'a [(String, String)],
-    pub(crate) labels: &'a HashMap<String, String>,
-    /// Images whose inline cache the build may reuse (the registry's cache tag): a fresh runner
-    /// rebuilds only what changed.
-    pub(crate) cache_from: &'a [String],
-    pub(crate) no_cache: bool,
-    /// Pull base images even when the engine has them.
-    pub(crate) pull: bool,
-    pub(crate) provided: session::Provided,
-}
-
 /// How a build went, for the log and the summary.
 pub(crate) struct Built {
     pub(crate) image_id: String,
@@ -136,10 +119,17 @@ fn query(pairs: &[(&str, String)]) -> String {
 
 /// Builds and tags the image with BuildKit, printing a line per step as it completes; the build's
 /// own output stays inert (it is the Dockerfile's text and its tools').
-pub(crate) async fn build(request: Build<'_>, gha: &Gha) -> Result<Built> {
+/// `cache_from`: images whose inline cache the build may reuse; `provided`: what the session gives
+/// the engine (secrets, registry credentials).
+pub(crate) async fn build(
+    request: BuildRequest<'_>,
+    cache_from: &[String],
+    provided: session::Provided,
+    gha: &Gha,
+) -> Result<Built> {
     let started = Instant::now();
     let endpoint = engine::endpoint()?;
-    let session = session::start(&endpoint, request.provided).await?;
+    let session = session::start(&endpoint, provided).await?;
     let mut args: HashMap<&str, &str> = request.build_args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // The image carries its own cache metadata (inline cache), so pushing it keeps the cache in the
     // registry: what the engine's built-in BuildKit can export.
@@ -150,8 +140,8 @@ pub(crate) async fn build(request: Build<'_>, gha: &Gha) -> Result<Built> {
         ("t", request.tag.to_string()),
         ("dockerfile", request.dockerfile.to_string()),
         ("buildargs", serde_json::to_string(&args)?),
-        ("labels", serde_json::to_string(request.labels)?),
-        ("cachefrom", serde_json::to_string(request.cache_from)?),
+        ("labels", serde_json::to_string(&request.labels)?),
+        ("cachefrom", serde_json::to_string(cache_from)?),
         ("rm", "1".to_string()),
         ("forcerm", "1".to_string()),
     ];
