@@ -3,7 +3,9 @@ the task definition's image, environment, command and entry point, ports publish
 
 Talks to the Docker engine through the `docker` CLI with its own config directory, which holds the
 registry login (what ECR's token decodes to), so pulls take the same authenticated path as the action.
-Every container carries the label `ecs-deploy-action.stack=1`, so `remove_all` finds exactly ours.
+Every container carries the label `ecs-deploy-action.stack=1` (what `scripts/stack down` clears) and
+its stack's own `ecs-deploy-action.stack-instance` (the state directory), so that a reset removes
+exactly this stack's containers and never those of a second stack on the same engine (the bench's).
 """
 
 import json
@@ -12,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 
 LABEL = "ecs-deploy-action.stack"
+INSTANCE = "ecs-deploy-action.stack-instance"
 PULL_TIMEOUT = 120
 
 
@@ -48,8 +51,16 @@ def spec_from_definition(definition: dict, overrides: dict | None = None) -> Con
 
 
 class Docker:
-    def __init__(self, config_dir: str, registry: str | None = None, user: str | None = None, password: str | None = None):
+    def __init__(
+        self,
+        config_dir: str,
+        registry: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        instance: str = "default",
+    ):
         self.config_dir = config_dir
+        self.instance = instance
         self._login_lock = threading.Lock()
         self._login = (registry, user, password) if registry and user and password else None
         self._logged_in = False
@@ -88,7 +99,7 @@ class Docker:
     def start(self, spec: ContainerSpec, task_labels: dict) -> tuple[str, dict]:
         """Pulls and starts one container; returns its id and {container port: host port on 127.0.0.1}."""
         self.pull(spec.image)
-        args = ["run", "-d", "--label", f"{LABEL}=1"]
+        args = ["run", "-d", "--label", f"{LABEL}=1", "--label", f"{INSTANCE}={self.instance}"]
         for k, v in {**spec.labels, **task_labels}.items():
             args += ["--label", f"{k}={v}"]
         for port in spec.ports:
@@ -150,7 +161,7 @@ class Docker:
             proc.wait()
 
     def ours(self) -> list[str]:
-        out = self._run("ps", "-aq", "--filter", f"label={LABEL}=1", check=False)
+        out = self._run("ps", "-aq", "--filter", f"label={LABEL}=1", "--filter", f"label={INSTANCE}={self.instance}", check=False)
         return out.stdout.split()
 
     def remove_all(self) -> int:

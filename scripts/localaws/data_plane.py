@@ -58,6 +58,7 @@ class DataPlane:
             env.get("REGISTRY"),
             env.get("STACK_REGISTRY_USER"),
             env.get("STACK_REGISTRY_PASSWORD"),
+            instance=str(state_dir),
         )
         self.requests = alb_metrics.Requests()
         self.backend_to_tg = {}

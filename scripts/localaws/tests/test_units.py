@@ -123,3 +123,24 @@ def test_a_stop_that_comes_while_another_stops_the_load_balancer_finds_nothing_t
     lb.proc = Raced(["sleep", "30"])
     lb.stop()
     assert lb.proc is None
+
+
+def test_a_stack_finds_and_removes_only_its_own_containers(monkeypatch):
+    """Two stacks on one engine (the tests' and the bench's aws-profile one): a reset of one must not
+    remove the other's task containers."""
+    from localaws.containers import Docker
+
+    calls = []
+
+    class Out:
+        stdout = ""
+
+    def fake_run(self, *args, **kwargs):
+        calls.append((self.instance, args))
+        return Out()
+
+    monkeypatch.setattr(Docker, "_run", fake_run)
+    Docker("/tmp/a-config", instance="/tmp/stack-a").remove_all()
+    [(instance, args)] = calls
+    assert instance == "/tmp/stack-a"
+    assert args == ("ps", "-aq", "--filter", "label=ecs-deploy-action.stack=1", "--filter", "label=ecs-deploy-action.stack-instance=/tmp/stack-a")
