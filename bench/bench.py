@@ -1,7 +1,8 @@
 """ecs-deploy-action benchmarks: action start, pipeline phases, abort latency, API calls per deploy,
-and the Rocket demo-app against the same routes in Flask. Medians and spread over repeated runs,
+the gates' false alarms and detections, and the Rocket demo-app against the same routes in Flask. Medians and spread over repeated runs,
 measured side by side in one run; written to bench/RESULTS.md. Run through bench/run."""
 
+import contextlib
 import json
 import os
 import platform
@@ -36,6 +37,10 @@ DEMO_IMAGE = os.environ["DEMO_IMAGE"]
 QUICK = "--quick" in sys.argv
 # Only the `aws profile` rows, measured again and put into bench/RESULTS.md in place of the old ones.
 AWS_ONLY = "--aws-profile-only" in sys.argv
+# Only the `gates` rows, the same way.
+GATES_ONLY = "--gates-only" in sys.argv
+# Only the `build` rows, the same way.
+BUILD_ONLY = "--build-only" in sys.argv
 REPEAT = 3 if QUICK else 5
 
 rows = []  # (section, measure, value, detail)
@@ -107,7 +112,7 @@ def fresh_context():
 
 
 def image_args(tag):
-    return ["--aws-region", REGION, "--ecr-repository", "bench-app", "--registry", REGISTRY, "--image-tag", tag,
+    return ["--aws-region", REGION, "--ecr-repository", "bench-app", "--registry", REGISTRY, "--tags", tag,
             "--context", str(BENCH_CONTEXT)]
 
 
@@ -241,10 +246,10 @@ def bench_abort():
         record("abort latency", f"alarm at a random moment → weights 100/0, check-interval {interval}", *spread(samples))
 
 
-def bench_aws_profile():
-    """On AWS's own timings (the stack's `aws` profile, scaled): how soon a finished rollout is
-    noticed, and a canary's wall time against the waits the profile imposes."""
-    scale = os.environ.get("BENCH_TIME_SCALE", "0.1")
+@contextlib.contextmanager
+def aws_profile_stack(scale):
+    """A second stack on AWS's own timings (the `aws` profile, scaled by `scale`) for the rows that
+    depend on them; yields its endpoint and profile, and removes it afterwards."""
     state = Path(tempfile.mkdtemp(prefix="bench-aws-stack-"))
     port = free_port()
     stack_env = {**os.environ, "STACK_PROFILE": "aws", "STACK_TIME_SCALE": scale, "STACK_LB_PORT_BASE": str(free_port()),
@@ -253,12 +258,31 @@ def bench_aws_profile():
                                 env=stack_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     try:
+        profile = None
         for _ in range(200):
             try:
                 profile = json.loads(urllib.request.urlopen(endpoint + "/_stack/profile", timeout=1).read())
                 break
             except OSError:
                 time.sleep(0.1)
+        if profile is None:
+            raise SystemExit("bench: the aws-profile stack did not start")
+        yield endpoint, profile
+    finally:
+        try:
+            urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST"))
+        except OSError:
+            pass
+        launcher.terminate()
+        launcher.wait(timeout=60)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def bench_aws_profile():
+    """On AWS's own timings (the stack's `aws` profile, scaled): how soon a finished rollout is
+    noticed, and a canary's wall time against the waits the profile imposes."""
+    scale = os.environ.get("BENCH_TIME_SCALE", "0.1")
+    with aws_profile_stack(scale) as (endpoint, profile):
         period = profile["metric_period_seconds"]
         aws_env = {"AWS_ENDPOINT_URL": endpoint}
         kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -357,11 +381,191 @@ def bench_aws_profile():
         record("aws profile", "AWS calls per minute of waiting", f"{statistics.median(per_minute):.0f}",
                f"max {max(per_minute):.0f}, n={len(per_minute)}: every AWS call of a run over its minutes sleeping between "
                f"polls and checks (rolling runs and canaries); ECS allows 20 cluster reads a second per account and Region")
+
+
+def bench_gates():
+    """The gates themselves (issue 25), on AWS's timings and real traffic (wrk, 32 connections) to
+    both versions at a 50 ms base latency: how often an identical release is rolled back, and how
+    often and how fast a release 30% slower, or answering 2% 5xx, is."""
+    scale = os.environ.get("BENCH_TIME_SCALE", "0.1")
+    gates = ["--max-latency", "p99 < stable × 1.1", "--max-error-rate", "stable + 1%", "--check-interval", "1s"]
+    with aws_profile_stack(scale) as (endpoint, profile):
+        period = profile["metric_period_seconds"]
+        aws_env = {"AWS_ENDPOINT_URL": endpoint}
+        kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+        elb = boto3.client("elbv2", **kw)
+
+        def canary(release_env):
+            """(rolled back, seconds from the 50% shift to weights 100/0 when rolled back, log)."""
+            urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST"))
+            out = subprocess.run([STACK_PYTHON, str(ROOT / "scripts/tools/seed.py"), "--canary", "--desired", "2",
+                                  "--env", "LATENCY_MS=50"], capture_output=True, text=True, env=env(aws_env))
+            if out.returncode != 0:
+                raise SystemExit(f"bench: seeding the aws-profile stack failed:\n{out.stderr}")
+            seeded = json.loads(out.stdout)
+            url = json.loads(urllib.request.urlopen(endpoint + "/_stack/listeners").read())[seeded["listener_arn"]]
+            assert url.startswith("http://127.0.0.1:"), url
+            load = subprocess.Popen(["wrk", "-t2", "-c32", "-d300s", url + "/version"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with tempfile.TemporaryFile(mode="w+") as log:
+                p = subprocess.Popen([str(ACTION), "--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo",
+                                      "--service", "web", "--strategy", "canary", "--listener-arn", seeded["listener_arn"],
+                                      "--canary-steps", "50%:15s, 100%", "--environment-variables", release_env, *gates],
+                                     stdout=log, stderr=subprocess.STDOUT, env=env(aws_env))
+                shifted = back = None
+                deadline = time.monotonic() + 300
+                while p.poll() is None and time.monotonic() < deadline:
+                    w = weights(elb, seeded)
+                    now = time.perf_counter()
+                    if shifted is None and w == (50, 50):
+                        shifted = now
+                    elif shifted is not None and back is None and w == (100, 0):
+                        back = now
+                    time.sleep(0.02)
+                if p.poll() is None:
+                    p.kill()
+                p.wait(timeout=60)
+                load.terminate()
+                load.wait(timeout=30)
+                log.seek(0)
+                text = log.read()
+            rolled_back = p.returncode != 0
+            if rolled_back and "gate failed" not in text:
+                raise SystemExit(f"bench: a canary failed for another reason than a gate:\n{text}")
+            took = back - shifted if rolled_back and shifted is not None and back is not None else None
+            return rolled_back, took, text
+
+        def why(text):
+            line = next((l for l in text.splitlines() if "gate failed" in l), "")
+            return line.split("gate failed")[0].split(":")[-1].strip() + " gate" if line else ""
+
+        n = 10 if QUICK else 30
+        false_alarms = []
+        for i in range(n):
+            rolled_back, _, text = canary(f"APP_VERSION=identical-{i}")
+            if rolled_back:
+                false_alarms.append(why(text))
+        record("gates", "gates: identical release rolled back (of N)", f"{len(false_alarms)} of {n}",
+               f"target 0; gates p99 < stable × 1.1 (+5ms), stable + 1%, failure-limit 2, checks every 1 s, "
+               f"50% for 15 s under wrk -c32; {', '.join(false_alarms) or 'none rolled back'}")
+        where = f"profile aws, STACK_TIME_SCALE {scale}, metric period {period:g} s"
+        for label, release_env, target in [
+            ("+30% p99 latency", "LATENCY_MS=65", "latency"),
+            ("2% errors", "FAIL_RATE=0.02", "error-rate"),
+        ]:
+            m = 5 if QUICK else 10
+            times, missed = [], 0
+            for _ in range(m):
+                rolled_back, took, text = canary(release_env)
+                if rolled_back and took is not None and why(text).startswith(target):
+                    times.append(took)
+                else:
+                    missed += 1
+            record("gates", f"gates: {label} detected (of N)", f"{len(times)} of {m}",
+                   f"target {m} of {m}; release {release_env} against a stable at LATENCY_MS=50; {where}")
+            if times:
+                value, detail = spread(times)
+                record("gates", f"gates: time to detect {label} (s)", value,
+                       f"{detail}; from the 50% shift to weights 100/0; target within 3 metric periods "
+                       f"({3 * period:g} s); {where}")
+
+
+@contextlib.contextmanager
+def fresh_engine():
+    """A second Docker engine with an empty data root on its own socket and bridge: a fresh runner
+    (a daemon with --bridge=none would delete the host's docker0)."""
+    root = Path(tempfile.mkdtemp(prefix="bench-fresh-engine-"))
+    bridge = f"brb{random.randrange(16 ** 6):06x}"
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", "10.232.0.1/24", "dev", bridge], check=False)
+    subprocess.run(["ip", "link", "set", bridge, "up"], check=False)
+    sock = root / "docker.sock"
+    log = open(root / "dockerd.log", "w")
+    daemon = subprocess.Popen(["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+                               "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{sock}", "--bridge", bridge,
+                               "--iptables=false", "--ip-masq=false", "--containerd-namespace", "bench-fresh",
+                               "--containerd-plugins-namespace", "bench-fresh-plugins"], stdout=log, stderr=log)
+    try:
+        for _ in range(300):
+            if subprocess.run(["docker", "-H", f"unix://{sock}", "version"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise SystemExit(f"bench: the fresh engine did not start: {(root / 'dockerd.log').read_text()[-2000:]}")
+        yield f"unix://{sock}"
     finally:
-        urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST"))
-        launcher.terminate()
-        launcher.wait(timeout=60)
-        shutil.rmtree(state, ignore_errors=True)
+        daemon.terminate()
+        daemon.wait(timeout=60)
+        subprocess.run(["ip", "link", "delete", bridge], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def bench_build_cache():
+    """A fresh runner's rebuild (issue 26): a Dockerfile whose dependency layer does real work on real
+    libraries (bzip2 -9 of the Rust toolchain's own librustc_driver and standard library, about 300 MB,
+    bind-mounted so that only the result is a layer) and an application layer after it, built by the
+    action on an engine with an empty data root, with and without the cache the last build kept in
+    the registry, against a warm engine's rebuild."""
+    sysroot = Path(subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True, check=True).stdout.strip())
+    libraries = list((sysroot / "lib").glob("librustc_driver-*.so"))
+    libraries += sorted((sysroot / "lib" / "rustlib" / "x86_64-unknown-linux-gnu" / "lib").glob("*.r*"))
+    work = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    base_ctx, app_ctx = work / "base", work / "app"
+    base_ctx.mkdir()
+    (app_ctx / "deps").mkdir(parents=True)
+    shutil.copy("/bin/busybox", base_ctx / "busybox")
+    (base_ctx / "Dockerfile").write_text('FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n')
+    for library in libraries:
+        shutil.copy(library, app_ctx / "deps" / library.name)
+    megabytes = sum(f.stat().st_size for f in (app_ctx / "deps").iterdir()) / 1e6
+    repo = f"bench-build-{random.randrange(16 ** 6):06x}"
+
+    def build(context, repository, tag, extra_env=None, extra=()):
+        wall, log = action(["--aws-region", REGION, "--ecr-repository", repository, "--registry", REGISTRY,
+                            "--tags", tag, "--context", str(context), *extra], extra_env)
+        took = re.search(r"built with BuildKit in ([\d.]+)s: (\d+) step\(s\), (\d+) from cache", log)
+        if not took:
+            raise SystemExit(f"bench: no BuildKit build in the log:\n{log}")
+        return float(took.group(1)), int(took.group(3))
+
+    urllib.request.urlopen(urllib.request.Request(ENDPOINT + "/moto-api/reset", method="POST"))
+    build(base_ctx, "bench-base", f"b{random.randrange(16 ** 8):08x}")
+    base_ref = next(l for l in subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
+                                                f"{REGISTRY}/bench-base"], capture_output=True, text=True).stdout.split())
+    (app_ctx / "Dockerfile").write_text(
+        f"FROM {base_ref}\n"
+        "RUN --mount=type=bind,source=deps,target=/deps sh -c "
+        "'for f in /deps/*; do echo \"$(bzip2 -9 -c \"$f\" | wc -c) $f\"; done > /compressed-sizes'\n"
+        "COPY source.txt /app/source.txt\n")
+    # The main engine's local cache, warmed by one build of its own.
+    (app_ctx / "source.txt").write_text("warm-up\n")
+    build(app_ctx, repo, "warmup")
+    uncached, cached, warm = [], [], []
+    for round in range(2 if QUICK else 3):
+        (app_ctx / "source.txt").write_text(f"round {round}\n")
+        with fresh_engine() as host:
+            seconds, _ = build(app_ctx, repo, f"u{round}", {"DOCKER_HOST": host}, ["--no-cache"])
+            uncached.append(seconds)
+        (app_ctx / "source.txt").write_text(f"round {round}, one line changed\n")
+        with fresh_engine() as host:
+            seconds, from_cache = build(app_ctx, repo, f"c{round}", {"DOCKER_HOST": host})
+            if from_cache == 0:
+                raise SystemExit("bench: the fresh engine reused nothing from the registry's cache")
+            cached.append(seconds)
+        (app_ctx / "source.txt").write_text(f"round {round}, one more line changed\n")
+        seconds, _ = build(app_ctx, repo, f"w{round}")
+        warm.append(seconds)
+    record("build", "build: fresh runner, no cache (s)", *spread(uncached))
+    value, detail = spread(cached)
+    ratio = statistics.median(cached) / statistics.median(uncached)
+    record("build", "build: fresh runner, one source line changed, cache from ECR (s)", value,
+           f"{detail}; {ratio:.2f} of the uncached build (target ≤ 0.3)")
+    value, detail = spread(warm)
+    ratio = statistics.median(cached) / statistics.median(warm)
+    record("build", "build: warm local cache, one source line changed (s)", value,
+           f"{detail}; the fresh runner's cached rebuild is {ratio:.2f} of it (target ≤ 1.5); dependency layer: bzip2 -9 "
+           f"of the Rust toolchain's librustc_driver and standard library ({megabytes:.0f} MB, bind-mounted)")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def free_port():
@@ -436,19 +640,27 @@ def machine():
 
 def main():
     print(f"{'section':<22} {'measure':<44} {'median':>14}  spread", flush=True)
-    if AWS_ONLY:
-        bench_aws_profile()
+    for only, section, measure in [
+        (AWS_ONLY, "aws profile", bench_aws_profile),
+        (GATES_ONLY, "gates", bench_gates),
+        (BUILD_ONLY, "build", bench_build_cache),
+    ]:
+        if not only:
+            continue
+        measure()
         results = ROOT / "bench" / "RESULTS.md"
-        kept = [l for l in results.read_text().splitlines() if not l.startswith("| aws profile |")]
+        kept = [l for l in results.read_text().splitlines() if not l.startswith(f"| {section} |")]
         kept += [f"| {s} | {m} | {v} | {d} |" for s, m, v, d in rows]
         results.write_text("\n".join(kept) + "\n")
-        print("\nupdated the aws profile rows of bench/RESULTS.md")
+        print(f"\nupdated the {section} rows of bench/RESULTS.md")
         return
     bench_start()
     bench_image()
     bench_deploys()
     bench_abort()
     bench_aws_profile()
+    bench_gates()
+    bench_build_cache()
     bench_apps()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
