@@ -6,6 +6,7 @@ mod check;
 pub(crate) mod command;
 pub(crate) mod duration;
 pub(crate) mod git;
+mod image;
 pub(crate) mod inputs;
 mod parse;
 pub(crate) mod steps;
