@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crate::outcome::Outcome;
 use crate::plan::PlannedStep;
-use crate::records::{GateResult, StepRecord, StepResult, Verdict};
+use crate::records::{GateResult, StepRecord, StepResult};
+
+mod judging;
 
 /// Checks in a row with an unreadable gate before the step fails: one throttled call is no
 /// verdict, four in a row leave the canary unwatched for too long.
@@ -162,37 +164,6 @@ impl Controller {
         std::mem::take(&mut self.unjudged)
     }
 
-    /// Counts each gate's failing checks in a row: a failure adds one, a pass resets it, and an
-    /// inconclusive or unreadable check leaves it as it was. During the bake a failure counts only on
-    /// requests the last counted one had not seen (a second read of the same metric datapoint is not
-    /// a second look); once the bake is over there is no more evidence to wait for, and each counts.
-    /// Returns each gate's count after `results`.
-    fn count_failures(&mut self, results: &[GateResult], bake_over: bool) -> Vec<u32> {
-        results
-            .iter()
-            .map(|r| {
-                let at = match self.failing_in_a_row.iter().position(|(g, ..)| *g == r.gate) {
-                    Some(at) => at,
-                    None => {
-                        self.failing_in_a_row.push((r.gate, 0, None));
-                        self.failing_in_a_row.len() - 1
-                    }
-                };
-                let (_, count, seen) = &mut self.failing_in_a_row[at];
-                match r.verdict {
-                    Verdict::Failed if !bake_over && r.samples.is_some() && r.samples == *seen => {}
-                    Verdict::Failed | Verdict::Breached => {
-                        *count += 1;
-                        *seen = r.samples;
-                    }
-                    Verdict::Passed => (*count, *seen) = (0, None),
-                    Verdict::Waiting | Verdict::Unreadable => {}
-                }
-                *count
-            })
-            .collect()
-    }
-
     /// The step the canary is at (0-based), if any.
     pub(crate) fn current_step(&self) -> Option<usize> {
         match self.phase {
@@ -269,82 +240,7 @@ impl Controller {
                 self.phase = Phase::Baking(i);
                 Action::CheckGatesAfter { step: i, wait: self.first_check(i) }
             }
-            (Phase::Baking(i), Observation::Checked { mut results, elapsed }) => {
-                let bake = self.steps[i].bake;
-                let counts = self.count_failures(&results, elapsed >= bake);
-                let limit = self.judging.failure_limit;
-                // A breach fails the step at once; a failure once it has lasted `failure-limit` checks.
-                let failed: Vec<String> = results
-                    .iter()
-                    .zip(&counts)
-                    .filter(|(r, n)| r.verdict == Verdict::Breached || (r.verdict == Verdict::Failed && **n >= limit))
-                    .map(|(r, n)| match r.verdict {
-                        Verdict::Failed if limit > 1 => r.describe(&format!("failed {n} consecutive checks")),
-                        _ => r.describe("failed"),
-                    })
-                    .collect();
-                let failing = results.iter().any(|r| r.verdict == Verdict::Failed);
-                let unreadable: Vec<String> = results
-                    .iter()
-                    .filter(|r| r.verdict == Verdict::Unreadable)
-                    .map(|r| r.describe("could not be read"))
-                    .collect();
-                let waiting: Vec<String> = results
-                    .iter()
-                    .filter(|r| r.verdict == Verdict::Waiting)
-                    .map(|r| r.describe("had too little evidence"))
-                    .collect();
-                self.unreadable_in_a_row = if unreadable.is_empty() { 0 } else { self.unreadable_in_a_row + 1 };
-                if !failed.is_empty() {
-                    self.table[i].gates = results;
-                    self.table[i].result = StepResult::Failed;
-                    return self.begin_abort(failed.join("; "));
-                }
-                if self.unreadable_in_a_row >= MAX_UNREADABLE {
-                    self.table[i].gates = results;
-                    self.table[i].result = StepResult::Failed;
-                    return self.begin_abort(format!(
-                        "{} checks in a row could not read every gate, so the canary is not being watched: {}",
-                        self.unreadable_in_a_row,
-                        unreadable.join("; ")
-                    ));
-                }
-                if elapsed < bake {
-                    self.table[i].gates = results;
-                    return Action::CheckGatesAfter { step: i, wait: self.check_interval.min(bake - elapsed) };
-                }
-                // The bake is over: a step passes on evidence only. An unreadable gate is asked
-                // again soon (bounded by MAX_UNREADABLE); a failing one one interval later, until
-                // it passes or reaches `failure-limit`.
-                if !unreadable.is_empty() || failing {
-                    self.table[i].gates = results;
-                    let wait = if failing { self.check_interval } else { self.check_interval.min(RECHECK) };
-                    return Action::CheckGatesAfter { step: i, wait };
-                }
-                if !waiting.is_empty() && self.judging.inconclusive_fails {
-                    self.table[i].gates = results;
-                    self.table[i].result = StepResult::Failed;
-                    return self.begin_abort(format!("inconclusive at the end of the bake: {}", waiting.join("; ")));
-                }
-                // Passed without the verdict of a gate that had too little evidence: said, and
-                // marked in the table.
-                for r in results.iter_mut().filter(|r| r.verdict == Verdict::Waiting) {
-                    self.unjudged.push((i, r.clone()));
-                    r.value = match r.value.as_str() {
-                        super::gates::NO_REQUESTS_YET => super::gates::NO_REQUESTS_IN_STEP.into(),
-                        value => format!("⚠ not judged: {value}"),
-                    };
-                }
-                self.table[i].gates = results;
-                self.table[i].result = StepResult::Passed;
-                if i + 1 < self.steps.len() {
-                    self.scale(i + 1)
-                } else {
-                    self.phase = Phase::Promoting;
-                    self.promotion_started = true;
-                    Action::Promote
-                }
-            }
+            (Phase::Baking(i), Observation::Checked { results, elapsed }) => self.judge(i, results, elapsed),
             (Phase::Promoting, Observation::Promoted) => {
                 self.phase = Phase::ResettingTraffic;
                 Action::SetWeights { stable: 100, canary: 0 }
@@ -453,6 +349,7 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::Verdict;
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
