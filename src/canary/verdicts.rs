@@ -4,7 +4,7 @@
 
 use crate::config::Gates;
 use crate::config::duration;
-use crate::config::thresholds::{ErrorRateLimit, LatencyGate, LatencyLimit};
+use crate::config::thresholds::{ErrorRateLimit, LatencyGate, LatencyLimit, confidence};
 use crate::records::GateResult;
 
 use super::gates::NO_REQUESTS_YET;
@@ -15,11 +15,6 @@ use super::statistics::{
 
 fn pct(fraction: f64) -> String {
     format!("{}%", round2(fraction * 100.0))
-}
-
-/// `99%`, `99.5%`.
-fn confidence(fraction: f64) -> String {
-    format!("{}%", (fraction * 1000.0).round() / 10.0)
 }
 
 /// A count of requests as CloudWatch sums them (whole numbers, in practice).

@@ -88,6 +88,11 @@ impl fmt::Display for LatencyGate {
     }
 }
 
+/// A confidence as the user writes it (`gate-confidence`): 0.99 is `99%`, 0.995 is `99.5%`.
+pub(crate) fn confidence(fraction: f64) -> String {
+    format!("{}%", (fraction * 1000.0).round() / 10.0)
+}
+
 /// `1%`, `0.5%`, or `stable + 1%`.
 pub(crate) fn error_rate(v: &str) -> Result<ErrorRateLimit, String> {
     let percent = |text: &str| -> Option<f64> {

@@ -170,7 +170,10 @@ pub(crate) fn gates_line(c: &super::CanaryPlan) -> String {
         gates.push(format!("alarms not in ALARM: {}", c.gates.alarms.join(", ")));
     }
     if let Some(rate) = c.gates.max_error_rate {
-        gates.push(format!("5xx rate ≤ {rate} (tested at {} confidence)", confidence(c.gates.confidence)));
+        gates.push(format!(
+            "5xx rate ≤ {rate} (tested at {} confidence)",
+            crate::config::thresholds::confidence(c.gates.confidence)
+        ));
     }
     if let Some(latency) = c.gates.max_latency {
         gates.push(format!("response time {latency}"));
@@ -189,11 +192,6 @@ pub(crate) fn gates_line(c: &super::CanaryPlan) -> String {
         ));
     }
     gates.join("; ")
-}
-
-/// `99%`, `99.5%`.
-fn confidence(fraction: f64) -> String {
-    format!("{}%", (fraction * 1000.0).round() / 10.0)
 }
 
 /// The plan as markdown, for the job summary.

@@ -53,13 +53,7 @@ pub(crate) fn fields(buf: &[u8]) -> Result<Vec<Field<'_>>> {
 
 /// The first length-delimited field `number` as text (empty when absent).
 pub(crate) fn text(fields: &[Field<'_>], number: u32) -> String {
-    fields
-        .iter()
-        .find_map(|f| match f {
-            Field::Bytes(n, b) if *n == number => Some(String::from_utf8_lossy(b).into_owned()),
-            _ => None,
-        })
-        .unwrap_or_default()
+    all(fields, number).first().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
 }
 
 /// Every length-delimited field `number`.
