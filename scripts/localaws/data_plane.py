@@ -16,6 +16,7 @@ from localaws.cloudwatch import percentiles as cw_percentiles
 from localaws.cloudwatch import rounding as cw_rounding
 from localaws.containers import Docker
 from localaws.ecs import api as ecs_api
+from localaws.ecs import native as ecs_native
 from localaws.ecs.scheduler import Scheduler
 from localaws.ecs.tasks import Runner
 from localaws.elb import metrics as alb_metrics
@@ -68,6 +69,7 @@ class DataPlane:
         self.scheduler = Scheduler(self.runner, profile)
         alb_targets.install(self.lb, profile)
         ecs_api.install()
+        ecs_native.install(profile)
         cw_percentiles.install()
         cw_rounding.install(profile.scaled(profile.metric_period))
         self.next_flush = self._period_end(time.time())

@@ -19,6 +19,68 @@ import time
 import boto3
 
 
+def _target_group(elb, name, vpc, delay):
+    tg = elb.create_target_group(
+        Name=name,
+        Protocol="HTTP",
+        Port=8080,
+        VpcId=vpc,
+        TargetType="ip",
+        HealthCheckPath="/health",
+        # What a team tuning for deploy speed sets: a check every 5 s, healthy after 2.
+        HealthCheckIntervalSeconds=5,
+        HealthCheckTimeoutSeconds=4,
+        HealthyThresholdCount=2,
+        UnhealthyThresholdCount=2,
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elb.modify_target_group_attributes(
+        TargetGroupArn=tg, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(delay)}]
+    )
+    return tg
+
+
+def _native(args, elb, subnets, vpc, container, out) -> dict:
+    """ECS's own strategy: blue and green target groups, a production listener (port 80) and a test
+    listener (port 8080), each with a rule forwarding blue 100 / green 0; the service's load balancer
+    entry names them in advancedConfiguration."""
+    lb_arn = elb.create_load_balancer(Name=args.service + "-alb", Subnets=subnets, Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+    blue = _target_group(elb, f"{args.service}-blue", vpc, args.deregistration_delay)
+    green = _target_group(elb, f"{args.service}-green", vpc, args.deregistration_delay)
+    forward = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": blue, "Weight": 100}, {"TargetGroupArn": green, "Weight": 0}]}}]
+    fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}]
+    rules = {}
+    for name, port in (("production", 80), ("test", 8080)):
+        listener = elb.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=port, DefaultActions=fixed)["Listeners"][0]
+        rule = elb.create_rule(
+            ListenerArn=listener["ListenerArn"], Priority=10, Conditions=[{"Field": "path-pattern", "Values": ["/*"]}], Actions=forward
+        )["Rules"][0]
+        rules[name] = rule["RuleArn"]
+        out[f"{name}_listener_arn"] = listener["ListenerArn"]
+    role = "arn:aws:iam::123456789012:role/ecsInfrastructureRoleForLoadBalancers"
+    out.update(
+        load_balancer_arn=lb_arn,
+        listener_arn=out["production_listener_arn"],
+        blue_target_group_arn=blue,
+        green_target_group_arn=green,
+        production_rule_arn=rules["production"],
+        test_rule_arn=rules["test"],
+        infrastructure_role_arn=role,
+    )
+    strategy = {"blue-green": "BLUE_GREEN", "linear": "LINEAR", "canary": "CANARY"}[args.native]
+    config = {"strategy": strategy, "bakeTimeInMinutes": args.bake, "maximumPercent": 200, "minimumHealthyPercent": 100}
+    if strategy == "LINEAR":
+        config["linearConfiguration"] = {"stepPercent": args.step_percent, "stepBakeTimeInMinutes": args.step_bake}
+    if strategy == "CANARY":
+        config["canaryConfiguration"] = {"canaryPercent": args.canary_percent, "canaryBakeTimeInMinutes": args.canary_bake}
+    if args.native_alarms and args.alarms:
+        config["alarms"] = {"alarmNames": args.alarms.split(","), "enable": True, "rollback": True}
+    advanced = {"alternateTargetGroupArn": green, "productionListenerRule": rules["production"], "testListenerRule": rules["test"], "roleArn": role}
+    return {
+        "deploymentConfiguration": config,
+        "loadBalancers": [{"targetGroupArn": blue, "containerName": container, "containerPort": 8080, "advancedConfiguration": advanced}],
+    }
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--cluster", default="demo")
@@ -35,6 +97,14 @@ def main() -> int:
     p.add_argument("--weights", default="100,0", help="stable,canary forward weights")
     p.add_argument("--rule", action="store_true", help="put the weighted forward action on a listener rule")
     p.add_argument("--alarms", default="", help="comma-separated CloudWatch alarm names to create (state OK)")
+    p.add_argument("--native", choices=["blue-green", "linear", "canary"], help="set the service up for ECS's own strategy: blue and green target groups, a production and a test listener rule")
+    p.add_argument("--bake", type=int, default=1, help="native: bakeTimeInMinutes")
+    p.add_argument("--step-percent", type=float, default=50.0, help="native linear: stepPercent")
+    p.add_argument("--step-bake", type=int, default=1, help="native linear: stepBakeTimeInMinutes")
+    p.add_argument("--canary-percent", type=float, default=10.0, help="native canary: canaryPercent")
+    p.add_argument("--canary-bake", type=int, default=1, help="native canary: canaryBakeTimeInMinutes")
+    p.add_argument("--native-alarms", action="store_true", help="native: the created alarms roll the deployment back (deploymentConfiguration.alarms)")
+    p.add_argument("--controller", choices=["ECS", "CODE_DEPLOY", "EXTERNAL"], default="ECS", help="the service's deployment controller")
     args = p.parse_args()
     if not args.image:
         raise SystemExit("seed: no image: set DEMO_IMAGE (scripts/demo-image pushes the demo app and prints it) or pass --image")
@@ -98,6 +168,10 @@ def main() -> int:
             "assignPublicIp": "DISABLED",
         }
     }
+    if args.controller != "ECS":
+        service_kw["deploymentController"] = {"type": args.controller}
+    if args.native:
+        service_kw.update(_native(args, boto3.client("elbv2", **kw), subnets, vpc, containers[0]["name"], out))
     if args.canary:
         elb = boto3.client("elbv2", **kw)
         lb = elb.create_load_balancer(Name=args.service + "-alb", Subnets=subnets, Type="application")
@@ -176,6 +250,8 @@ def main() -> int:
 
     # Like `aws ecs wait services-stable`: a user's services are steady before they deploy.
     names = [args.service] + ([out["canary_service"]] if args.canary else [])
+    if args.controller != "ECS":
+        names = []  # ECS does not roll out a service it does not control
     deadline = time.monotonic() + 90
     while True:
         services = ecs.describe_services(cluster=args.cluster, services=names)["services"]

@@ -7,6 +7,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import InvalidParameterException
 
+from localaws.ecs import deployments_api, native
 from localaws.ecs import scheduler as ecs_scheduler
 from localaws.ecs.tasks import Task
 
@@ -64,6 +65,16 @@ def install():
         before_td = service.task_definition
         new_td = props.get("task_definition")
         force = props.get("force_new_deployment", False)
+        if _ecs_managed(service):
+            # Refused before anything changes, as ECS validates a request as a whole.
+            config = props.get("deployment_configuration") or service.deployment_configuration
+            why = native.validate(config, props.get("load_balancers") or service.load_balancers)
+            if why:
+                raise InvalidParameterException(why)
+            if native.current(service) is not None and (new_td or force):
+                raise InvalidParameterException(
+                    "The local stack does not start a deployment while a service deployment of ECS's own strategy is in progress (ECS would reconcile them)."
+                )
         result = orig_update(self, dict(props))
         _track(self)
         if not _ecs_managed(service):
@@ -72,7 +83,10 @@ def install():
             # moto keeps what was given (family, family:rev or ARN); ECS reports the ARN.
             result.task_definition = self.describe_task_definition(new_td).arn
         if (new_td and result.task_definition != before_td) or force:
-            ecs_scheduler.start_deployment(service, result.task_definition, result.desired_count, "update")
+            blue = (ecs_scheduler.state(service)["deployments"] or [None])[0]
+            green = ecs_scheduler.start_deployment(service, result.task_definition, result.desired_count, "update")
+            if native.is_native(service) and blue is not None:
+                native.start(self, service, green, blue)
         else:
             service.task_definition = result.task_definition if new_td else before_td
             ecs_scheduler.resize(service, result.desired_count)
@@ -140,6 +154,9 @@ def install():
     orig_create_resp = resp_cls.create_service
 
     def create_service_response(self):
+        why = native.validate(self._get_param("deploymentConfiguration"), self._get_param("loadBalancers"))
+        if why:
+            raise InvalidParameterException(why)
         result = orig_create_resp(self)
         config = self._get_param("deploymentConfiguration")
         service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
@@ -151,6 +168,7 @@ def install():
         return result
 
     resp_cls.create_service = create_service_response
+    deployments_api.install()
 
 
 def tick(scheduler):

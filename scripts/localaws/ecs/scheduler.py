@@ -9,6 +9,7 @@ import random
 import time
 import uuid
 
+from localaws.ecs import native
 from localaws.ecs.tasks import STOPPED_KEPT, Task, now_utc
 from localaws.elb import targets as alb_targets
 
@@ -88,9 +89,11 @@ def breaker_threshold(desired):
     return min(max(3, math.ceil(desired / 2)), 200)
 
 
-def _target_groups(service):
-    for lb in service.load_balancers or []:
-        tg = alb_targets.find_target_group(lb.get("targetGroupArn", ""))
+def _target_groups(task):
+    """Where a service task registers: each load balancer entry's target group, or for ECS's own
+    strategies the blue or green group its deployment was given."""
+    for lb in task.service.load_balancers or []:
+        tg = alb_targets.find_target_group(native.registered_group(task, lb) or "")
         if tg is not None:
             yield tg, lb.get("containerName"), lb.get("containerPort")
 
@@ -176,7 +179,7 @@ class Scheduler:
     def _register(self, task):
         if task.service is None:
             return
-        for tg, container, port in _target_groups(task.service):
+        for tg, container, port in _target_groups(task):
             hport = task.host_ports.get((container, port))
             if hport is None:
                 continue
@@ -214,6 +217,12 @@ class Scheduler:
         if dep["failedTasks"] < threshold:
             return
         cfg = (getattr(service, "deployment_configuration", None) or {}).get("deploymentCircuitBreaker") or {}
+        rec = native.current(service)
+        if rec is not None:
+            dep["rolloutState"] = "FAILED"
+            if rec["status"] == "IN_PROGRESS" and rec["lifecycleStage"] != "CLEAN_UP":
+                native.rollback(rec, "ECS deployment circuit breaker: tasks failed to start.")
+            return
         if not cfg.get("enable"):
             if not dep.get("_unable"):
                 dep["_unable"] = True
@@ -246,6 +255,10 @@ class Scheduler:
         cfg = getattr(service, "deployment_configuration", None) or {}
         desired = int(primary["desiredCount"])
         max_total = math.floor(desired * int(cfg.get("maximumPercent", 200)) / 100) if old_active else desired
+        # ECS's own strategies start all of green next to blue, and blue stays until CLEAN_UP.
+        hold = native.holds_old(service)
+        if hold:
+            max_total = desired + len(old_active)
         min_healthy = math.ceil(desired * int(cfg.get("minimumHealthyPercent", 100)) / 100)
 
         # Tasks failing the load balancer's health checks are replaced, as ECS does.
@@ -276,7 +289,7 @@ class Scheduler:
                 started.append(t)
         # Stop old tasks while enough healthy ones remain (unhealthy ones first, always).
         healthy = sum(1 for t in active if self.healthy(t, now))
-        for t in sorted(old_active, key=lambda t: self.healthy(t, now)):
+        for t in [] if hold else sorted(old_active, key=lambda t: self.healthy(t, now)):
             if self.healthy(t, now):
                 if healthy - 1 < min_healthy:
                     break
@@ -316,6 +329,7 @@ class Scheduler:
         for service in list(backend.services.values()):
             if (service.deployment_controller or {}).get("type", "ECS") == "ECS" and service.status == "ACTIVE":
                 self.tick_service(backend, service, tasks, now)
+                native.tick(self, service, now)
         # Keep the most recent stopped tasks, as ECS shows them for a while.
         stopped = [t for t in backend._stack_tasks.values() if t.last_status == "STOPPED"]
         for t in sorted(stopped, key=lambda t: t.created)[: max(0, len(stopped) - STOPPED_KEPT)]:
