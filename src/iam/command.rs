@@ -117,6 +117,7 @@ async fn resolve(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &G
         roles: Vec::new(),
         log_groups: Vec::new(),
         tagged_revisions: false,
+        native: Vec::new(),
     };
     if let Some(d) = &plan.deploy {
         let rendered = d.services.iter().map(|s| (&s.rendered, &s.tags));
@@ -130,6 +131,9 @@ async fn resolve(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &G
                 push_new(&mut scope.log_groups, group);
             }
             scope.tagged_revisions |= !tags.is_empty();
+        }
+        for s in d.services.iter().filter(|s| s.strategy.native().is_some()) {
+            scope.native.push(s.service.clone());
         }
     }
     Ok(scope)

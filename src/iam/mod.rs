@@ -25,6 +25,9 @@ pub(crate) struct Scope {
     pub(crate) log_groups: Vec<String>,
     /// Whether the revisions carry tags (ECS then also checks ecs:TagResource on them).
     pub(crate) tagged_revisions: bool,
+    /// Services ECS deploys with its own BLUE_GREEN, LINEAR or CANARY (offline: every service of
+    /// `strategy: ecs`; unset, only the plan knows).
+    pub(crate) native: Vec<String>,
 }
 
 impl Scope {
@@ -38,6 +41,12 @@ impl Scope {
             roles: vec![format!("arn:{}:iam::*:role/*", partition(&config.aws.region))],
             log_groups: vec!["*".into()],
             tagged_revisions: true,
+            native: match &config.deploy {
+                Some(d) if matches!(&d.strategy, Strategy::Ecs(e) if e.named) => {
+                    std::iter::once(&d.service).chain(&d.also).cloned().collect()
+                }
+                _ => Vec::new(),
+            },
         }
     }
 
@@ -191,32 +200,56 @@ pub(crate) fn statements(config: &Config, scope: &Scope) -> Vec<Statement> {
                 .when(json!({"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}})),
         );
     }
-    if let Strategy::Canary(c) = &d.strategy {
+    if !scope.native.is_empty() {
+        let deployed: Vec<String> =
+            scope.native.iter().map(|s| scope.arn("ecs", &format!("service/{cluster}/{s}"))).collect();
+        out.push(Statement::new("EcsListServiceDeployments", &["ecs:ListServiceDeployments"], deployed));
+        let deployments: Vec<String> =
+            scope.native.iter().map(|s| scope.arn("ecs", &format!("service-deployment/{cluster}/{s}/*"))).collect();
         out.push(Statement::new(
-            "ElbRead",
-            &[
-                "elasticloadbalancing:DescribeListeners",
-                "elasticloadbalancing:DescribeRules",
-                "elasticloadbalancing:DescribeTargetGroups",
-                "elasticloadbalancing:DescribeTargetGroupAttributes",
-                "elasticloadbalancing:DescribeTargetHealth",
-            ],
-            vec!["*".into()],
+            "EcsServiceDeployments",
+            &["ecs:DescribeServiceDeployments", "ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment"],
+            deployments,
         ));
+    }
+    let canary = match &d.strategy {
+        Strategy::Canary(c) => Some(c),
+        _ => None,
+    };
+    if canary.is_some() || !scope.native.is_empty() {
+        let mut read = vec![
+            "elasticloadbalancing:DescribeRules",
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetHealth",
+        ];
+        if canary.is_some() {
+            read.insert(0, "elasticloadbalancing:DescribeListeners");
+            read.insert(3, "elasticloadbalancing:DescribeTargetGroupAttributes");
+        }
+        out.push(Statement::new("ElbRead", &read, vec!["*".into()]));
+    }
+    if let Some(c) = canary {
         let (action, arn) = match &c.traffic {
             TrafficSource::ListenerDefault(arn) => ("elasticloadbalancing:ModifyListener", arn),
             TrafficSource::Rule(arn) => ("elasticloadbalancing:ModifyRule", arn),
         };
         out.push(Statement::new("ElbShiftTraffic", &[action], vec![arn.clone()]));
-        if !c.gates.alarms.is_empty() {
-            let alarms = c.gates.alarms.iter().map(|a| scope.arn("cloudwatch", &format!("alarm:{a}"))).collect();
+    }
+    let gates = match &d.strategy {
+        Strategy::Canary(c) => Some(&c.gates),
+        Strategy::Ecs(e) if !scope.native.is_empty() => Some(&e.gates),
+        _ => None,
+    };
+    if let Some(gates) = gates {
+        if !gates.alarms.is_empty() {
+            let alarms = gates.alarms.iter().map(|a| scope.arn("cloudwatch", &format!("alarm:{a}"))).collect();
             out.push(Statement::new("CloudWatchAlarms", &["cloudwatch:DescribeAlarms"], alarms));
         }
         let mut metrics = Vec::new();
-        if c.gates.max_error_rate.is_some() || c.gates.max_latency.is_some() {
+        if gates.max_error_rate.is_some() || gates.max_latency.is_some() {
             metrics.push("cloudwatch:GetMetricStatistics");
         }
-        if c.gates.max_latency.is_some() {
+        if gates.max_latency.is_some() {
             metrics.push("cloudwatch:GetMetricData");
         }
         if !metrics.is_empty() {

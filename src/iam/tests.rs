@@ -83,6 +83,27 @@ fn each_configuration_gets_the_statements_its_calls_need_and_no_more() {
     let rate = [&canary[..], &["--max-error-rate", "1%"]].concat();
     assert!(actions(&rate).contains(&"cloudwatch:GetMetricStatistics"));
     assert!(!actions(&rate).contains(&"cloudwatch:GetMetricData"), "percentiles only for a latency gate");
+
+    // ECS's own strategies: its service deployments are read and answered, the rules and target
+    // groups read, the gates' metrics read; nothing on the load balancer is changed by the action.
+    let ecs = [&rolling[..], &["--strategy", "ecs", "--max-error-rate", "stable + 1%"]].concat();
+    for action in [
+        "ecs:ListServiceDeployments",
+        "ecs:DescribeServiceDeployments",
+        "ecs:ContinueServiceDeployment",
+        "ecs:StopServiceDeployment",
+        "elasticloadbalancing:DescribeRules",
+        "cloudwatch:GetMetricStatistics",
+    ] {
+        assert!(actions(&ecs).contains(&action), "{action}");
+    }
+    assert!(!actions(&ecs).iter().any(|a| a.starts_with("elasticloadbalancing:Modify")));
+    let c = config(&ecs);
+    let deployments =
+        statements(&c, &Scope::offline(&c)).into_iter().find(|s| s.sid == "EcsServiceDeployments").unwrap();
+    assert_eq!(deployments.resources, ["arn:aws:ecs:us-east-1:*:service-deployment/prod/web/*"]);
+    // Left to the service, only the plan knows: the offline policy of a rolling deploy stays rolling's.
+    assert!(!sids(&rolling).contains(&"EcsServiceDeployments"));
 }
 
 #[test]
