@@ -17,6 +17,7 @@ mod gha;
 mod iam;
 mod image;
 mod listener;
+mod native;
 mod outcome;
 mod pipeline;
 mod plan;

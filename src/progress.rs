@@ -99,6 +99,7 @@ pub(crate) enum Event<'a> {
         previous: &'a str,
         plan: Option<&'a str>,
         gates: Option<&'a str>,
+        strategy: &'a str,
     },
     /// A stage of the run begins (`building the image`, `running the pre-deploy command`).
     StageStarted {
@@ -127,6 +128,22 @@ pub(crate) enum Event<'a> {
     /// Every service's strategy ended; `events` is what ECS said last about them, newest first.
     StrategiesEnded {
         events: &'a [String],
+    },
+    /// ECS's own strategy moved on (`service`): its status, lifecycle stage, green's share of
+    /// production and test traffic, and whether it waits at a pause.
+    EcsStage {
+        service: &'a str,
+        status: &'a str,
+        stage: &'a str,
+        production: f64,
+        test: f64,
+        paused: bool,
+    },
+    /// A pause of ECS's own strategy was answered (`proceed`: CONTINUE) or could not be (`why`).
+    PauseAnswered {
+        stage: &'a str,
+        proceed: bool,
+        why: &'a str,
     },
     /// What ECS said while we waited: a service event (`HH:MM:SS message`) or a task that stopped
     /// and why. Text we do not control: the log makes it inert.
@@ -220,6 +237,16 @@ impl Progress for Log<'_> {
             Event::NoEvidence { what } => gha.warning(what),
             Event::LeftBehind { what } => gha.warning(&format!("deployed, but left for you to finish: {what}")),
             Event::EcsSaid { line } => gha.info(line),
+            Event::EcsStage { service, status, stage, production, test, paused } => {
+                let pause = if paused { ", paused for the gates" } else { "" };
+                gha.info(&format!(
+                    "{service}: ECS {status} at {stage}: green has {production}% of production, {test}% of test traffic{pause}"
+                ));
+            }
+            Event::PauseAnswered { stage, proceed: true, why } => gha.info(&format!("{stage}: {why}: ECS continues")),
+            Event::PauseAnswered { stage, proceed: false, why } => gha.warning(&format!(
+                "{stage}: the pause could not be answered ({why}); ECS rolls back when it times out"
+            )),
             // For the report: the pipeline's own lines say these where the log needs them.
             Event::Planned { .. }
             | Event::StageStarted { .. }

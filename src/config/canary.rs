@@ -58,15 +58,9 @@ pub(super) fn settings(c: &mut Check, i: &Inputs, service: &str, region: Option<
         }
         _ => None,
     };
-    let alarms = c.parse("alarms", i.alarms.as_deref(), alarm_names).unwrap_or_default();
-    let max_error_rate = c.parse("max-error-rate", i.max_error_rate.as_deref(), super::thresholds::error_rate);
-    let max_latency = c.parse("max-latency", i.max_latency.as_deref(), super::thresholds::latency);
-    let min_requests = c.parse("min-requests", i.min_requests.as_deref(), request_count).unwrap_or(0);
-    if min_requests > 0 && max_error_rate.is_none() && max_latency.is_none() {
-        c.warnings.push("`min-requests` has no effect without `max-error-rate` or `max-latency`".into());
-    }
+    let (gates, check_interval) = judging(c, i);
     // Evidence takes time: a step without bake is checked once, at its shift, with no request yet.
-    if min_requests > 0
+    if gates.min_requests > 0
         && let Some(steps) = &steps
         && let Some((n, step)) = steps.iter().enumerate().find(|(_, s)| s.bake.is_zero())
     {
@@ -80,17 +74,24 @@ pub(super) fn settings(c: &mut Check, i: &Inputs, service: &str, region: Option<
             ),
         );
     }
+    Some(CanarySettings { steps: steps?, canary_service: canary_service?, traffic: traffic?, gates, check_interval })
+}
+
+/// The gates and how often they are checked: the canary's, and those that judge ECS's own strategies
+/// at their pauses (`strategy: ecs`).
+pub(super) fn judging(c: &mut Check, i: &Inputs) -> (Gates, Duration) {
+    let alarms = c.parse("alarms", i.alarms.as_deref(), alarm_names).unwrap_or_default();
+    let max_error_rate = c.parse("max-error-rate", i.max_error_rate.as_deref(), super::thresholds::error_rate);
+    let max_latency = c.parse("max-latency", i.max_latency.as_deref(), super::thresholds::latency);
+    let min_requests = c.parse("min-requests", i.min_requests.as_deref(), request_count).unwrap_or(0);
+    if min_requests > 0 && max_error_rate.is_none() && max_latency.is_none() {
+        c.warnings.push("`min-requests` has no effect without `max-error-rate` or `max-latency`".into());
+    }
     let failure_limit =
         c.parse("failure-limit", i.failure_limit.as_deref(), failure_limit).unwrap_or(DEFAULT_FAILURE_LIMIT);
     let confidence = c.parse("gate-confidence", i.gate_confidence.as_deref(), confidence).unwrap_or(DEFAULT_CONFIDENCE);
     let probe_url = c.parse("probe-url", i.probe_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
     let check_interval =
         c.parse("check-interval", i.check_interval.as_deref(), check_interval).unwrap_or(Duration::from_secs(10));
-    Some(CanarySettings {
-        steps: steps?,
-        canary_service: canary_service?,
-        traffic: traffic?,
-        gates: Gates { alarms, max_error_rate, max_latency, min_requests, failure_limit, confidence, probe_url },
-        check_interval,
-    })
+    (Gates { alarms, max_error_rate, max_latency, min_requests, failure_limit, confidence, probe_url }, check_interval)
 }

@@ -131,8 +131,22 @@ pub(crate) enum TaskDefinitionSource {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Strategy {
+    /// `strategy: rolling`: UpdateService watched to steady state (refused on a service set up for
+    /// ECS's own strategies: ECS would not roll it).
     Rolling,
     Canary(Box<CanarySettings>),
+    /// `strategy: ecs`, and `strategy` not given: the strategy the service is set up with. A ROLLING
+    /// service rolls (refused when `ecs` was named: there is nothing of ECS's to judge); BLUE_GREEN,
+    /// LINEAR and CANARY run as ECS runs them, judged by the gates at pause hooks.
+    Ecs(Box<EcsSettings>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EcsSettings {
+    pub(crate) gates: Gates,
+    pub(crate) check_interval: Duration,
+    /// `strategy: ecs` was written (not left to the service).
+    pub(crate) named: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -174,6 +188,21 @@ pub(crate) struct ReportSettings {
     pub(crate) pr_comment: bool,
     pub(crate) deployment_environment: Option<String>,
     pub(crate) environment_url: Option<String>,
+}
+
+impl Gates {
+    /// No gate: a strategy only watched (another service of the run under ECS's own strategy).
+    pub(crate) fn none() -> Self {
+        Gates {
+            alarms: Vec::new(),
+            max_error_rate: None,
+            max_latency: None,
+            min_requests: 0,
+            failure_limit: 1,
+            confidence: 0.99,
+            probe_url: None,
+        }
+    }
 }
 
 /// One invalid input: which, what is wrong, and how to fix it.

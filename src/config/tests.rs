@@ -95,7 +95,7 @@ fn at_least_thirty_bad_inputs_are_refused_naming_the_input_and_the_fix() {
         (&[("cluster", "my cluster")], "cluster", "not an ECS cluster name"),
         (&[("environment-variables", "A=1\nA=2")], "environment-variables", "set twice"),
         (&[("environment-variables", "NO_EQUALS")], "environment-variables", "KEY=VALUE"),
-        (&[("strategy", "blue-green")], "strategy", "`rolling` or `canary`"),
+        (&[("strategy", "blue-green")], "strategy", "use `rolling`, `canary`"),
         (&[("wait-timeout", "15")], "wait-timeout", "no unit"),
         (&[("wait-timeout", "0s")], "wait-timeout", "longer than zero"),
         // Once accepted, then a panic mid-deploy when the deadline overflowed the clock.
@@ -269,7 +269,7 @@ fn canary_inputs_on_a_rolling_deploy_warn() {
         config.warnings,
         [
             "`listener-arn` has no effect unless `strategy` is `canary`",
-            "`alarms` has no effect unless `strategy` is `canary`"
+            "`alarms` has no effect unless `strategy` is `canary` or `ecs` (the gates judge those)"
         ]
     );
 }
@@ -395,4 +395,25 @@ fn build_inputs_as_docker_build_push_action_names_them() {
     assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
     assert!(config.warnings.iter().any(|w| w.starts_with("`image-tag` is now `tags`")), "{:?}", config.warnings);
     assert!(config.warnings.iter().any(|w| w.starts_with("`dockerfile` is now `file`")), "{:?}", config.warnings);
+}
+
+#[test]
+fn gates_judge_ecs_own_strategies_and_the_default_follows_the_service() {
+    // Unset: the service decides (ECS's own strategy when it has one), with the gates given.
+    let config = parse(&with(&[("strategy", ""), ("listener-arn", ""), ("alarms", "web-5xx")]), &[]).unwrap();
+    let Strategy::Ecs(ecs) = config.deploy.unwrap().strategy else { panic!("expected ecs") };
+    assert!(!ecs.named);
+    assert_eq!(ecs.gates.alarms, ["web-5xx"]);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    // Named: the plan refuses a service ECS would only roll.
+    let config = parse(&with(&[("strategy", "ecs"), ("max-error-rate", "stable + 1%")]), &[]).unwrap();
+    let Strategy::Ecs(ecs) = config.deploy.unwrap().strategy else { panic!("expected ecs") };
+    assert!(ecs.named && ecs.gates.max_error_rate.is_some());
+    // ECS takes steps and rules from the service: the canary's inputs say they do nothing.
+    assert_eq!(
+        config.warnings,
+        [
+            "`listener-arn` has no effect unless `strategy` is `canary` (ECS's own strategies take their steps and listener rules from the service)"
+        ]
+    );
 }

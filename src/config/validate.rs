@@ -8,7 +8,10 @@ use super::check::Check;
 use super::parse::{
     arn, boolean, ecs_name, http_url, key_values, positive_duration, region, service_names, session_name,
 };
-use super::{AwsSettings, Config, DeploySettings, InputErrors, Inputs, ReportSettings, Strategy, TaskDefinitionSource};
+use super::{
+    AwsSettings, Config, DeploySettings, EcsSettings, InputErrors, Inputs, ReportSettings, Strategy,
+    TaskDefinitionSource,
+};
 use crate::secret::Secret;
 
 pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Result<Config, InputErrors> {
@@ -72,8 +75,10 @@ fn deploy(
     region: Option<&str>,
 ) -> Option<DeploySettings> {
     let strategy_name = c.parse("strategy", i.strategy.as_deref(), |v| match v {
-        "rolling" | "canary" => Ok(v.to_string()),
-        other => Err(format!("`{other}` is not a strategy: use `rolling` or `canary`")),
+        "rolling" | "canary" | "ecs" => Ok(v.to_string()),
+        other => Err(format!(
+            "`{other}` is not a strategy: use `rolling`, `canary` (the action's own steps over listener weights) or `ecs` (the service's BLUE_GREEN, LINEAR or CANARY, run by ECS and judged by the gates)"
+        )),
     });
     let wait_timeout =
         c.parse("wait-timeout", i.wait_timeout.as_deref(), positive_duration).unwrap_or(Duration::from_secs(15 * 60));
@@ -130,7 +135,11 @@ fn deploy(
                     .as_deref()
                     .and_then(|s| super::canary::settings(c, i, s, region))
                     .map(|s| Strategy::Canary(Box::new(s))),
-                _ => Some(Strategy::Rolling),
+                Some("rolling") => Some(Strategy::Rolling),
+                named => {
+                    let (gates, check_interval) = super::canary::judging(c, i);
+                    Some(Strategy::Ecs(Box::new(EcsSettings { gates, check_interval, named: named == Some("ecs") })))
+                }
             };
             let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
             let pre_deploy =
@@ -162,7 +171,22 @@ fn deploy(
             }
         }
     };
-    if !matches!(deploy.as_ref().map(|d| &d.strategy), Some(Strategy::Canary(_))) {
+    let strategy = deploy.as_ref().map(|d| &d.strategy);
+    if matches!(strategy, Some(Strategy::Ecs(_))) {
+        // ECS's own strategies read their steps and listener rules from the service.
+        for (name, value) in [
+            ("canary-steps", &i.canary_steps),
+            ("canary-service", &i.canary_service),
+            ("listener-arn", &i.listener_arn),
+            ("listener-rule-arn", &i.listener_rule_arn),
+        ] {
+            if set(value).is_some() {
+                c.warnings.push(format!(
+                    "`{name}` has no effect unless `strategy` is `canary` (ECS's own strategies take their steps and listener rules from the service)"
+                ));
+            }
+        }
+    } else if !matches!(strategy, Some(Strategy::Canary(_))) {
         for (name, value) in [
             ("canary-steps", &i.canary_steps),
             ("canary-service", &i.canary_service),
@@ -178,7 +202,11 @@ fn deploy(
             ("check-interval", &i.check_interval),
         ] {
             if set(value).is_some() {
-                c.warnings.push(format!("`{name}` has no effect unless `strategy` is `canary`"));
+                let unless = match name.starts_with("canary-") || name.starts_with("listener-") {
+                    true => "unless `strategy` is `canary`",
+                    false => "unless `strategy` is `canary` or `ecs` (the gates judge those)",
+                };
+                c.warnings.push(format!("`{name}` has no effect {unless}"));
             }
         }
     }

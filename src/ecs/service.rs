@@ -2,7 +2,7 @@
 //! errors that say what to check.
 
 use anyhow::{Context, Result, anyhow, bail};
-use aws_sdk_ecs::types::{Deployment, Service, Tag, TaskDefinition, TaskDefinitionField};
+use aws_sdk_ecs::types::{Deployment, DeploymentConfiguration, Service, Tag, TaskDefinition, TaskDefinitionField};
 
 use crate::aws::call_failed;
 
@@ -49,12 +49,26 @@ pub(crate) async fn update(
     revision: Option<&str>,
     tasks: Option<i32>,
 ) -> Result<Option<Deployment>> {
+    update_configured(ecs, cluster, name, revision, tasks, None).await
+}
+
+/// `update` with a deployment configuration sent along (ECS's own strategies: the action's pauses
+/// added for a deploy, the service's own put back after it).
+pub(crate) async fn update_configured(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    name: &str,
+    revision: Option<&str>,
+    tasks: Option<i32>,
+    configuration: Option<DeploymentConfiguration>,
+) -> Result<Option<Deployment>> {
     let out = ecs
         .update_service()
         .cluster(cluster)
         .service(name)
         .set_task_definition(revision.map(str::to_string))
         .set_desired_count(tasks)
+        .set_deployment_configuration(configuration)
         .send()
         .await
         .map_err(|e| call_failed("ECS UpdateService", &e))
@@ -63,7 +77,7 @@ pub(crate) async fn update(
                 format!("could not update service {name} to {}", crate::text::family_revision(revision))
             }
             (_, Some(tasks)) => format!("could not scale {name} to {tasks} task(s)"),
-            (None, None) => format!("could not update service {name}"),
+            (None, None) => format!("could not update the deployment configuration of service {name}"),
         })?;
     Ok(primary(out.service().map(Service::deployments).unwrap_or_default()).cloned())
 }

@@ -147,8 +147,9 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
     // The pre-deploy task may have run for long: the lease is still this run's, or nothing changes.
     leases.verify(&aws.ecs).await.in_stage("Deploy refused", unchanged(deploy, &new_revisions))?;
 
-    let canary = deploy.services.iter().any(|s| s.strategy.canary().is_some());
-    let run = Run::new(deploy.services.len(), canary);
+    // A canary or ECS's own strategy moves traffic: it must be back before any other service goes back.
+    let shifts = deploy.services.iter().any(|s| s.strategy.canary().is_some() || s.strategy.native().is_some());
+    let run = Run::new(deploy.services.len(), shifts);
     let deploys = deploy.services.iter().zip(&revisions).map(|(planned, (revision, _))| {
         let release = rollout::Release {
             cluster: &deploy.cluster,
@@ -220,6 +221,7 @@ fn group_title(deploy: &DeployPlan) -> String {
     let how = |s: &ServicePlan| match &s.strategy {
         StrategyPlan::Rolling => "rolling",
         StrategyPlan::Canary(_) => "canary",
+        StrategyPlan::Native(_) => "ECS-run",
     };
     if let [one] = deploy.services.as_slice() {
         let how = how(one);

@@ -13,7 +13,7 @@ use crate::ecs::lease::Leases;
 use crate::ecs::rollout;
 use crate::gha::Gha;
 use crate::outcome::{Left, Outcome};
-use crate::plan::{self, DeployPlan};
+use crate::plan::{self, DeployPlan, StrategyPlan};
 use crate::progress::{Event, Progress};
 use crate::{image, signals};
 
@@ -117,9 +117,18 @@ async fn stages<R: Progress + Clone>(
     if report.is_some() {
         if let Some(d) = &plan.deploy {
             let shown = config.dry_run.then(|| plan::markdown(&plan, true));
-            let gates = d.first().strategy.canary().map(plan::gates_line);
+            let first = &d.first().strategy;
+            let gates = match first {
+                StrategyPlan::Canary(c) => Some(plan::gates_line(c)),
+                StrategyPlan::Native(n) if n.judged() => {
+                    Some(plan::gates_line_for(&n.gates, format!("green targets healthy in {}", n.green.name)))
+                }
+                _ => None,
+            };
             let previous = &d.first().previous_task_definition_arn;
-            let planned = Event::Planned { previous, plan: shown.as_deref(), gates: gates.as_deref() };
+            let strategy = first.label();
+            let planned =
+                Event::Planned { previous, plan: shown.as_deref(), gates: gates.as_deref(), strategy: &strategy };
             report.emit(planned, &[]).await;
         }
         if !config.dry_run {

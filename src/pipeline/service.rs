@@ -13,6 +13,7 @@ use crate::ecs::events::EventLog;
 use crate::ecs::rollout::{self, Release, Wait};
 use crate::ecs::service;
 use crate::gha::Gha;
+use crate::native;
 use crate::outcome::Outcome;
 use crate::plan::{ServicePlan, StrategyPlan};
 use crate::progress::{Event, Progress};
@@ -64,6 +65,8 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
         // The canary tells ECS's events itself; a restore after its promotion learns what was
         // already said at its first look (no second read here, no line told twice).
         StrategyPlan::Canary(_) => EventLog::default(),
+        // ECS's own strategy is told from its service deployment; a restore reads events from here.
+        StrategyPlan::Native(_) => events_from_now(service::describe(ecs, release.cluster, name).await.ok().as_ref()),
     };
     let mut table = Vec::new();
     let mut canary_events = Vec::new();
@@ -105,6 +108,30 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
                     let reason = undone.reason().map(|(_, reason)| reason).unwrap_or_default();
                     run.record(name, &reason, gha);
                     (Ended::Undone(undone), format!("failed: {reason}"))
+                }
+            }
+        }
+        StrategyPlan::Native(plan) => {
+            let native_run = native::NativeRun { aws: s.aws, plan, release: release.clone(), run };
+            let result = native::run(native_run, progress, gha).await;
+            gha.info(&canary::table::text(&result.table));
+            table = result.table;
+            // ECS put traffic back on blue (or it is on green, deployed), unless the rollback could
+            // not be asked for: that abort said so, and it stays stuck.
+            run.traffic_is_back();
+            let deployed = format!("deployed {}", family_revision(release.revision));
+            match result.outcome {
+                Outcome::Succeeded => (Ended::RolledOut, deployed),
+                Outcome::RolledBack { reason, at } => {
+                    run.record(name, &reason, gha);
+                    let state = format!("failed: {reason}");
+                    (Ended::Undone(Outcome::RolledBack { reason, at }), state)
+                }
+                // ECS had no deployment to roll back (the update or the look for it failed), or it
+                // ended otherwise: the service is sent back as any other.
+                Outcome::Failed { reason } => {
+                    run.record(name, &reason, gha);
+                    (Ended::Changed(reason.clone()), format!("failed: {reason}"))
                 }
             }
         }

@@ -3,6 +3,7 @@
 
 mod budget;
 mod in_flight;
+mod native;
 mod print;
 mod resolve;
 
@@ -13,7 +14,8 @@ use anyhow::{Result, anyhow};
 use aws_sdk_ecs::types::Tag;
 
 pub(crate) use budget::{BUILD_ALLOWANCE, run_worst_case, worst_case};
-pub(crate) use print::{gates_line, markdown, text};
+pub(crate) use native::NativePlan;
+pub(crate) use print::{gates_line, gates_line_for, markdown, text};
 pub(crate) use resolve::{caller_account, recheck, resolve};
 
 use crate::config::{Gates, TrafficSource};
@@ -108,13 +110,41 @@ impl DeployPlan {
 pub(crate) enum StrategyPlan {
     Rolling,
     Canary(Box<CanaryPlan>),
+    /// ECS's own BLUE_GREEN, LINEAR or CANARY, judged at its pauses.
+    Native(Box<NativePlan>),
 }
 
 impl StrategyPlan {
     pub(crate) fn canary(&self) -> Option<&CanaryPlan> {
         match self {
             StrategyPlan::Canary(c) => Some(c),
-            StrategyPlan::Rolling => None,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn native(&self) -> Option<&NativePlan> {
+        match self {
+            StrategyPlan::Native(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// How the comment names it: `rolling`, `canary 10%:2m, 100%`, `ecs LINEAR`.
+    pub(crate) fn label(&self) -> String {
+        match self {
+            StrategyPlan::Rolling => "rolling".into(),
+            StrategyPlan::Canary(c) => {
+                let steps: Vec<String> = c
+                    .steps
+                    .iter()
+                    .map(|s| match s.bake.is_zero() {
+                        true => format!("{}%", s.weight),
+                        false => format!("{}%:{}", s.weight, crate::config::duration::format(s.bake)),
+                    })
+                    .collect();
+                format!("canary {}", steps.join(", "))
+            }
+            StrategyPlan::Native(n) => format!("ecs {}", n.strategy),
         }
     }
 }

@@ -106,6 +106,7 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
             );
             let _ = writeln!(out, "  gates:  {} (every {})", gates_line(c), dur(c.check_interval));
         }
+        StrategyPlan::Native(n) => native_text(out, n, &f.service),
     }
     if let Some((command, _)) = &d.pre_deploy {
         let _ = writeln!(
@@ -119,10 +120,11 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
         let current = a.previous_task_definition_arn.rsplit('/').next().unwrap_or(&a.previous_task_definition_arn);
         let _ = writeln!(
             out,
-            "also:     {}/{} ({} desired), now on {current}: rolling, at the same time as {}; new revision of {} with, in container {}:",
+            "also:     {}/{} ({} desired), now on {current}: {}, at the same time as {}; new revision of {} with, in container {}:",
             d.cluster,
             a.service,
             a.desired_count,
+            a.strategy.label(),
             f.service,
             describe(&a.rendered.task_definition),
             a.rendered.container
@@ -152,6 +154,53 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
     );
 }
 
+/// ECS's own strategy as ECS will run it, and where the action judges.
+fn native_text(out: &mut String, n: &super::NativePlan, service: &str) {
+    let _ = writeln!(
+        out,
+        "strategy: ECS's own {} (ECS shifts traffic on listener rule {}; the action watches{})",
+        n.strategy,
+        n.production_rule,
+        if n.judged() { " and judges" } else { ", no gate configured" }
+    );
+    let _ = writeln!(out, "  blue:   {service} on target group {} (production now)", n.blue.name);
+    let tasks = n.steps.first().map(|s| s.canary_tasks).unwrap_or_default();
+    let _ = writeln!(out, "  green:  {tasks} task(s) of the new revision on target group {}", n.green.name);
+    if let Some(rule) = &n.test_rule {
+        let _ = writeln!(out, "  test:   listener rule {rule} sends test traffic to green before production");
+    }
+    let last = n.steps.len().saturating_sub(1);
+    for (i, s) in n.steps.iter().enumerate() {
+        let after = match (i == last, s.bake.is_zero()) {
+            (true, true) => "then blue's tasks go (no bake)".to_string(),
+            (true, false) => format!("then bake {} before blue's tasks go", dur(s.bake)),
+            (false, _) => format!("then {}", dur(s.bake)),
+        };
+        let _ = writeln!(out, "  shift {}: green takes {}% of production, {after}", i + 1, s.weight);
+    }
+    if n.judged() {
+        let stages: Vec<&str> = n.pauses.iter().map(|p| p.as_str()).collect();
+        let pauses = match stages.is_empty() {
+            true => "none (ECS allows none where this strategy needs judging)".to_string(),
+            false => format!(
+                "{} (each times out after {}m with ROLLBACK: a runner that dies never leaves a pause unjudged)",
+                stages.join(", "),
+                n.pause_timeout_minutes
+            ),
+        };
+        let _ = writeln!(out, "  pauses: {pauses}");
+        let _ = writeln!(
+            out,
+            "  gates:  {} (every {}; during the bake too, where a failure stops the deployment with a rollback)",
+            gates_line_for(&n.gates, format!("green targets healthy in {}", n.green.name)),
+            dur(n.check_interval)
+        );
+    }
+    if !n.ecs_alarms.is_empty() {
+        let _ = writeln!(out, "  ECS itself rolls back on: {}", n.ecs_alarms.join(", "));
+    }
+}
+
 fn family(f: &ServicePlan) -> String {
     describe(&f.rendered.task_definition)
 }
@@ -165,31 +214,34 @@ fn traffic_line(t: &TrafficSource) -> String {
 
 /// The canary's gates as configured, one line (the plan, and the comment's header).
 pub(crate) fn gates_line(c: &super::CanaryPlan) -> String {
-    let mut gates = vec![format!("canary targets healthy in {}", c.canary_target_group.name)];
-    if !c.gates.alarms.is_empty() {
-        gates.push(format!("alarms not in ALARM: {}", c.gates.alarms.join(", ")));
+    gates_line_for(&c.gates, format!("canary targets healthy in {}", c.canary_target_group.name))
+}
+
+/// Gates as configured, one line, after the target-health gate's words `health`.
+pub(crate) fn gates_line_for(g: &crate::config::Gates, health: String) -> String {
+    let mut gates = vec![health];
+    if !g.alarms.is_empty() {
+        gates.push(format!("alarms not in ALARM: {}", g.alarms.join(", ")));
     }
-    if let Some(rate) = c.gates.max_error_rate {
+    if let Some(rate) = g.max_error_rate {
         gates.push(format!(
             "5xx rate ≤ {rate} (tested at {} confidence)",
-            crate::config::thresholds::confidence(c.gates.confidence)
+            crate::config::thresholds::confidence(g.confidence)
         ));
     }
-    if let Some(latency) = c.gates.max_latency {
+    if let Some(latency) = g.max_latency {
         gates.push(format!("response time {latency}"));
     }
-    if c.gates.min_requests > 0 && (c.gates.max_error_rate.is_some() || c.gates.max_latency.is_some()) {
-        gates.push(format!("judged from {} canary requests a step on", c.gates.min_requests));
+    if g.min_requests > 0 && (g.max_error_rate.is_some() || g.max_latency.is_some()) {
+        gates.push(format!("judged from {} canary requests a step on", g.min_requests));
     }
-    if let Some(url) = &c.gates.probe_url {
+    if let Some(url) = &g.probe_url {
         gates.push(format!("{url} answers 2xx"));
     }
-    let noisy = c.gates.max_error_rate.is_some() || c.gates.max_latency.is_some() || c.gates.probe_url.is_some();
-    if noisy && c.gates.failure_limit > 1 {
-        gates.push(format!(
-            "a rate, latency or probe fails its step after {} failing checks in a row",
-            c.gates.failure_limit
-        ));
+    let noisy = g.max_error_rate.is_some() || g.max_latency.is_some() || g.probe_url.is_some();
+    if noisy && g.failure_limit > 1 {
+        gates
+            .push(format!("a rate, latency or probe fails its step after {} failing checks in a row", g.failure_limit));
     }
     gates.join("; ")
 }
@@ -212,14 +264,15 @@ pub(crate) fn markdown(plan: &Plan, dry_run: bool) -> String {
             f.rendered.container,
             if changes.is_empty() { "no change".into() } else { changes.join("<br>") }
         );
-        let _ = writeln!(md, "| Strategy | {} |", f.strategy_name());
+        let _ = writeln!(md, "| Strategy | {} |", cell(&f.strategy.label()));
         for a in d.services.iter().skip(1) {
             let changes: Vec<String> = a.rendered.changes.iter().map(|c| cell(&change_line(c))).collect();
             let _ = writeln!(
                 md,
-                "| Also `{}/{}` | rolling, at the same time; `{}`, container `{}`: {} |",
+                "| Also `{}/{}` | {}, at the same time; `{}`, container `{}`: {} |",
                 d.cluster,
                 a.service,
+                cell(&a.strategy.label()),
                 a.previous_task_definition_arn.rsplit('/').next().unwrap_or(&a.previous_task_definition_arn),
                 a.rendered.container,
                 if changes.is_empty() { "no change".into() } else { changes.join("<br>") }
@@ -245,15 +298,6 @@ pub(crate) fn markdown(plan: &Plan, dry_run: bool) -> String {
         let _ = writeln!(md, "| Deploy | none: the run stops once the image is pushed |");
     }
     md
-}
-
-impl ServicePlan {
-    pub(crate) fn strategy_name(&self) -> &'static str {
-        match self.strategy {
-            StrategyPlan::Rolling => "rolling",
-            StrategyPlan::Canary(_) => "canary",
-        }
-    }
 }
 
 #[cfg(test)]
@@ -369,7 +413,7 @@ pub(crate) mod tests {
             | Service | `prod/web` (4 desired) |
             | Current revision | `arn:aws:ecs:us-east-1:123456789012:task-definition/web:7` |
             | Container `web` | image 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4 → 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65<br>env LOG_LEVEL added<br>env APP_ENV changed |
-            | Strategy | canary |
+            | Strategy | canary 10%:2m, 50%:2m, 100% |
             | Traffic | listener arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2 |
             | Gates | canary targets healthy in web-canary; alarms not in ALARM: web-5xx; 5xx rate ≤ 1% (tested at 99% confidence); https://example.com/health answers 2xx; a rate, latency or probe fails its step after 2 failing checks in a row (every 10s) |
 

@@ -5,6 +5,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_ecs::types::Service;
 
 use super::in_flight::{in_flight, settled};
+use super::native;
 use super::{
     CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, ServicePlan, StrategyPlan, TargetGroup, canary_tasks,
 };
@@ -119,9 +120,31 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
     for name in &settings.also {
         others.push(other_service(settings, name, image, first_image, aws, gha).await?);
     }
+    native::check_controller(&stable, &settings.service)?;
+    let desired = settings.desired_count.unwrap_or(stable.desired_count());
     let strategy = match &settings.strategy {
-        Strategy::Rolling => StrategyPlan::Rolling,
-        Strategy::Canary(canary) => StrategyPlan::Canary(Box::new(canary_plan(settings, canary, &stable, aws).await?)),
+        Strategy::Rolling => {
+            native::refuse_ours_on_native(&stable, &settings.service, "rolling")?;
+            StrategyPlan::Rolling
+        }
+        Strategy::Canary(canary) => {
+            native::refuse_ours_on_native(&stable, &settings.service, "canary")?;
+            StrategyPlan::Canary(Box::new(canary_plan(settings, canary, &stable, aws).await?))
+        }
+        Strategy::Ecs(ecs) => {
+            match native::plan(&settings.service, ecs, &stable, settings.wait_timeout, desired, aws).await? {
+                Some(plan) => StrategyPlan::Native(Box::new(plan)),
+                None => {
+                    if native::has_gates(&ecs.gates) {
+                        gha.warning(&format!(
+                        "`{}` rolls (ECS's ROLLING strategy): the gates judge `strategy: canary` and ECS's BLUE_GREEN, LINEAR and CANARY, so they have no effect here",
+                        settings.service
+                    ));
+                    }
+                    StrategyPlan::Rolling
+                }
+            }
+        }
     };
     let first = ServicePlan {
         service: settings.service.clone(),
@@ -161,6 +184,25 @@ async fn other_service(
     gha: &Gha,
 ) -> Result<ServicePlan> {
     let svc = settled(settings, name, aws, gha).await.context("input `service`")?;
+    native::check_controller(&svc, name)?;
+    // The gates and steps belong to the first service: another one of ECS's own strategies runs
+    // as ECS is set up, watched and unjudged.
+    let strategy = match (&settings.strategy, native::strategy_of(&svc)) {
+        (_, None) => StrategyPlan::Rolling,
+        (Strategy::Rolling, Some(_)) => {
+            native::refuse_ours_on_native(&svc, name, "rolling")?;
+            StrategyPlan::Rolling
+        }
+        (_, Some(_)) => {
+            let unjudged = crate::config::EcsSettings {
+                gates: crate::config::Gates::none(),
+                check_interval: std::time::Duration::from_secs(10),
+                named: false,
+            };
+            let planned = native::plan(name, &unjudged, &svc, settings.wait_timeout, svc.desired_count(), aws).await?;
+            planned.map(|p| StrategyPlan::Native(Box::new(p))).unwrap_or(StrategyPlan::Rolling)
+        }
+    };
     let current_arn =
         svc.task_definition().ok_or_else(|| anyhow!("service `{name}` has no task definition"))?.to_string();
     let (current, tags) = service::task_definition(&aws.ecs, &current_arn).await?;
@@ -176,7 +218,7 @@ async fn other_service(
         tags,
         rendered,
         as_is: None,
-        strategy: StrategyPlan::Rolling,
+        strategy,
     })
 }
 
@@ -259,7 +301,7 @@ fn pick_target_group(
     }
 }
 
-async fn describe_target_groups(aws: &Aws, arns: &[String]) -> Result<Vec<TargetGroup>> {
+pub(super) async fn describe_target_groups(aws: &Aws, arns: &[String]) -> Result<Vec<TargetGroup>> {
     let out = aws
         .elb
         .describe_target_groups()
@@ -267,7 +309,7 @@ async fn describe_target_groups(aws: &Aws, arns: &[String]) -> Result<Vec<Target
         .send()
         .await
         .map_err(|e| call_failed("ELB DescribeTargetGroups", &e))
-        .context("could not describe the stable and canary target groups")?;
+        .with_context(|| format!("could not describe the target groups {}", arns.join(", ")))?;
     out.target_groups()
         .iter()
         .map(|tg| {

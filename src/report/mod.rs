@@ -26,6 +26,8 @@ pub(crate) fn start(config: &Config, var: &impl Fn(&str) -> Option<String>, gha:
     let strategy = match &settings.strategy {
         Strategy::Rolling => "rolling".to_string(),
         Strategy::Canary(c) => format!("canary {}", steps::format(&c.steps)),
+        // The plan says which (rolling, or ECS's own strategy) once it has read the service.
+        Strategy::Ecs(_) => "as the service is set up".to_string(),
     };
     let ctx = GitHubContext::from_env(var);
     let view = ReportView {
@@ -173,7 +175,8 @@ impl Reporter {
     fn apply(&mut self, update: Update) -> bool {
         let view = &mut self.view;
         match update {
-            Update::Planned { previous, plan, gates } => {
+            Update::Planned { previous, plan, gates, strategy } => {
+                view.strategy = strategy;
                 view.previous = Some(previous);
                 view.plan = plan;
                 view.gates = gates;

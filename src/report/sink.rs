@@ -34,6 +34,13 @@ fn update(event: Event<'_>, table: &[StepRecord]) -> Option<Update> {
             progress(format!("promoting {service} to {}", family_revision(revision)))
         }
         Event::RolloutStarted { revision, .. } => progress(format!("rolling out {}", family_revision(revision))),
+        Event::EcsStage { stage, production, paused, .. } => {
+            let pause = if paused { ", paused for the gates" } else { "" };
+            progress(format!(
+                "ECS: {} (green {production}% of production{pause})",
+                stage.to_lowercase().replace('_', " ")
+            ))
+        }
         Event::Aborting { traffic_back: true, .. } => {
             progress("aborting: traffic is back on the stable service".into())
         }
@@ -41,7 +48,8 @@ fn update(event: Event<'_>, table: &[StepRecord]) -> Option<Update> {
             progress("aborting: traffic could not be put back on the stable service".into())
         }
         Event::StageStarted { what } => Some(Update::Progress { what: what.to_string(), steps: None }),
-        Event::Planned { previous, plan, gates } => Some(Update::Planned {
+        Event::Planned { previous, plan, gates, strategy } => Some(Update::Planned {
+            strategy: strategy.to_string(),
             previous: family_revision(previous).to_string(),
             plan: plan.map(str::to_string),
             gates: gates.map(str::to_string),

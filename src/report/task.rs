@@ -21,6 +21,8 @@ pub(super) enum Update {
         previous: String,
         plan: Option<String>,
         gates: Option<String>,
+        /// The first service's strategy as planned (`rolling`, `canary 10%:2m, 100%`, `ecs LINEAR`).
+        strategy: String,
     },
     /// The image's URI, and how it was built.
     Image(String, Option<String>),

@@ -12,6 +12,7 @@ mod iam_enforced;
 mod image;
 mod inputs;
 mod lease;
+mod native;
 mod pre_deploy;
 mod report;
 mod rolling;

@@ -14,21 +14,14 @@ use crate::records::{GateResult, StepRecord, StepResult};
 
 mod judging;
 
+pub(crate) use judging::{Judge, Judgement, Judging};
+
 /// Checks in a row with an unreadable gate before the step fails: one throttled call is no
 /// verdict, four in a row leave the canary unwatched for too long.
 pub(crate) const MAX_UNREADABLE: u32 = crate::retry::CONSECUTIVE_FAILURES;
 
 /// After the bake, how soon an unreadable gate is asked again (at most the check interval).
 const RECHECK: Duration = Duration::from_secs(2);
-
-/// How the checks' verdicts become a step's: failing checks in a row before a noisy gate fails its
-/// step, and whether a gate still inconclusive when the bake ends fails it (the user set
-/// `min-requests`) or lets it pass unjudged, with a warning.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Judging {
-    pub(crate) failure_limit: u32,
-    pub(crate) inconclusive_fails: bool,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Observation {
@@ -112,11 +105,8 @@ pub(crate) struct Controller {
     abort: Option<(String, Option<usize>)>,
     /// Failures while undoing, reported with the abort reason.
     undo_errors: Vec<String>,
-    /// Consecutive checks with an unreadable gate.
-    unreadable_in_a_row: u32,
-    judging: Judging,
-    /// Per gate, its failing checks in a row in the current step, and the requests the last one saw.
-    failing_in_a_row: Vec<(&'static str, u32, Option<u64>)>,
+    /// How checks become the current step's verdict.
+    judge: Judge,
     /// Gates of a step that passed without their verdict (too little evidence), for a warning.
     unjudged: Vec<(usize, GateResult)>,
     pub(crate) table: Vec<StepRecord>,
@@ -143,9 +133,7 @@ impl Controller {
             promotion_started: false,
             abort: None,
             undo_errors: Vec::new(),
-            unreadable_in_a_row: 0,
-            judging: Judging { failure_limit: 1, inconclusive_fails: true },
-            failing_in_a_row: Vec::new(),
+            judge: Judge::new(Judging { failure_limit: 1, inconclusive_fails: true }, check_interval),
             unjudged: Vec::new(),
             left_behind: Vec::new(),
             table,
@@ -155,7 +143,7 @@ impl Controller {
     /// How checks become a step's verdict (by default: the first failing check fails the step, and
     /// a gate still inconclusive at the end of the bake fails it too).
     pub(crate) fn judging(mut self, judging: Judging) -> Self {
-        self.judging = Judging { failure_limit: judging.failure_limit.max(1), ..judging };
+        self.judge = Judge::new(judging, self.check_interval);
         self
     }
 
@@ -252,7 +240,7 @@ impl Controller {
     fn scale(&mut self, i: usize) -> Action {
         self.phase = Phase::Scaling(i);
         // A step's checks look at its own window: failures of the last one do not carry over.
-        self.failing_in_a_row.clear();
+        self.judge.new_window();
         self.table[i].result = StepResult::Running;
         Action::ScaleCanary { step: i, tasks: self.steps[i].canary_tasks }
     }
