@@ -98,6 +98,13 @@ pub(crate) struct StepRecord {
     pub(crate) took: Option<Duration>,
 }
 
+impl StepRecord {
+    /// A step not started yet: its weight, bake and tasks as planned.
+    pub(crate) fn pending(weight: u8, bake: Duration, canary_tasks: i32) -> Self {
+        StepRecord { weight, bake, canary_tasks, gates: Vec::new(), result: StepResult::Pending, took: None }
+    }
+}
+
 /// One stopped container.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Container {

@@ -178,24 +178,7 @@ def main() -> int:
         lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
         tgs = {}
         for role in ("stable", "canary"):
-            tg = elb.create_target_group(
-                Name=f"{args.service}-{role}",
-                Protocol="HTTP",
-                Port=8080,
-                VpcId=vpc,
-                TargetType="ip",
-                HealthCheckPath="/health",
-                # What a team tuning for deploy speed sets: a check every 5 s, healthy after 2.
-                HealthCheckIntervalSeconds=5,
-                HealthCheckTimeoutSeconds=4,
-                HealthyThresholdCount=2,
-                UnhealthyThresholdCount=2,
-            )["TargetGroups"][0]
-            tgs[role] = tg["TargetGroupArn"]
-            elb.modify_target_group_attributes(
-                TargetGroupArn=tg["TargetGroupArn"],
-                Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(args.deregistration_delay)}],
-            )
+            tgs[role] = _target_group(elb, f"{args.service}-{role}", vpc, args.deregistration_delay)
         stable_w, canary_w = (int(w) for w in args.weights.split(","))
         forward = [
             {

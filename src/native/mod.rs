@@ -49,19 +49,8 @@ enum End {
 
 /// Deploys the release through ECS's own strategy, telling `progress` what happens.
 pub(crate) async fn run(mut r: NativeRun<'_>, progress: &mut impl Progress, gha: &Gha) -> NativeResult {
-    let mut table: Vec<StepRecord> = r
-        .plan
-        .steps
-        .iter()
-        .map(|s| StepRecord {
-            weight: s.weight,
-            bake: s.bake,
-            canary_tasks: s.canary_tasks,
-            gates: Vec::new(),
-            result: StepResult::Pending,
-            took: None,
-        })
-        .collect();
+    let mut table: Vec<StepRecord> =
+        r.plan.steps.iter().map(|s| StepRecord::pending(s.weight, s.bake, s.canary_tasks)).collect();
     let end = deploy(&mut r, &mut table, progress, gha).await;
     if !r.plan.pauses.is_empty() {
         // The pauses were for this deploy: a later one (the console, another tool) must not stop

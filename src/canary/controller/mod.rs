@@ -115,17 +115,7 @@ pub(crate) struct Controller {
 
 impl Controller {
     pub(crate) fn new(steps: Vec<PlannedStep>, check_interval: Duration) -> Self {
-        let table = steps
-            .iter()
-            .map(|s| StepRecord {
-                weight: s.weight,
-                bake: s.bake,
-                canary_tasks: s.canary_tasks,
-                gates: Vec::new(),
-                result: StepResult::Pending,
-                took: None,
-            })
-            .collect();
+        let table = steps.iter().map(|s| StepRecord::pending(s.weight, s.bake, s.canary_tasks)).collect();
         Controller {
             steps,
             check_interval,
