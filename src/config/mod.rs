@@ -245,4 +245,6 @@ impl Config {
 }
 
 #[cfg(test)]
+mod strategy_tests;
+#[cfg(test)]
 mod tests;

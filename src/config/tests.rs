@@ -1,16 +1,14 @@
 //! Table tests: every input's refusals name the input and the fix; good inputs become typed values.
 
-use std::time::Duration;
-
 use super::*;
 
 const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-const LISTENER: &str =
+pub(super) const LISTENER: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2";
-const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
+pub(super) const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
 
 /// A valid canary run; each case changes one thing.
-fn base() -> Vec<(&'static str, String)> {
+pub(super) fn base() -> Vec<(&'static str, String)> {
     [
         ("aws-region", "us-east-1"),
         ("ecr-repository", "demo-app"),
@@ -25,7 +23,7 @@ fn base() -> Vec<(&'static str, String)> {
     .collect()
 }
 
-fn with(changes: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+pub(super) fn with(changes: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     let mut inputs = base();
     for (k, v) in changes {
         inputs.retain(|(name, _)| name != k);
@@ -34,7 +32,7 @@ fn with(changes: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     inputs
 }
 
-fn parse(inputs: &[(&'static str, String)], env: &[(&str, &str)]) -> Result<Config, InputErrors> {
+pub(super) fn parse(inputs: &[(&'static str, String)], env: &[(&str, &str)]) -> Result<Config, InputErrors> {
     let vars: Vec<(String, String)> = inputs
         .iter()
         .map(|(k, v)| (format!("INPUT_{}", k.to_ascii_uppercase()), v.clone()))
@@ -180,64 +178,10 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
-fn a_valid_canary_run_resolves_defaults() {
-    let config = parse(&base(), &[("GITHUB_RUN_ID", "42"), ("GITHUB_WORKSPACE", "/ws")]).unwrap();
-    assert_eq!(config.aws.region, "us-east-1");
-    assert_eq!(config.aws.audience, "sts.amazonaws.com");
-    assert_eq!(config.aws.role_session_name, "ecs-deploy-action-42");
-    assert_eq!(config.aws.role_duration, Duration::from_secs(3600));
-    let ImageSource::Build(build) = &config.image else { panic!("expected a build") };
-    assert_eq!(build.context, std::path::PathBuf::from("/ws/."));
-    assert_eq!(build.dockerfile, "Dockerfile");
-    assert_eq!(build.tag, "abc123");
-    let deploy = config.deploy.as_ref().unwrap();
-    assert_eq!(deploy.wait_timeout, Duration::from_secs(900));
-    assert!(deploy.rollback);
-    let Strategy::Canary(canary) = &deploy.strategy else { panic!("expected canary") };
-    assert_eq!(canary.canary_service, "web-canary");
-    assert_eq!(canary.traffic, TrafficSource::ListenerDefault(LISTENER.into()));
-    assert_eq!(crate::config::steps::format(&canary.steps), "10%:2m, 50%:2m, 100%");
-    assert_eq!(canary.check_interval, Duration::from_secs(10));
-    assert_eq!((canary.gates.failure_limit, canary.gates.confidence, canary.gates.min_requests), (2, 0.99, 0));
-    assert!(config.report.pr_comment);
-    assert!(!config.dry_run);
-    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
-}
-
-#[test]
 fn tag_defaults_to_the_commit() {
     let config = parse(&with(&[("tags", "")]), &[("GITHUB_SHA", "0123abcd")]).unwrap();
     let ImageSource::Build(build) = config.image else { panic!() };
     assert_eq!(build.tag, "0123abcd");
-}
-
-#[test]
-fn gates_and_rule_are_typed() {
-    let config = parse(
-        &with(&[
-            ("listener-arn", ""),
-            ("listener-rule-arn", RULE),
-            ("alarms", "api-5xx, api-latency\nqueue-depth"),
-            ("max-error-rate", "0.5%"),
-            ("min-requests", "50"),
-            ("failure-limit", "3"),
-            ("gate-confidence", "95%"),
-            ("probe-url", "http://127.0.0.1:8080/health"),
-            ("check-interval", "1s"),
-            ("canary-steps", "25%:5s\n100%:5s"),
-        ]),
-        &[],
-    )
-    .unwrap();
-    let Strategy::Canary(canary) = config.deploy.unwrap().strategy else { panic!() };
-    assert_eq!(canary.traffic, TrafficSource::Rule(RULE.into()));
-    assert_eq!(canary.gates.alarms, ["api-5xx", "api-latency", "queue-depth"]);
-    assert_eq!(canary.gates.max_error_rate, Some(thresholds::ErrorRateLimit::Absolute(0.005)));
-    assert_eq!(canary.gates.min_requests, 50);
-    assert_eq!((canary.gates.failure_limit, canary.gates.confidence), (3, 0.95));
-    assert_eq!(canary.gates.probe_url.as_deref(), Some("http://127.0.0.1:8080/health"));
-    assert_eq!(canary.check_interval, Duration::from_secs(1));
-    assert_eq!(canary.steps.len(), 2);
 }
 
 #[test]
@@ -260,18 +204,6 @@ fn an_existing_image_needs_no_repository_and_warns_about_build_inputs() {
     );
     assert_eq!(config.deploy.unwrap().strategy, Strategy::Rolling);
     assert_eq!(config.warnings, ["`platform` has no effect with `image`: nothing is built or pushed"]);
-}
-
-#[test]
-fn canary_inputs_on_a_rolling_deploy_warn() {
-    let config = parse(&with(&[("strategy", "rolling"), ("alarms", "x")]), &[]).unwrap();
-    assert_eq!(
-        config.warnings,
-        [
-            "`listener-arn` has no effect unless `strategy` is `canary`",
-            "`alarms` has no effect unless `strategy` is `canary` or `ecs` (the gates judge those)"
-        ]
-    );
 }
 
 #[test]
@@ -395,25 +327,4 @@ fn build_inputs_as_docker_build_push_action_names_them() {
     assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
     assert!(config.warnings.iter().any(|w| w.starts_with("`image-tag` is now `tags`")), "{:?}", config.warnings);
     assert!(config.warnings.iter().any(|w| w.starts_with("`dockerfile` is now `file`")), "{:?}", config.warnings);
-}
-
-#[test]
-fn gates_judge_ecs_own_strategies_and_the_default_follows_the_service() {
-    // Unset: the service decides (ECS's own strategy when it has one), with the gates given.
-    let config = parse(&with(&[("strategy", ""), ("listener-arn", ""), ("alarms", "web-5xx")]), &[]).unwrap();
-    let Strategy::Ecs(ecs) = config.deploy.unwrap().strategy else { panic!("expected ecs") };
-    assert!(!ecs.named);
-    assert_eq!(ecs.gates.alarms, ["web-5xx"]);
-    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
-    // Named: the plan refuses a service ECS would only roll.
-    let config = parse(&with(&[("strategy", "ecs"), ("max-error-rate", "stable + 1%")]), &[]).unwrap();
-    let Strategy::Ecs(ecs) = config.deploy.unwrap().strategy else { panic!("expected ecs") };
-    assert!(ecs.named && ecs.gates.max_error_rate.is_some());
-    // ECS takes steps and rules from the service: the canary's inputs say they do nothing.
-    assert_eq!(
-        config.warnings,
-        [
-            "`listener-arn` has no effect unless `strategy` is `canary` (ECS's own strategies take their steps and listener rules from the service)"
-        ]
-    );
 }
