@@ -12,6 +12,7 @@ use crate::config::duration;
 use crate::ecs::deployments::{self, Seen};
 use crate::ecs::poll::Poll;
 use crate::gha::Gha;
+use crate::outcome::Outcome;
 use crate::progress::{Event, Progress};
 use crate::records::{StepRecord, StepResult};
 use crate::retry;
@@ -72,6 +73,16 @@ impl<'r, 'a> Watch<'r, 'a> {
                         let why =
                             format!("the service deployment could not be read {failed_looks} times in a row: {e:#}");
                         self.roll_back(why, None, table, progress, gha).await;
+                    }
+                    // Blind for as long again after asking ECS to roll back: say where to look, and end.
+                    if failed_looks >= 2 * retry::CONSECUTIVE_FAILURES {
+                        let reason = format!(
+                            "{}; ECS was asked to roll back and could not be watched since: check it with aws ecs \
+                             describe-service-deployments --service-deployment-arns {}",
+                            self.ours.clone().unwrap_or_default(),
+                            self.arn
+                        );
+                        return End::Done(Outcome::Failed { reason });
                     }
                     crate::clock::sleep(Duration::from_secs(2)).await;
                     continue;

@@ -251,6 +251,20 @@ async fn sigterm_during_a_native_deployment_leaves_production_on_blue() {
     n.assert_back_on_blue().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_that_can_no_longer_be_read_is_rolled_back_and_the_run_ends_saying_where_to_look() {
+    let n = setup(&["--native", "linear", "--step-percent", "50", "--step-bake", "60"]).await;
+    let mut child = n.action(&["--environment-variables", "APP_VERSION=v2"]).spawn();
+    n.wait_for_green_share(50, &mut child).await;
+    n.stack.throttle("ecs", Some("DescribeServiceDeployments"), 1.0).await;
+    let run = finish(child);
+    n.stack.throttle("ecs", Some("DescribeServiceDeployments"), 0.0).await;
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stdout.contains("could not be read 4 times in a row"), "{run}");
+    assert!(run.stdout.contains("aws ecs describe-service-deployments --service-deployment-arns"), "{run}");
+    n.assert_back_on_blue().await;
+}
+
 #[tokio::test]
 async fn code_deploy_and_external_services_are_refused_with_nothing_changed() {
     for controller in ["CODE_DEPLOY", "EXTERNAL"] {
