@@ -27,6 +27,37 @@ pub(crate) enum Outcome {
     Failed {
         reason: String,
     },
+    /// Stopped for people at a pause of ECS's own strategy (`approval`): ECS holds the deployment
+    /// until a later run answers it (`resume`) or the pause times out into a rollback.
+    Paused(Box<PausedAt>),
+}
+
+/// Where a deploy waits for approval: what a later run needs to answer it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PausedAt {
+    pub(crate) service: String,
+    pub(crate) service_deployment_arn: String,
+    pub(crate) hook_id: String,
+    /// ECS's lifecycle stage at the pause (`POST_TEST_TRAFFIC_SHIFT`, …).
+    pub(crate) stage: String,
+    /// Green's share of production traffic while it waits.
+    pub(crate) production: f64,
+    /// When ECS rolls back by itself if nobody answers (RFC 3339), when ECS said.
+    pub(crate) expires: Option<String>,
+}
+
+impl PausedAt {
+    /// What waits, and how to answer it: the log's last line, the comment's.
+    pub(crate) fn how_to_answer(&self) -> String {
+        let until = match &self.expires {
+            Some(at) => format!(" until {at}, then rolls it back by itself"),
+            None => ", until its pause times out into a rollback".to_string(),
+        };
+        format!(
+            "ECS holds {} at {} with green on {}% of production traffic{until}. To answer, run the action again              with the same cluster, service and gates and `resume: continue` (the gates judge the paused window              first) or `resume: rollback` (service deployment {}, hook {}).",
+            self.service, self.stage, self.production, self.service_deployment_arn, self.hook_id
+        )
+    }
 }
 
 /// What a run that did not succeed left behind: the run's last line, for the person who must look.
@@ -90,13 +121,15 @@ impl Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::RolledBack { .. } => "rolled-back",
             Outcome::Failed { .. } => "failed",
+            Outcome::Paused(_) => "paused",
         }
     }
 
-    /// The process's exit code: a rolled-back deploy fails the step.
+    /// The process's exit code: a rolled-back deploy fails the step; a pause for approval does not
+    /// (the job that answers it comes next).
     pub(crate) fn exit_status(&self) -> ExitStatus {
         match self {
-            Outcome::Succeeded => ExitStatus::Success,
+            Outcome::Succeeded | Outcome::Paused(_) => ExitStatus::Success,
             Outcome::RolledBack { .. } | Outcome::Failed { .. } => ExitStatus::Failed,
         }
     }
@@ -107,22 +140,24 @@ impl Outcome {
             Outcome::Succeeded => ("✅", "succeeded"),
             Outcome::RolledBack { .. } => ("↩️", "rolled back"),
             Outcome::Failed { .. } => ("❌", "failed"),
+            Outcome::Paused(_) => ("⏸️", "paused for approval"),
         }
     }
 
-    /// The GitHub Deployment status's state.
+    /// The GitHub Deployment status's state (a paused deploy is still in progress).
     pub(crate) fn deployment_state(&self) -> &'static str {
         match self {
             Outcome::Succeeded => "success",
+            Outcome::Paused(_) => "in_progress",
             Outcome::RolledBack { .. } | Outcome::Failed { .. } => "failure",
         }
     }
 
     /// Why it did not succeed, with the step it happened at (`step 2: alarms gate failed: …`), and the
-    /// word for it (`Rolled back`, `Failed`); None for success.
+    /// word for it (`Rolled back`, `Failed`); None for success and a pause (which failed nothing).
     pub(crate) fn reason(&self) -> Option<(&'static str, String)> {
         match self {
-            Outcome::Succeeded => None,
+            Outcome::Succeeded | Outcome::Paused(_) => None,
             Outcome::RolledBack { reason, at: Some(step) } => Some(("Rolled back", format!("step {step}: {reason}"))),
             Outcome::RolledBack { reason, at: None } => Some(("Rolled back", reason.clone())),
             Outcome::Failed { reason } => Some(("Failed", reason.clone())),
@@ -153,6 +188,24 @@ mod tests {
         assert_eq!(Outcome::RolledBack { reason: "x".into(), at: None }.reason().map(|r| r.1), Some("x".into()));
         assert_eq!(failed.reason(), Some(("Failed", "timed out".to_string())));
         assert_eq!(Outcome::Succeeded.reason(), None);
+        let paused = Outcome::Paused(Box::new(PausedAt {
+            service: "web".into(),
+            service_deployment_arn: "arn:aws:ecs:us-east-1:123456789012:service-deployment/demo/web/abc".into(),
+            hook_id: "ecs-pause-x".into(),
+            stage: "POST_TEST_TRAFFIC_SHIFT".into(),
+            production: 0.0,
+            expires: Some("2026-12-06T18:00:00Z".into()),
+        }));
+        assert_eq!(
+            (paused.status(), paused.exit_status(), paused.headline().1, paused.deployment_state(), paused.reason()),
+            ("paused", ExitStatus::Success, "paused for approval", "in_progress", None),
+            "a pause fails nothing: the job that answers it runs next"
+        );
+        let Outcome::Paused(at) = &paused else { unreachable!() };
+        let said = at.how_to_answer();
+        for part in ["until 2026-12-06T18:00:00Z", "`resume: continue`", "`resume: rollback`", "hook ecs-pause-x"] {
+            assert!(said.contains(part), "{said}");
+        }
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
     let result = pipeline::execute(&config, &var, gha, report.as_ref().map(Running::sink)).await;
     // How the run ended, in one value: the report, the `status` output and the exit code read it.
     let outcome = match &result {
-        Ok(()) => Outcome::Succeeded,
+        Ok(outcome) => outcome.clone(),
         Err(failure) => failure.outcome.clone(),
     };
     let planned = result.is_ok() && config.dry_run;
@@ -65,6 +65,9 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
         let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };
         gha.error(title, &format!("{:#}", failure.error));
         gha.info(&failure.left.sentence());
+    }
+    if let Outcome::Paused(at) = &outcome {
+        gha.info(&at.how_to_answer());
     }
     outcome.exit_status()
 }

@@ -176,6 +176,17 @@ pub(crate) struct Inputs {
     /// How often gates are checked during a bake [default: 10s]
     #[arg(long, value_name = "DURATION", help_heading = "Canary")]
     pub(crate) check_interval: Option<String>,
+    /// Stop for people at one of ECS's pauses, `before-production` or `after-first-shift` (ECS's own
+    /// strategies): the job ends `paused`, a later run answers with --resume
+    #[arg(long, value_name = "WHEN", help_heading = "ECS's own strategies")]
+    pub(crate) approval: Option<String>,
+    /// Answer a deploy paused for approval: `continue` (after the gates judge the paused window) or
+    /// `rollback`
+    #[arg(long, value_name = "ACTION", help_heading = "ECS's own strategies")]
+    pub(crate) resume: Option<String>,
+    /// The paused service deployment --resume answers [default: the service's one waiting at a pause]
+    #[arg(long, value_name = "ARN", help_heading = "ECS's own strategies")]
+    pub(crate) service_deployment_arn: Option<String>,
 
     /// Token for the PR comment and Deployments [default in Actions: github.token]
     #[arg(long, value_name = "TOKEN", help_heading = "Report")]

@@ -1,6 +1,7 @@
 //! The validated, typed configuration of one run. Every input is checked here, before any I/O, and
 //! every problem is reported at once, each naming the input and how to fix it.
 
+mod approval;
 mod canary;
 mod check;
 pub(crate) mod command;
@@ -118,6 +119,26 @@ pub(crate) struct DeploySettings {
     pub(crate) desired_count: Option<i32>,
     /// Run once with the new revision before any service changes (`pre-deploy-command`).
     pub(crate) pre_deploy: Option<Vec<String>>,
+    /// Answer a deploy of ECS's own strategy paused for approval instead of starting one (`resume`).
+    pub(crate) resume: Option<Resume>,
+}
+
+/// Where a deploy of ECS's own strategy stops for people (`approval`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Approval {
+    /// At the last pause before green takes production traffic (after the test shift, if any).
+    BeforeProduction,
+    /// At the pause after green's first production shift baked (LINEAR, CANARY).
+    AfterFirstShift,
+}
+
+/// The answer to a paused deploy (`resume`, `service-deployment-arn`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Resume {
+    /// CONTINUE once the gates passed over the paused window; else ROLLBACK.
+    pub(crate) proceed: bool,
+    /// Which paused service deployment (None: the service's one waiting at a pause).
+    pub(crate) deployment: Option<String>,
 }
 
 /// Where the task definition to render comes from (`task-definition`).
@@ -147,6 +168,8 @@ pub(crate) struct EcsSettings {
     pub(crate) check_interval: Duration,
     /// `strategy: ecs` was written (not left to the service).
     pub(crate) named: bool,
+    /// Where the deploy stops for people, if it does.
+    pub(crate) approval: Option<Approval>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

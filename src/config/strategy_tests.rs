@@ -92,3 +92,41 @@ fn gates_judge_ecs_own_strategies_and_the_default_follows_the_service() {
         ]
     );
 }
+
+#[test]
+fn an_approval_stops_ecs_own_strategy_and_a_later_run_resumes_it() {
+    let ecs = [("strategy", "ecs"), ("listener-arn", "")];
+    let approved = |extra: &[(&'static str, &str)]| {
+        let changes: Vec<(&'static str, &str)> = ecs.iter().chain(extra).copied().collect();
+        parse(&with(&changes), &[])
+    };
+    let config = approved(&[("approval", "after-first-shift")]).unwrap();
+    let Strategy::Ecs(settings) = config.deploy.unwrap().strategy else { panic!("expected ecs") };
+    assert_eq!(settings.approval, Some(Approval::AfterFirstShift));
+    // The run that answers: no image, the same gates, the service's paused deployment.
+    let arn = "arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web/abc";
+    let resume = [("ecr-repository", ""), ("tags", ""), ("resume", "continue"), ("service-deployment-arn", arn)];
+    let config = approved(&resume).unwrap();
+    assert_eq!(config.image, ImageSource::AsRegistered, "a resumed run builds nothing");
+    let deploy = config.deploy.unwrap();
+    assert_eq!(deploy.resume, Some(Resume { proceed: true, deployment: Some(arn.into()) }));
+    let rollback = approved(&[("ecr-repository", ""), ("tags", ""), ("resume", "rollback")]).unwrap();
+    assert_eq!(rollback.deploy.unwrap().resume, Some(Resume { proceed: false, deployment: None }));
+
+    let inputs = |extra: &[(&'static str, &str)]| {
+        let changes: Vec<(&'static str, &str)> = ecs.iter().chain(extra).copied().collect();
+        with(&changes)
+    };
+    let refused = |inputs: Vec<(&'static str, String)>, input: &str, fix: &str| {
+        let errors = parse(&inputs, &[]).expect_err("must be refused").0;
+        assert!(errors.iter().any(|e| e.input == input && e.message.contains(fix)), "{input}: {errors:?}");
+    };
+    refused(inputs(&[("approval", "later")]), "approval", "before-production");
+    refused(with(&[("approval", "before-production")]), "approval", "remove `strategy` or set it to `ecs`");
+    refused(inputs(&[("service", "web,worker"), ("approval", "before-production")]), "approval", "in a run of its own");
+    refused(inputs(&[("resume", "continue")]), "ecr-repository", "remove it");
+    let no_image = [("ecr-repository", ""), ("tags", "")];
+    let both = [no_image.as_slice(), &[("resume", "continue"), ("approval", "before-production")]].concat();
+    refused(inputs(&both), "resume", "both set");
+    refused(inputs(&[no_image.as_slice(), &[("resume", "yes")]].concat()), "resume", "`continue`");
+}

@@ -48,7 +48,10 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
     let endpoint_url =
         c.parse("aws-endpoint-url", i.aws_endpoint_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
 
-    let image_source = super::image::image(&mut c, i, var);
+    let image_source = match set(&i.resume) {
+        Some(_) => super::approval::resumed_image(&mut c, i),
+        None => super::image::image(&mut c, i, var),
+    };
     let dry_run = c.parse("dry-run", i.dry_run.as_deref(), boolean).unwrap_or(false);
     let deploy = deploy(&mut c, i, var, region.as_deref());
     let report = report(&mut c, i);
@@ -94,6 +97,8 @@ fn deploy(
                 ("strategy", &i.strategy),
                 ("desired-count", &i.desired_count),
                 ("pre-deploy-command", &i.pre_deploy_command),
+                ("approval", &i.approval),
+                ("resume", &i.resume),
             ] {
                 if set(value).is_some() {
                     c.fail(name, "needs `cluster` and `service`: without them nothing is deployed (the run stops once the image is pushed)");
@@ -138,9 +143,14 @@ fn deploy(
                 Some("rolling") => Some(Strategy::Rolling),
                 named => {
                     let (gates, check_interval) = super::canary::judging(c, i);
-                    Some(Strategy::Ecs(Box::new(EcsSettings { gates, check_interval, named: named == Some("ecs") })))
+                    let approval = super::approval::approval(c, i);
+                    let named = named == Some("ecs");
+                    Some(Strategy::Ecs(Box::new(EcsSettings { gates, check_interval, named, approval })))
                 }
             };
+            let resume = super::approval::resume(c, i);
+            let approval = set(&i.approval).is_some();
+            super::approval::rules(c, i, approval, resume.is_some(), !also.is_empty());
             let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
             let pre_deploy =
                 c.parse("pre-deploy-command", i.pre_deploy_command.as_deref(), super::command::parse_command);
@@ -166,6 +176,7 @@ fn deploy(
                     wait_for_deployment,
                     desired_count,
                     pre_deploy,
+                    resume,
                 }),
                 _ => None,
             }

@@ -100,6 +100,11 @@ pub(crate) async fn started_since(
 }
 
 pub(crate) async fn describe(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Seen> {
+    Ok(seen(&read(ecs, arn).await?))
+}
+
+/// The whole service deployment, as ECS describes it (its configuration, its start).
+pub(crate) async fn read(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<ServiceDeployment> {
     let out = ecs
         .describe_service_deployments()
         .service_deployment_arns(arn)
@@ -107,9 +112,35 @@ pub(crate) async fn describe(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<See
         .await
         .map_err(|e| call_failed("ECS DescribeServiceDeployments", &e))
         .with_context(|| format!("could not read service deployment {arn}"))?;
-    let d =
-        out.service_deployments().first().ok_or_else(|| anyhow!("ECS does not know the service deployment {arn}"))?;
-    Ok(seen(d))
+    out.service_deployments().first().cloned().ok_or_else(|| anyhow!("ECS does not know the service deployment {arn}"))
+}
+
+/// The service's deployments, newest first: (ARN, status, status reason). `in_progress` lists only
+/// those not ended.
+pub(crate) async fn list(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    in_progress: bool,
+) -> Result<Vec<(String, String, Option<String>)>> {
+    let mut call = ecs.list_service_deployments().cluster(cluster).service(service);
+    if in_progress {
+        call = call.status(ServiceDeploymentStatus::InProgress);
+    }
+    let out = call
+        .send()
+        .await
+        .map_err(|e| call_failed("ECS ListServiceDeployments", &e))
+        .with_context(|| format!("could not list the service deployments of `{service}`"))?;
+    let mut found: Vec<_> = out.service_deployments().iter().collect();
+    found.sort_by_key(|d| std::cmp::Reverse(d.created_at().map(|t| (t.secs(), t.subsec_nanos()))));
+    Ok(found
+        .iter()
+        .filter_map(|d| {
+            let status = d.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+            Some((d.service_deployment_arn()?.to_string(), status, d.status_reason().map(str::to_string)))
+        })
+        .collect())
 }
 
 /// Answers a pause: CONTINUE to the next stage, or ROLLBACK (ECS puts traffic back on blue first).

@@ -18,6 +18,9 @@ use crate::gha::Gha;
 /// The tag's key. Its value: `until <RFC 3339> by <holder> lease <token>`.
 pub(crate) const KEY: &str = "ecs-deploy-action:lease";
 
+/// Ends the holder of a lease kept while ECS waits for approval: the run that answers takes it over.
+const PAUSED: &str = " (paused for approval)";
+
 /// A lease as read from the tag.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Holder {
@@ -66,6 +69,14 @@ async fn read(ecs: &aws_sdk_ecs::Client, service_arn: &str) -> Result<Option<Hol
 }
 
 fn refused(service: &str, service_arn: &str, holder: &Holder) -> anyhow::Error {
+    if let Some(by) = holder.by.strip_suffix(PAUSED) {
+        return Refused(format!(
+            "`{service}` waits for approval of a deploy by {by} (ECS rolls it back by itself at {} if nobody answers): \
+             answer it first with `resume: continue` or `resume: rollback`, then deploy",
+            holder.until_text()
+        ))
+        .into();
+    }
     Refused(format!(
         "`{service}` is being deployed by {} (its lease runs until {}): wait for that run to end. If it is gone, \
          remove the lease and run again: aws ecs untag-resource --resource-arn {service_arn} --tag-keys {KEY}",
@@ -75,21 +86,45 @@ fn refused(service: &str, service_arn: &str, holder: &Holder) -> anyhow::Error {
     .into()
 }
 
-/// Takes the lease on `service` for `by` until `now + hold`, or refuses naming who holds it.
-/// `settle` is how long at least to wait before the read-back that decides between two runs that
-/// wrote at once; at least four times our own write's round trip too, since a second run's write
-/// lands up to about one round trip after its read.
+/// Who asks for a lease, and for how long.
+pub(crate) struct Taker<'a> {
+    /// The run's URL (or `local run on <host>`).
+    pub(crate) by: &'a str,
+    pub(crate) hold: Duration,
+    /// How long at least to wait before the read-back that decides between two runs that wrote at
+    /// once; at least four times our own write's round trip too, since a second run's write lands up
+    /// to about one round trip after its read.
+    pub(crate) settle: Duration,
+    /// A run that answers a pause: it takes over the lease the paused run kept.
+    pub(crate) resume: bool,
+}
+
+/// The refusal for a deploy to `service` while a deploy of it waits for approval (its lease kept),
+/// which says how to answer; None when none waits.
+pub(crate) async fn waiting_for_approval(
+    ecs: &aws_sdk_ecs::Client,
+    service: &str,
+    service_arn: &str,
+) -> Option<anyhow::Error> {
+    let held = read(ecs, service_arn).await.ok()??;
+    (held.by.ends_with(PAUSED) && held.until > SystemTime::now()).then(|| refused(service, service_arn, &held))
+}
+
+/// Takes the lease on `service` for `who` until `now + hold`, or refuses naming who holds it.
 pub(crate) async fn take(
     ecs: &aws_sdk_ecs::Client,
     service: &str,
     service_arn: &str,
-    by: &str,
-    hold: Duration,
-    settle: Duration,
+    who: &Taker<'_>,
     gha: &Gha,
 ) -> Result<Lease> {
+    let Taker { by, hold, settle, resume } = *who;
     let now = SystemTime::now();
     match read(ecs, service_arn).await? {
+        // The run that answers a pause takes over the lease the paused run kept.
+        Some(held) if held.until > now && resume && held.by.ends_with(PAUSED) => {
+            gha.info(&format!("taking over the deploy lease on `{service}` kept by {}", held.by));
+        }
         Some(held) if held.until > now => return Err(refused(service, service_arn, &held)),
         Some(expired) => gha.warning(&format!(
             "taking over the lease on `{service}` of {}, which expired at {}: that run ended without releasing it",
@@ -180,6 +215,25 @@ impl Lease {
         Ok(())
     }
 
+    /// Keeps the lease past this run, until `until`, marked as waiting for approval.
+    async fn hold_paused(&mut self, until: SystemTime, ecs: &aws_sdk_ecs::Client) -> Result<()> {
+        let Some(now) = read(ecs, &self.service_arn).await? else { bail!("the lease tag is gone") };
+        if !now.same_lease(&self.mine) {
+            bail!("{} holds it now", now.by);
+        }
+        let until = SystemTime::try_from(DateTime::from_secs(DateTime::from(until).secs()))
+            .map_err(|e| anyhow!("lease expiry: {e}"))?;
+        let paused = Holder { until, by: format!("{}{PAUSED}", self.mine.by), token: self.mine.token.clone() };
+        ecs.tag_resource()
+            .resource_arn(&self.service_arn)
+            .tags(Tag::builder().key(KEY).value(paused.value()).build())
+            .send()
+            .await
+            .map_err(|e| call_failed("ECS TagResource", &e))?;
+        self.mine = paused;
+        Ok(())
+    }
+
     /// Removes the lease if it is still this run's; a failure is a warning (the lease expires).
     pub(crate) async fn release(self, ecs: &aws_sdk_ecs::Client, gha: &Gha) {
         let result = async {
@@ -239,6 +293,33 @@ impl Leases {
             lease.verify(ecs).await?;
         }
         Ok(())
+    }
+
+    /// Stops the renewal and keeps every lease until the pause expires (ECS's rollback starts then,
+    /// and a deploy after it waits for that), for the run that answers it; without a known expiry,
+    /// for as long as the run held it.
+    pub(crate) async fn hold_while_paused(self, at: &crate::outcome::PausedAt, ecs: &aws_sdk_ecs::Client, gha: &Gha) {
+        self.renewal.abort();
+        let expires = at
+            .expires
+            .as_deref()
+            .and_then(|t| DateTime::from_str(t, DateTimeFormat::DateTime).ok())
+            .and_then(|t| SystemTime::try_from(t).ok());
+        for lease in self.held.lock().await.iter_mut() {
+            let until = expires.unwrap_or_else(|| SystemTime::now() + lease.hold);
+            match lease.hold_paused(until, ecs).await {
+                Ok(()) => gha.info(&format!(
+                    "the deploy lease on `{}` stays taken until {} (waiting for approval)",
+                    lease.service,
+                    lease.mine.until_text()
+                )),
+                Err(e) => gha.warning(&format!(
+                    "could not keep the deploy lease on `{}` while it waits for approval ({e:#}); another deploy \
+                     could start before the pause is answered",
+                    lease.service
+                )),
+            }
+        }
     }
 
     /// Stops the renewal and releases every lease.

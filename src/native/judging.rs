@@ -9,9 +9,11 @@ use crate::canary::controller::Judgement;
 use crate::canary::gates::{self, GateContext, Window};
 use crate::ecs::deployments::{self, Seen};
 use crate::gha::Gha;
+use crate::outcome::PausedAt;
 use crate::progress::{Event, Progress};
 use crate::records::{GateResult, StepRecord, StepResult};
 use crate::retry;
+use aws_sdk_ecs::primitives::{DateTime, DateTimeFormat};
 
 impl super::watch::Watch<'_, '_> {
     /// The gates, where judging makes sense now: at a pause of ours, and while green takes
@@ -24,10 +26,14 @@ impl super::watch::Watch<'_, '_> {
         gha: &Gha,
     ) {
         let plan = self.r.plan;
+        let pause = seen.paused.iter().find(|(id, _)| !self.answered.contains(id)).map(|(id, _)| id.clone());
         if !plan.judged() {
+            // An approval without gates: its pause stops the run, any other of ours goes on.
+            if let Some(hook) = pause {
+                self.pass_pause(&hook, seen, table, progress, gha, "no gates configured").await;
+            }
             return;
         }
-        let pause = seen.paused.iter().find(|(id, _)| !self.answered.contains(id)).map(|(id, _)| id.clone());
         if pause.is_none() && (seen.production <= 0.0 || Instant::now() < self.next_check) {
             return;
         }
@@ -71,7 +77,7 @@ impl super::watch::Watch<'_, '_> {
                 }
                 self.next_check = Instant::now() + plan.check_interval;
                 if let Some(hook) = pause {
-                    self.answer(&hook, &seen.stage, table, progress).await;
+                    self.pass_pause(&hook, seen, table, progress, gha, "gates pass").await;
                 }
             }
         }
@@ -104,13 +110,50 @@ impl super::watch::Watch<'_, '_> {
         (results, at.elapsed())
     }
 
-    pub(super) async fn answer(&mut self, hook: &str, stage: &str, table: &[StepRecord], progress: &mut impl Progress) {
+    /// A pause whose gates passed: the one people approve ends the run (paused), any other is
+    /// answered CONTINUE.
+    async fn pass_pause(
+        &mut self,
+        hook: &str,
+        seen: &Seen,
+        table: &[StepRecord],
+        progress: &mut impl Progress,
+        gha: &Gha,
+        why: &str,
+    ) {
+        if self.r.plan.approval_due(seen.production) {
+            gha.info(&format!("{}: {why}; waiting for approval at {}", seen.stage, self.r.release.service));
+            let expires = seen.paused.iter().find(|(id, _)| id == hook).and_then(|(_, at)| *at);
+            self.waiting = Some(PausedAt {
+                service: self.r.release.service.to_string(),
+                service_deployment_arn: self.arn.clone(),
+                hook_id: hook.to_string(),
+                stage: seen.stage.clone(),
+                production: seen.production,
+                expires: expires.map(|at| DateTime::from(at).fmt(DateTimeFormat::DateTime).unwrap_or_default()),
+            });
+            return;
+        }
+        let approved = self.r.plan.resume.as_ref().is_some_and(|p| p.hook == hook);
+        let why =
+            if approved { format!("approved (resume: continue), {why} over the paused window") } else { why.into() };
+        self.answer(hook, &seen.stage, &why, table, progress).await;
+    }
+
+    pub(super) async fn answer(
+        &mut self,
+        hook: &str,
+        stage: &str,
+        why: &str,
+        table: &[StepRecord],
+        progress: &mut impl Progress,
+    ) {
         let (ecs, arn) = (&self.r.aws.ecs, self.arn.clone());
         match retry::for_up_to(retry::MUST_SUCCEED_FOR, async || deployments::answer(ecs, &arn, hook, true).await).await
         {
             Ok(()) => {
                 self.answered.push(hook.to_string());
-                progress.emit(Event::PauseAnswered { stage, proceed: true, why: "gates pass" }, table).await;
+                progress.emit(Event::PauseAnswered { stage, proceed: true, why }, table).await;
             }
             // Unanswered, the pause times out into ECS's rollback: never a release nobody judged.
             Err(e) => {

@@ -18,7 +18,7 @@ use crate::ecs::poll::{Check, Poll, Polled, poll_until};
 use crate::ecs::rollout::Release;
 use crate::ecs::service;
 use crate::gha::Gha;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, PausedAt};
 use crate::plan::NativePlan;
 use crate::progress::{Event, Progress};
 use crate::records::StepRecord;
@@ -40,6 +40,8 @@ pub(crate) struct NativeResult {
 /// How watching ended, before the configuration is put back.
 enum End {
     Done(Outcome),
+    /// Stopped for people at the approval pause: the hooks stay (the deployment waits at one).
+    Paused(Box<PausedAt>),
     /// Something failed before ECS had a deployment to roll back: the pipeline restores the service.
     NotStarted(String),
 }
@@ -49,6 +51,10 @@ pub(crate) async fn run(mut r: NativeRun<'_>, progress: &mut impl Progress, gha:
     let mut table: Vec<StepRecord> =
         r.plan.steps.iter().map(|s| StepRecord::pending(s.weight, s.bake, s.canary_tasks)).collect();
     let end = deploy(&mut r, &mut table, progress, gha).await;
+    if let End::Paused(at) = end {
+        gha.info(&format!("{}: stopped for approval. {}", r.release.service, at.how_to_answer()));
+        return NativeResult { outcome: Outcome::Paused(at), table };
+    }
     if !r.plan.pauses.is_empty() {
         // The pauses were for this deploy: a later one (the console, another tool) must not stop
         // at them with nobody judging.
@@ -66,12 +72,22 @@ pub(crate) async fn run(mut r: NativeRun<'_>, progress: &mut impl Progress, gha:
     let outcome = match end {
         End::Done(outcome) => outcome,
         End::NotStarted(reason) => Outcome::Failed { reason },
+        End::Paused(at) => Outcome::Paused(at),
     };
     NativeResult { outcome, table }
 }
 
 async fn deploy(r: &mut NativeRun<'_>, table: &mut [StepRecord], progress: &mut impl Progress, gha: &Gha) -> End {
-    let (plan, release) = (r.plan, &r.release);
+    let plan = r.plan;
+    if let Some(point) = &plan.resume {
+        let answer = if point.proceed { "continue after the gates judge the paused window" } else { "roll back" };
+        gha.info(&format!(
+            "{}: answering the pause {} of service deployment {} ({answer})",
+            r.release.service, point.hook, point.arn
+        ));
+        return Watch::resumed(r, point, table).follow(table, progress, gha).await;
+    }
+    let release = &r.release;
     let started = SystemTime::now();
     let config = pauses::with_pauses(&plan.configuration, &plan.pauses, plan.pause_timeout_minutes);
     let tasks = release.count_for(release.revision);

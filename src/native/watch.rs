@@ -12,7 +12,8 @@ use crate::config::duration;
 use crate::ecs::deployments::{self, Seen};
 use crate::ecs::poll::Poll;
 use crate::gha::Gha;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, PausedAt};
+use crate::plan::ResumePoint;
 use crate::progress::{Event, Progress};
 use crate::records::{StepRecord, StepResult};
 use crate::retry;
@@ -33,6 +34,8 @@ pub(super) struct Watch<'r, 'a> {
     pub(super) ours: Option<String>,
     pub(super) next_check: Instant,
     pub(super) http: reqwest::Client,
+    /// Set at the approval pause: the run ends there, paused.
+    pub(super) waiting: Option<PausedAt>,
 }
 
 impl<'r, 'a> Watch<'r, 'a> {
@@ -51,10 +54,30 @@ impl<'r, 'a> Watch<'r, 'a> {
             ours: None,
             next_check: Instant::now(),
             http: reqwest::Client::new(),
+            waiting: None,
         }
     }
 
+    /// A watch that starts at the pause people answered (`resume`): the paused window is the gates'
+    /// window, and the shifts before it passed.
+    pub(super) fn resumed(r: &'r mut NativeRun<'a>, point: &ResumePoint, table: &mut [StepRecord]) -> Self {
+        let mut watch = Watch::new(r, point.arn.clone(), point.started);
+        if point.seen.production > 0.0 {
+            let paused_for = SystemTime::now().duration_since(point.paused_since).unwrap_or_default();
+            let at = Instant::now().checked_sub(paused_for).unwrap_or_else(Instant::now);
+            watch.shifted = Some((at, point.paused_since, point.seen.production));
+            mark_shift(table, point.seen.production);
+        }
+        watch.last = Some(point.seen.clone());
+        watch
+    }
+
     pub(super) async fn follow(mut self, table: &mut [StepRecord], progress: &mut impl Progress, gha: &Gha) -> End {
+        if let Some(point) = self.r.plan.resume.as_ref().filter(|p| !p.proceed) {
+            let why = format!("rolled back at the approval pause at {} (resume: rollback)", point.seen.stage);
+            let hook = Some(point.hook.clone());
+            self.roll_back(why, hook, table, progress, gha).await;
+        }
         let budget = self.r.plan.steps.iter().fold(self.r.release.wait_timeout, |t, s| t.saturating_add(s.bake));
         let deadline = Instant::now().checked_add(budget).unwrap_or_else(Instant::now);
         let mut failed_looks = 0;
@@ -103,6 +126,9 @@ impl<'r, 'a> Watch<'r, 'a> {
             }
             if self.ours.is_none() && !seen.rolling_back() {
                 self.judge_now(&seen, table, progress, gha).await;
+                if let Some(at) = self.waiting.take() {
+                    return End::Paused(Box::new(at));
+                }
             }
             let wait = Poll::default()
                 .max
@@ -124,15 +150,7 @@ impl<'r, 'a> Watch<'r, 'a> {
             self.shifted = Some((Instant::now(), SystemTime::now(), seen.production));
             self.judge.new_window();
             self.next_check = Instant::now() + self.r.plan.check_interval;
-            // The shift that reached this share starts its row; the rows before it passed.
-            let at = table.iter().position(|row| f64::from(row.weight) + 0.5 >= seen.production);
-            for (i, row) in table.iter_mut().enumerate() {
-                match at {
-                    Some(at) if i < at && row.result != StepResult::Failed => row.result = StepResult::Passed,
-                    Some(at) if i == at => row.result = StepResult::Running,
-                    _ => {}
-                }
-            }
+            mark_shift(table, seen.production);
         }
         let changed = before.as_ref().is_none_or(|b| {
             b.stage != seen.stage
@@ -151,6 +169,18 @@ impl<'r, 'a> Watch<'r, 'a> {
                 paused: !seen.paused.is_empty(),
             };
             progress.emit(event, table).await;
+        }
+    }
+}
+
+/// The shift that reached `production`% starts its row; the rows before it passed.
+fn mark_shift(table: &mut [StepRecord], production: f64) {
+    let at = table.iter().position(|row| f64::from(row.weight) + 0.5 >= production);
+    for (i, row) in table.iter_mut().enumerate() {
+        match at {
+            Some(at) if i < at && row.result != StepResult::Failed => row.result = StepResult::Passed,
+            Some(at) if i == at => row.result = StepResult::Running,
+            _ => {}
         }
     }
 }

@@ -47,7 +47,9 @@ pub(super) async fn take_leases(
         .unwrap_or_else(|| plan::worst_case(deploy));
     let mut leases = Vec::new();
     for planned in &deploy.services {
-        match lease::take(&aws.ecs, &planned.service, &planned.service_arn, &holder, hold, settle, gha).await {
+        let resume = planned.strategy.native().is_some_and(|n| n.resume.is_some());
+        let who = lease::Taker { by: &holder, hold, settle, resume };
+        match lease::take(&aws.ecs, &planned.service, &planned.service_arn, &who, gha).await {
             Ok(lease) => leases.push(lease),
             Err(e) => {
                 release_all(leases, aws, gha).await;
@@ -79,7 +81,7 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
     mut report: R,
     leases: &Leases,
     timings: &mut Timings,
-) -> Result<(), Failure> {
+) -> Result<Outcome, Failure> {
     // Every revision is registered before any service changes: a refused one changes nothing.
     let mut revisions: Vec<(String, Rendered)> = Vec::new();
     let mut new_revisions: Vec<String> = Vec::new();
@@ -178,7 +180,12 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
     output(gha, "services", &service::services_json(&results));
     let outcome = service::overall(&results, run.reason());
     timings.mark("deploy");
-    if outcome != Outcome::Succeeded {
+    if let Outcome::Paused(at) = &outcome {
+        output(gha, "service-deployment-arn", &at.service_deployment_arn);
+        output(gha, "hook-id", &at.hook_id);
+        output(gha, "paused-until", at.expires.as_deref().unwrap_or_default());
+    }
+    if !matches!(outcome, Outcome::Succeeded | Outcome::Paused(_)) {
         // "It failed, why?": the new revisions' stopped tasks, their exit codes and last lines.
         let cluster = deploy.cluster.as_str();
         let mut tasks = Vec::new();
@@ -233,12 +240,13 @@ fn group_title(deploy: &DeployPlan) -> String {
     format!("Deploy of {}", all.join(", "))
 }
 
-/// The end of a deploy: for anything but success, the failure that ends the run and what it left.
-fn finish(outcome: Outcome, deploy: &DeployPlan) -> Result<(), Failure> {
+/// The end of a deploy: success, a pause for approval, or the failure that ends the run and what it
+/// left.
+fn finish(outcome: Outcome, deploy: &DeployPlan) -> Result<Outcome, Failure> {
     let services: Vec<String> = deploy.services.iter().map(|s| format!("{}/{}", deploy.cluster, s.service)).collect();
     let canary = deploy.services.iter().any(|s| s.strategy.canary().is_some());
     let (stage, left) = match &outcome {
-        Outcome::Succeeded => return Ok(()),
+        Outcome::Succeeded | Outcome::Paused(_) => return Ok(outcome),
         // A cancelled run sends services back without waiting: the job has seconds left. (A lone
         // canary's stable service was not changed before its promotion: it keeps the words below.)
         Outcome::RolledBack { .. } if *signals::cancelled().borrow() && (deploy.several() || !canary) => {

@@ -52,7 +52,7 @@ pub(crate) async fn execute<R: Progress + Clone>(
     var: &impl Fn(&str) -> Option<String>,
     gha: &Gha,
     report: Option<R>,
-) -> Result<(), Failure> {
+) -> Result<Outcome, Failure> {
     let mut timings = Timings::new();
     let result = execute_timed(config, var, gha, report, &mut timings).await;
     gha.info(&timings.line());
@@ -65,7 +65,7 @@ async fn execute_timed<R: Progress + Clone>(
     gha: &Gha,
     report: Option<R>,
     timings: &mut Timings,
-) -> Result<(), Failure> {
+) -> Result<Outcome, Failure> {
     let ambient = ambient_config(&config.aws).await;
     let credentials = {
         let _group = gha.group("Credentials");
@@ -94,7 +94,7 @@ async fn stages<R: Progress + Clone>(
     path: credentials::Path,
     mut report: Option<R>,
     timings: &mut Timings,
-) -> Result<(), Failure> {
+) -> Result<Outcome, Failure> {
     let plan = {
         let _group = gha.group("Plan");
         let plan =
@@ -139,7 +139,7 @@ async fn stages<R: Progress + Clone>(
     }
     if config.dry_run {
         gha.info("DRY RUN OK: the plan is valid and nothing was changed.");
-        return Ok(());
+        return Ok(Outcome::Succeeded);
     }
 
     let build = match &config.image {
@@ -171,13 +171,17 @@ async fn stages<R: Progress + Clone>(
         {
             gha.warning(&format!("could not write the job summary: {e}"));
         }
-        return Ok(());
+        return Ok(Outcome::Succeeded);
     };
     report.emit(Event::ImageReady { uri: &image.uri, build: image.build.as_deref() }, &[]).await;
 
     let leases = Leases::keep(take_leases(deploy, aws, var, gha).await?, &aws.ecs, gha);
     let result = deploy_stage(deploy, &image.uri, aws, var, gha, report, &leases, timings).await;
-    leases.release(&aws.ecs, gha).await;
+    match &result {
+        // The lease stays taken while ECS waits for people: no other deploy starts meanwhile.
+        Ok(Outcome::Paused(at)) => leases.hold_while_paused(at, &aws.ecs, gha).await,
+        _ => leases.release(&aws.ecs, gha).await,
+    }
     result
 }
 

@@ -52,6 +52,8 @@ enum Ended {
     Changed(String),
     /// The canary undid itself (traffic first) and ended so.
     Undone(Outcome),
+    /// Stopped for approval at ECS's pause: neither kept nor sent back (a later run answers).
+    Paused(Outcome),
 }
 
 /// Deploys one service by its strategy and settles it; `progress` hears its events.
@@ -127,6 +129,10 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
                     let state = format!("failed: {reason}");
                     (Ended::Undone(Outcome::RolledBack { reason, at }), state)
                 }
+                Outcome::Paused(at) => {
+                    let state = format!("paused for approval at {}", at.stage);
+                    (Ended::Paused(Outcome::Paused(at)), state)
+                }
                 // ECS had no deployment to roll back (the update or the look for it failed), or it
                 // ended otherwise: the service is sent back as any other.
                 Outcome::Failed { reason } => {
@@ -146,9 +152,9 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
         },
         Ended::Changed(why) if !run.traffic_back().await => left_for_stuck_traffic(release, &why),
         Ended::Changed(why) => restore_or_leave(&s, &why, progress, &mut log, gha).await,
-        Ended::Undone(outcome) => outcome,
+        Ended::Undone(outcome) | Ended::Paused(outcome) => outcome,
     };
-    if outcome != Outcome::Succeeded {
+    if !matches!(outcome, Outcome::Succeeded | Outcome::Paused(_)) {
         let state = match &outcome {
             Outcome::RolledBack { .. } => format!("restored to {}", family_revision(release.previous)),
             other => other.reason().map(|(_, r)| format!("failed: {r}")).unwrap_or_default(),

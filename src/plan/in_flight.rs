@@ -19,6 +19,11 @@ use crate::text::family_revision;
 pub(super) async fn settled(settings: &DeploySettings, name: &str, aws: &Aws, gha: &Gha) -> Result<Service> {
     let now = service::describe(&aws.ecs, &settings.cluster, name).await?;
     let Some(flight) = in_flight(&now) else { return Ok(now) };
+    // Waiting for people is no deployment to wait out: say how to answer them.
+    let arn = now.service_arn().unwrap_or_default();
+    if let Some(refusal) = crate::ecs::lease::waiting_for_approval(&aws.ecs, name, arn).await {
+        return Err(refusal);
+    }
     if !settings.wait_for_deployment {
         return Err(Refused(format!(
             "`{name}` has a deployment in progress: {flight}. Deploying now would make that revision, which may \

@@ -6,6 +6,7 @@ mod in_flight;
 mod native;
 mod print;
 mod resolve;
+mod resume;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +18,7 @@ pub(crate) use budget::{BUILD_ALLOWANCE, run_worst_case, worst_case};
 pub(crate) use native::NativePlan;
 pub(crate) use print::{gates_line, gates_line_for, markdown, text};
 pub(crate) use resolve::{caller_account, recheck, resolve};
+pub(crate) use resume::ResumePoint;
 
 use crate::config::{Gates, TrafficSource};
 use crate::ecs::taskdef::Rendered;

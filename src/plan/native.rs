@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use aws_sdk_ecs::types::{
-    DeploymentConfiguration, DeploymentControllerType, DeploymentLifecycleHookStage, DeploymentLifecycleHookTargetType,
-    DeploymentStrategy, Service,
+    DeploymentConfiguration, DeploymentControllerType, DeploymentLifecycleHook, DeploymentLifecycleHookAction,
+    DeploymentLifecycleHookStage, DeploymentLifecycleHookTargetType, DeploymentStrategy, Service,
 };
 use aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum;
 
 use super::{PlannedStep, TargetGroup};
 use crate::aws::{Aws, call_failed};
-use crate::config::{EcsSettings, Gates};
+use crate::config::{Approval, EcsSettings, Gates};
 use crate::failure::Refused;
 
 /// One of ECS's own strategies, planned.
@@ -41,6 +41,10 @@ pub(crate) struct NativePlan {
     pub(crate) check_interval: Duration,
     /// Alarms ECS itself rolls back on (`deploymentConfiguration.alarms` with rollback).
     pub(crate) ecs_alarms: Vec<String>,
+    /// Where the deploy stops for people (`approval`): the job ends there, paused.
+    pub(crate) approval: Option<Approval>,
+    /// A run that answers a deploy paused for approval starts at its pause, not with an update.
+    pub(crate) resume: Option<super::resume::ResumePoint>,
 }
 
 impl NativePlan {
@@ -48,7 +52,30 @@ impl NativePlan {
     pub(crate) fn judged(&self) -> bool {
         has_gates(&self.gates)
     }
+
+    /// Whether the pause ECS holds now (green on `production`%) is the one people approve.
+    pub(crate) fn approval_due(&self, production: f64) -> bool {
+        match self.approval {
+            Some(Approval::BeforeProduction) => production <= 0.0,
+            Some(Approval::AfterFirstShift) => production > 0.0,
+            None => false,
+        }
+    }
 }
+
+/// Whether a hook of a service's configuration is one the action adds (a PAUSE at the stages where
+/// it judges, timing out into ROLLBACK): a service's own PAUSE there is refused by the plan, so none
+/// is mistaken for ours.
+pub(crate) fn is_ours(hook: &DeploymentLifecycleHook) -> bool {
+    hook.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
+        && hook.timeout_configuration().and_then(|t| t.action()) == Some(&DeploymentLifecycleHookAction::Rollback)
+        && !hook.lifecycle_stages().is_empty()
+        && hook.lifecycle_stages().iter().all(|s| JUDGED_AT.contains(s))
+}
+
+/// The stages where the action pauses ECS.
+const JUDGED_AT: [DeploymentLifecycleHookStage; 2] =
+    [DeploymentLifecycleHookStage::PostTestTrafficShift, DeploymentLifecycleHookStage::PreProductionTrafficShift];
 
 pub(crate) fn has_gates(gates: &Gates) -> bool {
     !gates.alarms.is_empty()
@@ -113,6 +140,7 @@ pub(crate) async fn plan(
     wait_timeout: Duration,
     desired: i32,
     aws: &Aws,
+    gha: &crate::gha::Gha,
 ) -> Result<Option<NativePlan>> {
     let Some(strategy) = strategy_of(service).cloned() else {
         if settings.named {
@@ -126,8 +154,19 @@ pub(crate) async fn plan(
         }
         return Ok(None);
     };
-    let configuration =
+    let mut configuration =
         service.deployment_configuration().cloned().unwrap_or_else(|| DeploymentConfiguration::builder().build());
+    // A pause for approval nobody answered left the action's hooks on the service: they are not
+    // the service's own, and go with this deploy.
+    let (left, theirs): (Vec<_>, Vec<_>) = configuration.lifecycle_hooks().iter().cloned().partition(is_ours);
+    if !left.is_empty() {
+        let stages: Vec<&str> = left.iter().flat_map(|h| h.lifecycle_stages()).map(|s| s.as_str()).collect();
+        gha.info(&format!(
+            "`{name}` still has the PAUSE hooks an earlier run of this action added ({}): removed with this deploy",
+            stages.join(", ")
+        ));
+        configuration.lifecycle_hooks = (!theirs.is_empty()).then_some(theirs);
+    }
     let lb = service
         .load_balancers()
         .iter()
@@ -154,7 +193,15 @@ pub(crate) async fn plan(
         desired,
         has_gates(&settings.gates),
         advanced.test_listener_rule().is_some(),
+        settings.approval,
     );
+    if settings.approval == Some(Approval::AfterFirstShift) && steps.len() < 2 {
+        return Err(Refused(format!(
+            "input `approval`: `after-first-shift` stops after green's first share of production, and ECS's {} moves              all of it at once: use `approval: before-production` (green on the test route, before production)",
+            strategy.as_str()
+        ))
+        .into());
+    }
     refuse_pauses_of_others(&configuration, &pauses, name)?;
     let ecs_alarms = configuration
         .alarms()
@@ -175,6 +222,8 @@ pub(crate) async fn plan(
         gates: settings.gates.clone(),
         check_interval: settings.check_interval,
         ecs_alarms,
+        approval: settings.approval,
+        resume: None,
     }))
 }
 
@@ -182,13 +231,16 @@ pub(crate) async fn plan(
 /// the action pauses ECS to judge: after the test shift (the probe through the test rule), and, for
 /// LINEAR and CANARY, before each production shift (the last shift's traffic, since its step bake).
 /// ECS allows no pause during BAKE_TIME: the gates judge it as it runs, and a failure stops the
-/// deployment with a rollback.
+/// deployment with a rollback. An `approval` adds the pause people answer: after the test shift
+/// (before production: the pause before the first production shift without a test rule), or after
+/// the first production shift.
 pub(crate) fn steps_and_pauses(
     strategy: &DeploymentStrategy,
     config: &DeploymentConfiguration,
     desired: i32,
     gates: bool,
     test_rule: bool,
+    approval: Option<Approval>,
 ) -> (Vec<PlannedStep>, Vec<DeploymentLifecycleHookStage>) {
     let minutes = |m: Option<i32>, default: i32| {
         Duration::from_secs(u64::try_from(m.unwrap_or(default).max(0)).unwrap_or(0) * 60)
@@ -219,11 +271,12 @@ pub(crate) fn steps_and_pauses(
             canary_tasks: desired,
         })
         .collect();
+    let before = approval == Some(Approval::BeforeProduction);
     let mut pauses = Vec::new();
-    if gates && test_rule {
+    if test_rule && (gates || before) {
         pauses.push(DeploymentLifecycleHookStage::PostTestTrafficShift);
     }
-    if gates && shares.len() > 1 {
+    if (gates && shares.len() > 1) || (before && !test_rule) || approval == Some(Approval::AfterFirstShift) {
         pauses.push(DeploymentLifecycleHookStage::PreProductionTrafficShift);
     }
     (steps, pauses)
@@ -231,29 +284,7 @@ pub(crate) fn steps_and_pauses(
 
 /// Green's and blue's target groups: blue takes the production rule's traffic (100), green none.
 async fn production_sides(aws: &Aws, rule: &str, pair: &[String; 2]) -> Result<(String, String)> {
-    let out = aws
-        .elb
-        .describe_rules()
-        .rule_arns(rule)
-        .send()
-        .await
-        .map_err(|e| call_failed("ELB DescribeRules", &e))
-        .with_context(|| {
-        format!("could not read the production listener rule `{rule}` of ECS's blue/green setup")
-    })?;
-    let forward = out
-        .rules()
-        .first()
-        .and_then(|r| r.actions().iter().find(|a| a.r#type() == Some(&ActionTypeEnum::Forward)))
-        .ok_or_else(|| anyhow!("the production listener rule `{rule}` does not forward to target groups"))?;
-    let weight = |arn: &str| {
-        forward
-            .forward_config()
-            .and_then(|f| f.target_groups().iter().find(|g| g.target_group_arn() == Some(arn)))
-            .and_then(|g| g.weight())
-            .unwrap_or(if forward.target_group_arn() == Some(arn) { 1 } else { 0 })
-    };
-    let (a, b) = (weight(&pair[0]), weight(&pair[1]));
+    let (a, b) = rule_weights(aws, rule, pair).await?;
     match (a > 0, b > 0) {
         (true, false) => Ok((pair[0].clone(), pair[1].clone())),
         (false, true) => Ok((pair[1].clone(), pair[0].clone())),
@@ -264,6 +295,31 @@ async fn production_sides(aws: &Aws, rule: &str, pair: &[String; 2]) -> Result<(
         ))
         .into()),
     }
+}
+
+/// The weights `rule` forwards to each of `pair` (a plain forward to one is its 1).
+pub(super) async fn rule_weights(aws: &Aws, rule: &str, pair: &[String; 2]) -> Result<(i32, i32)> {
+    let out = aws
+        .elb
+        .describe_rules()
+        .rule_arns(rule)
+        .send()
+        .await
+        .map_err(|e| call_failed("ELB DescribeRules", &e))
+        .with_context(|| format!("could not read the listener rule `{rule}` of ECS's blue/green setup"))?;
+    let forward = out
+        .rules()
+        .first()
+        .and_then(|r| r.actions().iter().find(|a| a.r#type() == Some(&ActionTypeEnum::Forward)))
+        .ok_or_else(|| anyhow!("the listener rule `{rule}` does not forward to target groups"))?;
+    let weight = |arn: &str| {
+        forward
+            .forward_config()
+            .and_then(|f| f.target_groups().iter().find(|g| g.target_group_arn() == Some(arn)))
+            .and_then(|g| g.weight())
+            .unwrap_or(if forward.target_group_arn() == Some(arn) { 1 } else { 0 })
+    };
+    Ok((weight(&pair[0]), weight(&pair[1])))
 }
 
 /// A PAUSE hook the service has of its own at a stage where the action pauses would be answered by
@@ -308,7 +364,7 @@ mod tests {
                 LinearConfiguration::builder().step_percent(25.0).step_bake_time_in_minutes(2).build(),
             )
             .build();
-        let (steps, pauses) = steps_and_pauses(&DeploymentStrategy::Linear, &linear, 4, true, true);
+        let (steps, pauses) = steps_and_pauses(&DeploymentStrategy::Linear, &linear, 4, true, true, None);
         assert_eq!(weights(&steps), [(25, 120), (50, 120), (75, 120), (100, 180)]);
         assert_eq!(
             pauses,
@@ -322,7 +378,7 @@ mod tests {
             .linear_configuration(LinearConfiguration::builder().step_percent(30.0).build())
             .build();
         assert_eq!(
-            weights(&steps_and_pauses(&DeploymentStrategy::Linear, &odd, 1, false, false).0),
+            weights(&steps_and_pauses(&DeploymentStrategy::Linear, &odd, 1, false, false, None).0),
             [(30, 360), (60, 360), (90, 360), (100, 0)]
         );
         let canary = DeploymentConfiguration::builder()
@@ -331,7 +387,7 @@ mod tests {
                 CanaryConfiguration::builder().canary_percent(10.0).canary_bake_time_in_minutes(5).build(),
             )
             .build();
-        let (steps, pauses) = steps_and_pauses(&DeploymentStrategy::Canary, &canary, 2, true, false);
+        let (steps, pauses) = steps_and_pauses(&DeploymentStrategy::Canary, &canary, 2, true, false, None);
         assert_eq!(weights(&steps), [(10, 300), (100, 60)]);
         assert_eq!(
             pauses,
@@ -339,8 +395,40 @@ mod tests {
             "no test rule: no pause after it"
         );
         let blue_green = DeploymentConfiguration::builder().bake_time_in_minutes(5).build();
-        let (steps, pauses) = steps_and_pauses(&DeploymentStrategy::BlueGreen, &blue_green, 2, false, true);
+        let (steps, pauses) = steps_and_pauses(&DeploymentStrategy::BlueGreen, &blue_green, 2, false, true, None);
         assert_eq!(weights(&steps), [(100, 300)]);
         assert!(pauses.is_empty(), "no gates: ECS runs it unpaused");
+    }
+
+    #[test]
+    fn an_approval_adds_the_pause_people_answer_even_without_gates() {
+        use DeploymentLifecycleHookStage::{
+            PostTestTrafficShift as PostTest, PreProductionTrafficShift as PreProduction,
+        };
+        let before = Some(Approval::BeforeProduction);
+        let after = Some(Approval::AfterFirstShift);
+        let config = DeploymentConfiguration::builder().bake_time_in_minutes(1).build();
+        let pauses =
+            |strategy, test_rule, approval| steps_and_pauses(strategy, &config, 2, false, test_rule, approval).1;
+        assert_eq!(pauses(&DeploymentStrategy::BlueGreen, true, before), [PostTest], "green on the test route");
+        assert_eq!(pauses(&DeploymentStrategy::BlueGreen, false, before), [PreProduction], "no test route");
+        assert_eq!(pauses(&DeploymentStrategy::Canary, false, after), [PreProduction], "ECS pauses before each shift");
+        assert_eq!(pauses(&DeploymentStrategy::Linear, true, after), [PreProduction]);
+        let hook = |stage, action| {
+            DeploymentLifecycleHook::builder()
+                .target_type(DeploymentLifecycleHookTargetType::Pause)
+                .lifecycle_stages(stage)
+                .timeout_configuration(
+                    aws_sdk_ecs::types::DeploymentLifecycleHookTimeoutConfiguration::builder()
+                        .timeout_in_minutes(5)
+                        .action(action)
+                        .build(),
+                )
+                .build()
+        };
+        assert!(is_ours(&hook(PostTest, DeploymentLifecycleHookAction::Rollback)));
+        assert!(!is_ours(&hook(PostTest, DeploymentLifecycleHookAction::Continue)), "a pause that goes on by itself");
+        let elsewhere = hook(DeploymentLifecycleHookStage::PostScaleUp, DeploymentLifecycleHookAction::Rollback);
+        assert!(!is_ours(&elsewhere), "the action never pauses there");
     }
 }

@@ -178,7 +178,30 @@ fn native_text(out: &mut String, n: &super::NativePlan, service: &str) {
         };
         let _ = writeln!(out, "  shift {}: green takes {}% of production, {after}", i + 1, s.weight);
     }
-    if n.judged() {
+    if let Some(point) = &n.resume {
+        let answer = match point.proceed {
+            true => "continue it once the gates pass over the paused window (else roll it back)",
+            false => "roll it back (ECS puts production traffic back on blue first)",
+        };
+        let _ = writeln!(
+            out,
+            "  resume: service deployment {} waits at {} (hook {}), green on {}% of production: {answer}",
+            point.arn, point.seen.stage, point.hook, point.seen.production
+        );
+    }
+    if let Some(approval) = n.approval {
+        let at = match approval {
+            crate::config::Approval::BeforeProduction => "before green takes production traffic",
+            crate::config::Approval::AfterFirstShift => "after green's first production shift",
+        };
+        let _ = writeln!(
+            out,
+            "  approval: the job ends `paused` {at} (the gates pass first); a later run with `resume` answers it, \
+             and ECS rolls back by itself after {}m unanswered",
+            n.pause_timeout_minutes
+        );
+    }
+    if n.judged() || n.approval.is_some() {
         let stages: Vec<&str> = n.pauses.iter().map(|p| p.as_str()).collect();
         let pauses = match stages.is_empty() {
             true => "none (ECS allows none where this strategy needs judging)".to_string(),
@@ -189,6 +212,8 @@ fn native_text(out: &mut String, n: &super::NativePlan, service: &str) {
             ),
         };
         let _ = writeln!(out, "  pauses: {pauses}");
+    }
+    if n.judged() {
         let _ = writeln!(
             out,
             "  gates:  {} (every {}; during the bake too, where a failure stops the deployment with a rollback)",

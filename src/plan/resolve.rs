@@ -23,7 +23,10 @@ pub(crate) async fn resolve(config: &Config, aws: &Aws, gha: &Gha) -> Result<Pla
         other => Some(other.reference()),
     };
     let deploy = match &config.deploy {
-        Some(settings) => Some(deploy_plan(settings, new_image.as_deref(), aws, gha).await?),
+        Some(settings) => Some(match &settings.resume {
+            Some(resume) => super::resume::deploy_plan(settings, resume, aws).await?,
+            None => deploy_plan(settings, new_image.as_deref(), aws, gha).await?,
+        }),
         None => None,
     };
     if let (ImagePlan::AsRegistered { uri }, Some(d)) = (&mut image, &deploy) {
@@ -132,7 +135,7 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
             StrategyPlan::Canary(Box::new(canary_plan(settings, canary, &stable, aws).await?))
         }
         Strategy::Ecs(ecs) => {
-            match native::plan(&settings.service, ecs, &stable, settings.wait_timeout, desired, aws).await? {
+            match native::plan(&settings.service, ecs, &stable, settings.wait_timeout, desired, aws, gha).await? {
                 Some(plan) => StrategyPlan::Native(Box::new(plan)),
                 None => {
                     if native::has_gates(&ecs.gates) {
@@ -198,8 +201,10 @@ async fn other_service(
                 gates: crate::config::Gates::none(),
                 check_interval: std::time::Duration::from_secs(10),
                 named: false,
+                approval: None,
             };
-            let planned = native::plan(name, &unjudged, &svc, settings.wait_timeout, svc.desired_count(), aws).await?;
+            let planned =
+                native::plan(name, &unjudged, &svc, settings.wait_timeout, svc.desired_count(), aws, gha).await?;
             planned.map(|p| StrategyPlan::Native(Box::new(p))).unwrap_or(StrategyPlan::Rolling)
         }
     };
@@ -368,6 +373,10 @@ fn check_weights(weights: (i32, i32)) -> Result<()> {
 /// runs the planned revision, and for a canary the canary service is idle and traffic is 100 / 0.
 pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
     for planned_service in &deploy.services {
+        if let Some(point) = planned_service.strategy.native().and_then(|n| n.resume.as_ref()) {
+            super::resume::recheck(aws, point).await?;
+            continue;
+        }
         let (name, planned) = (&planned_service.service, &planned_service.previous_task_definition_arn);
         let now = service::describe(&aws.ecs, &deploy.cluster, name).await?;
         if let Some(flight) = in_flight(&now) {

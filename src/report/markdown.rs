@@ -102,6 +102,9 @@ pub(crate) fn render(v: &ReportView) -> String {
     if !v.services.is_empty() {
         services_table(&mut md, v, &headline);
     }
+    if let Status::Ended(crate::outcome::Outcome::Paused(at)) = &v.status {
+        let _ = writeln!(md, "**Waiting for approval:** {}\n", cell(&at.how_to_answer()));
+    }
     let ended_badly = matches!(&v.status, Status::Ended(o) if o.reason().is_some());
     if let Status::Ended(outcome) = &v.status
         && let Some((what, reason)) = outcome.reason()
@@ -369,6 +372,25 @@ mod tests {
             [Workflow run](https://github.com/org/app/actions/runs/42) · [ECS console](https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/prod/services/web/deployments?region=us-east-1)
         "#]]
         .assert_eq(&render(&v));
+    }
+
+    #[test]
+    fn a_deploy_paused_for_approval_says_how_to_answer_it_and_blames_nothing() {
+        let at = crate::outcome::PausedAt {
+            service: "web".into(),
+            service_deployment_arn: "arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web/abc".into(),
+            hook_id: "ecs-pause-x".into(),
+            stage: "PRE_PRODUCTION_TRAFFIC_SHIFT".into(),
+            production: 10.0,
+            expires: Some("2026-12-06T18:00:00Z".into()),
+        };
+        let mut v = view(Status::Ended(Outcome::Paused(Box::new(at))), vec![]);
+        v.events = vec!["(service web) has started 2 tasks".into()];
+        let md = render(&v);
+        assert!(md.contains("### ⏸️ Deploy to `prod/web`: paused for approval"), "{md}");
+        assert!(md.contains("**Waiting for approval:** ECS holds web at PRE_PRODUCTION_TRAFFIC_SHIFT with green on 10% of production traffic until 2026-12-06T18:00:00Z"), "{md}");
+        assert!(md.contains("`resume: continue`") && md.contains("`resume: rollback`"), "{md}");
+        assert!(!md.contains("**Failed:**") && !md.contains("Last service events"), "a pause is no failure:\n{md}");
     }
 
     #[test]

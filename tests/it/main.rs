@@ -2,6 +2,7 @@
 //! moto for AWS. One binary, so the build happens once; tests that touch the emulator take turns.
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 
+mod approval;
 mod buildkit;
 mod canary;
 mod compare;
