@@ -42,7 +42,11 @@ impl Scope {
             log_groups: vec!["*".into()],
             tagged_revisions: true,
             native: match &config.deploy {
-                Some(d) if matches!(&d.strategy, Strategy::Ecs(e) if e.named) => {
+                // Named, or implied by a pause for people or the run that answers it.
+                Some(d)
+                    if matches!(&d.strategy, Strategy::Ecs(e) if e.named || e.approval.is_some())
+                        || d.resume.is_some() =>
+                {
                     std::iter::once(&d.service).chain(&d.also).cloned().collect()
                 }
                 _ => Vec::new(),

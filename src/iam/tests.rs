@@ -104,6 +104,11 @@ fn each_configuration_gets_the_statements_its_calls_need_and_no_more() {
     assert_eq!(deployments.resources, ["arn:aws:ecs:us-east-1:*:service-deployment/prod/web/*"]);
     // Left to the service, only the plan knows: the offline policy of a rolling deploy stays rolling's.
     assert!(!sids(&rolling).contains(&"EcsServiceDeployments"));
+    // A pause for people, and the run that answers it, are ECS's own strategy whatever `strategy` says.
+    let approval = [&rolling[..], &["--approval", "before-production"]].concat();
+    assert!(sids(&approval).contains(&"EcsServiceDeployments"));
+    let resume = ["--aws-region", "us-east-1", "--cluster", "prod", "--service", "web", "--resume", "continue"];
+    assert!(actions(&resume).contains(&"ecs:ContinueServiceDeployment"));
 }
 
 #[test]
