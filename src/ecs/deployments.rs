@@ -143,6 +143,34 @@ pub(crate) async fn list(
         .collect())
 }
 
+/// Checks, before any change, that this run may follow and answer the service deployments of
+/// `service_arn`: the listing, and a read of one by ARN (a name no deployment has: ECS answers it
+/// MISSING once the caller may read them). A run that could start a deployment but not follow or
+/// stop it must not start it.
+pub(crate) async fn can_follow(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    service_arn: &str,
+) -> Result<()> {
+    list(ecs, cluster, service, true).await.context(
+        "a deploy through ECS's own strategy lists the service's deployments to follow the one it starts \
+         (ecs:ListServiceDeployments)",
+    )?;
+    let probe = format!("{}/plan-check", service_arn.replacen(":service/", ":service-deployment/", 1));
+    ecs.describe_service_deployments()
+        .service_deployment_arns(&probe)
+        .send()
+        .await
+        .map_err(|e| call_failed("ECS DescribeServiceDeployments", &e))
+        .context(
+            "a deploy through ECS's own strategy reads, answers and stops the service deployment it starts \
+             (ecs:DescribeServiceDeployments, ContinueServiceDeployment, StopServiceDeployment on its \
+             service-deployment ARNs)",
+        )?;
+    Ok(())
+}
+
 /// Answers a pause: CONTINUE to the next stage, or ROLLBACK (ECS puts traffic back on blue first).
 pub(crate) async fn answer(ecs: &aws_sdk_ecs::Client, arn: &str, hook_id: &str, proceed: bool) -> Result<()> {
     let action =

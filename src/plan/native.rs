@@ -203,6 +203,8 @@ pub(crate) async fn plan(
         .into());
     }
     refuse_pauses_of_others(&configuration, &pauses, name)?;
+    let cluster = service.cluster_arn().map(|c| c.rsplit('/').next().unwrap_or(c)).unwrap_or_default();
+    crate::ecs::deployments::can_follow(&aws.ecs, cluster, name, service.service_arn().unwrap_or_default()).await?;
     let ecs_alarms = configuration
         .alarms()
         .filter(|a| a.enable() && a.rollback())

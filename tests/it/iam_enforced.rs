@@ -155,3 +155,31 @@ async fn a_build_and_push_runs_with_exactly_its_policy_and_needs_its_ecr_login()
     let policy = runs_with_exactly_its_policy(&stack, "builder", &inputs).await;
     each_statement_is_needed(&stack, &policy, &inputs, &[], &["EcrLogin"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_linear_deploy_judged_at_its_pauses_runs_with_exactly_its_policy_and_needs_all_of_it() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "2", "--native", "linear", "--step-percent", "50", "--step-bake", "1"]);
+    let inputs = [
+        "--image",
+        &stack.image,
+        "--cluster",
+        "demo",
+        "--service",
+        "web",
+        "--max-error-rate",
+        "stable + 5%",
+        "--check-interval",
+        "1s",
+        // ECS's minutes are seconds on the stack's clock: pauses that outlast a check.
+        "--wait-timeout",
+        "30m",
+    ];
+    let policy = runs_with_exactly_its_policy(&stack, "deployer", &inputs).await;
+    assert_ne!(revision(&stack, "web").await, s(&seeded, "task_definition_arn"));
+    // What ECS's own strategy adds: following and answering its service deployments (checked by the
+    // plan before any change), its rules and target groups, the gates' metrics (without them a
+    // check cannot read, and ECS is asked to roll back).
+    let native = ["EcsListServiceDeployments", "EcsServiceDeployments", "ElbRead", "CloudWatchMetrics"];
+    each_statement_is_needed(&stack, &policy, &inputs, &["web"], &native).await;
+}

@@ -58,6 +58,13 @@ def _ecs(action, p, arn):
     if action == "RunTask":
         td = p["taskDefinition"]
         return [td if td.startswith("arn:") else arn(f"task-definition/{td}")]
+    # ECS's own strategies: listed per service, read and answered per service deployment.
+    if action == "ListServiceDeployments":
+        return [service(p["service"])]
+    if action == "DescribeServiceDeployments":
+        return list(p.get("serviceDeploymentArns", []))
+    if action in ("ContinueServiceDeployment", "StopServiceDeployment"):
+        return [p["serviceDeploymentArn"]]
     return ["*"]
 
 

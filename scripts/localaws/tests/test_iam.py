@@ -27,6 +27,11 @@ def test_ecs_calls_are_authorized_against_their_services_tasks_and_revisions():
     assert resources("ecs", "TagResource", {"resourceArn": f"{arn}:service/demo/web"}, R, A) == [f"{arn}:service/demo/web"]
     assert resources("ecs", "RegisterTaskDefinition", {"family": "web"}, R, A) == ["*"]
     assert resources("ecs", "ListTasks", {"cluster": "demo"}, R, A) == ["*"]
+    deployment = f"{arn}:service-deployment/demo/web/abc"
+    assert resources("ecs", "ListServiceDeployments", {"cluster": "demo", "service": "web"}, R, A) == [f"{arn}:service/demo/web"]
+    assert resources("ecs", "DescribeServiceDeployments", {"serviceDeploymentArns": [deployment]}, R, A) == [deployment]
+    for answer in ("ContinueServiceDeployment", "StopServiceDeployment"):
+        assert resources("ecs", answer, {"serviceDeploymentArn": deployment, "hookId": "h"}, R, A) == [deployment]
 
 
 def test_other_services_name_their_listener_alarms_log_streams_and_repositories():
