@@ -41,6 +41,8 @@ AWS_ONLY = "--aws-profile-only" in sys.argv
 GATES_ONLY = "--gates-only" in sys.argv
 # Only the `build` rows, the same way.
 BUILD_ONLY = "--build-only" in sys.argv
+# Only the `native` rows (ECS's own strategies on the aws profile), the same way.
+NATIVE_ONLY = "--native-only" in sys.argv
 REPEAT = 3 if QUICK else 5
 
 rows = []  # (section, measure, value, detail)
@@ -383,6 +385,46 @@ def bench_aws_profile():
                f"polls and checks (rolling runs and canaries); ECS allows 20 cluster reads a second per account and Region")
 
 
+def bench_native():
+    """ECS's own CANARY (10%, canaryBakeTimeInMinutes 2, no final bake) on AWS's timings: what ECS
+    itself takes (its service deployment's startedAt to finishedAt, run without gates, so without a
+    pause), against the wall time of the action deploying the same and judging it at its pauses. What
+    is left is the action's overhead: plan, registration, finding the deployment, each pause's answer."""
+    scale = os.environ.get("BENCH_TIME_SCALE", "0.1")
+    with aws_profile_stack(scale) as (endpoint, profile):
+        aws_env = {"AWS_ENDPOINT_URL": endpoint}
+        kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+        ecs = boto3.client("ecs", **kw)
+
+        def deploy(gates):
+            urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST"))
+            seed = [str(ROOT / "scripts/tools/seed.py"), "--desired", "2", "--native", "canary", "--canary-percent", "10",
+                    "--canary-bake", "2", "--bake", "0"]
+            subprocess.run([STACK_PYTHON, *seed], check=True, capture_output=True, env=env(aws_env))
+            args = ["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", "web"]
+            wall, _ = action(args + (["--max-error-rate", "stable + 1%", "--check-interval", "5s"] if gates else []), aws_env)
+            arn = ecs.list_service_deployments(cluster="demo", service="web")["serviceDeployments"][0]["serviceDeploymentArn"]
+            d = ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+            assert d["status"] == "SUCCESSFUL", d["status"]
+            return wall, (d["finishedAt"] - d["startedAt"]).total_seconds()
+
+        ecs_own = [deploy(False)[1] for _ in range(3)]
+        walls = [deploy(True)[0] for _ in range(3)]
+        own = statistics.median(ecs_own)
+        record("native", "native canary 10% bake 2m: ECS's own deployment (s)", *spread(ecs_own))
+        record("native", "native canary 10% bake 2m, judged at its pauses: wall (s)", *spread(walls))
+        overhead = statistics.median(walls) - own
+        # ECS's waits are scaled, the action's own time is not: at AWS's real timings the same overhead
+        # is spread over own / scale.
+        unscaled = 1 + overhead / (own / float(scale))
+        record("native", "native canary 10% bake 2m: wall / ECS's own waits", f"{statistics.median(walls) / own:.2f}",
+               f"max {max(walls) / own:.2f}; the action's overhead {overhead:.1f} s, so {unscaled:.2f} at AWS's unscaled "
+               f"timings; ECS's own = its service deployment's startedAt to finishedAt without a pause "
+               f"(green's start and health, the 10% shift, the 2 min canary bake, the rest, blue's removal); the wall "
+               f"adds the action's plan, registration and its answers at two PRE_PRODUCTION_TRAFFIC_SHIFT pauses, gates "
+               f"stable + 1% checked every 5 s; profile aws, STACK_TIME_SCALE {scale}")
+
+
 def bench_gates():
     """The gates themselves (issue 25), on AWS's timings and real traffic (wrk, 32 connections) to
     both versions at a 50 ms base latency: how often an identical release is rolled back, and how
@@ -644,6 +686,7 @@ def main():
         (AWS_ONLY, "aws profile", bench_aws_profile),
         (GATES_ONLY, "gates", bench_gates),
         (BUILD_ONLY, "build", bench_build_cache),
+        (NATIVE_ONLY, "native", bench_native),
     ]:
         if not only:
             continue
@@ -660,6 +703,7 @@ def main():
     bench_abort()
     bench_aws_profile()
     bench_gates()
+    bench_native()
     bench_build_cache()
     bench_apps()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
