@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use aws_sdk_ecs::primitives::DateTime;
 use aws_sdk_ecs::types::{
     CreatedAt, DeploymentLifecycleHookAction, DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType,
-    ServiceDeployment, ServiceDeploymentStatus, StopServiceDeploymentStopType,
+    ServiceDeployment, ServiceDeploymentBrief, ServiceDeploymentStatus, StopServiceDeploymentStopType,
 };
 
 use crate::aws::call_failed;
@@ -84,19 +84,34 @@ pub(crate) async fn started_since(
     since: SystemTime,
 ) -> Result<Option<String>> {
     // A second of slack for the clocks of this runner and of ECS.
-    let after = DateTime::from(since).secs().saturating_sub(1);
-    let out = ecs
-        .list_service_deployments()
-        .cluster(cluster)
-        .service(service)
-        .created_at(CreatedAt::builder().after(DateTime::from_secs(after)).build())
+    let after = DateTime::from_secs(DateTime::from(since).secs().saturating_sub(1));
+    let found = newest_first(ecs, cluster, service, false, Some(after)).await?;
+    Ok(found.first().and_then(|d| d.service_deployment_arn()).map(str::to_string))
+}
+
+/// The service's deployments (in progress only, or created after a time), newest first.
+async fn newest_first(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    in_progress: bool,
+    after: Option<DateTime>,
+) -> Result<Vec<ServiceDeploymentBrief>> {
+    let mut call = ecs.list_service_deployments().cluster(cluster).service(service);
+    if in_progress {
+        call = call.status(ServiceDeploymentStatus::InProgress);
+    }
+    if let Some(after) = after {
+        call = call.created_at(CreatedAt::builder().after(after).build());
+    }
+    let out = call
         .send()
         .await
         .map_err(|e| call_failed("ECS ListServiceDeployments", &e))
         .with_context(|| format!("could not list the service deployments of `{service}`"))?;
-    let mut found: Vec<_> = out.service_deployments().iter().collect();
+    let mut found = out.service_deployments().to_vec();
     found.sort_by_key(|d| std::cmp::Reverse(d.created_at().map(|t| (t.secs(), t.subsec_nanos()))));
-    Ok(found.first().and_then(|d| d.service_deployment_arn()).map(str::to_string))
+    Ok(found)
 }
 
 pub(crate) async fn describe(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Seen> {
@@ -123,17 +138,7 @@ pub(crate) async fn list(
     service: &str,
     in_progress: bool,
 ) -> Result<Vec<(String, String, Option<String>)>> {
-    let mut call = ecs.list_service_deployments().cluster(cluster).service(service);
-    if in_progress {
-        call = call.status(ServiceDeploymentStatus::InProgress);
-    }
-    let out = call
-        .send()
-        .await
-        .map_err(|e| call_failed("ECS ListServiceDeployments", &e))
-        .with_context(|| format!("could not list the service deployments of `{service}`"))?;
-    let mut found: Vec<_> = out.service_deployments().iter().collect();
-    found.sort_by_key(|d| std::cmp::Reverse(d.created_at().map(|t| (t.secs(), t.subsec_nanos()))));
+    let found = newest_first(ecs, cluster, service, in_progress, None).await?;
     Ok(found
         .iter()
         .filter_map(|d| {

@@ -7,35 +7,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::support::{Run, Stack, Traffic, output, s, stack};
+use crate::native::{Native, setup};
+use crate::support::{Run, Traffic, output, s};
 
-struct Setup {
-    stack: Stack,
-    seeded: serde_json::Value,
-    ecs: aws_sdk_ecs::Client,
-    elb: aws_sdk_elasticloadbalancingv2::Client,
-    production: String,
-}
-
-async fn setup(seed: &[&str]) -> Setup {
-    let stack = stack().await;
-    let mut args = vec!["--desired", "2"];
-    args.extend(seed);
-    let seeded = stack.seed(&args);
-    let sdk = stack.sdk().await;
-    let production = stack.listener_url(s(&seeded, "production_listener_arn")).await;
-    Setup {
-        ecs: aws_sdk_ecs::Client::new(&sdk),
-        elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-        stack,
-        seeded,
-        production,
-    }
-}
-
-impl Setup {
+/// What the approval tests read besides the native tests' own (`Native`).
+impl Native {
     /// A run of the action on `web` (`image`: a deploy; none: a run that answers a pause).
-    fn run(&self, image: bool, extra: &[&str]) -> Run {
+    fn run_with(&self, image: bool, extra: &[&str]) -> Run {
         let dir = tempfile::tempdir().unwrap();
         let outputs = dir.path().join("outputs");
         let mut action = self.stack.action();
@@ -46,18 +24,6 @@ impl Setup {
         let mut run = action.args(extra).env("GITHUB_OUTPUT", &outputs).run();
         run.outputs = std::fs::read_to_string(outputs).unwrap_or_default();
         run
-    }
-
-    async fn green_share(&self) -> i32 {
-        let out = self.elb.describe_rules().rule_arns(s(&self.seeded, "production_rule_arn")).send().await.unwrap();
-        let groups = out.rules()[0].actions()[0].forward_config().unwrap().target_groups().to_vec();
-        let green = s(&self.seeded, "green_target_group_arn");
-        groups.iter().find(|g| g.target_group_arn() == Some(green)).and_then(|g| g.weight()).unwrap_or(0)
-    }
-
-    async fn service(&self) -> aws_sdk_ecs::types::Service {
-        let out = self.ecs.describe_services().cluster("demo").services("web").send().await.unwrap();
-        out.services()[0].clone()
     }
 
     async fn lease(&self) -> Option<String> {
@@ -74,20 +40,10 @@ impl Setup {
         let out = self.ecs.describe_service_deployments().service_deployment_arns(arn).send().await.unwrap();
         out.service_deployments()[0].status().unwrap().as_str().to_string()
     }
+}
 
-    async fn versions(&self) -> Vec<String> {
-        let client = reqwest::Client::new();
-        let mut versions = Vec::new();
-        for _ in 0..10 {
-            let body = client.get(format!("{}/version", self.production)).send().await.unwrap().text().await.unwrap();
-            versions.push(body);
-        }
-        versions
-    }
-
-    fn hooks_left(service: &aws_sdk_ecs::types::Service) -> usize {
-        service.deployment_configuration().map_or(0, |c| c.lifecycle_hooks().len())
-    }
+fn hooks_left(service: &aws_sdk_ecs::types::Service) -> usize {
+    service.deployment_configuration().map_or(0, |c| c.lifecycle_hooks().len())
 }
 
 fn assert_paused(run: &Run) -> (String, String) {
@@ -108,7 +64,7 @@ async fn an_approval_pause_ends_the_job_paused_and_a_second_run_judges_the_windo
     let gates = ["--max-error-rate", "stable + 5%", "--check-interval", "1s"];
     let first = [&["--environment-variables", "APP_VERSION=v2", "--approval", "after-first-shift"], &gates[..]];
     // A pause of 60 ECS minutes: seconds on the stack's clock, long enough for the second run.
-    let run = n.run(true, &[&first.concat()[..], &["--wait-timeout", "60m"]].concat());
+    let run = n.run_with(true, &[&first.concat()[..], &["--wait-timeout", "60m"]].concat());
     let (arn, hook) = assert_paused(&run);
     assert!(run.stdout.contains("approval: the job ends `paused` after green's first production shift"), "{run}");
     assert!(run.stdout.contains("gates pass; waiting for approval"), "the gates judged the shift first:\n{run}");
@@ -116,14 +72,14 @@ async fn an_approval_pause_ends_the_job_paused_and_a_second_run_judges_the_windo
     assert!(n.lease().await.unwrap().contains("(paused for approval)"), "the lease stays taken");
 
     // Another deploy meanwhile is refused, and changes nothing.
-    let other = n.run(true, &["--environment-variables", "APP_VERSION=v3", "--wait-timeout", "60m"]);
+    let other = n.run_with(true, &["--environment-variables", "APP_VERSION=v3", "--wait-timeout", "60m"]);
     assert_eq!(other.code, Some(1), "{other}");
     assert!(other.stdout.contains("`web` waits for approval of a deploy by"), "{other}");
     assert!(other.stdout.contains("answer it first with `resume: continue` or `resume: rollback`"), "{other}");
     assert_eq!(n.deployment_status(&arn).await, "IN_PROGRESS", "{other}");
     assert_eq!(n.green_share().await, 50, "{other}");
 
-    let resumed = n.run(false, &[&["--resume", "continue"], &gates[..]].concat());
+    let resumed = n.run_with(false, &[&["--resume", "continue"], &gates[..]].concat());
     let statuses = traffic.stop().await;
     assert_eq!(resumed.code, Some(0), "{resumed}");
     assert_eq!(output(&resumed, "status"), "succeeded", "{resumed}");
@@ -136,10 +92,10 @@ async fn an_approval_pause_ends_the_job_paused_and_a_second_run_judges_the_windo
     );
     assert!(resumed.stdout.contains("green has 100% of production"), "{resumed}");
     assert_eq!(n.deployment_status(&arn).await, "SUCCESSFUL");
-    assert!(n.versions().await.iter().all(|v| v.contains("\"v2\"")), "production runs the release");
+    assert!(n.production_versions().await.iter().all(|v| v.contains("\"v2\"")), "production runs the release");
     assert!(statuses.len() > 50 && statuses.iter().all(|&c| c == 200), "a user saw a failure: {statuses:?}");
     let service = n.service().await;
-    assert_eq!(Setup::hooks_left(&service), 0, "the pauses were for that deploy only");
+    assert_eq!(hooks_left(&service), 0, "the pauses were for that deploy only");
     assert_eq!(n.lease().await, None, "the lease is released at the end");
 }
 
@@ -149,9 +105,10 @@ async fn a_release_failing_while_it_waited_is_rolled_back_by_the_gates_of_the_ru
     let traffic = Traffic::start(format!("{}/", n.production));
     // No gate while it deploys: only people stop it, and the errors go on while they look.
     let release = ["--environment-variables", "APP_VERSION=v2\nFAIL_RATE=0.5", "--wait-timeout", "60m"];
-    let run = n.run(true, &[&release[..], &["--approval", "after-first-shift"]].concat());
+    let run = n.run_with(true, &[&release[..], &["--approval", "after-first-shift"]].concat());
     let (arn, _) = assert_paused(&run);
-    let resumed = n.run(false, &["--resume", "continue", "--max-error-rate", "stable + 5%", "--check-interval", "1s"]);
+    let resumed =
+        n.run_with(false, &["--resume", "continue", "--max-error-rate", "stable + 5%", "--check-interval", "1s"]);
     traffic.stop().await;
     assert_eq!(resumed.code, Some(1), "{resumed}");
     assert_eq!(output(&resumed, "status"), "rolled-back", "{resumed}");
@@ -165,7 +122,7 @@ async fn a_release_failing_while_it_waited_is_rolled_back_by_the_gates_of_the_ru
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_can_roll_back_a_deploy_paused_before_production() {
     let n = setup(&["--native", "blue-green", "--bake", "1"]).await;
-    let run = n.run(
+    let run = n.run_with(
         true,
         &["--environment-variables", "APP_VERSION=v2", "--approval", "before-production", "--wait-timeout", "60m"],
     );
@@ -173,16 +130,16 @@ async fn a_second_run_can_roll_back_a_deploy_paused_before_production() {
     assert!(run.stdout.contains("POST_TEST_TRAFFIC_SHIFT: no gates configured; waiting for approval"), "{run}");
     assert_eq!(n.green_share().await, 0, "no production traffic before the approval");
 
-    let resumed = n.run(false, &["--resume", "rollback", "--service-deployment-arn", &arn]);
+    let resumed = n.run_with(false, &["--resume", "rollback", "--service-deployment-arn", &arn]);
     assert_eq!(resumed.code, Some(1), "{resumed}");
     assert_eq!(output(&resumed, "status"), "rolled-back", "{resumed}");
     assert!(resumed.stdout.contains("rolled back at the approval pause at POST_TEST_TRAFFIC_SHIFT"), "{resumed}");
     assert_eq!(n.deployment_status(&arn).await, "ROLLBACK_SUCCESSFUL");
     assert_eq!(n.green_share().await, 0);
-    assert!(n.versions().await.iter().all(|v| !v.contains("\"v2\"")), "production never saw the release");
+    assert!(n.production_versions().await.iter().all(|v| !v.contains("\"v2\"")), "production never saw the release");
     let service = n.service().await;
     assert_eq!(service.task_definition(), Some(s(&n.seeded, "task_definition_arn")), "blue keeps its revision");
-    assert_eq!(Setup::hooks_left(&service), 0);
+    assert_eq!(hooks_left(&service), 0);
     assert_eq!(n.lease().await, None);
 }
 
@@ -190,7 +147,7 @@ async fn a_second_run_can_roll_back_a_deploy_paused_before_production() {
 async fn a_pause_nobody_answers_times_out_into_ecs_rollback_and_the_next_deploy_starts_clean() {
     let n = setup(&["--native", "blue-green", "--bake", "1"]).await;
     // One ECS minute: a second on the stack's clock.
-    let run = n.run(
+    let run = n.run_with(
         true,
         &["--environment-variables", "APP_VERSION=v2", "--approval", "before-production", "--wait-timeout", "1m"],
     );
@@ -201,17 +158,17 @@ async fn a_pause_nobody_answers_times_out_into_ecs_rollback_and_the_next_deploy_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(n.green_share().await, 0);
-    let late = n.run(false, &["--resume", "continue"]);
+    let late = n.run_with(false, &["--resume", "continue"]);
     assert_eq!(late.code, Some(1), "{late}");
     assert!(late.stdout.contains("no deployment of `web` is waiting for approval"), "{late}");
     assert!(late.stdout.contains("ended ROLLBACK_SUCCESSFUL"), "{late}");
     assert!(late.stdout.contains("timed out"), "ECS's reason is quoted:\n{late}");
 
     // The hooks that paused run left are the action's: the next deploy removes them and succeeds.
-    assert_eq!(Setup::hooks_left(&n.service().await), 1);
-    let next = n.run(true, &["--environment-variables", "APP_VERSION=v3"]);
+    assert_eq!(hooks_left(&n.service().await), 1);
+    let next = n.run_with(true, &["--environment-variables", "APP_VERSION=v3"]);
     assert_eq!(next.code, Some(0), "{next}");
     assert!(next.stdout.contains("still has the PAUSE hooks an earlier run of this action added"), "{next}");
-    assert_eq!(Setup::hooks_left(&n.service().await), 0, "{next}");
-    assert!(n.versions().await.iter().all(|v| v.contains("\"v3\"")));
+    assert_eq!(hooks_left(&n.service().await), 0, "{next}");
+    assert!(n.production_versions().await.iter().all(|v| v.contains("\"v3\"")));
 }

@@ -12,16 +12,17 @@ use tokio::time::Instant;
 
 use crate::support::{Run, Stack, Traffic, output, s, stack};
 
-struct Native {
-    stack: Stack,
-    seeded: serde_json::Value,
-    elb: aws_sdk_elasticloadbalancingv2::Client,
-    ecs: aws_sdk_ecs::Client,
-    production: String,
-    test: String,
+/// A service set up for ECS's own strategy on the stack, with its load balancer's two routes.
+pub(crate) struct Native {
+    pub(crate) stack: Stack,
+    pub(crate) seeded: serde_json::Value,
+    pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub(crate) ecs: aws_sdk_ecs::Client,
+    pub(crate) production: String,
+    pub(crate) test: String,
 }
 
-async fn setup(seed: &[&str]) -> Native {
+pub(crate) async fn setup(seed: &[&str]) -> Native {
     let stack = stack().await;
     let mut args = vec!["--desired", "2"];
     args.extend(seed);
@@ -59,7 +60,7 @@ impl Native {
     }
 
     /// Green's share of production on the production rule, as the load balancer reads it back.
-    async fn green_share(&self) -> i32 {
+    pub(crate) async fn green_share(&self) -> i32 {
         let out = self.elb.describe_rules().rule_arns(s(&self.seeded, "production_rule_arn")).send().await.unwrap();
         let groups = out.rules()[0].actions()[0].forward_config().unwrap().target_groups().to_vec();
         let green = s(&self.seeded, "green_target_group_arn");
@@ -75,13 +76,13 @@ impl Native {
         }
     }
 
-    async fn service(&self) -> aws_sdk_ecs::types::Service {
+    pub(crate) async fn service(&self) -> aws_sdk_ecs::types::Service {
         let out = self.ecs.describe_services().cluster("demo").services("web").send().await.unwrap();
         out.services()[0].clone()
     }
 
     /// The versions production answers with, over a few requests.
-    async fn production_versions(&self) -> Vec<String> {
+    pub(crate) async fn production_versions(&self) -> Vec<String> {
         let client = reqwest::Client::new();
         let mut versions = Vec::new();
         for _ in 0..10 {
