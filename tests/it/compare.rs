@@ -69,7 +69,9 @@ async fn an_identical_release_is_never_rolled_back_by_its_first_checks() {
         assert_eq!(run.code, Some(0), "identical release {release} was not promoted:\n{run}");
         let checks = step_one_checks(&run);
         let first = checks.first().copied().unwrap_or_default();
-        assert!(first.contains("gates inconclusive: ") && first.contains(" of 1000 requests needed"), "{first}\n{run}");
+        // Inconclusive, never failing: too few requests for a p99, or none at all yet on a slow machine.
+        let too_few = first.contains(" of 1000 requests needed") || first.contains("no requests yet");
+        assert!(first.contains("gates inconclusive: ") && too_few, "{first}\n{run}");
         assert!(
             checks.iter().any(|l| l.contains("gates pass: ") && l.contains("latency p99 ") && l.contains("(stable ")),
             "by the end of the bake both sides had enough requests and were compared:\n{run}"
