@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The README's "Layout" tree against src/: every module file listed once, and nothing listed that
+"""CONTRIBUTING.md's "Layout" tree against src/: every module file listed once, and nothing listed that
 is not there, so the map a new contributor reads stays the map of the code.
 
-Usage: scripts/tools/layout_check.py [README [SRC]]   (default: README.md src). Prints what is
+Usage: scripts/tools/layout_check.py [DOC [SRC]]   (default: CONTRIBUTING.md src). Prints what is
 missing or extra and exits 1; prints one line and exits 0 when the two agree.
 """
 
@@ -33,14 +33,14 @@ def modules(src):
 
 
 def main(argv):
-    readme = pathlib.Path(argv[1] if len(argv) > 1 else "README.md")
+    readme = pathlib.Path(argv[1] if len(argv) > 1 else "CONTRIBUTING.md")
     src = pathlib.Path(argv[2] if len(argv) > 2 else "src")
     names = listed(readme.read_text())
     actual = modules(src)
     missing = sorted(set(actual) - set(names))
     extra = sorted(set(names) - set(actual))
     twice = sorted({n for n in names if names.count(n) > 1})
-    for what, items in (("not in the README's Layout", missing), ("in the Layout but not in src", extra),
+    for what, items in (("not in the Layout of CONTRIBUTING.md", missing), ("in the Layout but not in src", extra),
                         ("listed more than once", twice)):
         for item in items:
             print(f"layout_check: {item}: {what}")

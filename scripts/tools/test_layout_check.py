@@ -33,10 +33,10 @@ def test_a_module_missing_or_extra_fails(tmp_path, capsys):
     (tmp_path / "README.md").write_text(README)
     assert layout_check.main(["layout_check", str(tmp_path / "README.md"), str(src)]) == 1
     out = capsys.readouterr().out
-    assert "config/steps.rs: not in the README's Layout" in out
+    assert "config/steps.rs: not in the Layout of CONTRIBUTING.md" in out
     assert "run.rs: in the Layout but not in src" in out
 
 
-def test_this_readme_lists_every_module():
+def test_contributing_lists_every_module():
     root = pathlib.Path(__file__).resolve().parents[2]
-    assert layout_check.main(["layout_check", str(root / "README.md"), str(root / "src")]) == 0
+    assert layout_check.main(["layout_check", str(root / "CONTRIBUTING.md"), str(root / "src")]) == 0

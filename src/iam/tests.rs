@@ -137,18 +137,19 @@ fn resources_are_this_deploys_with_wildcards_only_where_the_inputs_cannot_know()
     assert!(statements(&cn, &Scope::offline(&cn))[1].resources[0].starts_with("arn:aws-cn:ecr:cn-north-1:"));
 }
 
-/// The README's Permissions section is this generator's output for `README_EXAMPLE`.
+/// docs/permissions.md (the README's Permissions section points at it) is this generator's output for
+/// `README_EXAMPLE`.
 #[test]
 fn the_readme_permissions_section_is_what_the_command_prints() {
     let c = config(README_EXAMPLE);
     let expected = format!("```json\n{}\n```", document(&statements(&c, &Scope::offline(&c))));
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/permissions.md")).unwrap();
     let (begin, end) = ("<!-- iam-policy: begin -->\n", "\n<!-- iam-policy: end -->");
-    let start = readme.find(begin).expect("README has the generated section") + begin.len();
+    let start = readme.find(begin).expect("docs/permissions.md has the generated section") + begin.len();
     let stop = readme[start..].find(end).expect("the section ends") + start;
-    assert_eq!(readme[start..stop], expected, "regenerate the README's Permissions section with the command it shows");
+    assert_eq!(readme[start..stop], expected, "regenerate docs/permissions.md with the command it shows");
     let command = format!("ecs-deploy-action iam-policy --offline {}", shell_words(README_EXAMPLE));
-    assert!(readme.contains(&command), "the README shows the command it was generated with:\n{command}");
+    assert!(readme.contains(&command), "docs/permissions.md shows the command it was generated with:\n{command}");
 }
 
 fn shell_words(flags: &[&str]) -> String {

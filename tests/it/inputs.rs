@@ -59,8 +59,12 @@ fn help_lists_every_input_of_action_yml_and_action_yml_declares_every_input() {
     for name in &flags {
         assert!(run.stdout.contains(&format!("--{name}")), "--help does not list --{name}");
     }
-    let outputs = yaml_keys_under(&action_yml, "outputs");
-    assert_eq!(outputs, crate::support::OUTPUTS);
+    let mut outputs = yaml_keys_under(&action_yml, "outputs");
+    outputs.sort();
+    let mut written: Vec<&str> =
+        crate::support::OUTPUTS.iter().chain(&crate::support::PAUSED_OUTPUTS).copied().collect();
+    written.sort();
+    assert_eq!(outputs, written, "action.yml declares the outputs a run writes");
 }
 
 /// The two-space-indented keys of a top-level YAML section, in order (action.yml is flat enough).
@@ -80,15 +84,32 @@ fn yaml_keys_under(yaml: &str, section: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_readme_documents_every_input_and_output() {
+fn iam_policy_help_shows_its_own_flags_not_the_deploys() {
+    let run = Action::new().args(["iam-policy", "--help"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    for flag in ["--offline", "--trust", "--repository OWNER/REPO", "--environment NAME", "--ref REF", "--account ID"] {
+        assert!(run.stdout.contains(flag), "iam-policy --help lacks {flag}:\n{run}");
+    }
+    assert!(!run.stdout.contains("--aws-region <REGION>"), "the deploy's own help was printed:\n{run}");
+    assert!(run.stderr.is_empty(), "{run}");
+}
+
+#[test]
+fn the_readme_tables_of_inputs_and_outputs_are_action_yml() {
     let action_yml = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let inputs = &readme[readme.find("## Inputs").unwrap()..readme.find("## Outputs").unwrap()];
-    let outputs = &readme[readme.find("## Outputs").unwrap()..];
-    for name in yaml_keys_under(&action_yml, "inputs") {
-        assert!(inputs.contains(&format!("`{name}`")), "README's inputs table lacks `{name}`");
-    }
-    for name in yaml_keys_under(&action_yml, "outputs") {
-        assert!(outputs.contains(&format!("| `{name}` |")), "README's outputs table lacks `{name}`");
-    }
+    let outputs = &readme[readme.find("## Outputs").unwrap()..readme.find("## Exit codes").unwrap()];
+    // The names in a table's first column: `a` or `a` / `b` (several inputs on one row).
+    let first_column = |table: &str| -> std::collections::BTreeSet<String> {
+        table
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split(" |").next())
+            .flat_map(|cell| cell.split(" / ").map(|n| n.trim_matches('`').to_string()).collect::<Vec<_>>())
+            .collect()
+    };
+    let yml = |section| yaml_keys_under(&action_yml, section).into_iter().collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(first_column(inputs), yml("inputs"), "README's inputs table and action.yml's inputs differ");
+    assert_eq!(first_column(outputs), yml("outputs"), "README's outputs table and action.yml's outputs differ");
 }

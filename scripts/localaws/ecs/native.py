@@ -5,7 +5,7 @@ HAProxy serves), bake times pass, alarms roll back, PAUSE hooks wait with an exp
 is a record that ListServiceDeployments and DescribeServiceDeployments read and that
 StopServiceDeployment and ContinueServiceDeployment act on (ecs/deployments_api.py).
 
-Where the API reference is silent the stack chooses, and the README's "Known differences" lists it:
+Where the API reference is silent the stack chooses, and CONTRIBUTING.md's "Known differences" lists it:
 a PAUSE hook without a timeout waits 60 minutes then rolls back; a hook answered ROLLBACK ends FAILED;
 lifecycleStage reads PRE_PRODUCTION_TRAFFIC_SHIFT while that stage's hooks run; a rollback puts both
 rules back on blue at once and ends ROLLBACK_SUCCESSFUL once green's tasks are gone; a rollback is
