@@ -115,6 +115,11 @@ impl Gha {
         self.annotate("error", Some(title), text);
     }
 
+    /// A run's result, shown on the workflow run's summary page (`::notice`).
+    pub(crate) fn notice(&self, title: &str, text: &str) {
+        self.annotate("notice", Some(title), text);
+    }
+
     fn annotate(&self, level: &str, title: Option<&str>, text: &str) {
         let text = self.redact(text);
         if self.in_actions {

@@ -49,7 +49,7 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
     let result = pipeline::execute(&config, &var, gha, report.as_ref().map(Running::sink)).await;
     // How the run ended, in one value: the report, the `status` output and the exit code read it.
     let outcome = match &result {
-        Ok(outcome) => outcome.clone(),
+        Ok((outcome, _)) => outcome.clone(),
         Err(failure) => failure.outcome.clone(),
     };
     let planned = result.is_ok() && config.dry_run;
@@ -66,14 +66,21 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
         gha.error(title, &format!("{:#}", failure.error));
         gha.info(&failure.left.sentence());
     }
-    if let Outcome::Paused(at) = &outcome {
-        gha.info(&at.how_to_answer());
+    // The last line says how it ended: what was deployed, or what waits (a failure said it above).
+    match (&outcome, &result) {
+        (Outcome::Paused(at), _) => gha.notice("Paused for approval", &at.how_to_answer()),
+        (_, Ok((_, Some(deployed)))) => gha.notice("Deployed", deployed),
+        _ => {}
     }
     outcome.exit_status()
 }
 
 /// `iam-policy`: the policy JSON on stdout, everything else on stderr.
 async fn iam_policy(iam: IamArgs, args: Vec<OsString>, var: &impl Fn(&str) -> Option<String>) -> ExitStatus {
+    if iam.help {
+        print!("{}", crate::iam::command::HELP);
+        return ExitStatus::Success;
+    }
     let stderr: crate::gha::Sink = std::sync::Arc::new(std::sync::Mutex::new(std::io::stderr()));
     let gha = Gha::new(false, stderr, None, None);
     let policy = if iam.trust {

@@ -25,7 +25,31 @@ pub(crate) struct IamArgs {
     pub(crate) environment: Option<String>,
     pub(crate) git_ref: Option<String>,
     pub(crate) account: Option<String>,
+    /// `--help`/`-h`: the subcommand's own help, nothing else.
+    pub(crate) help: bool,
 }
+
+/// What `iam-policy --help` prints.
+pub(crate) const HELP: &str = "\
+Prints the IAM policy a deploy needs: the JSON on stdout, everything else on stderr.
+
+Usage: ecs-deploy-action iam-policy [--offline] <the deploy's flags>
+       ecs-deploy-action iam-policy --trust --repository OWNER/REPO (--environment NAME | --ref REF) [--account ID]
+
+Options:
+      --offline                from the inputs alone, no AWS call: the account, the task definition
+                               families, the roles and the log groups become wildcards to narrow by hand
+                               (without it, they are read from a plan made with your credentials, read-only)
+      --trust                  the role's trust policy for GitHub's OIDC provider instead
+      --repository OWNER/REPO  with --trust: the repository whose workflows assume the role
+      --environment NAME       with --trust: the job's `environment:` (recommended: its rules gate the deploy)
+      --ref REF                with --trust: a branch or tag the job runs on, e.g. main
+      --account ID             with --trust: the account of the OIDC provider [default: the caller's]
+  -h, --help                   this help
+
+The deploy's flags are those of `ecs-deploy-action --help` (the action's inputs): give the ones the
+workflow gives, and the policy covers exactly what that deploy calls.
+";
 
 /// `Some` when `args` (program name first) start with `iam-policy`: its flags, and the rest of the
 /// arguments as a deploy's.
@@ -53,6 +77,7 @@ pub(crate) fn split(args: &[OsString]) -> Result<Option<(IamArgs, Vec<OsString>)
             "--environment" => iam.environment = Some(value("--environment")?),
             "--ref" => iam.git_ref = Some(value("--ref")?),
             "--account" => iam.account = Some(value("--account")?),
+            "--help" | "-h" => iam.help = true,
             _ => rest.push(arg.clone()),
         }
     }

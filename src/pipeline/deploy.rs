@@ -180,6 +180,15 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
     output(gha, "services", &service::services_json(&results));
     let outcome = service::overall(&results, run.reason());
     timings.mark("deploy");
+    if outcome == Outcome::Succeeded {
+        let each: Vec<String> = deploy
+            .services
+            .iter()
+            .zip(&revisions)
+            .map(|(s, (revision, _))| format!("{}/{} → {}", deploy.cluster, s.service, family_revision(revision)))
+            .collect();
+        timings.deployed(format!("{}, {}", each.join(", "), deploy.first().strategy.label()));
+    }
     if let Outcome::Paused(at) = &outcome {
         output(gha, "service-deployment-arn", &at.service_deployment_arn);
         output(gha, "hook-id", &at.hook_id);

@@ -52,11 +52,12 @@ pub(crate) async fn execute<R: Progress + Clone>(
     var: &impl Fn(&str) -> Option<String>,
     gha: &Gha,
     report: Option<R>,
-) -> Result<Outcome, Failure> {
+) -> Result<(Outcome, Option<String>), Failure> {
     let mut timings = Timings::new();
     let result = execute_timed(config, var, gha, report, &mut timings).await;
     gha.info(&timings.line());
-    result
+    // What was deployed, for the run's last line.
+    result.map(|outcome| (outcome, timings.result()))
 }
 
 async fn execute_timed<R: Progress + Clone>(

@@ -1,4 +1,4 @@
-//! How long each stage of a run took, for its last lines and the benchmarks.
+//! How long each stage of a run took, and what it deployed, for its last lines and the benchmarks.
 
 use std::time::Duration;
 
@@ -11,12 +11,24 @@ pub(crate) struct Timings {
     start: Instant,
     last: Instant,
     stages: Vec<(&'static str, Duration)>,
+    /// What a deploy that succeeded rolled out (`prod/web → web:8, canary 10%:2m, 100%`).
+    deployed: Option<String>,
 }
 
 impl Timings {
     pub(super) fn new() -> Self {
         let now = Instant::now();
-        Timings { start: now, last: now, stages: Vec::new() }
+        Timings { start: now, last: now, stages: Vec::new(), deployed: None }
+    }
+
+    pub(super) fn deployed(&mut self, what: String) {
+        self.deployed = Some(what);
+    }
+
+    /// The run's result line (`prod/web → web:8, rolling, 2m10s`), when it deployed.
+    pub(super) fn result(&self) -> Option<String> {
+        let took = crate::config::duration::format(Duration::from_secs(self.start.elapsed().as_secs().max(1)));
+        self.deployed.as_ref().map(|what| format!("{what}, {took}"))
     }
 
     pub(super) fn mark(&mut self, stage: &'static str) {

@@ -75,6 +75,9 @@ async fn a_rolling_deploy_changes_only_image_and_environment_and_reports_outputs
     assert_eq!(service_revision(&stack).await, new_arn);
     assert!(run.stdout.contains("(service web) has reached a steady state."), "ECS events are printed:\n{run}");
     assert!(run.stdout.contains("deployment completed"), "{run}");
+    // The run's last line is its result: what was deployed, how, in how long.
+    let last = run.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(last.starts_with("notice: Deployed: demo/web → web:2, rolling, "), "the last line is the result:\n{run}");
 
     let new = as_written(task_definition(&stack, &new_arn).await);
     let mut old = as_written(task_definition(&stack, &old_arn).await);
@@ -109,6 +112,8 @@ async fn a_release_that_never_gets_stable_is_rolled_back_with_its_tasks_reasons(
     assert!(run.stdout.contains("stopped: Essential container in task exited (web: exit code 3)"), "{run}");
     assert!(run.stdout.contains("is unable to consistently start tasks successfully"), "{run}");
     assert!(run.stdout.contains("demo/web is back on web:1"), "{run}");
+    let last = run.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert_eq!(last, "demo/web is back on web:1, with all traffic.", "a failed run ends with where it stands:\n{run}");
     assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"));
 }
 
