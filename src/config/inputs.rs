@@ -15,7 +15,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "ecs-deploy-action", version, args_override_self = true, max_term_width = 100)]
 pub(crate) struct Inputs {
-    /// Region of ECR and ECS (required), e.g. us-east-1
+    /// Region of ECR and ECS (required), e.g. us-east-1 [default: $AWS_REGION, $AWS_DEFAULT_REGION]
     #[arg(long, value_name = "REGION", help_heading = "AWS")]
     pub(crate) aws_region: Option<String>,
     /// IAM role ARN to assume: by web identity with GitHub OIDC, else with sts:AssumeRole from the
@@ -188,7 +188,7 @@ pub(crate) struct Inputs {
     #[arg(long, value_name = "ARN", help_heading = "ECS's own strategies")]
     pub(crate) service_deployment_arn: Option<String>,
 
-    /// Token for the PR comment and Deployments [default in Actions: github.token]
+    /// Token for the PR comment and Deployments [default in Actions: github.token; else $GITHUB_TOKEN]
     #[arg(long, value_name = "TOKEN", help_heading = "Report")]
     pub(crate) github_token: Option<String>,
     /// Comment on the pull request the run belongs to [default: true]

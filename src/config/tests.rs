@@ -328,3 +328,16 @@ fn build_inputs_as_docker_build_push_action_names_them() {
     assert!(config.warnings.iter().any(|w| w.starts_with("`image-tag` is now `tags`")), "{:?}", config.warnings);
     assert!(config.warnings.iter().any(|w| w.starts_with("`dockerfile` is now `file`")), "{:?}", config.warnings);
 }
+
+#[test]
+fn the_region_and_the_token_come_from_the_environment_when_the_inputs_are_unset() {
+    let unset = with(&[("aws-region", ""), ("strategy", "rolling"), ("listener-arn", "")]);
+    let config = parse(&unset, &[("AWS_DEFAULT_REGION", "eu-west-1")]).unwrap();
+    assert_eq!(config.aws.region, "eu-west-1");
+    let config = parse(&unset, &[("AWS_REGION", "eu-central-1"), ("AWS_DEFAULT_REGION", "eu-west-1")]).unwrap();
+    assert_eq!(config.aws.region, "eu-central-1", "AWS_REGION first, as the AWS CLI reads them");
+    let config = parse(&base(), &[("AWS_REGION", "eu-central-1")]).unwrap();
+    assert_eq!(config.aws.region, "us-east-1", "the input wins");
+    let config = parse(&base(), &[("GITHUB_TOKEN", "ghs_x")]).unwrap();
+    assert_eq!(config.report.github_token.map(|t| t.expose().to_string()).as_deref(), Some("ghs_x"));
+}

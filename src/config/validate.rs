@@ -19,11 +19,13 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
     let i = inputs;
 
     // AWS
-    let region = match set(&i.aws_region) {
+    // Outside a workflow the AWS CLI's own variables name the region too.
+    let region = match set(&i.aws_region).or_else(|| var("AWS_REGION")).or_else(|| var("AWS_DEFAULT_REGION")) {
         None => {
             c.fail(
                 "aws-region",
-                "is required: set the region of your ECR repository and ECS cluster, e.g. `aws-region: us-east-1`",
+                "is required: set the region of your ECR repository and ECS cluster, e.g. `aws-region: us-east-1` \
+                 (or AWS_REGION in the environment)",
             );
             None
         }
@@ -54,7 +56,7 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
     };
     let dry_run = c.parse("dry-run", i.dry_run.as_deref(), boolean).unwrap_or(false);
     let deploy = deploy(&mut c, i, var, region.as_deref());
-    let report = report(&mut c, i);
+    let report = report(&mut c, i, var);
 
     let audience = set(&i.audience).unwrap_or_else(|| "sts.amazonaws.com".into());
     match (c.errors.is_empty(), region, image_source) {
@@ -225,7 +227,7 @@ fn deploy(
 }
 
 /// Where the run reports: the pull-request comment and the GitHub Deployment.
-fn report(c: &mut Check, i: &Inputs) -> ReportSettings {
+fn report(c: &mut Check, i: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> ReportSettings {
     let pr_comment = c.parse("pr-comment", i.pr_comment.as_deref(), boolean).unwrap_or(true);
     let environment_url =
         c.parse("environment-url", i.environment_url.as_deref(), |v| http_url(v).map(|_| v.to_string()));
@@ -234,7 +236,8 @@ fn report(c: &mut Check, i: &Inputs) -> ReportSettings {
         c.warnings.push("`environment-url` has no effect without `deployment-environment`".into());
     }
     ReportSettings {
-        github_token: set(&i.github_token).map(Secret::new),
+        // A workflow passes `github.token` by default; a terminal has GITHUB_TOKEN (`gh auth token`).
+        github_token: set(&i.github_token).or_else(|| var("GITHUB_TOKEN")).map(Secret::new),
         pr_comment,
         deployment_environment,
         environment_url,
