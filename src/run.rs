@@ -53,10 +53,8 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
         Err(failure) => failure.outcome.clone(),
     };
     let planned = result.is_ok() && config.dry_run;
-    // A dry run changed nothing: it has no status.
-    if !planned {
-        pipeline::output(gha, "status", outcome.status());
-    }
+    // A dry run changed nothing: its status says so.
+    pipeline::output(gha, "status", if planned { "planned" } else { outcome.status() });
     if let Some(report) = report {
         let status = if planned { Status::Planned } else { Status::Ended(outcome.clone()) };
         report.finish(gha, status, result.as_ref().err().map(|f| f.left.sentence())).await;

@@ -139,6 +139,7 @@ async fn stages<R: Progress + Clone>(
         gha.warning(&format!("could not write the job summary: {e}"));
     }
     if config.dry_run {
+        output(gha, "plan", &plan::json(&plan).to_string());
         gha.info("DRY RUN OK: the plan is valid and nothing was changed.");
         return Ok(Outcome::Succeeded);
     }

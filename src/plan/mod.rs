@@ -3,6 +3,7 @@
 
 mod budget;
 mod in_flight;
+mod json;
 mod native;
 mod print;
 mod resolve;
@@ -15,6 +16,7 @@ use anyhow::{Result, anyhow};
 use aws_sdk_ecs::types::Tag;
 
 pub(crate) use budget::{BUILD_ALLOWANCE, run_worst_case, worst_case};
+pub(crate) use json::json;
 pub(crate) use native::NativePlan;
 pub(crate) use print::{gates_line, gates_line_for, markdown, text};
 pub(crate) use resolve::{caller_account, recheck, resolve};

@@ -32,8 +32,23 @@ async fn rolling_dry_run_prints_the_plan_and_changes_nothing() {
     let before = stack.state().await;
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.md");
-    let run = stack.action().env("GITHUB_STEP_SUMMARY", &summary).args(rolling_args(&stack, &seeded)).run();
+    let outputs = dir.path().join("outputs");
+    let mut run = stack
+        .action()
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
+        .args(rolling_args(&stack, &seeded))
+        .run();
+    run.outputs = std::fs::read_to_string(&outputs).unwrap_or_default();
     assert_eq!(run.code, Some(0), "{run}");
+    // The plan as data for later steps, with the environment's names and none of its values.
+    assert_eq!(crate::support::output(&run, "status"), "planned", "{run}");
+    let plan: serde_json::Value = serde_json::from_str(&crate::support::output(&run, "plan")).unwrap();
+    let service = &plan["deploy"]["services"][0];
+    assert_eq!((service["service"].as_str(), service["strategy"].as_str()), (Some("web"), Some("rolling")), "{plan:#}");
+    assert_eq!(service["previous_task_definition"], "web:1", "{plan:#}");
+    assert_eq!(service["changes"][1], serde_json::json!({"environment_added": "LOG_LEVEL"}), "{plan:#}");
+    assert!(!plan.to_string().contains("staging"), "an environment value reached the plan output: {plan:#}");
     assert_eq!(stack.state().await, before, "a dry run changed the emulator's state");
     let image_line = format!("image {} → 127.0.0.1:5000/demo-app:abc123", stack.image);
     for line in [

@@ -61,8 +61,12 @@ fn help_lists_every_input_of_action_yml_and_action_yml_declares_every_input() {
     }
     let mut outputs = yaml_keys_under(&action_yml, "outputs");
     outputs.sort();
-    let mut written: Vec<&str> =
-        crate::support::OUTPUTS.iter().chain(&crate::support::PAUSED_OUTPUTS).copied().collect();
+    let mut written: Vec<&str> = crate::support::OUTPUTS
+        .iter()
+        .chain(&crate::support::PAUSED_OUTPUTS)
+        .chain(&crate::support::DRY_RUN_OUTPUTS)
+        .copied()
+        .collect();
     written.sort();
     assert_eq!(outputs, written, "action.yml declares the outputs a run writes");
 }

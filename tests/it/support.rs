@@ -68,6 +68,9 @@ pub const OUTPUTS: [&str; 7] = [
 /// The outputs only a deploy paused for approval writes besides those (action.yml declares them too).
 pub const PAUSED_OUTPUTS: [&str; 3] = ["service-deployment-arn", "hook-id", "paused-until"];
 
+/// The output only a dry run writes (besides `status`).
+pub const DRY_RUN_OUTPUTS: [&str; 1] = ["plan"];
+
 /// The stack, with the emulator reset to empty, held for this test alone.
 pub async fn stack() -> Stack {
     let guard = STACK_LOCK.lock().await;
