@@ -77,7 +77,8 @@ def reset_and_seed(*args):
 
 def action(args, extra_env=None, check=True):
     start = time.perf_counter()
-    p = subprocess.run([str(ACTION), *args], capture_output=True, text=True, env=env(extra_env))
+    # --verbose: the run's own timings and call counts, which the rows read.
+    p = subprocess.run([str(ACTION), *args, "--verbose"], capture_output=True, text=True, env=env(extra_env))
     wall = time.perf_counter() - start
     if check and p.returncode != 0:
         raise SystemExit(f"action failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")

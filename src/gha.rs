@@ -115,6 +115,15 @@ impl Gha {
         self.annotate("error", Some(title), text);
     }
 
+    /// A line for whoever debugs the run: `::debug::` in Actions (shown when the run is re-run with
+    /// debug logging), nothing elsewhere.
+    pub(crate) fn debug(&self, text: &str) {
+        if self.in_actions {
+            let text = self.redact(text);
+            self.raw(&format!("::debug::{}", escape_data(&text)));
+        }
+    }
+
     /// A run's result, shown on the workflow run's summary page (`::notice`).
     pub(crate) fn notice(&self, title: &str, text: &str) {
         self.annotate("notice", Some(title), text);

@@ -200,6 +200,10 @@ pub(crate) struct Inputs {
     /// URL of the deployed environment, shown on the Deployment
     #[arg(long, value_name = "URL", help_heading = "Report")]
     pub(crate) environment_url: Option<String>,
+    /// Print each stage's time and the AWS calls per service at the end [default: false; in Actions
+    /// they are debug lines, shown when the run is re-run with debug logging]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Report")]
+    pub(crate) verbose: Option<String>,
 }
 
 impl Inputs {

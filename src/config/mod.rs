@@ -31,6 +31,8 @@ pub(crate) struct Config {
     pub(crate) deploy: Option<DeploySettings>,
     pub(crate) report: ReportSettings,
     pub(crate) dry_run: bool,
+    /// Stage timings and AWS call counts as log lines (else debug lines in Actions, nothing locally).
+    pub(crate) verbose: bool,
     /// Inputs that are valid but have no effect as given; logged as warnings.
     pub(crate) warnings: Vec<String>,
 }

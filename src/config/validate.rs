@@ -55,6 +55,7 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
         None => super::image::image(&mut c, i, var),
     };
     let dry_run = c.parse("dry-run", i.dry_run.as_deref(), boolean).unwrap_or(false);
+    let verbose = c.parse("verbose", i.verbose.as_deref(), boolean).unwrap_or(false);
     let deploy = deploy(&mut c, i, var, region.as_deref());
     let report = report(&mut c, i, var);
 
@@ -66,6 +67,7 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
             deploy,
             report,
             dry_run,
+            verbose,
             warnings: c.warnings,
         }),
         _ => Err(InputErrors(c.errors)),

@@ -55,7 +55,7 @@ pub(crate) async fn execute<R: Progress + Clone>(
 ) -> Result<(Outcome, Option<String>), Failure> {
     let mut timings = Timings::new();
     let result = execute_timed(config, var, gha, report, &mut timings).await;
-    gha.info(&timings.line());
+    detail(config, gha, &timings.line());
     // What was deployed, for the run's last line.
     result.map(|outcome| (outcome, timings.result()))
 }
@@ -82,9 +82,14 @@ async fn execute_timed<R: Progress + Clone>(
     timings.mark("credentials");
     let result = stages(config, var, gha, &aws, path, report, timings).await;
     for line in aws.calls.summary() {
-        gha.info(&format!("AWS calls: {line}"));
+        detail(config, gha, &format!("AWS calls: {line}"));
     }
     result
+}
+
+/// Stage timings and call counts: for whoever measures or debugs the run, not the run's story.
+fn detail(config: &Config, gha: &Gha, line: &str) {
+    if config.verbose { gha.info(line) } else { gha.debug(line) }
 }
 
 async fn stages<R: Progress + Clone>(

@@ -664,3 +664,22 @@ async fn secrets_a_crashing_container_prints_reach_no_sink() {
         assert!(run.stdout.contains(&format!("::add-mask::{secret}")), "masked for the runner too: {run}");
     }
 }
+
+#[tokio::test]
+async fn by_default_a_run_tells_its_story_and_keeps_timings_and_call_counts_for_debugging() {
+    let stack = stack().await;
+    stack.seed(&["--desired", "1"]);
+    let args = ["--aws-region", &stack.region, "--image", &stack.image, "--cluster", "demo", "--service", "web"];
+    let local = stack.action().quiet().args(args).run();
+    assert_eq!(local.code, Some(0), "{local}");
+    assert!(!local.stdout.contains("AWS calls: ") && !local.stdout.contains("sleeping between polls"), "{local}");
+    // In Actions they are debug lines: the runner shows them when the job is re-run with debug logging.
+    stack.seed(&["--desired", "1"]);
+    let actions = stack.action().quiet().env("GITHUB_ACTIONS", "true").args(args).run();
+    assert_eq!(actions.code, Some(0), "{actions}");
+    assert!(actions.stdout.lines().any(|l| l.starts_with("::debug::AWS calls: ECS ")), "{actions}");
+    assert!(actions.stdout.lines().any(|l| l.starts_with("::debug::took ")), "{actions}");
+    assert!(!actions.stdout.lines().any(|l| l.starts_with("AWS calls: ")), "{actions}");
+    let last = actions.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(last.starts_with("::notice title=Deployed::demo/web → web:") && last.contains(", rolling, "), "{actions}");
+}

@@ -269,12 +269,20 @@ impl Action {
     pub fn new() -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ecs-deploy-action"));
         command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("AWS_MAX_ATTEMPTS", "1");
+        // The tests read the run's own call counts and timings (`verbose`); `quiet` takes them away.
+        command.env("INPUT_VERBOSE", "true");
         // No profile files or instance metadata: only what the test gives.
         command
             .env("AWS_CONFIG_FILE", "/nonexistent")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
             .env("AWS_EC2_METADATA_DISABLED", "true");
         Action { command }
+    }
+
+    /// The run as a user sees it by default: no timings or call counts.
+    pub fn quiet(&mut self) -> &mut Self {
+        self.command.env_remove("INPUT_VERBOSE");
+        self
     }
 
     /// The action's own retry settings rather than the tests' single attempt.
