@@ -183,7 +183,14 @@ impl Inner {
                     .duration_seconds(duration)
                     .send()
                     .await
-                    .map_err(|e| call_failed("STS AssumeRoleWithWebIdentity", &e))
+                    .map_err(|e| {
+                        let failed = call_failed("STS AssumeRoleWithWebIdentity", &e);
+                        // Refused by the trust policy: say what the token claims and what would admit it.
+                        match oidc::claims(&token).filter(|_| crate::aws::is_access_denied(&e)) {
+                            Some(claims) => failed.context(claims.hint()),
+                            None => failed,
+                        }
+                    })
                     .with_context(|| {
                         format!(
                             "could not assume {role} with the GitHub OIDC token: check that the role's trust policy allows the provider token.actions.githubusercontent.com, audience `{audience}`, and this repository's subject (repo:<owner>/<repo>:...)"
