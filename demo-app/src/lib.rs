@@ -200,7 +200,13 @@ pub fn rocket(settings: Settings) -> Rocket<Build> {
                 mercy: 5,
                 ..Shutdown::default()
             },
-        ));
+        ))
+        // Startup and each request at info level, release builds included: a failed task's last
+        // lines then say what it did.
+        .merge(("log_level", rocket::config::LogLevel::Normal))
+        // Rocket's own variables win over the defaults above (ROCKET_ADDRESS, ROCKET_PORT,
+        // ROCKET_LOG_LEVEL), as Rocket's documentation tells users.
+        .merge(rocket::figment::providers::Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global());
     rocket::custom(figment)
         .attach(FailRate { rate: settings.fail_rate, served: AtomicU64::new(0) })
         .attach(Latency(settings.latency_ms))

@@ -67,3 +67,26 @@ fn crash_on_start_prints_its_lines_and_exits_with_that_code() {
     assert!(stdout.contains("connecting to the database"), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("exiting with code 3"));
 }
+
+#[test]
+fn rocket_s_own_variables_choose_the_address_and_port_and_requests_are_logged() {
+    let port = free_port();
+    let mut app = Command::new(env!("CARGO_BIN_EXE_demo-app"))
+        .env("ROCKET_PORT", port.to_string())
+        .env("ROCKET_ADDRESS", "127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(port, "/version").is_none() {
+        assert!(Instant::now() < deadline, "the app never answered on ROCKET_PORT {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(Command::new("kill").args(["-TERM", &app.id().to_string()]).status().unwrap().success());
+    let mut log = String::new();
+    app.stdout.take().unwrap().read_to_string(&mut log).unwrap();
+    app.wait().unwrap();
+    assert!(log.contains(&format!("http://127.0.0.1:{port}")), "the launch line names the address:\n{log}");
+    assert!(log.contains("GET /version"), "each request is logged:\n{log}");
+}
