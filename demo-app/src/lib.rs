@@ -183,6 +183,29 @@ impl Fairing for Latency {
     }
 }
 
+/// One line at start and one per request, in release builds too, so that a task's last lines say
+/// what it did. Health checks are not logged: every few seconds from each load balancer, they would
+/// push the lines that explain a failure out of sight.
+struct AccessLog;
+
+#[rocket::async_trait]
+impl Fairing for AccessLog {
+    fn info(&self) -> Info {
+        Info { name: "access log", kind: Kind::Liftoff | Kind::Response }
+    }
+
+    async fn on_liftoff(&self, rocket: &Rocket<rocket::Orbit>) {
+        let c = rocket.config();
+        println!("demo-app {} listening on http://{}:{}", env!("CARGO_PKG_VERSION"), c.address, c.port);
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        if request.uri().path() != "/health" {
+            println!("{} {} {}", request.method(), request.uri(), response.status().code);
+        }
+    }
+}
+
 /// The app, ready to launch (or to drive with Rocket's local client in tests).
 pub fn rocket(settings: Settings) -> Rocket<Build> {
     let figment = rocket::Config::figment()
@@ -201,13 +224,13 @@ pub fn rocket(settings: Settings) -> Rocket<Build> {
                 ..Shutdown::default()
             },
         ))
-        // Startup and each request at info level, release builds included: a failed task's last
-        // lines then say what it did.
-        .merge(("log_level", rocket::config::LogLevel::Normal))
+        // Rocket's own lines only when they matter; the app's own access log says the rest.
+        .merge(("log_level", rocket::config::LogLevel::Critical))
         // Rocket's own variables win over the defaults above (ROCKET_ADDRESS, ROCKET_PORT,
         // ROCKET_LOG_LEVEL), as Rocket's documentation tells users.
         .merge(rocket::figment::providers::Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global());
     rocket::custom(figment)
+        .attach(AccessLog)
         .attach(FailRate { rate: settings.fail_rate, served: AtomicU64::new(0) })
         .attach(Latency(settings.latency_ms))
         .manage(settings)

@@ -79,7 +79,7 @@ fn rocket_s_own_variables_choose_the_address_and_port_and_requests_are_logged() 
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while get(port, "/version").is_none() {
+    while get(port, "/version").is_none() || get(port, "/health").is_none() {
         assert!(Instant::now() < deadline, "the app never answered on ROCKET_PORT {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -87,6 +87,10 @@ fn rocket_s_own_variables_choose_the_address_and_port_and_requests_are_logged() 
     let mut log = String::new();
     app.stdout.take().unwrap().read_to_string(&mut log).unwrap();
     app.wait().unwrap();
-    assert!(log.contains(&format!("http://127.0.0.1:{port}")), "the launch line names the address:\n{log}");
-    assert!(log.contains("GET /version"), "each request is logged:\n{log}");
+    assert!(
+        log.contains(&format!("listening on http://127.0.0.1:{port}")),
+        "the launch line names the address:\n{log}"
+    );
+    assert!(log.contains("GET /version 200"), "each request is logged:\n{log}");
+    assert!(!log.contains("/health"), "health checks are not:\n{log}");
 }
