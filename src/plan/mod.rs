@@ -2,6 +2,7 @@
 //! change. `dry-run` prints it and stops; the executor consumes it.
 
 mod budget;
+mod image;
 mod in_flight;
 mod json;
 mod native;
@@ -16,10 +17,11 @@ use anyhow::{Result, anyhow};
 use aws_sdk_ecs::types::Tag;
 
 pub(crate) use budget::{BUILD_ALLOWANCE, run_worst_case, worst_case};
+pub(crate) use image::caller_account;
 pub(crate) use json::json;
 pub(crate) use native::NativePlan;
 pub(crate) use print::{gates_line, gates_line_for, markdown, text};
-pub(crate) use resolve::{caller_account, recheck, resolve};
+pub(crate) use resolve::{recheck, resolve};
 pub(crate) use resume::ResumePoint;
 
 use crate::config::{Gates, TrafficSource};

@@ -10,14 +10,14 @@ use super::{
     CanaryPlan, DeployPlan, ImagePlan, Plan, PlannedStep, ServicePlan, StrategyPlan, TargetGroup, canary_tasks,
 };
 use crate::aws::{Aws, call_failed};
-use crate::config::{CanarySettings, Config, DeploySettings, ImageSource, Strategy, TaskDefinitionSource};
+use crate::config::{CanarySettings, Config, DeploySettings, Strategy, TaskDefinitionSource};
 use crate::ecs::{service, taskdef, taskdef_file};
 use crate::failure::Refused;
 use crate::gha::Gha;
 use crate::listener;
 
 pub(crate) async fn resolve(config: &Config, aws: &Aws, gha: &Gha) -> Result<Plan> {
-    let mut image = image_plan(config, aws).await?;
+    let mut image = super::image::image_plan(config, aws).await?;
     let new_image = match &image {
         ImagePlan::AsRegistered { .. } => None,
         other => Some(other.reference()),
@@ -33,63 +33,6 @@ pub(crate) async fn resolve(config: &Config, aws: &Aws, gha: &Gha) -> Result<Pla
         *uri = taskdef::container_image(&d.first().rendered).unwrap_or_default();
     }
     Ok(Plan { image, deploy })
-}
-
-async fn image_plan(config: &Config, aws: &Aws) -> Result<ImagePlan> {
-    Ok(match &config.image {
-        ImageSource::Existing { uri, registry } => ImagePlan::Existing { uri: uri.clone(), registry: registry.clone() },
-        ImageSource::AsRegistered => ImagePlan::AsRegistered { uri: String::new() },
-        ImageSource::Build(b) => {
-            let registry = match &b.registry {
-                Some(host) => host.clone(),
-                None => {
-                    ecr_repository_exists(aws, &b.ecr_repository).await?;
-                    ecr_registry(aws, &config.aws.region).await?
-                }
-            };
-            ImagePlan::Build {
-                context: b.context.clone(),
-                dockerfile: b.dockerfile.clone(),
-                target: b.target.clone(),
-                platform: b.platform.clone(),
-                build_arg_names: b.build_args.iter().map(|(k, _)| k.clone()).collect(),
-                registry,
-                repository: b.ecr_repository.clone(),
-                tag: b.tag.clone(),
-            }
-        }
-    })
-}
-
-/// ECR refuses pushes to a repository that does not exist: say so before anything is built.
-async fn ecr_repository_exists(aws: &Aws, repository: &str) -> Result<()> {
-    match aws.ecr.describe_repositories().repository_names(repository).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => bail!(
-            "input `ecr-repository`: there is no ECR repository `{repository}` in this account and region: create it (aws ecr create-repository --repository-name {repository}) or fix the name"
-        ),
-        Err(e) => Err(call_failed("ECR DescribeRepositories", &e))
-            .with_context(|| format!("could not look up the ECR repository `{repository}` (ecr:DescribeRepositories)")),
-    }
-}
-
-/// ECR's registry host for the caller's account: `<account>.dkr.ecr.<region>.amazonaws.com`.
-async fn ecr_registry(aws: &Aws, region: &str) -> Result<String> {
-    let account = caller_account(aws).await?;
-    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
-    Ok(format!("{account}.dkr.ecr.{region}.{suffix}"))
-}
-
-/// The account the credentials belong to (sts:GetCallerIdentity needs no permission).
-pub(crate) async fn caller_account(aws: &Aws) -> Result<String> {
-    let identity = aws
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| call_failed("STS GetCallerIdentity", &e))
-        .context("could not find out the AWS account (sts:GetCallerIdentity): are AWS credentials configured?")?;
-    identity.account().map(str::to_string).ok_or_else(|| anyhow!("sts:GetCallerIdentity returned no account"))
 }
 
 /// `image`: the new image for the container; None keeps the task definition's (a known revision).
