@@ -195,42 +195,34 @@ impl Lease {
 
     /// Writes the lease again, `hold` from now, if it is still this run's.
     async fn renew(&mut self, ecs: &aws_sdk_ecs::Client) -> Result<()> {
-        let Some(now) = read(ecs, &self.service_arn).await? else { bail!("the lease tag is gone") };
-        if !now.same_lease(&self.mine) {
-            bail!("{} holds it now", now.by);
-        }
         let until = SystemTime::now()
             .checked_add(self.hold)
             .ok_or_else(|| anyhow!("a lease of {:?} is too long", self.hold))?;
-        let until = SystemTime::try_from(DateTime::from_secs(DateTime::from(until).secs()))
-            .map_err(|e| anyhow!("lease expiry: {e}"))?;
         let renewed = Holder { until, ..self.mine.clone() };
-        ecs.tag_resource()
-            .resource_arn(&self.service_arn)
-            .tags(Tag::builder().key(KEY).value(renewed.value()).build())
-            .send()
-            .await
-            .map_err(|e| call_failed("ECS TagResource", &e))?;
-        self.mine = renewed;
-        Ok(())
+        self.rewrite(ecs, renewed).await
     }
 
     /// Keeps the lease past this run, until `until`, marked as waiting for approval.
     async fn hold_paused(&mut self, until: SystemTime, ecs: &aws_sdk_ecs::Client) -> Result<()> {
+        let paused = Holder { until, by: format!("{}{PAUSED}", self.mine.by), token: self.mine.token.clone() };
+        self.rewrite(ecs, paused).await
+    }
+
+    /// Writes `next` (to whole seconds, what the tag holds) over the lease if it is still this run's.
+    async fn rewrite(&mut self, ecs: &aws_sdk_ecs::Client, mut next: Holder) -> Result<()> {
         let Some(now) = read(ecs, &self.service_arn).await? else { bail!("the lease tag is gone") };
         if !now.same_lease(&self.mine) {
             bail!("{} holds it now", now.by);
         }
-        let until = SystemTime::try_from(DateTime::from_secs(DateTime::from(until).secs()))
+        next.until = SystemTime::try_from(DateTime::from_secs(DateTime::from(next.until).secs()))
             .map_err(|e| anyhow!("lease expiry: {e}"))?;
-        let paused = Holder { until, by: format!("{}{PAUSED}", self.mine.by), token: self.mine.token.clone() };
         ecs.tag_resource()
             .resource_arn(&self.service_arn)
-            .tags(Tag::builder().key(KEY).value(paused.value()).build())
+            .tags(Tag::builder().key(KEY).value(next.value()).build())
             .send()
             .await
             .map_err(|e| call_failed("ECS TagResource", &e))?;
-        self.mine = paused;
+        self.mine = next;
         Ok(())
     }
 

@@ -73,8 +73,8 @@ pub(crate) fn is_ours(hook: &DeploymentLifecycleHook) -> bool {
         && hook.lifecycle_stages().iter().all(|s| JUDGED_AT.contains(s))
 }
 
-/// The stages where the action pauses ECS.
-const JUDGED_AT: [DeploymentLifecycleHookStage; 2] =
+/// The stages where the action pauses ECS, in the order ECS reaches them.
+pub(super) const JUDGED_AT: [DeploymentLifecycleHookStage; 2] =
     [DeploymentLifecycleHookStage::PostTestTrafficShift, DeploymentLifecycleHookStage::PreProductionTrafficShift];
 
 pub(crate) fn has_gates(gates: &Gates) -> bool {
@@ -154,19 +154,69 @@ pub(crate) async fn plan(
         }
         return Ok(None);
     };
-    let mut configuration =
+    let configuration =
         service.deployment_configuration().cloned().unwrap_or_else(|| DeploymentConfiguration::builder().build());
     // A pause for approval nobody answered left the action's hooks on the service: they are not
     // the service's own, and go with this deploy.
-    let (left, theirs): (Vec<_>, Vec<_>) = configuration.lifecycle_hooks().iter().cloned().partition(is_ours);
+    let (configuration, left) = without_ours(&configuration);
     if !left.is_empty() {
         let stages: Vec<&str> = left.iter().flat_map(|h| h.lifecycle_stages()).map(|s| s.as_str()).collect();
         gha.info(&format!(
             "`{name}` still has the PAUSE hooks an earlier run of this action added ({}): removed with this deploy",
             stages.join(", ")
         ));
-        configuration.lifecycle_hooks = (!theirs.is_empty()).then_some(theirs);
     }
+    let wiring = wiring(service, name, &strategy)?;
+    let (blue_arn, green_arn) = production_sides(aws, &wiring.production_rule, &wiring.pair).await?;
+    let (blue, green) = target_groups(aws, &blue_arn, &green_arn).await?;
+    let (steps, pauses) = steps_and_pauses(
+        &strategy,
+        &configuration,
+        desired,
+        has_gates(&settings.gates),
+        wiring.test_rule.is_some(),
+        settings.approval,
+    );
+    if settings.approval == Some(Approval::AfterFirstShift) && steps.len() < 2 {
+        return Err(Refused(format!(
+            "input `approval`: `after-first-shift` stops after green's first share of production, and ECS's {} moves \
+             all of it at once: use `approval: before-production` (green on the test route, before production)",
+            strategy.as_str()
+        ))
+        .into());
+    }
+    refuse_pauses_of_others(&configuration, &pauses, name)?;
+    let cluster = service.cluster_arn().map(|c| c.rsplit('/').next().unwrap_or(c)).unwrap_or_default();
+    crate::ecs::deployments::can_follow(&aws.ecs, cluster, name, service.service_arn().unwrap_or_default()).await?;
+    let ecs_alarms = rollback_alarms(&configuration);
+    let minutes = wait_timeout.as_secs().div_ceil(60).max(1);
+    Ok(Some(NativePlan {
+        strategy: strategy.as_str().to_string(),
+        steps,
+        production_rule: wiring.production_rule,
+        test_rule: wiring.test_rule,
+        blue,
+        green,
+        configuration,
+        pauses,
+        pause_timeout_minutes: i32::try_from(minutes).unwrap_or(i32::MAX),
+        gates: settings.gates.clone(),
+        check_interval: settings.check_interval,
+        ecs_alarms,
+        approval: settings.approval,
+        resume: None,
+    }))
+}
+
+/// ECS's blue/green wiring of a service, from its load balancer's advancedConfiguration.
+pub(super) struct Wiring {
+    pub(super) production_rule: String,
+    pub(super) test_rule: Option<String>,
+    /// The service's target group and the alternate one (which is blue depends on the rule's weights).
+    pub(super) pair: [String; 2],
+}
+
+pub(super) fn wiring(service: &Service, name: &str, strategy: &DeploymentStrategy) -> Result<Wiring> {
     let lb = service
         .load_balancers()
         .iter()
@@ -181,52 +231,33 @@ pub(crate) async fn plan(
         lb.target_group_arn().unwrap_or_default().to_string(),
         advanced.alternate_target_group_arn().unwrap_or_default().to_string(),
     ];
-    let (blue_arn, green_arn) = production_sides(aws, &production_rule, &pair).await?;
-    let groups = super::resolve::describe_target_groups(aws, &[blue_arn.clone(), green_arn.clone()]).await?;
+    Ok(Wiring { production_rule, test_rule: advanced.test_listener_rule().map(str::to_string), pair })
+}
+
+/// Blue's and green's target groups as ELB describes them.
+pub(super) async fn target_groups(aws: &Aws, blue: &str, green: &str) -> Result<(TargetGroup, TargetGroup)> {
+    let groups = super::resolve::describe_target_groups(aws, &[blue.to_string(), green.to_string()]).await?;
     let find = |arn: &str| {
         groups.iter().find(|tg| tg.arn == arn).cloned().ok_or_else(|| anyhow!("target group {arn} was not found"))
     };
-    let (blue, green) = (find(&blue_arn)?, find(&green_arn)?);
-    let (steps, pauses) = steps_and_pauses(
-        &strategy,
-        &configuration,
-        desired,
-        has_gates(&settings.gates),
-        advanced.test_listener_rule().is_some(),
-        settings.approval,
-    );
-    if settings.approval == Some(Approval::AfterFirstShift) && steps.len() < 2 {
-        return Err(Refused(format!(
-            "input `approval`: `after-first-shift` stops after green's first share of production, and ECS's {} moves              all of it at once: use `approval: before-production` (green on the test route, before production)",
-            strategy.as_str()
-        ))
-        .into());
+    Ok((find(blue)?, find(green)?))
+}
+
+/// `config` without the action's own PAUSE hooks, and those hooks.
+pub(super) fn without_ours(
+    config: &DeploymentConfiguration,
+) -> (DeploymentConfiguration, Vec<DeploymentLifecycleHook>) {
+    let (ours, theirs): (Vec<_>, Vec<_>) = config.lifecycle_hooks().iter().cloned().partition(is_ours);
+    let mut config = config.clone();
+    if !ours.is_empty() {
+        config.lifecycle_hooks = (!theirs.is_empty()).then_some(theirs);
     }
-    refuse_pauses_of_others(&configuration, &pauses, name)?;
-    let cluster = service.cluster_arn().map(|c| c.rsplit('/').next().unwrap_or(c)).unwrap_or_default();
-    crate::ecs::deployments::can_follow(&aws.ecs, cluster, name, service.service_arn().unwrap_or_default()).await?;
-    let ecs_alarms = configuration
-        .alarms()
-        .filter(|a| a.enable() && a.rollback())
-        .map(|a| a.alarm_names().to_vec())
-        .unwrap_or_default();
-    let minutes = wait_timeout.as_secs().div_ceil(60).max(1);
-    Ok(Some(NativePlan {
-        strategy: strategy.as_str().to_string(),
-        steps,
-        production_rule,
-        test_rule: advanced.test_listener_rule().map(str::to_string),
-        blue,
-        green,
-        configuration,
-        pauses,
-        pause_timeout_minutes: i32::try_from(minutes).unwrap_or(i32::MAX),
-        gates: settings.gates.clone(),
-        check_interval: settings.check_interval,
-        ecs_alarms,
-        approval: settings.approval,
-        resume: None,
-    }))
+    (config, ours)
+}
+
+/// The alarms ECS itself rolls back on (`deploymentConfiguration.alarms` with rollback).
+pub(super) fn rollback_alarms(config: &DeploymentConfiguration) -> Vec<String> {
+    config.alarms().filter(|a| a.enable() && a.rollback()).map(|a| a.alarm_names().to_vec()).unwrap_or_default()
 }
 
 /// ECS's shifts for `strategy` (green's share after each, and the wait after it) and the stages where

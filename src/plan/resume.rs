@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use aws_sdk_ecs::types::{DeploymentConfiguration, DeploymentLifecycleHookStage, Service, ServiceDeployment};
 
 use super::native::{self, NativePlan};
-use super::{DeployPlan, ServicePlan, StrategyPlan};
+use super::{DeployPlan, ServicePlan, StrategyPlan, TargetGroup};
 use crate::aws::Aws;
 use crate::config::{DeploySettings, Resume, Strategy};
 use crate::ecs::deployments::{self, Seen};
@@ -64,37 +64,34 @@ pub(super) async fn deploy_plan(settings: &DeploySettings, resume: &Resume, aws:
         ))
         .into());
     };
-    let pauses: Vec<DeploymentLifecycleHookStage> =
-        [DeploymentLifecycleHookStage::PostTestTrafficShift, DeploymentLifecycleHookStage::PreProductionTrafficShift]
-            .into_iter()
-            .filter(|stage| ours.iter().any(|h| h.lifecycle_stages().contains(stage)))
-            .collect();
+    let pauses: Vec<DeploymentLifecycleHookStage> = native::JUDGED_AT
+        .into_iter()
+        .filter(|stage| ours.iter().any(|h| h.lifecycle_stages().contains(stage)))
+        .collect();
     let Strategy::Ecs(ecs) = &settings.strategy else {
         return Err(anyhow!("input `resume` needs ECS's own strategy (the inputs' check refuses any other)"));
     };
-    let (blue, green, production_rule, test_rule) = sides(aws, &svc, name, &seen).await?;
+    let wiring = native::wiring(&svc, name, &strategy)?;
+    let (blue, green) = green_and_blue(aws, &wiring, &seen).await?;
     let desired = svc.desired_count();
-    let has_test_rule = test_rule.is_some();
+    let has_test_rule = wiring.test_rule.is_some();
     let (steps, _) = native::steps_and_pauses(&strategy, &sent, desired, false, has_test_rule, None);
     let (revision, previous) = revisions(&svc, name)?;
     let (definition, tags) = service::task_definition(&aws.ecs, &revision).await?;
     let rendered = taskdef::render(&definition, settings.container_name.as_deref(), None, &settings.environment)
         .map_err(|message| anyhow!("{message}"))?;
     // The service's configuration without the action's hooks: what it is put back to at the end.
-    let mut configuration = svc.deployment_configuration().cloned().unwrap_or_else(|| sent.clone());
-    let theirs: Vec<_> = configuration.lifecycle_hooks().iter().filter(|h| !native::is_ours(h)).cloned().collect();
-    configuration.lifecycle_hooks = (!theirs.is_empty()).then_some(theirs);
+    let (configuration, _) = native::without_ours(svc.deployment_configuration().unwrap_or(&sent));
     let minutes = Duration::from_secs(u64::try_from(timeout.max(1)).unwrap_or(1) * 60);
     let now = SystemTime::now();
     let paused_since = expires.and_then(|at| at.checked_sub(minutes)).filter(|t| *t <= now).unwrap_or(now);
     let started = deployment.started_at().and_then(|t| SystemTime::try_from(*t).ok()).unwrap_or(paused_since);
-    let ecs_alarms =
-        sent.alarms().filter(|a| a.enable() && a.rollback()).map(|a| a.alarm_names().to_vec()).unwrap_or_default();
+    let ecs_alarms = native::rollback_alarms(&sent);
     let plan = NativePlan {
         strategy: strategy.as_str().to_string(),
         steps,
-        production_rule,
-        test_rule,
+        production_rule: wiring.production_rule,
+        test_rule: wiring.test_rule,
         blue,
         green,
         configuration,
@@ -154,34 +151,15 @@ async fn paused_deployment(aws: &Aws, cluster: &str, name: &str, named: Option<&
     deployments::read(&aws.ecs, &arn).await
 }
 
-/// Blue, green and the rules of a deployment in flight: green is where the test rule sends
-/// traffic, or the side of the production rule that has green's share.
-async fn sides(
-    aws: &Aws,
-    svc: &Service,
-    name: &str,
-    seen: &Seen,
-) -> Result<(super::TargetGroup, super::TargetGroup, String, Option<String>)> {
-    let lb = svc
-        .load_balancers()
-        .iter()
-        .find(|lb| lb.advanced_configuration().is_some())
-        .ok_or_else(|| anyhow!("service `{name}` has no load balancer with an advancedConfiguration"))?;
-    let advanced = lb.advanced_configuration().ok_or_else(|| anyhow!("no advancedConfiguration"))?;
-    let production_rule = advanced
-        .production_listener_rule()
-        .ok_or_else(|| anyhow!("service `{name}`: advancedConfiguration has no productionListenerRule"))?
-        .to_string();
-    let test_rule = advanced.test_listener_rule().map(str::to_string);
-    let pair = [
-        lb.target_group_arn().unwrap_or_default().to_string(),
-        advanced.alternate_target_group_arn().unwrap_or_default().to_string(),
-    ];
-    let on_test = match &test_rule {
-        Some(rule) if seen.test > 0.0 => Some(native::rule_weights(aws, rule, &pair).await?),
+/// Blue and green of a deployment in flight: green is where the test rule sends traffic, or the side
+/// of the production rule that has green's share.
+async fn green_and_blue(aws: &Aws, wiring: &native::Wiring, seen: &Seen) -> Result<(TargetGroup, TargetGroup)> {
+    let (pair, rule) = (&wiring.pair, &wiring.production_rule);
+    let on_test = match &wiring.test_rule {
+        Some(test) if seen.test > 0.0 => Some(native::rule_weights(aws, test, pair).await?),
         _ => None,
     };
-    let (a, b) = native::rule_weights(aws, &production_rule, &pair).await?;
+    let (a, b) = native::rule_weights(aws, rule, pair).await?;
     let share = |w: i32| if a + b > 0 { 100.0 * f64::from(w) / f64::from(a + b) } else { 0.0 };
     let green_first = match on_test {
         Some((ta, tb)) if (ta > 0) != (tb > 0) => ta > 0,
@@ -189,8 +167,8 @@ async fn sides(
             let (da, db) = ((share(a) - seen.production).abs(), (share(b) - seen.production).abs());
             if (da - db).abs() < 1e-6 {
                 return Err(Refused(format!(
-                    "cannot tell green from blue on `{production_rule}` ({a}/{b}, green at {}%): answer the pause \
-                     with aws ecs continue-service-deployment",
+                    "cannot tell green from blue on `{rule}` ({a}/{b}, green at {}%): answer the pause with aws ecs \
+                     continue-service-deployment",
                     seen.production
                 ))
                 .into());
@@ -198,12 +176,8 @@ async fn sides(
             da < db
         }
     };
-    let (green_arn, blue_arn) = if green_first { (&pair[0], &pair[1]) } else { (&pair[1], &pair[0]) };
-    let groups = super::resolve::describe_target_groups(aws, &[blue_arn.clone(), green_arn.clone()]).await?;
-    let find = |arn: &str| {
-        groups.iter().find(|tg| tg.arn == arn).cloned().ok_or_else(|| anyhow!("target group {arn} was not found"))
-    };
-    Ok((find(blue_arn)?, find(green_arn)?, production_rule, test_rule))
+    let (green, blue) = if green_first { (&pair[0], &pair[1]) } else { (&pair[1], &pair[0]) };
+    native::target_groups(aws, blue, green).await
 }
 
 /// The revision the paused deployment rolls out (the service's) and the one it replaces (the
