@@ -15,15 +15,17 @@ fn main() -> ExitCode {
         }
     };
     if let Some(code) = settings.crash_on_start {
-        // What a release that cannot start looks like: a few lines of its own, then an exit.
-        println!("demo-app {} starting", settings.version);
-        println!("demo-app: connecting to the database");
+        // What a release that cannot start looks like: a few lines of its own, then an exit. All on
+        // stderr: the engine copies stdout and stderr separately, so lines split across the two
+        // can reach the log out of order (the fatal line before the ones it followed).
+        eprintln!("demo-app {} starting", settings.version);
+        eprintln!("demo-app: connecting to the database");
         if std::env::var("PRINT_ENV_ON_CRASH").is_ok_and(|v| !v.is_empty()) {
             // What a careless app does when it dies: prints its whole configuration, secrets too.
             let mut all: Vec<(String, String)> = std::env::vars().collect();
             all.sort();
             for (name, value) in all {
-                println!("demo-app: config {name}={value}");
+                eprintln!("demo-app: config {name}={value}");
             }
         }
         eprintln!("demo-app: fatal: CRASH_ON_START={code}, exiting with code {code}");
