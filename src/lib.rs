@@ -27,6 +27,7 @@ mod report;
 mod retry;
 mod run;
 mod secret;
+mod setup;
 mod signals;
 mod stop;
 mod text;

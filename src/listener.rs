@@ -74,16 +74,12 @@ pub(crate) fn weights(
         TrafficSource::ListenerDefault(_) => "the listener's default action",
         TrafficSource::Rule(_) => "the listener rule",
     };
-    let forward = actions.iter().find(|a| a.r#type() == Some(&ActionTypeEnum::Forward)).ok_or_else(|| {
-        anyhow!("{where_} does not forward to target groups: make it a forward action to the stable and canary target groups (weights 100 and 0)")
-    })?;
-    let groups: Vec<(String, i32)> = match forward.forward_config().map(|f| f.target_groups()) {
-        Some(groups) if !groups.is_empty() => groups
-            .iter()
-            .map(|g| (g.target_group_arn().unwrap_or_default().to_string(), g.weight().unwrap_or(1)))
-            .collect(),
-        _ => forward.target_group_arn().map(|arn| vec![(arn.to_string(), 1)]).unwrap_or_default(),
-    };
+    if !actions.iter().any(|a| a.r#type() == Some(&ActionTypeEnum::Forward)) {
+        bail!(
+            "{where_} does not forward to target groups: make it a forward action to the stable and canary target groups (weights 100 and 0)"
+        );
+    }
+    let groups = forwarded(actions);
     let weight_of = |tg: &str| groups.iter().find(|(arn, _)| arn == tg).map(|(_, w)| *w);
     match (weight_of(stable_tg), weight_of(canary_tg)) {
         (Some(s), Some(c)) => Ok((s, c)),
@@ -94,6 +90,21 @@ pub(crate) fn weights(
                 groups.iter().map(|(arn, w)| format!("{arn} (weight {w})")).collect::<Vec<_>>().join(", ")
             )
         }
+    }
+}
+
+/// The target groups the first forward action of `actions` sends to, with their weights (a forward in
+/// its simple form, `TargetGroupArn` alone, is weight 1 of 1).
+pub(crate) fn forwarded(actions: &[Action]) -> Vec<(String, i32)> {
+    let Some(forward) = actions.iter().find(|a| a.r#type() == Some(&ActionTypeEnum::Forward)) else {
+        return Vec::new();
+    };
+    match forward.forward_config().map(|f| f.target_groups()) {
+        Some(groups) if !groups.is_empty() => groups
+            .iter()
+            .map(|g| (g.target_group_arn().unwrap_or_default().to_string(), g.weight().unwrap_or(1)))
+            .collect(),
+        _ => forward.target_group_arn().map(|arn| vec![(arn.to_string(), 1)]).unwrap_or_default(),
     }
 }
 
@@ -139,24 +150,35 @@ pub(crate) async fn set_weights(
     if !found {
         bail!("no forward action to set the weights on");
     }
+    put_actions(elb, source, updated)
+        .await
+        .with_context(|| format!("could not set weights {}/{}", weights.0, weights.1))
+}
+
+/// Puts `actions` on the listener's default rule or on the listener rule, in one call.
+pub(crate) async fn put_actions(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    source: &TrafficSource,
+    actions: Vec<Action>,
+) -> Result<()> {
     match source {
         TrafficSource::ListenerDefault(arn) => {
             elb.modify_listener()
                 .listener_arn(arn)
-                .set_default_actions(Some(updated))
+                .set_default_actions(Some(actions))
                 .send()
                 .await
                 .map_err(|e| call_failed("ELB ModifyListener", &e))
-                .with_context(|| format!("could not set weights {}/{} on listener {arn}", weights.0, weights.1))?;
+                .with_context(|| format!("could not change listener {arn}"))?;
         }
         TrafficSource::Rule(arn) => {
             elb.modify_rule()
                 .rule_arn(arn)
-                .set_actions(Some(updated))
+                .set_actions(Some(actions))
                 .send()
                 .await
                 .map_err(|e| call_failed("ELB ModifyRule", &e))
-                .with_context(|| format!("could not set weights {}/{} on listener rule {arn}", weights.0, weights.1))?;
+                .with_context(|| format!("could not change listener rule {arn}"))?;
         }
     }
     Ok(())

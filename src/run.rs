@@ -32,6 +32,9 @@ pub fn main() -> ExitCode {
 pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String>, gha: &Gha) -> ExitStatus {
     // First thing: from here on a cancelled workflow run is a flag every stage watches.
     crate::signals::install();
+    if args.get(1).and_then(|a| a.to_str()) == Some("setup") {
+        return crate::setup::run(&args[2..], &var, gha).await;
+    }
     match crate::iam::command::split(&args) {
         Ok(Some((iam, rest))) => return iam_policy(iam, rest, &var).await,
         Ok(None) => {}

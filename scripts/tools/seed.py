@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Creates, in the local stack's emulator, the AWS setup a user would have made with Terraform before
 using ecs-deploy-action: an ECS cluster, a service and its task definition, and for canaries a second
-(idle) service, two target groups and an ALB listener whose forward action splits traffic between them.
+(idle) service, two target groups and an ALB listener whose forward action splits traffic between them;
+or (--alb) a plain service behind one target group and a listener, which `ecs-deploy-action setup`
+turns into that.
 
 Used by the demo (scripts/demo) and the integration tests. Prints the resources as JSON on stdout.
 Talks to AWS_ENDPOINT_URL with boto3 (it comes with moto): a real client, no shortcuts into moto. The
@@ -81,6 +83,23 @@ def _native(args, elb, subnets, vpc, container, out) -> dict:
     }
 
 
+def _plain_alb(args, elb, subnets, vpc, container, out) -> list:
+    """A service as most teams have one before a canary: one target group, forwarded to by the
+    listener's default action (or by a listener rule with --rule) in its simple form."""
+    lb_arn = elb.create_load_balancer(Name=args.service + "-alb", Subnets=subnets, Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+    tg = _target_group(elb, args.service, vpc, args.deregistration_delay)
+    forward = [{"Type": "forward", "TargetGroupArn": tg}]
+    fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}]
+    listener = elb.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=80, DefaultActions=fixed if args.rule else forward)["Listeners"][0]
+    out.update(load_balancer_arn=lb_arn, listener_arn=listener["ListenerArn"], target_group_arn=tg)
+    if args.rule:
+        rule = elb.create_rule(
+            ListenerArn=listener["ListenerArn"], Priority=10, Conditions=[{"Field": "path-pattern", "Values": ["/*"]}], Actions=forward
+        )["Rules"][0]
+        out["listener_rule_arn"] = rule["RuleArn"]
+    return [{"targetGroupArn": tg, "containerName": container, "containerPort": 8080}]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--cluster", default="demo")
@@ -94,6 +113,7 @@ def main() -> int:
     p.add_argument("--no-logs", action="store_true", help="containers without a log configuration (no awslogs)")
     p.add_argument("--canary", action="store_true", help="also the canary service, target groups and ALB")
     p.add_argument("--canary-desired", type=int, default=0)
+    p.add_argument("--alb", action="store_true", help="a plain service behind an ALB: one target group, a listener (or with --rule a listener rule) forwarding to it; what `ecs-deploy-action setup` starts from")
     p.add_argument("--weights", default="100,0", help="stable,canary forward weights")
     p.add_argument("--rule", action="store_true", help="put the weighted forward action on a listener rule")
     p.add_argument("--alarms", default="", help="comma-separated CloudWatch alarm names to create (state OK)")
@@ -172,6 +192,8 @@ def main() -> int:
         service_kw["deploymentController"] = {"type": args.controller}
     if args.native:
         service_kw.update(_native(args, boto3.client("elbv2", **kw), subnets, vpc, containers[0]["name"], out))
+    if args.alb:
+        service_kw["loadBalancers"] = _plain_alb(args, boto3.client("elbv2", **kw), subnets, vpc, containers[0]["name"], out)
     if args.canary:
         elb = boto3.client("elbv2", **kw)
         lb = elb.create_load_balancer(Name=args.service + "-alb", Subnets=subnets, Type="application")

@@ -8,6 +8,23 @@ use crate::aws::call_failed;
 
 /// The service `name` in `cluster`, which must exist and be ACTIVE.
 pub(crate) async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) -> Result<Service> {
+    let service = find(ecs, cluster, name).await?.ok_or_else(|| {
+        anyhow!(
+            "service `{name}` was not found in cluster `{cluster}`: check `cluster`, `service` and `aws-region` (the service must exist; this action deploys to it, it does not create it)"
+        )
+    })?;
+    match service.status() {
+        Some("ACTIVE") => Ok(service),
+        status => bail!(
+            "service `{name}` in cluster `{cluster}` is {}: only an ACTIVE service can be deployed to",
+            status.unwrap_or("in an unknown state")
+        ),
+    }
+}
+
+/// The service `name` in `cluster` in whatever state it is (ACTIVE, DRAINING, INACTIVE), or `None`
+/// when ECS has never had it.
+pub(crate) async fn find(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) -> Result<Option<Service>> {
     let out = ecs
         .describe_services()
         .cluster(cluster)
@@ -19,24 +36,11 @@ pub(crate) async fn describe(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &st
     if let Some(failure) = out.failures().first() {
         let reason = failure.reason().unwrap_or("unknown reason");
         if reason == "MISSING" {
-            bail!(
-                "service `{name}` was not found in cluster `{cluster}`: check `cluster`, `service` and `aws-region` (the service must exist; this action deploys to it, it does not create it)"
-            );
+            return Ok(None);
         }
         bail!("service `{name}` in cluster `{cluster}`: {reason}");
     }
-    let service = out
-        .services()
-        .first()
-        .cloned()
-        .ok_or_else(|| anyhow!("service `{name}` was not found in cluster `{cluster}`"))?;
-    match service.status() {
-        Some("ACTIVE") => Ok(service),
-        status => bail!(
-            "service `{name}` in cluster `{cluster}` is {}: only an ACTIVE service can be deployed to",
-            status.unwrap_or("in an unknown state")
-        ),
-    }
+    Ok(out.services().first().cloned())
 }
 
 /// The one UpdateService of the action: a service to `revision`, to `tasks` tasks, or both. Returns

@@ -18,5 +18,6 @@ mod pre_deploy;
 mod report;
 mod rolling;
 mod services;
+mod setup;
 mod support;
 mod throttled;

@@ -425,3 +425,37 @@ impl Traffic {
         self.handle.await.unwrap()
     }
 }
+
+/// Where two of the emulator's states differ, as `path: before → after` lines (empty when equal):
+/// what an assertion on the whole state prints instead of both states.
+pub fn differences(before: &Value, after: &Value) -> String {
+    fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    walk(
+                        &format!("{path}/{k}"),
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        out,
+                    );
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                    walk(&format!("{path}[{i}]"), p, q, out);
+                }
+            }
+            _ if a != b => out.push(format!("{path}: {} → {}", short(a), short(b))),
+            _ => {}
+        }
+    }
+    fn short(v: &Value) -> String {
+        let t = v.to_string();
+        if t.len() > 300 { format!("{}…", &t[..300]) } else { t }
+    }
+    let mut out = Vec::new();
+    walk("", before, after, &mut out);
+    out.join("\n")
+}

@@ -1,7 +1,9 @@
 """What moto's ELBv2 lacks (test infrastructure): targets keyed by address *and* port (ECS registers
 `127.0.0.1:<port>` for every task), deregistration that drains for the target group's delay, and
-DescribeTargetHealth answered from what HAProxy's health checks see. Also turns moto's listeners,
-rules and target groups into the `Desired` state of the load balancer.
+DescribeTargetHealth answered from what HAProxy's health checks see, and a target group's
+LoadBalancerArns kept equal to the load balancers whose listeners or rules forward to it (moto sets them
+when a listener or rule is created, never when one is modified, as ALB does). Also turns moto's
+listeners, rules and target groups into the `Desired` state of the load balancer.
 """
 
 import hashlib
@@ -223,3 +225,30 @@ def install(lb, profile):
         return orig_dth(self, target_group_arn, targets)
 
     backend_cls.describe_target_health = describe_target_health
+
+    for name in ("modify_listener", "modify_rule", "delete_rule", "delete_listener"):
+        setattr(backend_cls, name, _reassociating(getattr(backend_cls, name)))
+
+
+def associate(backend):
+    """Sets every target group's LoadBalancerArns from the forward actions that name it, as ALB does."""
+    using = {}
+    for balancer in backend.load_balancers.values():
+        for listener in balancer.listeners.values():
+            for rule in listener.rules.values():
+                for action in rule.actions:
+                    for arn in backend._get_target_group_arns_from(action_data=action.data):
+                        using.setdefault(arn, [])
+                        if balancer.arn not in using[arn]:
+                            using[arn].append(balancer.arn)
+    for arn, tg in backend.target_groups.items():
+        tg.load_balancer_arns = using.get(arn, [])
+
+
+def _reassociating(method):
+    def wrapper(self, *args, **kwargs):
+        result = method(self, *args, **kwargs)
+        associate(self)
+        return result
+
+    return wrapper

@@ -109,3 +109,19 @@ def test_a_forward_to_an_empty_target_group_is_the_load_balancers_503(stack):
     url = stack.listener_url(seeded["listener_arn"]) + "/version"
     status = wait_for(lambda: (get(url)[0] == 503) or None, 5, "the listener to forward to the empty canary group")
     assert status
+
+
+def test_a_target_group_belongs_to_the_load_balancers_that_forward_to_it(stack):
+    """LoadBalancerArns as ALB reports it: set when a modified listener starts forwarding to a target
+    group (moto sets it only on create), cleared when nothing forwards to it, so it can be deleted."""
+    seeded = stack.seed("--alb", "--desired", "1")
+    vpc = stack.elb.describe_target_groups(TargetGroupArns=[seeded["target_group_arn"]])["TargetGroups"][0]["VpcId"]
+    new = stack.elb.create_target_group(Name="web-new", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    lbs = lambda: stack.elb.describe_target_groups(TargetGroupArns=[new])["TargetGroups"][0]["LoadBalancerArns"]  # noqa: E731
+    assert lbs() == []
+    both = [{"TargetGroupArn": seeded["target_group_arn"], "Weight": 100}, {"TargetGroupArn": new, "Weight": 0}]
+    stack.elb.modify_listener(ListenerArn=seeded["listener_arn"], DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": both}}])
+    assert lbs() == [seeded["load_balancer_arn"]]
+    stack.elb.modify_listener(ListenerArn=seeded["listener_arn"], DefaultActions=[{"Type": "forward", "TargetGroupArn": seeded["target_group_arn"]}])
+    assert lbs() == []
+    stack.elb.delete_target_group(TargetGroupArn=new)

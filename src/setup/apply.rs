@@ -1,0 +1,227 @@
+//! The changes made, in order, each said as it is made; when one fails, what this run made is undone
+//! in reverse (traffic first), so a failed `setup --apply` leaves things as it found them.
+
+use anyhow::{Context as _, Result, anyhow};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StandardUnit, Statistic};
+use aws_sdk_ecs::types::LoadBalancer;
+use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetGroupAttribute};
+
+use super::args::SetupArgs;
+use super::changes::{CanaryTargetGroup, Change, Changes};
+use super::survey::Survey;
+use super::{ALARM, describe};
+use crate::aws::{Aws, call_failed};
+use crate::ecs::canary_service::{self, CANARY_OF};
+use crate::gha::Gha;
+use crate::listener;
+use crate::plan::cloudwatch_dimension;
+
+/// What this run made, for the undo.
+enum Made {
+    TargetGroup(String),
+    Forward,
+    CanaryService,
+    Alarm,
+}
+
+/// Makes `changes`; on a failure undoes what it made and returns the failure, with what is left.
+pub(crate) async fn apply(aws: &Aws, args: &SetupArgs, survey: &Survey, changes: &Changes, gha: &Gha) -> Result<()> {
+    let mut made = Vec::new();
+    let mut canary_tg = match &changes.canary_tg {
+        CanaryTargetGroup::Existing(arn) => Some(arn.clone()),
+        CanaryTargetGroup::New(_) => None,
+    };
+    for (i, change) in changes.changes.iter().enumerate() {
+        gha.info(&format!(
+            "  {}/{} {}",
+            i + 1,
+            changes.changes.len(),
+            describe(change, args, survey, &changes.canary_tg)
+        ));
+        let result = make(aws, args, survey, change, &mut canary_tg).await;
+        match result {
+            Ok(m) => made.push(m),
+            Err(e) => {
+                let left = undo(aws, args, survey, made, gha).await;
+                return Err(match left {
+                    None => anyhow!(
+                        "{e:#}\nsetup changed nothing: what it had made before the failure is undone; run it again once the cause is fixed"
+                    ),
+                    Some(left) => anyhow!(
+                        "{e:#}\nsetup could not undo all it had made; left: {left}; a second run finishes the setup from there"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn make(
+    aws: &Aws,
+    args: &SetupArgs,
+    survey: &Survey,
+    change: &Change,
+    canary_tg: &mut Option<String>,
+) -> Result<Made> {
+    let tg = |c: &Option<String>| c.clone().ok_or_else(|| anyhow!("the canary's target group is not made yet"));
+    match change {
+        Change::TargetGroup => {
+            let arn = create_target_group(aws, args, survey).await?;
+            *canary_tg = Some(arn.clone());
+            // Made as soon as it exists: a failure setting its attributes undoes it too.
+            if let Some(delay) = &survey.deregistration_delay
+                && let Err(e) = aws
+                    .elb
+                    .modify_target_group_attributes()
+                    .target_group_arn(&arn)
+                    .attributes(
+                        TargetGroupAttribute::builder()
+                            .key("deregistration_delay.timeout_seconds")
+                            .value(delay)
+                            .build(),
+                    )
+                    .send()
+                    .await
+            {
+                let _ = aws.elb.delete_target_group().target_group_arn(&arn).send().await;
+                return Err(call_failed("ELB ModifyTargetGroupAttributes", &e))
+                    .context("could not give the canary's target group the service's deregistration delay");
+            }
+            Ok(Made::TargetGroup(arn))
+        }
+        Change::Forward => {
+            listener::set_weights(&aws.elb, &args.source, &survey.binding.target_group_arn, &tg(canary_tg)?, (100, 0))
+                .await?;
+            Ok(Made::Forward)
+        }
+        Change::CanaryService => {
+            let target = LoadBalancer::builder()
+                .target_group_arn(tg(canary_tg)?)
+                .container_name(&survey.binding.container_name)
+                .container_port(survey.binding.container_port)
+                .build();
+            canary_service::create_like(&aws.ecs, &survey.service, &args.canary_service, target).await?;
+            Ok(Made::CanaryService)
+        }
+        Change::Alarm => {
+            let tg = tg(canary_tg)?;
+            let dimension = |name: &str, arn: &str| {
+                cloudwatch_dimension(arn).map(|v| Dimension::builder().name(name).value(v).build())
+            };
+            aws.cloudwatch
+                .put_metric_alarm()
+                .alarm_name(&args.alarm_name)
+                .alarm_description(format!(
+                    "5xx answered by {}'s canary: a gate of its canary deploys (ecs-deploy-action setup)",
+                    args.service
+                ))
+                .namespace(ALARM.namespace)
+                .metric_name(ALARM.metric)
+                .set_dimensions(Some(
+                    [dimension("TargetGroup", &tg), dimension("LoadBalancer", &survey.load_balancer_arn)]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                ))
+                .statistic(Statistic::Sum)
+                .unit(StandardUnit::Count)
+                .period(ALARM.period)
+                .evaluation_periods(1)
+                .threshold(ALARM.threshold)
+                .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+                .treat_missing_data("notBreaching")
+                .send()
+                .await
+                .map_err(|e| call_failed("CloudWatch PutMetricAlarm", &e))
+                .with_context(|| format!("could not create alarm `{}`", args.alarm_name))?;
+            Ok(Made::Alarm)
+        }
+    }
+}
+
+async fn create_target_group(aws: &Aws, args: &SetupArgs, survey: &Survey) -> Result<String> {
+    let s = &survey.stable_tg;
+    let name = super::survey::target_group_name(&args.canary_service);
+    let out = aws
+        .elb
+        .create_target_group()
+        .name(&name)
+        .set_protocol(s.protocol().cloned())
+        .set_protocol_version(s.protocol_version().map(str::to_string))
+        .set_port(s.port())
+        .set_vpc_id(s.vpc_id().map(str::to_string))
+        .set_target_type(s.target_type().cloned())
+        .set_ip_address_type(s.ip_address_type().cloned())
+        .set_health_check_protocol(s.health_check_protocol().cloned())
+        .set_health_check_port(s.health_check_port().map(str::to_string))
+        .set_health_check_enabled(s.health_check_enabled())
+        .set_health_check_path(s.health_check_path().map(str::to_string))
+        .set_health_check_interval_seconds(s.health_check_interval_seconds())
+        .set_health_check_timeout_seconds(s.health_check_timeout_seconds())
+        .set_healthy_threshold_count(s.healthy_threshold_count())
+        .set_unhealthy_threshold_count(s.unhealthy_threshold_count())
+        .set_matcher(s.matcher().cloned())
+        .tags(Tag::builder().key(CANARY_OF).value(&args.service).build())
+        .send()
+        .await
+        .map_err(|e| call_failed("ELB CreateTargetGroup", &e))
+        .with_context(|| format!("could not create target group `{name}`"))?;
+    out.target_groups()
+        .first()
+        .and_then(|t| t.target_group_arn())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("ELB created target group `{name}` without saying its ARN"))
+}
+
+/// Undoes `made`, newest first; `None` when all of it is undone, else what is left and how to remove it.
+async fn undo(aws: &Aws, args: &SetupArgs, survey: &Survey, made: Vec<Made>, gha: &Gha) -> Option<String> {
+    let mut left = Vec::new();
+    for m in made.into_iter().rev() {
+        let (what, result) = match &m {
+            Made::Alarm => (
+                format!("alarm `{}` (aws cloudwatch delete-alarms --alarm-names {})", args.alarm_name, args.alarm_name),
+                aws.cloudwatch
+                    .delete_alarms()
+                    .alarm_names(&args.alarm_name)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| call_failed("CloudWatch DeleteAlarms", &e)),
+            ),
+            Made::CanaryService => (
+                format!(
+                    "service `{}` (aws ecs delete-service --cluster {} --service {} --force)",
+                    args.canary_service, args.cluster, args.canary_service
+                ),
+                canary_service::delete(&aws.ecs, &args.cluster, &args.canary_service).await,
+            ),
+            Made::Forward => (
+                format!(
+                    "{} changed to a weighted forward (100% still to `{}`)",
+                    super::changes::source_words(&args.source),
+                    args.service
+                ),
+                listener::put_actions(&aws.elb, &args.source, survey.actions.clone()).await,
+            ),
+            Made::TargetGroup(arn) => (
+                format!("target group `{arn}` (aws elbv2 delete-target-group --target-group-arn {arn})"),
+                aws.elb
+                    .delete_target_group()
+                    .target_group_arn(arn)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| call_failed("ELB DeleteTargetGroup", &e)),
+            ),
+        };
+        match result {
+            Ok(()) => gha.info(&format!("  undone: {}", what.split(" (").next().unwrap_or(&what))),
+            Err(e) => {
+                gha.warning(&format!("could not undo {what}: {e:#}"));
+                left.push(what);
+            }
+        }
+    }
+    (!left.is_empty()).then(|| left.join("; "))
+}

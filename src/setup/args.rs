@@ -1,0 +1,209 @@
+//! `setup`'s own flags, parsed and checked before any call: the service, where its traffic comes
+//! from, the names of what it creates, and whether to apply.
+
+use std::ffi::OsString;
+
+use crate::config::TrafficSource;
+
+/// What `setup --help` prints.
+pub(crate) const HELP: &str = "\
+Creates what a canary deploy needs, from a service behind an Application Load Balancer: a canary
+service (the same task definition and network, 0 tasks), a target group cloned from the service's,
+the listener's forward turned into a weighted forward (100 to the service, 0 to the canary) and an
+alarm on the canary's 5xx. Prints the plan (with the equivalent AWS CLI commands) and changes
+nothing unless --apply is given. A second run finds everything in place and changes nothing.
+
+Usage: ecs-deploy-action setup --cluster CLUSTER --service SERVICE
+                               (--listener-arn ARN | --listener-rule-arn ARN) [--apply]
+
+Options:
+      --cluster NAME            the service's cluster
+      --service NAME            the service the canary deploys will release to
+      --listener-arn ARN        the listener whose default action forwards to the service
+      --listener-rule-arn ARN   the listener rule that forwards to the service (instead of a listener)
+      --canary-service NAME     the canary service to create [default: SERVICE-canary]
+      --alarm-name NAME         the alarm on the canary's 5xx [default: CANARY-SERVICE-5xx]
+      --aws-region REGION       [default: $AWS_REGION, else $AWS_DEFAULT_REGION]
+      --aws-endpoint-url URL    another endpoint for every AWS service (a local emulator)
+      --apply                   make the changes (without it: the plan only, nothing changed)
+  -h, --help                    this help
+
+The credentials are the ambient ones (environment, profile, instance role); `ecs-deploy-action
+iam-policy --setup` with the same flags prints the policy they need.
+";
+
+/// The flags of one `setup` run.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SetupArgs {
+    pub(crate) cluster: String,
+    pub(crate) service: String,
+    pub(crate) source: TrafficSource,
+    pub(crate) canary_service: String,
+    pub(crate) alarm_name: String,
+    pub(crate) region: String,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) apply: bool,
+}
+
+/// What the command line asked for: help, or a run.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Parsed {
+    Help,
+    Run(SetupArgs),
+}
+
+/// `setup`'s flags (`args` without the program name and `setup`), the region from `var` when no
+/// flag gives it. Every problem at once, each naming its flag and the fix.
+pub(crate) fn parse(args: &[OsString], var: &impl Fn(&str) -> Option<String>) -> Result<Parsed, Vec<String>> {
+    let mut given: Vec<(String, String)> = Vec::new();
+    let mut apply = false;
+    let mut errors = Vec::new();
+    let mut it = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(Parsed::Help),
+            "--apply" => apply = true,
+            "--cluster"
+            | "--service"
+            | "--listener-arn"
+            | "--listener-rule-arn"
+            | "--canary-service"
+            | "--alarm-name"
+            | "--aws-region"
+            | "--aws-endpoint-url" => match inline.or_else(|| it.next()) {
+                Some(value) => given.push((flag, value.trim().to_string())),
+                None => errors.push(format!("{flag} needs a value")),
+            },
+            _ => errors.push(format!("unknown flag `{flag}`: see `ecs-deploy-action setup --help`")),
+        }
+    }
+    let value =
+        |name: &str| given.iter().rev().find(|(f, _)| f == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let mut required = |name: &str, what: &str| {
+        value(name).or_else(|| {
+            errors.push(format!("{name} is required: {what}"));
+            None
+        })
+    };
+    let cluster = required("--cluster", "the cluster of the service");
+    let service = required("--service", "the service canary deploys release to");
+    let source = match (value("--listener-arn"), value("--listener-rule-arn")) {
+        (Some(arn), None) if arn.contains(":listener/") => Some(TrafficSource::ListenerDefault(arn)),
+        (None, Some(arn)) if arn.contains(":listener-rule/") => Some(TrafficSource::Rule(arn)),
+        (Some(arn), None) => {
+            errors.push(format!("--listener-arn `{arn}` is not a listener's ARN (…:listener/app/…)"));
+            None
+        }
+        (None, Some(arn)) => {
+            errors.push(format!("--listener-rule-arn `{arn}` is not a listener rule's ARN (…:listener-rule/app/…)"));
+            None
+        }
+        (Some(_), Some(_)) => {
+            errors.push(
+                "--listener-arn and --listener-rule-arn both given: name the one that forwards to the service".into(),
+            );
+            None
+        }
+        (None, None) => {
+            errors.push(
+                "--listener-arn or --listener-rule-arn is required: where the service's traffic comes from".into(),
+            );
+            None
+        }
+    };
+    let region = value("--aws-region").or_else(|| var("AWS_REGION")).or_else(|| var("AWS_DEFAULT_REGION"));
+    if region.as_deref().is_none_or(str::is_empty) {
+        errors.push("--aws-region is required (or AWS_REGION in the environment)".into());
+    }
+    let canary_service = value("--canary-service").or_else(|| service.as_ref().map(|s| format!("{s}-canary")));
+    if let (Some(c), Some(s)) = (&canary_service, &service)
+        && c == s
+    {
+        errors.push("--canary-service is the service itself: name another service".into());
+    }
+    for (flag, name) in [("--service", &service), ("--canary-service", &canary_service)] {
+        if let Some(name) = name.as_deref().filter(|n| !ecs_name(n)) {
+            errors.push(format!(
+                "{flag} `{name}`: a service's name is 1 to 255 letters, digits, hyphens and underscores"
+            ));
+        }
+    }
+    let alarm_name = value("--alarm-name").or_else(|| canary_service.as_ref().map(|c| format!("{c}-5xx")));
+    match (cluster, service, source, canary_service, alarm_name, region) {
+        (Some(cluster), Some(service), Some(source), Some(canary_service), Some(alarm_name), Some(region))
+            if errors.is_empty() =>
+        {
+            Ok(Parsed::Run(SetupArgs {
+                cluster,
+                service,
+                source,
+                canary_service,
+                alarm_name,
+                region,
+                endpoint_url: value("--aws-endpoint-url").or_else(|| var("AWS_ENDPOINT_URL")),
+                apply,
+            }))
+        }
+        _ => Err(errors),
+    }
+}
+
+fn ecs_name(name: &str) -> bool {
+    (1..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_(args: &[&str]) -> Result<Parsed, Vec<String>> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        parse(&args, &|name| (name == "AWS_REGION").then(|| "eu-west-1".to_string()))
+    }
+
+    const LISTENER: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/1/2";
+
+    #[test]
+    fn names_default_from_the_service_and_the_region_from_the_environment() {
+        let Ok(Parsed::Run(a)) = parse_(&["--cluster", "prod", "--service=web", "--listener-arn", LISTENER]) else {
+            panic!("parsed")
+        };
+        assert_eq!((a.canary_service.as_str(), a.alarm_name.as_str()), ("web-canary", "web-canary-5xx"));
+        assert_eq!((a.region.as_str(), a.apply), ("eu-west-1", false));
+        assert_eq!(a.source, TrafficSource::ListenerDefault(LISTENER.into()));
+        assert_eq!(parse_(&["--apply", "-h"]), Ok(Parsed::Help));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_naming_its_flag() {
+        let errors = parse_(&["--listener-rule-arn", LISTENER, "--bogus", "--canary-service"]).unwrap_err();
+        let all = errors.join("\n");
+        for expected in [
+            "--cluster is required",
+            "--service is required",
+            "is not a listener rule's ARN",
+            "unknown flag `--bogus`",
+            "--canary-service needs a value",
+        ] {
+            assert!(all.contains(expected), "{expected} in:\n{all}");
+        }
+        let both = parse_(&[
+            "--cluster",
+            "c",
+            "--service",
+            "web",
+            "--listener-arn",
+            LISTENER,
+            "--listener-rule-arn",
+            "x",
+            "--canary-service",
+            "web",
+        ]);
+        let all = both.unwrap_err().join("\n");
+        assert!(all.contains("both given") && all.contains("the service itself"), "{all}");
+    }
+}
