@@ -84,7 +84,23 @@ async fn iam_policy(iam: IamArgs, args: Vec<OsString>, var: &impl Fn(&str) -> Op
     }
     let stderr: crate::gha::Sink = std::sync::Arc::new(std::sync::Mutex::new(std::io::stderr()));
     let gha = Gha::new(false, stderr, None, None);
-    let policy = if iam.trust {
+    let policy = if iam.setup {
+        match crate::setup::args::parse(&args[1..], var) {
+            Ok(crate::setup::args::Parsed::Run(setup)) => {
+                Ok(crate::iam::document(&crate::iam::setup::statements(&setup)))
+            }
+            Ok(crate::setup::args::Parsed::Help) => {
+                print!("{}", crate::setup::args::HELP);
+                return ExitStatus::Success;
+            }
+            Err(errors) => {
+                for e in &errors {
+                    gha.error("Invalid input", &format!("iam-policy --setup: {e}"));
+                }
+                return ExitStatus::InvalidInput;
+            }
+        }
+    } else if iam.trust {
         // The deploy inputs are optional here: only the region and the audience are read.
         let config = Inputs::from_env_and_args(var, args).ok().and_then(|i| Config::from_inputs(&i, var).ok());
         crate::iam::command::trust_policy(&iam, config.as_ref()).await

@@ -86,6 +86,7 @@ def app(plane, profile, lock):
             return [body]
         reset = environ.get("PATH_INFO") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST"
         with lock:
+            iam_resources.keep_raw_body(environ)
             result = list(moto_app(environ, start_response))
             if reset:
                 plane.forget()

@@ -27,6 +27,8 @@ pub(crate) struct IamArgs {
     pub(crate) account: Option<String>,
     /// `--help`/`-h`: the subcommand's own help, nothing else.
     pub(crate) help: bool,
+    /// `--setup`: the policy of `setup` with the flags that follow, instead of a deploy's.
+    pub(crate) setup: bool,
 }
 
 /// What `iam-policy --help` prints.
@@ -35,6 +37,7 @@ Prints the IAM policy a deploy needs: the JSON on stdout, everything else on std
 
 Usage: ecs-deploy-action iam-policy [--offline] <the deploy's flags>
        ecs-deploy-action iam-policy --trust --repository OWNER/REPO (--environment NAME | --ref REF) [--account ID]
+       ecs-deploy-action iam-policy --setup <setup's flags>
 
 Options:
       --offline                from the inputs alone, no AWS call: the account, the task definition
@@ -45,6 +48,8 @@ Options:
       --environment NAME       with --trust: the job's `environment:` (recommended: its rules gate the deploy)
       --ref REF                with --trust: a branch or tag the job runs on, e.g. main
       --account ID             with --trust: the account of the OIDC provider [default: the caller's]
+      --setup                  the policy `ecs-deploy-action setup` needs with the flags that follow
+                               (from the flags alone: the listener's ARN names the account)
   -h, --help                   this help
 
 The deploy's flags are those of `ecs-deploy-action --help` (the action's inputs): give the ones the
@@ -78,6 +83,7 @@ pub(crate) fn split(args: &[OsString]) -> Result<Option<(IamArgs, Vec<OsString>)
             "--ref" => iam.git_ref = Some(value("--ref")?),
             "--account" => iam.account = Some(value("--account")?),
             "--help" | "-h" => iam.help = true,
+            "--setup" => iam.setup = true,
             _ => rest.push(arg.clone()),
         }
     }

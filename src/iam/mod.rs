@@ -3,6 +3,7 @@
 //! it; the README's Permissions section is generated from it and a test keeps them equal.
 
 pub(crate) mod command;
+pub(crate) mod setup;
 pub(crate) mod trust;
 
 use serde_json::{Value, json};

@@ -8,6 +8,8 @@ mod changes;
 mod cli;
 mod survey;
 
+pub(crate) use self::survey::target_group_name;
+
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -71,7 +73,7 @@ pub(crate) async fn run(args: &[OsString], var: &impl Fn(&str) -> Option<String>
     let (survey, changes) = match planned {
         Ok(p) => p,
         Err(e) => {
-            gha.error("Setup refused", &format!("{e:#}"));
+            gha.error("Setup refused", &with_policy_hint(&format!("{e:#}")));
             gha.info("Nothing was changed.");
             return ExitStatus::Failed;
         }
@@ -109,9 +111,20 @@ pub(crate) async fn run(args: &[OsString], var: &impl Fn(&str) -> Option<String>
             ExitStatus::Success
         }
         Err(e) => {
-            gha.error("Setup failed", &format!("{e:#}"));
+            gha.error("Setup failed", &with_policy_hint(&format!("{e:#}")));
             ExitStatus::Failed
         }
+    }
+}
+
+/// A refused call's error, with the command that prints the permissions setup needs.
+fn with_policy_hint(error: &str) -> String {
+    if error.contains("AccessDenied") {
+        format!(
+            "{error}\nhint: `ecs-deploy-action iam-policy --setup` with the same flags prints the policy setup needs (every statement scoped to what it reads and makes)"
+        )
+    } else {
+        error.to_string()
     }
 }
 

@@ -53,7 +53,7 @@ async fn setup_plans_then_applies_once_and_a_canary_runs_on_what_it_made() {
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
     let cw = aws_sdk_cloudwatch::Client::new(&sdk);
 
-    let before = stack.state().await;
+    let before = read_back(&stack, listener).await;
     let plan = setup(&stack, &["--listener-arn", listener]);
     assert_eq!(plan.code, Some(0), "{plan}");
     for line in [
@@ -65,7 +65,7 @@ async fn setup_plans_then_applies_once_and_a_canary_runs_on_what_it_made() {
     ] {
         assert!(plan.stdout.contains(line), "{line}:\n{plan}");
     }
-    assert_eq!(differences(&before, &stack.state().await), "", "the plan changed nothing");
+    assert_eq!(differences(&before, &read_back(&stack, listener).await), "", "the plan changed nothing");
 
     let applied = setup(&stack, &["--listener-arn", listener, "--apply"]);
     assert_eq!(applied.code, Some(0), "{applied}");
@@ -94,12 +94,12 @@ async fn setup_plans_then_applies_once_and_a_canary_runs_on_what_it_made() {
             .any(|a| a.key() == Some("deregistration_delay.timeout_seconds") && a.value() == Some("30"))
     );
 
-    let after = stack.state().await;
+    let after = read_back(&stack, listener).await;
     let again = setup(&stack, &["--listener-arn", listener, "--apply"]);
     assert_eq!(again.code, Some(0), "{again}");
     assert!(again.stdout.contains("nothing to change"), "{again}");
     assert_eq!(again.stdout.matches("in place:").count(), 4, "{again}");
-    assert_eq!(differences(&after, &stack.state().await), "", "a second run changed nothing");
+    assert_eq!(differences(&after, &read_back(&stack, listener).await), "", "a second run changed nothing");
 
     // A faulty release: the alarm setup made sees the canary's own 5xx and aborts it mid-bake.
     let url = stack.listener_url(listener).await;
@@ -147,11 +147,11 @@ async fn refusals_change_nothing_and_say_what_to_do() {
     let stack = crate::support::stack().await;
     let seeded = stack.seed(&["--alb", "--rule", "--desired", "1"]);
     let (listener, rule) = (s(&seeded, "listener_arn"), s(&seeded, "listener_rule_arn"));
-    let before = stack.state().await;
+    let before = read_back(&stack, listener).await;
     let run = setup(&stack, &["--listener-arn", listener, "--apply"]);
     assert_eq!(run.code, Some(1), "{run}");
     assert!(run.stdout.contains(&format!("run again with --listener-rule-arn {rule}")), "{run}");
-    assert_eq!(differences(&before, &stack.state().await), "");
+    assert_eq!(differences(&before, &read_back(&stack, listener).await), "");
     let run = setup(&stack, &["--listener-rule-arn", rule, "--apply"]);
     assert_eq!(run.code, Some(0), "{run}");
 
@@ -172,31 +172,50 @@ async fn refusals_change_nothing_and_say_what_to_do() {
             .build()
     };
     elb.modify_rule().rule_arn(rule).actions(split(80, 20)).send().await.unwrap();
-    let before = stack.state().await;
+    let before = read_back(&stack, listener).await;
     let run = setup(&stack, &["--listener-rule-arn", rule, "--apply"]);
     assert_eq!(run.code, Some(1), "{run}");
     assert!(
         run.stdout.contains("weight 20") && run.stdout.contains(&format!("aws elbv2 modify-rule --rule-arn {rule}")),
         "{run}"
     );
-    assert_eq!(differences(&before, &stack.state().await), "");
+    assert_eq!(differences(&before, &read_back(&stack, listener).await), "");
 }
 
-/// What setup could have made, read through the API: target groups, the listener's actions, the
-/// cluster's services, the alarms.
+/// What setup reads and could change, read through the API (moto's state dump keeps every object it
+/// ever made, deleted ones too, and the data plane's bookkeeping): target groups and their
+/// attributes, the listener's actions and its rules', the cluster's services, the alarms.
 async fn read_back(stack: &Stack, listener: &str) -> serde_json::Value {
     let sdk = stack.sdk().await;
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-    let tgs = elb.describe_target_groups().send().await.unwrap();
-    let tgs: Vec<_> =
-        tgs.target_groups().iter().map(|t| serde_json::json!([t.target_group_arn(), t.load_balancer_arns()])).collect();
+    let mut tgs = Vec::new();
+    for t in elb.describe_target_groups().send().await.unwrap().target_groups() {
+        let arn = t.target_group_arn().unwrap();
+        let attrs = elb.describe_target_group_attributes().target_group_arn(arn).send().await.unwrap();
+        tgs.push(serde_json::json!([arn, t.load_balancer_arns(), format!("{:?}", attrs.attributes())]));
+    }
     let listeners = elb.describe_listeners().listener_arns(listener).send().await.unwrap();
     let actions = format!("{:?}", listeners.listeners()[0].default_actions());
-    let services = stack.ecs().await.list_services().cluster("demo").send().await.unwrap().service_arns().to_vec();
+    let rules = elb.describe_rules().listener_arn(listener).send().await.unwrap();
+    let rules: Vec<String> = rules.rules().iter().map(|r| format!("{:?} {:?}", r.rule_arn(), r.actions())).collect();
+    let ecs = stack.ecs().await;
+    let arns = ecs.list_services().cluster("demo").send().await.unwrap().service_arns().to_vec();
+    let mut services = Vec::new();
+    if !arns.is_empty() {
+        let described = ecs.describe_services().cluster("demo").set_services(Some(arns)).send().await.unwrap();
+        for svc in described.services() {
+            services.push(serde_json::json!([
+                svc.service_name(),
+                svc.task_definition(),
+                svc.desired_count(),
+                format!("{:?}", svc.load_balancers())
+            ]));
+        }
+    }
     let alarms = aws_sdk_cloudwatch::Client::new(&sdk).describe_alarms().send().await.unwrap();
     let alarms: Vec<_> =
         alarms.metric_alarms().iter().map(|a| a.alarm_name().unwrap_or_default().to_string()).collect();
-    serde_json::json!({"target_groups": tgs, "actions": actions, "services": services, "alarms": alarms})
+    serde_json::json!({"target_groups": tgs, "actions": actions, "rules": rules, "services": services, "alarms": alarms})
 }
 
 #[tokio::test]
@@ -222,4 +241,55 @@ async fn a_failure_half_way_undoes_what_setup_made() {
     );
     let run = setup(&stack, &["--listener-arn", listener, "--apply"]);
     assert_eq!(run.code, Some(0), "once the fault is gone, the same command sets it up:\n{run}");
+}
+
+/// `setup --apply` as a user with exactly the policy `iam-policy --setup` prints for the same flags,
+/// on the emulator with IAM enforcement on; and without the statement for the canary service, the
+/// refused call is named with the policy command, and what was made before it is undone.
+#[tokio::test]
+async fn setup_runs_with_exactly_the_policy_iam_policy_prints() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--alb", "--desired", "1"]);
+    let listener = s(&seeded, "listener_arn");
+    let printed = stack
+        .action()
+        .args(["iam-policy", "--setup", "--cluster", "demo", "--service", "web", "--listener-arn", listener])
+        .run();
+    assert_eq!(printed.code, Some(0), "{printed}");
+    let policy: serde_json::Value = serde_json::from_str(&printed.stdout).unwrap();
+
+    let mut without = policy.clone();
+    without["Statement"].as_array_mut().unwrap().retain(|st| st["Sid"] != "SetupCanaryService");
+    let (id, secret) = stack.iam_user("setup-without-service", &without);
+    let before = read_back(&stack, listener).await;
+    stack.enforce_iam(true).await;
+    let refused = stack
+        .action()
+        .env("AWS_ACCESS_KEY_ID", &id)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .args(["setup", "--cluster", "demo", "--service", "web", "--listener-arn", listener, "--apply"])
+        .run();
+    stack.enforce_iam(false).await;
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(refused.stdout.contains("ecs:CreateService") && refused.stdout.contains("iam-policy --setup"), "{refused}");
+    assert_eq!(differences(&before, &read_back(&stack, listener).await), "", "undone");
+
+    let (id, secret) = stack.iam_user("setup", &policy);
+    stack.enforce_iam(true).await;
+    let run = stack
+        .action()
+        .env("AWS_ACCESS_KEY_ID", &id)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .args(["setup", "--cluster", "demo", "--service", "web", "--listener-arn", listener, "--apply"])
+        .run();
+    let again = stack
+        .action()
+        .env("AWS_ACCESS_KEY_ID", &id)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .args(["setup", "--cluster", "demo", "--service", "web", "--listener-arn", listener])
+        .run();
+    stack.enforce_iam(false).await;
+    assert_eq!(run.code, Some(0), "with exactly the printed policy:\n{run}");
+    assert!(!run.stdout.contains("not authorized"), "{run}");
+    assert!(again.code == Some(0) && again.stdout.contains("nothing to change"), "{again}");
 }

@@ -138,11 +138,24 @@ impl Stack {
     /// A role GitHub's OIDC provider may assume, with exactly `policy` (made while enforcement is
     /// off); returns its ARN.
     pub fn iam_role(&self, name: &str, policy: &Value) -> String {
+        let role = self.iam_identity("iam_role", name, policy);
+        role["arn"].as_str().unwrap().to_string()
+    }
+
+    /// An IAM user with exactly `policy` (made while enforcement is off); returns its access key
+    /// (id, secret), for a run with ambient credentials.
+    pub fn iam_user(&self, name: &str, policy: &Value) -> (String, String) {
+        let key = self.iam_identity("iam_user", name, policy);
+        (key["id"].as_str().unwrap().to_string(), key["secret"].as_str().unwrap().to_string())
+    }
+
+    /// Runs scripts/tools/`tool`.py for an identity `name` with `policy`; what it prints.
+    fn iam_identity(&self, tool: &str, name: &str, policy: &Value) -> Value {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("policy.json");
         std::fs::write(&file, policy.to_string()).unwrap();
         let out = Command::new(&self.python)
-            .arg(repo_root().join("scripts/tools/iam_role.py"))
+            .arg(repo_root().join(format!("scripts/tools/{tool}.py")))
             .arg(name)
             .arg(&file)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
@@ -150,10 +163,9 @@ impl Stack {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .output()
-            .expect("run scripts/tools/iam_role.py");
-        assert!(out.status.success(), "iam_role failed: {}", String::from_utf8_lossy(&out.stderr));
-        let role: Value = serde_json::from_slice(&out.stdout).expect("iam_role prints JSON");
-        role["arn"].as_str().unwrap().to_string()
+            .unwrap_or_else(|e| panic!("run scripts/tools/{tool}.py: {e}"));
+        assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{tool} prints JSON: {e}"))
     }
 
     /// The SDK configuration for clients on the emulator, for assertions and changes mid-run.

@@ -6,7 +6,7 @@ name ("monitoring:DescribeAlarms"). Here each call is authorized against the res
 Authorization Reference names for it, and CloudWatch's actions are "cloudwatch:". A call also gets
 the other authorizations AWS makes for it, which moto never does: RegisterTaskDefinition passes its
 task and execution roles (iam:PassRole on each) and, with tags, tags the new revision
-(ecs:TagResource on it). What stays moto's: conditions (only StringEquals, on the keys it knows);
+(ecs:TagResource on it); CreateService and CreateTargetGroup with tags tag what they create. What stays moto's: conditions (only StringEquals, on the keys it knows);
 not evaluated at all: iam:PassRole on RunTask (the roles are its task definition's, already passed
 when it was registered).
 
@@ -18,6 +18,7 @@ JSON for ECS, Logs and ECR, and `<ErrorResponse><Error>` for the query services 
 moto answers every service in one XML shape (`<ErrorResponse><Errors><Error>`) the SDKs cannot read.
 """
 
+import io
 import json
 from urllib.parse import urlparse
 
@@ -47,8 +48,10 @@ def _ecs(action, p, arn):
 
     if action == "DescribeServices":
         return [service(s) for s in p.get("services", [])]
-    if action == "UpdateService":
+    if action in ("UpdateService", "DeleteService"):
         return [service(p["service"])]
+    if action == "CreateService":
+        return [service(p["serviceName"])]
     if action in ("TagResource", "UntagResource", "ListTagsForResource"):
         return [p["resourceArn"]]
     if action == "DescribeTasks":
@@ -68,6 +71,25 @@ def _ecs(action, p, arn):
     return ["*"]
 
 
+# The body of the request being served, as sent (the stack serves one request at a time).
+_raw_body = b""
+
+
+def keep_raw_body(environ):
+    """Keeps a form-encoded request's body as it was signed. moto's server parses it into fields and
+    re-encodes them to check the signature, with spaces as `+`: a request from an SDK that sends `%20`
+    (the Rust SDK does, for the query services' text such as an alarm's description) would fail
+    SignatureDoesNotMatch on AWS's own encoding."""
+    global _raw_body
+    _raw_body = b""
+    if "x-www-form-urlencoded" not in (environ.get("CONTENT_TYPE") or ""):
+        return
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    _raw_body = body
+
+
 def resources(service, action, params, region, account):
     """The resources AWS authorizes `service`'s `action` against, from the request's parameters
     (JSON bodies as dicts, query strings as {name: value}); ["*"] where it takes no resource."""
@@ -78,10 +100,20 @@ def resources(service, action, params, region, account):
     if service == "ecs":
         found = _ecs(action, params, arn)
     elif service == "elasticloadbalancing":
-        found = {"ModifyListener": [params.get("ListenerArn")], "ModifyRule": [params.get("RuleArn")]}.get(action, ["*"])
-    elif service in ("monitoring", "cloudwatch") and action == "DescribeAlarms":
+        found = {
+            "ModifyListener": [params.get("ListenerArn")],
+            "ModifyRule": [params.get("RuleArn")],
+            # A target group's ARN ends in an id ELB has not chosen yet: AWS authorizes its name.
+            "CreateTargetGroup": [arn(f"targetgroup/{params.get('Name')}/*")],
+            "ModifyTargetGroupAttributes": [params.get("TargetGroupArn")],
+            "DeleteTargetGroup": [params.get("TargetGroupArn")],
+            "AddTags": [v for k, v in sorted(params.items()) if k.startswith("ResourceArns.member.")],
+        }.get(action, ["*"])
+    elif service in ("monitoring", "cloudwatch") and action in ("DescribeAlarms", "DeleteAlarms"):
         names = [v for k, v in sorted(params.items()) if k.startswith("AlarmNames.member.")]
         found = [f"arn:aws:cloudwatch:{region}:{account}:alarm:{n}" for n in names]
+    elif service in ("monitoring", "cloudwatch") and action == "PutMetricAlarm":
+        found = [f"arn:aws:cloudwatch:{region}:{account}:alarm:{params.get('AlarmName')}"]
     elif service == "logs" and action == "GetLogEvents":
         found = [arn(f"log-group:{params['logGroupName']}:log-stream:{params['logStreamName']}")]
     elif service == "ecr" and action != "GetAuthorizationToken":
@@ -95,6 +127,12 @@ def resources(service, action, params, region, account):
 def implied(service, action, params, region, account, next_revision):
     """The other (action, resource) authorizations AWS makes for a call. `next_revision(family)` is
     the revision a registration will get."""
+    # Tags given on create are authorized as a tagging of the new resource, as AWS does.
+    if (service, action) == ("elasticloadbalancing", "CreateTargetGroup") and any(k.startswith("Tags.member.") for k in params):
+        return [("elasticloadbalancing:AddTags", f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{params.get('Name')}/*")]
+    if (service, action) == ("ecs", "CreateService") and params.get("tags"):
+        cluster = _name(params.get("cluster") or "default")
+        return [("ecs:TagResource", f"arn:aws:ecs:{region}:{account}:service/{cluster}/{params['serviceName']}")]
     if (service, action) != ("ecs", "RegisterTaskDefinition"):
         return []
     out = [("iam:PassRole", params[k]) for k in ("taskRoleArn", "executionRoleArn") if params.get(k)]
@@ -184,6 +222,8 @@ def install():
 
         def authorize(self, resource="*", _service=service, _original=original):
             action = self._get_action()
+            if not self.raw_body and _raw_body:
+                self.raw_body = _raw_body
             params, region, account = _params(self), self.region, self.current_account
             checks = [(lambda r: _original(self, r), r) for r in resources(_service, action, params, region, account)]
             for other, r in implied(_service, action, params, region, account, _next_revision(account, region)):

@@ -49,6 +49,23 @@ def test_other_services_name_their_listener_alarms_log_streams_and_repositories(
     assert resources("ecr", "GetAuthorizationToken", {}, R, A) == ["*"]
 
 
+def test_what_setup_creates_is_authorized_by_name_and_its_tags_as_a_tagging():
+    elb = f"arn:aws:elasticloadbalancing:{R}:{A}"
+    create = {"Name": "web-canary", "Tags.member.1.Key": "k", "Tags.member.1.Value": "v"}
+    assert resources("elasticloadbalancing", "CreateTargetGroup", create, R, A) == [f"{elb}:targetgroup/web-canary/*"]
+    assert implied("elasticloadbalancing", "CreateTargetGroup", create, R, A, None) == [("elasticloadbalancing:AddTags", f"{elb}:targetgroup/web-canary/*")]
+    assert implied("elasticloadbalancing", "CreateTargetGroup", {"Name": "web-canary"}, R, A, None) == []
+    assert resources("elasticloadbalancing", "DeleteTargetGroup", {"TargetGroupArn": "arn:t"}, R, A) == ["arn:t"]
+    service = f"arn:aws:ecs:{R}:{A}:service/demo/web-canary"
+    params = {"cluster": "demo", "serviceName": "web-canary", "tags": [{"key": "k", "value": "v"}]}
+    assert resources("ecs", "CreateService", params, R, A) == [service]
+    assert implied("ecs", "CreateService", params, R, A, None) == [("ecs:TagResource", service)]
+    assert resources("ecs", "DeleteService", {"cluster": "demo", "service": "web-canary"}, R, A) == [service]
+    alarm = f"arn:aws:cloudwatch:{R}:{A}:alarm:web-canary-5xx"
+    assert resources("monitoring", "PutMetricAlarm", {"AlarmName": "web-canary-5xx"}, R, A) == [alarm]
+    assert resources("monitoring", "DeleteAlarms", {"AlarmNames.member.1": "web-canary-5xx"}, R, A) == [alarm]
+
+
 def test_registering_a_revision_passes_its_roles_and_tags_the_new_revision():
     params = {
         "family": "web",
@@ -159,3 +176,17 @@ def test_a_registration_needs_pass_role_on_its_roles_and_tag_resource_for_its_ta
     with pytest.raises(ClientError, match=f"not authorized to perform: ecs:TagResource on resource: arn:aws:ecs:{R}:{A}:task-definition/web:2"):
         register_as("pass", tags=[{"key": "team", "value": "platform"}])
     assert register_as("all", tags=[{"key": "team", "value": "platform"}])["taskDefinition"]["revision"] == 2
+
+
+def test_a_form_body_is_kept_as_signed_and_still_readable():
+    import io
+
+    from localaws.iam import resources as r
+
+    body = b"Action=PutMetricAlarm&AlarmDescription=5xx%20of%20web%27s%20canary"
+    environ = {"CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+    r.keep_raw_body(environ)
+    assert r._raw_body == body, "the signature is checked against the bytes sent, %20 and all"
+    assert environ["wsgi.input"].read() == body, "moto still reads the whole body"
+    r.keep_raw_body({"CONTENT_TYPE": "application/x-amz-json-1.1", "wsgi.input": io.BytesIO(b"{}")})
+    assert r._raw_body == b"", "JSON bodies reach moto whole already"
