@@ -99,6 +99,32 @@ fn iam_policy_help_shows_its_own_flags_not_the_deploys() {
 }
 
 #[test]
+fn setup_help_shows_its_own_flags_and_bad_flags_change_nothing() {
+    let run = Action::new().args(["setup", "--help"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    for flag in [
+        "--cluster NAME",
+        "--service NAME",
+        "--listener-arn ARN",
+        "--listener-rule-arn ARN",
+        "--canary-service NAME",
+        "--alarm-name NAME",
+        "--apply",
+    ] {
+        assert!(run.stdout.contains(flag), "setup --help lacks {flag}:\n{run}");
+    }
+    assert!(!run.stdout.contains("--aws-region <REGION>"), "the deploy's own help was printed:\n{run}");
+    // No region, no listener: both said at once, exit 2, no call made (no endpoint is even set).
+    let run = Action::new().args(["setup", "--cluster", "c", "--service", "web"]).run();
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(
+        run.stdout.contains("--listener-arn or --listener-rule-arn is required")
+            && run.stdout.contains("--aws-region is required"),
+        "{run}"
+    );
+}
+
+#[test]
 fn the_readme_tables_of_inputs_and_outputs_are_action_yml() {
     let action_yml = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
