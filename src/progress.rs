@@ -41,10 +41,20 @@ pub(crate) enum Event<'a> {
         traffic_back: bool,
         reason: &'a str,
     },
+    /// The gates were checked `elapsed` after the shift, of a bake of `bake` (zero: none).
     GatesChecked {
         label: &'a str,
         results: &'a [GateResult],
         elapsed: Duration,
+        bake: Duration,
+    },
+    /// A wait with nothing new to say for a while (every `poll::HEARTBEAT`): what is awaited, what
+    /// is seen now, for how long of how long.
+    Waiting {
+        what: &'a str,
+        seen: &'a str,
+        elapsed: Duration,
+        timeout: Duration,
     },
     Promoting {
         service: &'a str,
@@ -181,7 +191,15 @@ impl Progress for Log<'_> {
                 gha.info(&format!("{label}: weights now {stable}/{canary} (stable/canary)"));
             }
             Event::Aborting { .. } => {}
-            Event::GatesChecked { label, results, elapsed } => {
+            Event::Waiting { what, seen, elapsed, timeout } => {
+                let elapsed = Duration::from_secs(elapsed.as_secs());
+                gha.info(&format!(
+                    "waiting for {what}: {seen}, {} of {}",
+                    duration::format(elapsed),
+                    duration::format(timeout)
+                ));
+            }
+            Event::GatesChecked { label, results, elapsed, bake } => {
                 let verdict = if results.iter().any(|r| r.verdict == Verdict::Breached) {
                     "FAIL"
                 } else if results.iter().any(|r| r.verdict == Verdict::Failed) {
@@ -193,7 +211,12 @@ impl Progress for Log<'_> {
                 };
                 let parts: Vec<String> = results.iter().map(|r| format!("{} {}", r.gate, r.value)).collect();
                 let elapsed = Duration::from_secs(elapsed.as_secs_f64().round() as u64);
-                gha.info(&format!("{label}: gates {verdict}: {} at {}", parts.join(", "), duration::format(elapsed)));
+                let at = if bake.is_zero() {
+                    format!("at {}", duration::format(elapsed))
+                } else {
+                    format!("(bake {}/{})", duration::format(elapsed.min(bake)), duration::format(bake))
+                };
+                gha.info(&format!("{label}: gates {verdict}: {} {at}", parts.join(", ")));
                 // The numbers behind a failing check: samples, statistic, limit, test or breach.
                 for r in results.iter().filter(|r| matches!(r.verdict, Verdict::Failed | Verdict::Breached)) {
                     gha.info(&format!("{label}: {} {}", r.gate, r.detail.as_deref().unwrap_or("failed")));
@@ -317,7 +340,18 @@ mod tests {
                 service: "web-canary",
             },
             Event::WeightsSet { label: "step 2/3", stable: 50, canary: 50 },
-            Event::GatesChecked { label: "step 2/3", results: &gates, elapsed: Duration::from_millis(10_400) },
+            Event::GatesChecked {
+                label: "step 2/3",
+                results: &gates,
+                elapsed: Duration::from_millis(70_400),
+                bake: Duration::from_secs(120),
+            },
+            Event::Waiting {
+                what: "web-canary",
+                seen: "1/2 running, 0/2 healthy",
+                elapsed: Duration::from_millis(34_500),
+                timeout: Duration::from_secs(900),
+            },
             Event::Aborting { traffic_back: true, reason: "alarms gate failed" },
             Event::Promoting { service: "web", revision },
             Event::ScalingCanaryToZero { service: "web-canary", aborting: false },
@@ -333,15 +367,16 @@ mod tests {
             [
                 "step 2/3: 50%, bake 2m: running 2 task(s) of web:8 on web-canary",
                 "step 2/3: weights now 50/50 (stable/canary)",
-                "step 2/3: gates pass: alarms OK at 10s",
+                "step 2/3: gates pass: alarms OK (bake 1m10s/2m)",
+                "waiting for web-canary: 1/2 running, 0/2 healthy, 34s of 15m",
                 "promote: web gets web:8",
                 "done: scaling web-canary to 0 tasks",
             ]
         );
         // The second sink heard every event, in order, the log's silent ones too.
-        assert_eq!(both.1.0.len(), 6);
+        assert_eq!(both.1.0.len(), 7);
         assert!(
-            both.1.0[3].starts_with("Aborting { traffic_back: true, reason: \"alarms gate failed\" }"),
+            both.1.0[4].starts_with("Aborting { traffic_back: true, reason: \"alarms gate failed\" }"),
             "{:?}",
             both.1.0
         );

@@ -13,7 +13,7 @@ use crate::all_or_nothing::Run;
 use crate::aws::Aws;
 use crate::config::duration;
 use crate::ecs::events::EventLog;
-use crate::ecs::poll::{Check, Polled, poll_until};
+use crate::ecs::poll::{Check, Heartbeat, Polled, poll_until};
 use crate::ecs::rollout::{self, Release, Wait};
 use crate::ecs::service;
 use crate::gha::Gha;
@@ -158,7 +158,8 @@ pub(crate) async fn run(mut r: CanaryRun<'_>, progress: &mut impl Progress, gha:
                     let window = gates::Window { since, first_shift: first_shift.unwrap_or(since) };
                     let results = gates::check(&gate_ctx, plan.steps[i].canary_tasks, &watched, window).await;
                     let elapsed = at.elapsed();
-                    let event = Event::GatesChecked { label: &label, results: &results, elapsed };
+                    let bake = plan.steps[i].bake;
+                    let event = Event::GatesChecked { label: &label, results: &results, elapsed, bake };
                     progress.emit(event, &controller.table).await;
                     controller.note_elapsed(i, step_started.elapsed());
                     Observation::Checked { results, elapsed }
@@ -292,19 +293,26 @@ async fn wait_ready(
 ) -> (Observation, Vec<String>) {
     let (aws, cluster, plan, revision) = (r.aws, r.release.cluster, r.plan, r.release.revision);
     let mut cancel = r.release.cancel.clone();
-    let polled = poll_until(r.release.wait_timeout, r.release.poll, Some(cancel.flag()), async || {
+    let mut heartbeat = Heartbeat::new();
+    let timeout = r.release.wait_timeout;
+    let polled = poll_until(timeout, r.release.poll, Some(cancel.flag()), async || {
         let svc = service::describe(&aws.ecs, cluster, &plan.canary_service).await?;
-        log.tell_new(&svc, progress).await;
+        if log.tell_new(&svc, progress).await {
+            heartbeat.said();
+        }
         let primary = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
         let running =
             primary.filter(|d| d.task_definition() == Some(revision)).map(|d| d.running_count()).unwrap_or_default();
         let targets = gates::healthy_targets(aws, &plan.canary_target_group.arn).await?;
         let healthy = i32::try_from(targets.healthy.len()).unwrap_or(i32::MAX);
-        Ok(if running >= tasks && healthy >= tasks {
-            Check::Done(targets.healthy)
-        } else {
-            Check::NotYet((running, healthy, targets.reasons))
-        })
+        if running >= tasks && healthy >= tasks {
+            return Ok(Check::Done(targets.healthy));
+        }
+        if let Some(elapsed) = heartbeat.due() {
+            let seen = format!("{running}/{tasks} running, {healthy}/{tasks} healthy");
+            progress.emit(Event::Waiting { what: &plan.canary_service, seen: &seen, elapsed, timeout }, &[]).await;
+        }
+        Ok(Check::NotYet((running, healthy, targets.reasons)))
     })
     .await;
     let observation = match polled {

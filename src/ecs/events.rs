@@ -36,10 +36,13 @@ impl EventLog {
     }
 
     /// Tells `progress` the service's events not told before, oldest first.
-    pub(crate) async fn tell_new(&mut self, service: &Service, progress: &mut impl Progress) {
-        for line in self.new_events(service) {
-            progress.emit(Event::EcsSaid { line: &line }, &[]).await;
+    /// Whether there was anything new to tell.
+    pub(crate) async fn tell_new(&mut self, service: &Service, progress: &mut impl Progress) -> bool {
+        let lines = self.new_events(service);
+        for line in &lines {
+            progress.emit(Event::EcsSaid { line }, &[]).await;
         }
+        !lines.is_empty()
     }
 
     /// The service's events not seen before, oldest first, each `HH:MM:SS message`.

@@ -32,6 +32,39 @@ impl Poll {
     }
 }
 
+/// How long a wait may go without a line before it says what it waits for.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// When a quiet wait is due a line: `HEARTBEAT` after it began or after the last thing said.
+pub(crate) struct Heartbeat {
+    started: Instant,
+    last: Instant,
+}
+
+impl Heartbeat {
+    pub(crate) fn new() -> Self {
+        let now = Instant::now();
+        Heartbeat { started: now, last: now }
+    }
+
+    /// Something was said (an ECS event, a task that stopped): the wait is not quiet.
+    pub(crate) fn said(&mut self) {
+        self.last = Instant::now();
+    }
+
+    /// How long the wait has gone on, when a line is due (and then not again for `HEARTBEAT`).
+    pub(crate) fn due(&mut self) -> Option<Duration> {
+        self.due_at(Instant::now())
+    }
+
+    fn due_at(&mut self, now: Instant) -> Option<Duration> {
+        (now.duration_since(self.last) >= HEARTBEAT).then(|| {
+            self.last = now;
+            now.duration_since(self.started)
+        })
+    }
+}
+
 /// What one look found: done with a result, or not yet, with what was seen (for the message when
 /// the deadline passes).
 pub(crate) enum Check<T, S> {
@@ -103,6 +136,18 @@ mod tests {
 
     fn fast() -> Poll {
         Poll { first: Duration::from_millis(1), max: Duration::from_millis(2) }
+    }
+
+    #[test]
+    fn a_quiet_wait_is_due_a_line_every_heartbeat_and_not_after_something_was_said() {
+        let mut beat = Heartbeat::new();
+        let t0 = beat.started;
+        assert_eq!(beat.due_at(t0 + HEARTBEAT / 2), None);
+        assert_eq!(beat.due_at(t0 + HEARTBEAT), Some(HEARTBEAT));
+        assert_eq!(beat.due_at(t0 + HEARTBEAT), None, "once a heartbeat");
+        beat.last = t0 + HEARTBEAT * 3 / 2; // an ECS event was said then
+        assert_eq!(beat.due_at(t0 + HEARTBEAT * 2), None, "something was said 15 s ago");
+        assert_eq!(beat.due_at(t0 + HEARTBEAT * 5 / 2), Some(HEARTBEAT * 5 / 2));
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
 
 use super::events::EventLog;
 pub(crate) use super::poll::Poll;
-use super::poll::{Check, Polled, poll_until};
+use super::poll::{Check, Heartbeat, Polled, poll_until};
 use super::service;
 use crate::config::duration;
 use crate::gha::Gha;
@@ -115,13 +115,20 @@ pub(crate) async fn wait(
     gha: &Gha,
 ) -> Result<Wait> {
     let (ecs, cluster, name) = (w.ecs, w.cluster, w.service);
+    let mut heartbeat = Heartbeat::new();
     let polled = poll_until(w.timeout, w.poll, cancel, async || {
         let service = service::describe(ecs, cluster, name).await?;
-        log.tell_new(&service, progress).await;
+        if log.tell_new(&service, progress).await {
+            heartbeat.said();
+        }
         if let Some(outcome) = judge(&service, revision, ours, &log.recent) {
             return Ok(Check::Done(outcome));
         }
         log.tell_stopped_tasks(ecs, cluster, name, progress, gha).await;
+        if let Some(elapsed) = heartbeat.due() {
+            let seen = tasks_of(&service, revision);
+            progress.emit(Event::Waiting { what: name, seen: &seen, elapsed, timeout: w.timeout }, &[]).await;
+        }
         Ok(Check::NotYet(()))
     })
     .await?;
@@ -130,6 +137,13 @@ pub(crate) async fn wait(
         Polled::TimedOut(_) => Wait::TimedOut,
         Polled::Cancelled => Wait::Cancelled,
     })
+}
+
+/// Where the deployment of `revision` stands, for a waiting line: `1/2 tasks of web:8 running`.
+fn tasks_of(service: &aws_sdk_ecs::types::Service, revision: &str) -> String {
+    let deployment = service.deployments().iter().find(|d| d.task_definition() == Some(revision));
+    let (running, desired) = deployment.map(|d| (d.running_count(), d.desired_count())).unwrap_or_default();
+    format!("{running}/{desired} tasks of {} running", crate::text::family_revision(revision))
 }
 
 /// A registered revision for a service, and how both strategies wait for it: the stable service

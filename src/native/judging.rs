@@ -51,7 +51,7 @@ impl super::watch::Watch<'_, '_> {
             (None, Some(i)) => table[i].bake,
             _ => Duration::ZERO,
         };
-        progress.emit(Event::GatesChecked { label: &label, results: &results, elapsed }, table).await;
+        progress.emit(Event::GatesChecked { label: &label, results: &results, elapsed, bake }, table).await;
         let judgement = self.judge.judge(&mut results, elapsed, bake);
         if let Some(i) = row {
             table[i].gates = results;
