@@ -64,7 +64,7 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
     }
     if let Err(failure) = &result {
         let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };
-        gha.error(title, &format!("{:#}", failure.error));
+        gha.error(title, &with_policy_hint(format!("{:#}", failure.error)));
         gha.info(&failure.left.sentence());
     }
     // The last line says how it ended: what was deployed, or what waits (a failure said it above).
@@ -74,6 +74,18 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
         _ => {}
     }
     outcome.exit_status()
+}
+
+/// A failure AWS refused for a missing permission (its message names the action and resource), with
+/// the command that prints what the deploy needs.
+fn with_policy_hint(message: String) -> String {
+    if message.contains("AccessDenied") || message.contains("is not authorized to perform") {
+        format!(
+            "{message}\nhint: the role lacks the permission named above; `ecs-deploy-action iam-policy` with this workflow's inputs prints the policy this deploy needs (README, \"Permissions\")"
+        )
+    } else {
+        message
+    }
 }
 
 /// `iam-policy`: the policy JSON on stdout, everything else on stderr.

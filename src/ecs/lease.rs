@@ -133,7 +133,9 @@ pub(crate) async fn take(
         )),
         None => {}
     }
-    let until = now.checked_add(hold).ok_or_else(|| anyhow!("a lease of {hold:?} is too long"))?;
+    let until = now
+        .checked_add(hold)
+        .ok_or_else(|| anyhow!("a lease of {} is too long", crate::config::duration::format(hold)))?;
     // Whole seconds: what the tag holds, so that the read-back compares equal.
     let until = SystemTime::try_from(DateTime::from_secs(DateTime::from(until).secs()))
         .map_err(|e| anyhow!("lease expiry: {e}"))?;
@@ -197,7 +199,7 @@ impl Lease {
     async fn renew(&mut self, ecs: &aws_sdk_ecs::Client) -> Result<()> {
         let until = SystemTime::now()
             .checked_add(self.hold)
-            .ok_or_else(|| anyhow!("a lease of {:?} is too long", self.hold))?;
+            .ok_or_else(|| anyhow!("a lease of {} is too long", crate::config::duration::format(self.hold)))?;
         let renewed = Holder { until, ..self.mine.clone() };
         self.rewrite(ecs, renewed).await
     }

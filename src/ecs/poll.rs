@@ -94,7 +94,10 @@ pub(crate) async fn poll_until<T, S>(
     mut probe: impl AsyncFnMut() -> Result<Check<T, S>>,
 ) -> Result<Polled<T, S>> {
     let deadline = Instant::now().checked_add(timeout).ok_or_else(|| {
-        anyhow::anyhow!("a wait of {timeout:?} is too long for this machine's clock: use at most 24h")
+        anyhow::anyhow!(
+            "a wait of {} is too long for this machine's clock: use at most 24h",
+            crate::config::duration::format(timeout)
+        )
     })?;
     let mut interval = Duration::ZERO;
     let mut failed_looks = 0;

@@ -193,7 +193,10 @@ async fn canary_plan(
             canary.canary_service
         );
     }
-    check_weights(listener::weights(&actions, &stable_tg, &canary_tg, &canary.traffic)?)?;
+    let weights = listener::weights(&actions, &stable_tg, &canary_tg, &canary.traffic)?;
+    let restore =
+        || listener::restore_commands(&canary.traffic, &stable_tg, &canary_tg, cluster, &canary.canary_service);
+    check_weights(weights, restore)?;
     let target_groups = describe_target_groups(aws, &[stable_tg.clone(), canary_tg.clone()]).await?;
     let find = |arn: &str| {
         target_groups
@@ -299,12 +302,16 @@ fn check_canary_idle(canary_service: &Service, cluster: &str, name: &str) -> Res
     Ok(())
 }
 
-fn check_weights(weights: (i32, i32)) -> Result<()> {
+/// Traffic must be all on stable before a canary starts; otherwise the refusal carries the commands
+/// (`restore`) that put it back.
+fn check_weights(weights: (i32, i32), restore: impl FnOnce() -> String) -> Result<()> {
     if weights != (100, 0) {
         return Err(Refused(format!(
             "traffic is split stable {} / canary {}, not 100 / 0: a canary deploy is in flight or was abandoned. \
-             Set the forward weights back to 100 (stable) and 0 (canary) once nothing else is deploying, then run again",
-            weights.0, weights.1
+             Once nothing else is deploying, put all traffic back on the stable service and run again:\n{}",
+            weights.0,
+            weights.1,
+            restore()
         ))
         .into());
     }
@@ -341,8 +348,11 @@ pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
         let canary_service = service::describe(&aws.ecs, &deploy.cluster, &c.canary_service).await?;
         check_canary_idle(&canary_service, &deploy.cluster, &c.canary_service)?;
         let actions = listener::actions(&aws.elb, &c.traffic).await?;
-        let weights = listener::weights(&actions, &c.stable_target_group.arn, &c.canary_target_group.arn, &c.traffic)?;
-        check_weights(weights)?;
+        let (stable_tg, canary_tg) = (&c.stable_target_group.arn, &c.canary_target_group.arn);
+        let weights = listener::weights(&actions, stable_tg, canary_tg, &c.traffic)?;
+        check_weights(weights, || {
+            listener::restore_commands(&c.traffic, stable_tg, canary_tg, &deploy.cluster, &c.canary_service)
+        })?;
     }
     Ok(())
 }

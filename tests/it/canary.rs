@@ -339,6 +339,17 @@ async fn split_weights_before_the_run_are_refused_and_nothing_changes() {
     let run = c.action(&[]).run();
     assert_eq!(run.code, Some(1), "{run}");
     assert!(run.stdout.contains("traffic is split stable 50 / canary 50, not 100 / 0"), "{run}");
+    // The refusal carries the commands that put traffic back, with this listener's and groups' ARNs.
+    let restore = format!(
+        "aws elbv2 modify-listener --listener-arn {} --default-actions '[{{\"Type\":\"forward\",\"ForwardConfig\":{{\"TargetGroups\":[{{\"TargetGroupArn\":\"{}\",\"Weight\":100}}",
+        s(&c.seeded, "listener_arn"),
+        s(&c.seeded, "stable_target_group_arn")
+    );
+    assert!(run.stdout.contains(&restore), "{restore}\nin:\n{run}");
+    assert!(
+        run.stdout.contains("aws ecs update-service --cluster demo --service web-canary --desired-count 0"),
+        "{run}"
+    );
     assert_eq!(c.stack.state().await, before, "a refused canary changed something");
 }
 

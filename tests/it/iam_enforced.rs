@@ -81,6 +81,10 @@ async fn each_statement_is_needed(stack: &Stack, policy: &Value, inputs: &[&str]
         let named = actions_of(statement).into_iter().any(|a| run.stdout.contains(&format!("perform: {a}")));
         assert!(named, "without {sid} the log names one of {:?}:\n{run}", actions_of(statement));
         if expected == 1 {
+            assert!(
+                run.stdout.contains("hint: ") && run.stdout.contains("`ecs-deploy-action iam-policy`"),
+                "without {sid} the error points at iam-policy:\n{run}"
+            );
             let after: Vec<String> = futures_util::future::join_all(services.iter().map(|s| revision(stack, s))).await;
             assert_eq!(before, after, "without {sid} the services run what they ran before:\n{run}");
         }

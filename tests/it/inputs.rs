@@ -143,3 +143,36 @@ fn the_readme_tables_of_inputs_and_outputs_are_action_yml() {
     assert_eq!(first_column(inputs), yml("inputs"), "README's inputs table and action.yml's inputs differ");
     assert_eq!(first_column(outputs), yml("outputs"), "README's outputs table and action.yml's outputs differ");
 }
+
+/// No message a user reads is Rust's `Debug` formatting (`Some("x")`, `Duration { secs: 1 }`,
+/// `ServiceError(…)`): every `{…:?}` in the product's code (test modules and test files aside) is a
+/// defect this test names with its place.
+#[test]
+fn no_debug_formatting_reaches_a_user() {
+    fn product_code(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                product_code(&path, out);
+            } else if name.ends_with(".rs") && !name.ends_with("tests.rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_string();
+                out.push((path.display().to_string(), code));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    product_code(&repo_root().join("src"), &mut files);
+    assert!(files.len() > 50, "read the sources: {}", files.len());
+    let found: Vec<String> = files
+        .iter()
+        .flat_map(|(path, code)| {
+            code.lines()
+                .enumerate()
+                .filter(|(_, l)| l.contains(":?}") || l.contains(":#?}"))
+                .map(move |(i, l)| format!("{path}:{}: {}", i + 1, l.trim()))
+        })
+        .collect();
+    assert!(found.is_empty(), "Debug formatting in messages; use Display or words:\n{}", found.join("\n"));
+}

@@ -42,6 +42,21 @@ pub(crate) enum Observation {
     Cancelled,
 }
 
+impl Observation {
+    /// Its name, for the one message that shows an observation (an unexpected one).
+    fn name(&self) -> &'static str {
+        match self {
+            Observation::Start => "start",
+            Observation::Done => "done",
+            Observation::CanaryReady => "canary ready",
+            Observation::Checked { .. } => "gates checked",
+            Observation::Promoted => "promoted",
+            Observation::Failed(_) => "failed",
+            Observation::Cancelled => "cancelled",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Action {
     /// Run the new revision on the canary service with this many tasks.
@@ -95,6 +110,25 @@ enum Phase {
     AbortTraffic,
     AbortScaleDown,
     AbortRestore,
+}
+
+impl Phase {
+    /// Where the controller is, in words.
+    fn name(&self) -> String {
+        match self {
+            Phase::Idle => "idle".into(),
+            Phase::Scaling(i) => format!("scaling the canary for step {}", i + 1),
+            Phase::WaitingReady(i) => format!("waiting for step {}'s tasks", i + 1),
+            Phase::Shifting(i) => format!("shifting step {}'s traffic", i + 1),
+            Phase::Prestarting(i) => format!("starting the tasks after step {}", i + 1),
+            Phase::Baking(i) => format!("baking step {}", i + 1),
+            Phase::Promoting => "promoting".into(),
+            Phase::ResettingTraffic => "putting traffic back after the promotion".into(),
+            Phase::ScalingDown => "scaling the canary down".into(),
+            Phase::Finished => "finished".into(),
+            Phase::AbortTraffic | Phase::AbortScaleDown | Phase::AbortRestore => "aborting".into(),
+        }
+    }
 }
 
 pub(crate) struct Controller {
@@ -223,7 +257,13 @@ impl Controller {
                 self.phase = Phase::ResettingTraffic;
                 Action::SetWeights { stable: 100, canary: 0 }
             }
-            (phase, observation) => self.begin_abort(format!("internal: unexpected {observation:?} while {phase:?}")),
+            (phase, observation) => {
+                // A state machine bug, said in words a user can report (the values are internal).
+                let (seen, during) = (observation.name(), phase.name());
+                self.begin_abort(format!(
+                    "internal: the canary controller was told `{seen}` while {during}; please report this"
+                ))
+            }
         }
     }
 
