@@ -1,6 +1,7 @@
 //! The canary service `setup` creates in the image of a service (the same task definition, network,
 //! placement and deployment settings, behind its own target group, at 0 tasks), and deletes again
-//! when `setup` undoes a run that failed half-way.
+//! when `setup` undoes a run that failed half-way; and `setup --native`'s UpdateService of the
+//! deployment configuration.
 
 use anyhow::{Context, Result};
 use aws_sdk_ecs::types::{LoadBalancer, Service, Tag};
@@ -57,5 +58,27 @@ pub(crate) async fn delete(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str)
         .await
         .map_err(|e| call_failed("ECS DeleteService", &e))
         .with_context(|| format!("could not delete service `{name}`"))?;
+    Ok(())
+}
+
+/// `setup --native`'s one UpdateService: the service's deployment configuration and load balancers
+/// (the advanced configuration ECS's own strategies need), or the ones it had, for its undo. No new
+/// revision and no task count: nothing is deployed.
+pub(crate) async fn configure_load_balancing(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    name: &str,
+    configuration: aws_sdk_ecs::types::DeploymentConfiguration,
+    load_balancers: Vec<LoadBalancer>,
+) -> Result<()> {
+    ecs.update_service()
+        .cluster(cluster)
+        .service(name)
+        .deployment_configuration(configuration)
+        .set_load_balancers(Some(load_balancers))
+        .send()
+        .await
+        .map_err(|e| call_failed("ECS UpdateService", &e))
+        .with_context(|| format!("could not set the deployment configuration of service `{name}`"))?;
     Ok(())
 }

@@ -26,6 +26,10 @@ pub(crate) fn statements(args: &SetupArgs) -> Vec<Statement> {
         TrafficSource::ListenerDefault(a) => ("elasticloadbalancing:ModifyListener", a.clone()),
         TrafficSource::Rule(a) => ("elasticloadbalancing:ModifyRule", a.clone()),
     };
+    if let Some((_, role)) = &args.native {
+        let at = (partition, region, account);
+        return native(args, &service(&args.service), forward_action, &forward_resource, at, role);
+    }
     vec![
         Statement::new(
             "SetupReadServices",
@@ -64,6 +68,61 @@ pub(crate) fn statements(args: &SetupArgs) -> Vec<Statement> {
     ]
 }
 
+/// `setup --native`: the reads, the green target group, the production rule (the given one's forward,
+/// or a new rule on the listener), the service's UpdateService and the role it passes to ECS.
+fn native(
+    args: &SetupArgs,
+    service: &str,
+    forward_action: &'static str,
+    forward_resource: &str,
+    (partition, region, account): (&str, &str, &str),
+    role: &str,
+) -> Vec<Statement> {
+    let green = format!(
+        "arn:{partition}:elasticloadbalancing:{region}:{account}:targetgroup/{}/*",
+        crate::setup::native_green_name(&args.service)
+    );
+    let rule = match &args.source {
+        // A new rule on the listener: created there, and deleted by an undo.
+        TrafficSource::ListenerDefault(listener) => Statement::new(
+            "SetupProductionRule",
+            &["elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule"],
+            vec![listener.clone(), listener.replacen(":listener/", ":listener-rule/", 1) + "/*"],
+        ),
+        TrafficSource::Rule(_) => {
+            Statement::new("SetupProductionRule", &[forward_action], vec![forward_resource.to_string()])
+        }
+    };
+    vec![
+        Statement::new("SetupReadServices", &["ecs:DescribeServices"], vec![service.to_string()]),
+        Statement::new(
+            "SetupReadLoadBalancing",
+            &[
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:DescribeRules",
+            ],
+            vec!["*".into()],
+        ),
+        Statement::new(
+            "SetupGreenTargetGroup",
+            &[
+                "elasticloadbalancing:CreateTargetGroup",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:ModifyTargetGroupAttributes",
+                "elasticloadbalancing:DeleteTargetGroup",
+            ],
+            vec![green],
+        ),
+        rule,
+        Statement::new("SetupServiceConfiguration", &["ecs:UpdateService"], vec![service.to_string()]),
+        // ECS shifts the rule's weights as this role: the service's configuration passes it.
+        Statement::new("SetupPassInfrastructureRole", &["iam:PassRole"], vec![role.to_string()])
+            .when(serde_json::json!({"StringEquals": {"iam:PassedToService": "ecs.amazonaws.com"}})),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +139,7 @@ mod tests {
             region: "eu-west-1".into(),
             endpoint_url: None,
             apply: true,
+            native: None,
         };
         let doc = super::super::document(&statements(&args));
         for expected in [

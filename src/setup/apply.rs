@@ -42,15 +42,7 @@ pub(crate) async fn apply(aws: &Aws, args: &SetupArgs, survey: &Survey, changes:
         match result {
             Ok(m) => made.push(m),
             Err(e) => {
-                let left = undo(aws, args, survey, made, gha).await;
-                return Err(match left {
-                    None => anyhow!(
-                        "{e:#}\nsetup changed nothing: what it had made before the failure is undone; run it again once the cause is fixed"
-                    ),
-                    Some(left) => anyhow!(
-                        "{e:#}\nsetup could not undo all it had made; left: {left}; a second run finishes the setup from there"
-                    ),
-                });
+                return Err(failed(e, undo(aws, args, survey, made, gha).await));
             }
         }
     }
@@ -67,27 +59,9 @@ async fn make(
     let tg = |c: &Option<String>| c.clone().ok_or_else(|| anyhow!("the canary's target group is not made yet"));
     match change {
         Change::TargetGroup => {
-            let arn = create_target_group(aws, args, survey).await?;
+            let name = super::survey::target_group_name(&args.canary_service);
+            let arn = clone_target_group(aws, &name, &args.service, survey).await?;
             *canary_tg = Some(arn.clone());
-            // Made as soon as it exists: a failure setting its attributes undoes it too.
-            if let Some(delay) = &survey.deregistration_delay
-                && let Err(e) = aws
-                    .elb
-                    .modify_target_group_attributes()
-                    .target_group_arn(&arn)
-                    .attributes(
-                        TargetGroupAttribute::builder()
-                            .key("deregistration_delay.timeout_seconds")
-                            .value(delay)
-                            .build(),
-                    )
-                    .send()
-                    .await
-            {
-                let _ = aws.elb.delete_target_group().target_group_arn(&arn).send().await;
-                return Err(call_failed("ELB ModifyTargetGroupAttributes", &e))
-                    .context("could not give the canary's target group the service's deregistration delay");
-            }
             Ok(Made::TargetGroup(arn))
         }
         Change::Forward => {
@@ -140,13 +114,29 @@ async fn make(
     }
 }
 
-async fn create_target_group(aws: &Aws, args: &SetupArgs, survey: &Survey) -> Result<String> {
+/// Creates target group `name` as a clone of the service's (tagged as `service`'s), with its
+/// deregistration delay; deleted again if the delay cannot be set.
+pub(crate) async fn clone_target_group(aws: &Aws, name: &str, service: &str, survey: &Survey) -> Result<String> {
+    let arn = create_target_group(aws, name, service, survey).await?;
+    if let Some(delay) = &survey.deregistration_delay {
+        let attribute =
+            TargetGroupAttribute::builder().key("deregistration_delay.timeout_seconds").value(delay).build();
+        let set = aws.elb.modify_target_group_attributes().target_group_arn(&arn).attributes(attribute).send().await;
+        if let Err(e) = set {
+            let _ = delete_target_group(aws, &arn).await;
+            return Err(call_failed("ELB ModifyTargetGroupAttributes", &e))
+                .with_context(|| format!("could not give target group `{name}` the service's deregistration delay"));
+        }
+    }
+    Ok(arn)
+}
+
+async fn create_target_group(aws: &Aws, name: &str, service: &str, survey: &Survey) -> Result<String> {
     let s = &survey.stable_tg;
-    let name = super::survey::target_group_name(&args.canary_service);
     let out = aws
         .elb
         .create_target_group()
-        .name(&name)
+        .name(name)
         .set_protocol(s.protocol().cloned())
         .set_protocol_version(s.protocol_version().map(str::to_string))
         .set_port(s.port())
@@ -162,7 +152,7 @@ async fn create_target_group(aws: &Aws, args: &SetupArgs, survey: &Survey) -> Re
         .set_healthy_threshold_count(s.healthy_threshold_count())
         .set_unhealthy_threshold_count(s.unhealthy_threshold_count())
         .set_matcher(s.matcher().cloned())
-        .tags(Tag::builder().key(CANARY_OF).value(&args.service).build())
+        .tags(Tag::builder().key(CANARY_OF).value(service).build())
         .send()
         .await
         .map_err(|e| call_failed("ELB CreateTargetGroup", &e))
@@ -172,6 +162,12 @@ async fn create_target_group(aws: &Aws, args: &SetupArgs, survey: &Survey) -> Re
         .and_then(|t| t.target_group_arn())
         .map(str::to_string)
         .ok_or_else(|| anyhow!("ELB created target group `{name}` without saying its ARN"))
+}
+
+/// Deletes a target group this run made (nothing forwards to it any more).
+pub(crate) async fn delete_target_group(aws: &Aws, arn: &str) -> Result<()> {
+    let deleted = aws.elb.delete_target_group().target_group_arn(arn).send().await;
+    deleted.map(|_| ()).map_err(|e| call_failed("ELB DeleteTargetGroup", &e))
 }
 
 /// Undoes `made`, newest first; `None` when all of it is undone, else what is left and how to remove it.
@@ -206,22 +202,33 @@ async fn undo(aws: &Aws, args: &SetupArgs, survey: &Survey, made: Vec<Made>, gha
             ),
             Made::TargetGroup(arn) => (
                 format!("target group `{arn}` (aws elbv2 delete-target-group --target-group-arn {arn})"),
-                aws.elb
-                    .delete_target_group()
-                    .target_group_arn(arn)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| call_failed("ELB DeleteTargetGroup", &e)),
+                delete_target_group(aws, arn).await,
             ),
         };
-        match result {
-            Ok(()) => gha.info(&format!("  undone: {}", what.split(" (").next().unwrap_or(&what))),
-            Err(e) => {
-                gha.warning(&format!("could not undo {what}: {e:#}"));
-                left.push(what);
-            }
-        }
+        said_undone(what, result, &mut left, gha);
     }
     (!left.is_empty()).then(|| left.join("; "))
+}
+
+/// One undo said: done, or a warning and `what` (with its command) added to what is `left`.
+pub(crate) fn said_undone(what: String, result: Result<()>, left: &mut Vec<String>, gha: &Gha) {
+    match result {
+        Ok(()) => gha.info(&format!("  undone: {}", what.split(" (").next().unwrap_or(&what))),
+        Err(e) => {
+            gha.warning(&format!("could not undo {what}: {e:#}"));
+            left.push(what);
+        }
+    }
+}
+
+/// A change that failed, with what its undo left (`None`: nothing).
+pub(crate) fn failed(e: anyhow::Error, left: Option<String>) -> anyhow::Error {
+    match left {
+        None => anyhow!(
+            "{e:#}\nsetup changed nothing: what it had made before the failure is undone; run it again once the cause is fixed"
+        ),
+        Some(left) => anyhow!(
+            "{e:#}\nsetup could not undo all it had made; left: {left}; a second run finishes the setup from there"
+        ),
+    }
 }

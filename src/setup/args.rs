@@ -15,6 +15,15 @@ nothing unless --apply is given. A second run finds everything in place and chan
 
 Usage: ecs-deploy-action setup --cluster CLUSTER --service SERVICE
                                (--listener-arn ARN | --listener-rule-arn ARN) [--apply]
+       ecs-deploy-action setup --native (blue-green | linear | canary) --role-arn ARN
+                               --cluster CLUSTER --service SERVICE
+                               (--listener-arn ARN | --listener-rule-arn ARN) [--apply]
+
+With --native, what ECS's own strategy needs instead (deployed with `strategy: ecs`): a green target
+group cloned from the service's, a production listener rule forwarding 100 to the service's target
+group and 0 to green (the rule given, or a new rule matching every path on the listener, after its
+other rules), and the service's deployment configuration (the strategy; bake 5 min; linear: 20% steps
+2 min apart; canary: 10% for 5 min) with the load balancer's advanced configuration.
 
 Options:
       --cluster NAME            the service's cluster
@@ -25,6 +34,8 @@ Options:
       --alarm-name NAME         the alarm on the canary's 5xx [default: CANARY-SERVICE-5xx]
       --aws-region REGION       [default: $AWS_REGION, else $AWS_DEFAULT_REGION]
       --aws-endpoint-url URL    another endpoint for every AWS service (a local emulator)
+      --native STRATEGY         ECS's own blue-green, linear or canary instead of the action's canary
+      --role-arn ARN            with --native: the infrastructure role ECS shifts the listener rule with
       --apply                   make the changes (without it: the plan only, nothing changed)
   -h, --help                    this help
 
@@ -43,13 +54,23 @@ pub(crate) struct SetupArgs {
     pub(crate) region: String,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) apply: bool,
+    /// `--native`: ECS's own strategy, with the infrastructure role (`--role-arn`).
+    pub(crate) native: Option<(Native, String)>,
+}
+
+/// ECS's own strategies `setup --native` prepares a service for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Native {
+    BlueGreen,
+    Linear,
+    Canary,
 }
 
 /// What the command line asked for: help, or a run.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Parsed {
     Help,
-    Run(SetupArgs),
+    Run(Box<SetupArgs>),
 }
 
 /// `setup`'s flags (`args` without the program name and `setup`), the region from `var` when no
@@ -74,7 +95,9 @@ pub(crate) fn parse(args: &[OsString], var: &impl Fn(&str) -> Option<String>) ->
             | "--canary-service"
             | "--alarm-name"
             | "--aws-region"
-            | "--aws-endpoint-url" => match inline.or_else(|| it.next()) {
+            | "--aws-endpoint-url"
+            | "--native"
+            | "--role-arn" => match inline.or_else(|| it.next()) {
                 Some(value) => given.push((flag, value.trim().to_string())),
                 None => errors.push(format!("{flag} needs a value")),
             },
@@ -132,12 +155,46 @@ pub(crate) fn parse(args: &[OsString], var: &impl Fn(&str) -> Option<String>) ->
             ));
         }
     }
+    let native = match (value("--native").as_deref(), value("--role-arn")) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            errors.push("--role-arn belongs to --native: the role ECS's own strategies shift traffic with".into());
+            None
+        }
+        (Some(kind), role) => {
+            let kind = match kind {
+                "blue-green" => Some(Native::BlueGreen),
+                "linear" => Some(Native::Linear),
+                "canary" => Some(Native::Canary),
+                other => {
+                    errors.push(format!("--native `{other}`: one of blue-green, linear, canary"));
+                    None
+                }
+            };
+            if value("--canary-service").is_some() || value("--alarm-name").is_some() {
+                errors.push("--canary-service and --alarm-name belong to the action's canary, not --native".into());
+            }
+            match role {
+                Some(role) if role.starts_with("arn:") && role.contains(":role/") => kind.map(|k| (k, role)),
+                Some(role) => {
+                    errors.push(format!("--role-arn `{role}` is not a role's ARN (arn:aws:iam::ACCOUNT:role/NAME)"));
+                    None
+                }
+                None => {
+                    errors.push(
+                        "--native needs --role-arn: the infrastructure role ECS changes the listener rule with (it trusts ecs.amazonaws.com and has AmazonECSInfrastructureRolePolicyForLoadBalancers)".into(),
+                    );
+                    None
+                }
+            }
+        }
+    };
     let alarm_name = value("--alarm-name").or_else(|| canary_service.as_ref().map(|c| format!("{c}-5xx")));
     match (cluster, service, source, canary_service, alarm_name, region) {
         (Some(cluster), Some(service), Some(source), Some(canary_service), Some(alarm_name), Some(region))
             if errors.is_empty() =>
         {
-            Ok(Parsed::Run(SetupArgs {
+            Ok(Parsed::Run(Box::new(SetupArgs {
                 cluster,
                 service,
                 source,
@@ -146,7 +203,8 @@ pub(crate) fn parse(args: &[OsString], var: &impl Fn(&str) -> Option<String>) ->
                 region,
                 endpoint_url: value("--aws-endpoint-url").or_else(|| var("AWS_ENDPOINT_URL")),
                 apply,
-            }))
+                native,
+            })))
         }
         _ => Err(errors),
     }
@@ -205,5 +263,22 @@ mod tests {
         ]);
         let all = both.unwrap_err().join("\n");
         assert!(all.contains("both given") && all.contains("the service itself"), "{all}");
+        let native = parse_(&["--cluster", "c", "--service", "web", "--listener-arn", LISTENER, "--native", "linear"]);
+        assert!(native.unwrap_err().join("\n").contains("--native needs --role-arn"));
+        let role = "arn:aws:iam::1:role/ecsInfra";
+        let Ok(Parsed::Run(a)) = parse_(&[
+            "--cluster",
+            "c",
+            "--service",
+            "web",
+            "--listener-arn",
+            LISTENER,
+            "--native=canary",
+            "--role-arn",
+            role,
+        ]) else {
+            panic!("parsed")
+        };
+        assert_eq!(a.native, Some((Native::Canary, role.to_string())));
     }
 }

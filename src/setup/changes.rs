@@ -132,7 +132,7 @@ fn refuse_other_controllers(args: &SetupArgs, survey: &Survey) -> Result<()> {
 }
 
 /// An existing canary target group must take the same targets as the stable one.
-fn same_shape(stable: &TargetGroup, canary: &TargetGroup) -> Result<()> {
+pub(crate) fn same_shape(stable: &TargetGroup, canary: &TargetGroup) -> Result<()> {
     let name = canary.target_group_name().unwrap_or_default();
     let pairs = [
         (

@@ -24,6 +24,7 @@ fn args() -> SetupArgs {
         region: "us-east-1".into(),
         endpoint_url: None,
         apply: false,
+        native: None,
     }
 }
 
@@ -70,6 +71,8 @@ fn plain() -> Survey {
         canary_service: None,
         canary_tg: None,
         alarm: None,
+        green_tg: None,
+        rules: vec![],
     }
 }
 
@@ -152,4 +155,49 @@ fn services_deployed_some_other_way_are_refused() {
     s.service.deployment_configuration =
         Some(DeploymentConfiguration::builder().strategy(DeploymentStrategy::BlueGreen).build());
     assert!(refusal(s).contains("`strategy: ecs`"));
+}
+
+mod native {
+    use super::*;
+    use crate::setup::args::Native;
+    use crate::setup::native::{NativeChange, plan};
+
+    const GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-green/3";
+    const ROLE: &str = "arn:aws:iam::1:role/infra";
+
+    fn native_args() -> SetupArgs {
+        SetupArgs { native: Some((Native::Linear, ROLE.into())), ..args() }
+    }
+
+    #[test]
+    fn a_plain_service_gets_green_a_rule_after_the_others_and_its_configuration() {
+        let mut survey = plain();
+        survey.rules = vec![aws_sdk_elasticloadbalancingv2::types::Rule::builder().priority("50000").build()];
+        let p = plan(&native_args(), &survey, Native::Linear).unwrap();
+        assert_eq!(p.changes, [NativeChange::GreenTargetGroup, NativeChange::NewRule(49_999), NativeChange::Service]);
+    }
+
+    #[test]
+    fn a_rule_named_is_made_weighted_and_a_split_or_a_stranger_is_refused() {
+        let rule = "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/lb/1/2/3";
+        let a = SetupArgs { source: TrafficSource::Rule(rule.into()), ..native_args() };
+        let p = plan(&a, &plain(), Native::Linear).unwrap();
+        assert_eq!(p.changes[1], NativeChange::WeightedRule(rule.into()));
+        let split = Survey {
+            actions: forward(&[(STABLE, 90), (GREEN, 10)]),
+            green_tg: Some(tg(GREEN, "web-green", 8080)),
+            ..plain()
+        };
+        let e = format!("{:#}", plan(&a, &split, Native::Linear).unwrap_err());
+        assert!(e.contains("weight 10") && e.contains("will not decide"), "{e}");
+    }
+
+    #[test]
+    fn a_service_already_on_another_native_configuration_is_left_alone() {
+        let mut s = plain();
+        s.service.deployment_configuration =
+            Some(DeploymentConfiguration::builder().strategy(DeploymentStrategy::BlueGreen).build());
+        let e = format!("{:#}", plan(&native_args(), &s, Native::Linear).unwrap_err());
+        assert!(e.contains("already has ECS's BLUE_GREEN strategy") && e.contains("aws ecs update-service"), "{e}");
+    }
 }

@@ -1,11 +1,13 @@
-//! The plan as AWS CLI commands, for people who review or apply changes by hand: the same calls
-//! `--apply` makes, in the same order, with the new target group's ARN kept in `$CANARY_TG`.
+//! The plan as AWS CLI commands (the canary's and `--native`'s), for people who review or apply
+//! changes by hand: the same calls `--apply` makes, in the same order, with what they make kept in
+//! shell variables (`$CANARY_TG`, `$GREEN_TG`, `$RULE`).
 
 use serde_json::{Value, json};
 
 use super::ALARM;
 use super::args::SetupArgs;
 use super::changes::{CanaryTargetGroup, Change, Changes};
+use super::native::{self, NativePlan};
 use super::survey::{Survey, target_group_name};
 use crate::config::TrafficSource;
 use crate::plan::cloudwatch_dimension;
@@ -18,7 +20,9 @@ pub(crate) fn commands(args: &SetupArgs, survey: &Survey, changes: &Changes) -> 
     }
     for change in &changes.changes {
         match change {
-            Change::TargetGroup => out.extend(target_group(args, survey)),
+            Change::TargetGroup => {
+                out.extend(target_group(&target_group_name(&args.canary_service), "CANARY_TG", survey))
+            }
             Change::Forward => out.push(forward(args, survey)),
             Change::CanaryService => out.push(service(args, survey)),
             Change::Alarm => out.push(alarm(args, survey)),
@@ -27,13 +31,14 @@ pub(crate) fn commands(args: &SetupArgs, survey: &Survey, changes: &Changes) -> 
     out
 }
 
-fn quoted(v: &Value) -> String {
+pub(crate) fn quoted(v: &Value) -> String {
     format!("'{}'", v.to_string().replace('\'', r"'\''"))
 }
 
-fn target_group(args: &SetupArgs, survey: &Survey) -> Vec<String> {
+/// The clone of the service's target group named `name`, its ARN kept in `$var`.
+pub(crate) fn target_group(name: &str, var: &str, survey: &Survey) -> Vec<String> {
     let s = &survey.stable_tg;
-    let mut c = format!("CANARY_TG=$(aws elbv2 create-target-group --name {}", target_group_name(&args.canary_service));
+    let mut c = format!("{var}=$(aws elbv2 create-target-group --name {name}");
     let mut flag = |name: &str, value: Option<String>| {
         if let Some(v) = value {
             c.push_str(&format!(" --{name} {v}"));
@@ -54,7 +59,7 @@ fn target_group(args: &SetupArgs, survey: &Survey) -> Vec<String> {
     let mut out = vec![c];
     if let Some(delay) = &survey.deregistration_delay {
         out.push(format!(
-            "aws elbv2 modify-target-group-attributes --target-group-arn \"$CANARY_TG\" --attributes Key=deregistration_delay.timeout_seconds,Value={delay}"
+            "aws elbv2 modify-target-group-attributes --target-group-arn \"${var}\" --attributes Key=deregistration_delay.timeout_seconds,Value={delay}"
         ));
     }
     out
@@ -110,4 +115,70 @@ fn alarm(args: &SetupArgs, survey: &Survey) -> String {
         "aws cloudwatch put-metric-alarm --alarm-name {} --namespace {} --metric-name {} --dimensions Name=TargetGroup,Value=\"${{CANARY_TG##*:}}\" Name=LoadBalancer,Value={lb} --statistic Sum --unit Count --period {} --evaluation-periods 1 --threshold {} --comparison-operator GreaterThanOrEqualToThreshold --treat-missing-data notBreaching",
         args.alarm_name, ALARM.namespace, ALARM.metric, ALARM.period, ALARM.threshold
     )
+}
+
+/// `--native`'s plan as AWS CLI commands.
+pub(crate) fn native_commands(args: &SetupArgs, survey: &Survey, plan: &NativePlan) -> Vec<String> {
+    let mut out = Vec::new();
+    if let CanaryTargetGroup::Existing(arn) = &plan.green {
+        out.push(format!("GREEN_TG={arn}"));
+    }
+    if let Some(rule) = &plan.rule {
+        out.push(format!("RULE={rule}"));
+    }
+    let stable = &survey.binding.target_group_arn;
+    let forward = quoted(&json!([{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+        {"TargetGroupArn": stable, "Weight": 100}, {"TargetGroupArn": "@GREEN@", "Weight": 0}]}}]))
+    .replace("@GREEN@", "'\"$GREEN_TG\"'");
+    for change in &plan.changes {
+        match change {
+            native::NativeChange::GreenTargetGroup => {
+                out.extend(target_group(&native::green_name(&args.service), "GREEN_TG", survey))
+            }
+            native::NativeChange::WeightedRule(arn) => {
+                out.push(format!("aws elbv2 modify-rule --rule-arn {arn} --actions {forward}"))
+            }
+            native::NativeChange::NewRule(p) => {
+                let listener = match &args.source {
+                    TrafficSource::ListenerDefault(l) | TrafficSource::Rule(l) => l,
+                };
+                out.push(format!(
+                    "RULE=$(aws elbv2 create-rule --listener-arn {listener} --priority {p} --conditions Field=path-pattern,Values='/*' --actions {forward} --query 'Rules[0].RuleArn' --output text)"
+                ));
+            }
+            native::NativeChange::Service => {
+                let Some((kind, role)) = &args.native else { continue };
+                let c = native::configuration(survey, *kind);
+                // The whole configuration: UpdateService replaces it, the service's own settings included.
+                let mut config =
+                    json!({"strategy": native::strategy_of(*kind).as_str(), "bakeTimeInMinutes": native::BAKE_MINUTES});
+                if let Some(max) = c.maximum_percent() {
+                    config["maximumPercent"] = json!(max);
+                }
+                if let Some(min) = c.minimum_healthy_percent() {
+                    config["minimumHealthyPercent"] = json!(min);
+                }
+                if let Some(b) = c.deployment_circuit_breaker() {
+                    config["deploymentCircuitBreaker"] = json!({"enable": b.enable(), "rollback": b.rollback()});
+                }
+                if let Some(l) = c.linear_configuration() {
+                    config["linearConfiguration"] = json!({"stepPercent": l.step_percent(), "stepBakeTimeInMinutes": l.step_bake_time_in_minutes()});
+                }
+                if let Some(k) = c.canary_configuration() {
+                    config["canaryConfiguration"] = json!({"canaryPercent": k.canary_percent(), "canaryBakeTimeInMinutes": k.canary_bake_time_in_minutes()});
+                }
+                let b = &survey.binding;
+                let lbs = json!([{"targetGroupArn": stable, "containerName": b.container_name, "containerPort": b.container_port,
+                    "advancedConfiguration": {"alternateTargetGroupArn": "@GREEN@", "productionListenerRule": "@RULE@", "roleArn": role}}]);
+                let lbs = quoted(&lbs).replace("@GREEN@", "'\"$GREEN_TG\"'").replace("@RULE@", "'\"$RULE\"'");
+                out.push(format!(
+                    "aws ecs update-service --cluster {} --service {} --deployment-configuration {} --load-balancers {lbs}",
+                    args.cluster,
+                    args.service,
+                    quoted(&config)
+                ));
+            }
+        }
+    }
+    out
 }

@@ -6,8 +6,10 @@ mod apply;
 pub(crate) mod args;
 mod changes;
 mod cli;
+mod native;
 mod survey;
 
+pub(crate) use self::native::green_name as native_green_name;
 pub(crate) use self::survey::target_group_name;
 
 use std::ffi::OsString;
@@ -62,15 +64,19 @@ pub(crate) async fn run(args: &[OsString], var: &impl Fn(&str) -> Option<String>
         TrafficSource::ListenerDefault(arn) => format!("listener {arn}"),
         TrafficSource::Rule(arn) => format!("listener rule {arn}"),
     };
+    let for_what = match &args.native {
+        Some(_) => "ECS's own strategy",
+        None => "the canary",
+    };
     gha.info(&format!(
-        "Setting up the canary of service `{}` (cluster `{}`), reached through {source}",
+        "Setting up {for_what} for service `{}` (cluster `{}`), reached through {source}",
         args.service, args.cluster
     ));
     let planned = match survey::read(&aws, &args).await {
-        Ok(survey) => changes::plan(&args, &survey).map(|c| (survey, c)),
+        Ok(survey) => Planned::from(&args, &survey).map(|p| (survey, p)),
         Err(e) => Err(e),
     };
-    let (survey, changes) = match planned {
+    let (survey, planned) = match planned {
         Ok(p) => p,
         Err(e) => {
             gha.error("Setup refused", &with_policy_hint(&format!("{e:#}")));
@@ -78,12 +84,11 @@ pub(crate) async fn run(args: &[OsString], var: &impl Fn(&str) -> Option<String>
             return ExitStatus::Failed;
         }
     };
-    print_plan(&args, &survey, &changes, gha);
-    if changes.changes.is_empty() {
-        gha.notice(
-            "Set up",
-            &format!("nothing to change: everything a canary deploy of `{}` needs is in place", args.service),
-        );
+    let what = if args.native.is_some() { "ECS's own strategy" } else { "a canary deploy" };
+    print_plan(&args, &survey, &planned, gha);
+    let n = planned.descriptions(&args, &survey).len();
+    if n == 0 {
+        gha.notice("Set up", &format!("nothing to change: everything {what} of `{}` needs is in place", args.service));
         print_inputs(&args, gha);
         return ExitStatus::Success;
     }
@@ -91,28 +96,57 @@ pub(crate) async fn run(args: &[OsString], var: &impl Fn(&str) -> Option<String>
         gha.info("Nothing was changed: run again with --apply to make these changes (or run the commands above).");
         return ExitStatus::Success;
     }
-    gha.info(&format!(
-        "Applying {} change{}:",
-        changes.changes.len(),
-        if changes.changes.len() == 1 { "" } else { "s" }
-    ));
-    match apply::apply(&aws, &args, &survey, &changes, gha).await {
+    let s = if n == 1 { "" } else { "s" };
+    gha.info(&format!("Applying {n} change{s}:"));
+    let applied = match &planned {
+        Planned::Canary(changes) => apply::apply(&aws, &args, &survey, changes, gha).await,
+        Planned::Native(plan) => native::apply(&aws, &args, &survey, plan, gha).await,
+    };
+    match applied {
         Ok(()) => {
-            let n = changes.changes.len();
-            gha.notice(
-                "Set up",
-                &format!(
-                    "{n} change{} made: `{}` is ready for canary deploys",
-                    if n == 1 { "" } else { "s" },
-                    args.service
-                ),
-            );
+            gha.notice("Set up", &format!("{n} change{s} made: `{}` is ready for {what}", args.service));
             print_inputs(&args, gha);
             ExitStatus::Success
         }
         Err(e) => {
             gha.error("Setup failed", &with_policy_hint(&format!("{e:#}")));
             ExitStatus::Failed
+        }
+    }
+}
+
+/// What a run will change: for the action's canary, or for ECS's own strategy.
+enum Planned {
+    Canary(Changes),
+    Native(native::NativePlan),
+}
+
+impl Planned {
+    fn from(args: &SetupArgs, survey: &Survey) -> anyhow::Result<Planned> {
+        match &args.native {
+            Some((kind, _)) => native::plan(args, survey, *kind).map(Planned::Native),
+            None => changes::plan(args, survey).map(Planned::Canary),
+        }
+    }
+
+    fn in_place(&self) -> &[String] {
+        match self {
+            Planned::Canary(c) => &c.in_place,
+            Planned::Native(n) => &n.in_place,
+        }
+    }
+
+    fn descriptions(&self, args: &SetupArgs, survey: &Survey) -> Vec<String> {
+        match self {
+            Planned::Canary(c) => c.changes.iter().map(|ch| describe(ch, args, survey, &c.canary_tg)).collect(),
+            Planned::Native(n) => n.changes.iter().map(|ch| native::describe(ch, args, survey)).collect(),
+        }
+    }
+
+    fn commands(&self, args: &SetupArgs, survey: &Survey) -> Vec<String> {
+        match self {
+            Planned::Canary(c) => cli::commands(args, survey, c),
+            Planned::Native(n) => cli::native_commands(args, survey, n),
         }
     }
 }
@@ -128,7 +162,7 @@ fn with_policy_hint(error: &str) -> String {
     }
 }
 
-fn print_plan(args: &SetupArgs, survey: &Survey, changes: &Changes, gha: &Gha) {
+fn print_plan(args: &SetupArgs, survey: &Survey, planned: &Planned, gha: &Gha) {
     let b = &survey.binding;
     gha.info(&format!(
         "  service `{}`: {}, behind target group `{}` (container {}:{})",
@@ -138,22 +172,20 @@ fn print_plan(args: &SetupArgs, survey: &Survey, changes: &Changes, gha: &Gha) {
         b.container_name,
         b.container_port
     ));
-    for line in &changes.in_place {
+    for line in planned.in_place() {
         gha.info(&format!("  in place: {line}"));
     }
-    if changes.changes.is_empty() {
-        return;
-    }
-    if args.apply {
+    let descriptions = planned.descriptions(args, survey);
+    if descriptions.is_empty() || args.apply {
         // Applying: each change is said as it is made.
         return;
     }
-    gha.info(&format!("Plan: {} change{}", changes.changes.len(), if changes.changes.len() == 1 { "" } else { "s" }));
-    for (i, change) in changes.changes.iter().enumerate() {
-        gha.info(&format!("  {}. {}", i + 1, describe(change, args, survey, &changes.canary_tg)));
+    gha.info(&format!("Plan: {} change{}", descriptions.len(), if descriptions.len() == 1 { "" } else { "s" }));
+    for (i, line) in descriptions.iter().enumerate() {
+        gha.info(&format!("  {}. {line}", i + 1));
     }
     gha.info("The same with the AWS CLI:");
-    for command in cli::commands(args, survey, changes) {
+    for command in planned.commands(args, survey) {
         gha.info(&format!("  {command}"));
     }
 }
@@ -190,6 +222,13 @@ pub(crate) fn describe(change: &Change, args: &SetupArgs, survey: &Survey, tg: &
 
 /// The workflow's inputs for a canary deploy of what is now set up.
 fn print_inputs(args: &SetupArgs, gha: &Gha) {
+    if args.native.is_some() {
+        gha.info(&format!(
+            "Deploy it with:\n  with:\n    cluster: {}\n    service: {}\n    strategy: ecs",
+            args.cluster, args.service
+        ));
+        return;
+    }
     let source = match &args.source {
         TrafficSource::ListenerDefault(arn) => format!("listener-arn: {arn}"),
         TrafficSource::Rule(arn) => format!("listener-rule-arn: {arn}"),

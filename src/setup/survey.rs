@@ -4,7 +4,7 @@
 use anyhow::{Context as _, Result, anyhow, bail};
 use aws_sdk_cloudwatch::types::MetricAlarm;
 use aws_sdk_ecs::types::Service;
-use aws_sdk_elasticloadbalancingv2::types::{Action, TargetGroup};
+use aws_sdk_elasticloadbalancingv2::types::{Action, Rule, TargetGroup};
 
 use super::args::SetupArgs;
 use crate::aws::{Aws, call_failed};
@@ -36,6 +36,10 @@ pub(crate) struct Survey {
     pub(crate) canary_service: Option<Service>,
     pub(crate) canary_tg: Option<TargetGroup>,
     pub(crate) alarm: Option<MetricAlarm>,
+    /// With `--native`: the green target group, when it exists (the canary's three are not read).
+    pub(crate) green_tg: Option<TargetGroup>,
+    /// With a listener: its rules (the default one aside).
+    pub(crate) rules: Vec<Rule>,
 }
 
 /// The service's one load balancer entry with a target group; refused when it has none or several.
@@ -85,15 +89,30 @@ pub(crate) async fn read(aws: &Aws, args: &SetupArgs) -> Result<Survey> {
         .and_then(|l| l.load_balancer_arn())
         .ok_or_else(|| anyhow!("listener `{listener_arn}` was not found"))?
         .to_string();
-    let forwarding_rules = match &args.source {
-        TrafficSource::ListenerDefault(arn) => rules_forwarding_to(aws, arn, &binding.target_group_arn).await?,
+    let rules = match &args.source {
+        TrafficSource::ListenerDefault(arn) => listener_rules(aws, arn).await?,
         TrafficSource::Rule(_) => Vec::new(),
     };
-    let canary_service =
-        service::find(&aws.ecs, &args.cluster, &args.canary_service).await?.filter(|s| s.status() != Some("INACTIVE"));
+    let forwarding_rules = rules
+        .iter()
+        .filter(|r| super::changes::forwarded(r.actions()).iter().any(|(arn, _)| *arn == binding.target_group_arn))
+        .filter_map(|r| r.rule_arn().map(str::to_string))
+        .collect();
+    let (mut canary_service, mut canary_tg, mut alarm_found, mut green_tg) = (None, None, None, None);
+    if args.native.is_some() {
+        green_tg = target_group_named(aws, &super::native::green_name(&args.service)).await?;
+    } else {
+        canary_service = service::find(&aws.ecs, &args.cluster, &args.canary_service)
+            .await?
+            .filter(|s| s.status() != Some("INACTIVE"));
+        canary_tg = target_group_named(aws, &target_group_name(&args.canary_service)).await?;
+        alarm_found = alarm(aws, &args.alarm_name).await?;
+    }
     Ok(Survey {
-        canary_tg: target_group_named(aws, &target_group_name(&args.canary_service)).await?,
-        alarm: alarm(aws, &args.alarm_name).await?,
+        canary_tg,
+        alarm: alarm_found,
+        green_tg,
+        rules,
         service,
         binding,
         stable_tg,
@@ -154,7 +173,8 @@ async fn attribute(aws: &Aws, tg: &str, key: &str) -> Result<Option<String>> {
     Ok(out.attributes().iter().find(|a| a.key() == Some(key)).and_then(|a| a.value()).map(str::to_string))
 }
 
-async fn rules_forwarding_to(aws: &Aws, listener_arn: &str, tg: &str) -> Result<Vec<String>> {
+/// The listener's rules but its default one.
+async fn listener_rules(aws: &Aws, listener_arn: &str) -> Result<Vec<Rule>> {
     let out = aws
         .elb
         .describe_rules()
@@ -163,14 +183,7 @@ async fn rules_forwarding_to(aws: &Aws, listener_arn: &str, tg: &str) -> Result<
         .await
         .map_err(|e| call_failed("ELB DescribeRules", &e))
         .with_context(|| format!("could not read the rules of listener `{listener_arn}`"))?;
-    Ok(out
-        .rules()
-        .iter()
-        .filter(|r| {
-            r.is_default() != Some(true) && super::changes::forwarded(r.actions()).iter().any(|(arn, _)| arn == tg)
-        })
-        .filter_map(|r| r.rule_arn().map(str::to_string))
-        .collect())
+    Ok(out.rules().iter().filter(|r| r.is_default() != Some(true)).cloned().collect())
 }
 
 async fn alarm(aws: &Aws, name: &str) -> Result<Option<MetricAlarm>> {

@@ -293,3 +293,68 @@ async fn setup_runs_with_exactly_the_policy_iam_policy_prints() {
     assert!(!run.stdout.contains("not authorized"), "{run}");
     assert!(again.code == Some(0) && again.stdout.contains("nothing to change"), "{again}");
 }
+
+/// `setup --native linear` from the same plain service, as a user with exactly the policy
+/// `iam-policy --setup --native …` prints: a plan that changes nothing, the green target group, a
+/// production rule and the service's configuration made, a second run that finds them, and then a
+/// deploy with `strategy: ecs` under traffic that ECS shifts step by step without a failed request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_native_prepares_a_plain_service_for_ecs_own_strategy() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--alb", "--desired", "2"]);
+    let listener = s(&seeded, "listener_arn");
+    let role = "arn:aws:iam::123456789012:role/ecsInfrastructureRoleForLoadBalancers";
+    let flags =
+        ["--cluster", "demo", "--service", "web", "--listener-arn", listener, "--native", "linear", "--role-arn", role];
+    let printed = stack.action().args(["iam-policy", "--setup"]).args(flags).run();
+    assert_eq!(printed.code, Some(0), "{printed}");
+    let policy: serde_json::Value = serde_json::from_str(&printed.stdout).unwrap();
+    assert!(printed.stdout.contains("iam:PassRole") && printed.stdout.contains(role), "{printed}");
+
+    let before = read_back(&stack, listener).await;
+    let plan = stack.action().args(["setup"]).args(flags).run();
+    assert_eq!(plan.code, Some(0), "{plan}");
+    for line in [
+        "Plan: 3 changes",
+        "create target group `web-green`",
+        "aws elbv2 create-rule",
+        "aws ecs update-service --cluster demo --service web",
+    ] {
+        assert!(plan.stdout.contains(line), "{line}:\n{plan}");
+    }
+    assert_eq!(differences(&before, &read_back(&stack, listener).await), "", "the plan changed nothing");
+
+    let (id, secret) = stack.iam_user("setup-native", &policy);
+    stack.enforce_iam(true).await;
+    let as_user = |apply: bool| {
+        let mut a = stack.action();
+        a.env("AWS_ACCESS_KEY_ID", &id).env("AWS_SECRET_ACCESS_KEY", &secret).args(["setup"]).args(flags);
+        if apply {
+            a.args(["--apply"]);
+        }
+        a.run()
+    };
+    let applied = as_user(true);
+    let again = as_user(true);
+    stack.enforce_iam(false).await;
+    assert_eq!(applied.code, Some(0), "with exactly the printed policy:\n{applied}");
+    assert!(applied.stdout.contains("3 changes made") && applied.stdout.contains("strategy: ecs"), "{applied}");
+    assert!(again.code == Some(0) && again.stdout.contains("nothing to change"), "{again}");
+    assert_eq!(again.stdout.matches("in place:").count(), 3, "{again}");
+
+    let url = stack.listener_url(listener).await;
+    let traffic = Traffic::start(format!("{url}/version"));
+    let deploy = stack
+        .action()
+        .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", "demo", "--service", "web"])
+        .args(["--strategy", "ecs", "--environment-variables", "APP_VERSION=v2", "--check-interval", "1s"])
+        .run();
+    let statuses = traffic.stop().await;
+    assert_eq!(deploy.code, Some(0), "{deploy}");
+    assert!(deploy.stdout.contains("Deployed: demo/web → web:2, ecs LINEAR"), "{deploy}");
+    assert!(
+        statuses.iter().all(|&c| c == 200),
+        "every request answered while ECS shifted: {:?}",
+        statuses.iter().filter(|&&c| c != 200).collect::<Vec<_>>()
+    );
+}

@@ -6,7 +6,8 @@ name ("monitoring:DescribeAlarms"). Here each call is authorized against the res
 Authorization Reference names for it, and CloudWatch's actions are "cloudwatch:". A call also gets
 the other authorizations AWS makes for it, which moto never does: RegisterTaskDefinition passes its
 task and execution roles (iam:PassRole on each) and, with tags, tags the new revision
-(ecs:TagResource on it); CreateService and CreateTargetGroup with tags tag what they create. What stays moto's: conditions (only StringEquals, on the keys it knows);
+(ecs:TagResource on it); CreateService and CreateTargetGroup with tags tag what they create; an
+UpdateService whose load balancer has a blue/green configuration passes its infrastructure role. What stays moto's: conditions (only StringEquals, on the keys it knows);
 not evaluated at all: iam:PassRole on RunTask (the roles are its task definition's, already passed
 when it was registered).
 
@@ -103,6 +104,8 @@ def resources(service, action, params, region, account):
         found = {
             "ModifyListener": [params.get("ListenerArn")],
             "ModifyRule": [params.get("RuleArn")],
+            "CreateRule": [params.get("ListenerArn")],
+            "DeleteRule": [params.get("RuleArn")],
             # A target group's ARN ends in an id ELB has not chosen yet: AWS authorizes its name.
             "CreateTargetGroup": [arn(f"targetgroup/{params.get('Name')}/*")],
             "ModifyTargetGroupAttributes": [params.get("TargetGroupArn")],
@@ -130,6 +133,10 @@ def implied(service, action, params, region, account, next_revision):
     # Tags given on create are authorized as a tagging of the new resource, as AWS does.
     if (service, action) == ("elasticloadbalancing", "CreateTargetGroup") and any(k.startswith("Tags.member.") for k in params):
         return [("elasticloadbalancing:AddTags", f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{params.get('Name')}/*")]
+    # A service's blue/green configuration passes ECS its infrastructure role.
+    if (service, action) == ("ecs", "UpdateService"):
+        roles = [(lb.get("advancedConfiguration") or {}).get("roleArn") for lb in params.get("loadBalancers") or []]
+        return [("iam:PassRole", r) for r in roles if r]
     if (service, action) == ("ecs", "CreateService") and params.get("tags"):
         cluster = _name(params.get("cluster") or "default")
         return [("ecs:TagResource", f"arn:aws:ecs:{region}:{account}:service/{cluster}/{params['serviceName']}")]

@@ -61,6 +61,11 @@ def test_what_setup_creates_is_authorized_by_name_and_its_tags_as_a_tagging():
     assert resources("ecs", "CreateService", params, R, A) == [service]
     assert implied("ecs", "CreateService", params, R, A, None) == [("ecs:TagResource", service)]
     assert resources("ecs", "DeleteService", {"cluster": "demo", "service": "web-canary"}, R, A) == [service]
+    role = f"arn:aws:iam::{A}:role/ecsInfrastructureRoleForLoadBalancers"
+    update = {"cluster": "demo", "service": "web", "loadBalancers": [{"targetGroupArn": "t", "advancedConfiguration": {"roleArn": role}}]}
+    assert implied("ecs", "UpdateService", update, R, A, None) == [("iam:PassRole", role)]
+    assert implied("ecs", "UpdateService", {"cluster": "demo", "service": "web", "desiredCount": 2}, R, A, None) == []
+    assert resources("elasticloadbalancing", "CreateRule", {"ListenerArn": "arn:l"}, R, A) == ["arn:l"]
     alarm = f"arn:aws:cloudwatch:{R}:{A}:alarm:web-canary-5xx"
     assert resources("monitoring", "PutMetricAlarm", {"AlarmName": "web-canary-5xx"}, R, A) == [alarm]
     assert resources("monitoring", "DeleteAlarms", {"AlarmNames.member.1": "web-canary-5xx"}, R, A) == [alarm]
