@@ -105,8 +105,26 @@ fn service(args: &SetupArgs, survey: &Survey) -> String {
         b.container_name, b.container_port
     ));
     c.push_str(&format!(" --tags key=ecs-deploy-action:canary-of,value={}", args.service));
-    c.push_str(&format!("  # and {}'s deployment configuration, placement and tag propagation", args.service));
+    if let Some(config) = s.deployment_configuration() {
+        c.push_str(&format!(" --deployment-configuration {}", quoted(&deployment_configuration(config))));
+    }
+    c.push_str(&format!("  # and {}'s placement and tag propagation, if any", args.service));
     c
+}
+
+/// A deployment configuration's rolling settings as the CLI takes them.
+fn deployment_configuration(c: &aws_sdk_ecs::types::DeploymentConfiguration) -> Value {
+    let mut config = json!({});
+    if let Some(max) = c.maximum_percent() {
+        config["maximumPercent"] = json!(max);
+    }
+    if let Some(min) = c.minimum_healthy_percent() {
+        config["minimumHealthyPercent"] = json!(min);
+    }
+    if let Some(b) = c.deployment_circuit_breaker() {
+        config["deploymentCircuitBreaker"] = json!({"enable": b.enable(), "rollback": b.rollback()});
+    }
+    config
 }
 
 fn alarm(args: &SetupArgs, survey: &Survey) -> String {
@@ -150,17 +168,9 @@ pub(crate) fn native_commands(args: &SetupArgs, survey: &Survey, plan: &NativePl
                 let Some((kind, role)) = &args.native else { continue };
                 let c = native::configuration(survey, *kind);
                 // The whole configuration: UpdateService replaces it, the service's own settings included.
-                let mut config =
-                    json!({"strategy": native::strategy_of(*kind).as_str(), "bakeTimeInMinutes": native::BAKE_MINUTES});
-                if let Some(max) = c.maximum_percent() {
-                    config["maximumPercent"] = json!(max);
-                }
-                if let Some(min) = c.minimum_healthy_percent() {
-                    config["minimumHealthyPercent"] = json!(min);
-                }
-                if let Some(b) = c.deployment_circuit_breaker() {
-                    config["deploymentCircuitBreaker"] = json!({"enable": b.enable(), "rollback": b.rollback()});
-                }
+                let mut config = deployment_configuration(&c);
+                config["strategy"] = json!(native::strategy_of(*kind).as_str());
+                config["bakeTimeInMinutes"] = json!(native::BAKE_MINUTES);
                 if let Some(l) = c.linear_configuration() {
                     config["linearConfiguration"] = json!({"stepPercent": l.step_percent(), "stepBakeTimeInMinutes": l.step_bake_time_in_minutes()});
                 }
