@@ -21,6 +21,7 @@ pub(crate) struct Aws {
     pub(crate) logs: aws_sdk_cloudwatchlogs::Client,
     pub(crate) ecr: aws_sdk_ecr::Client,
     pub(crate) sts: aws_sdk_sts::Client,
+    pub(crate) events: aws_sdk_eventbridge::Client,
 }
 
 /// Every AWS call has a deadline, the abort's included: a connection that hangs costs at most an
@@ -90,6 +91,9 @@ impl Aws {
             ),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
+            ),
+            events: aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::config::Builder::from(&sdk).interceptor(calls.clone()).build(),
             ),
             calls,
         }

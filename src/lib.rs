@@ -26,6 +26,7 @@ mod records;
 mod report;
 mod retry;
 mod run;
+mod schedules;
 mod secret;
 mod setup;
 mod signals;

@@ -117,6 +117,10 @@ pub(crate) struct Inputs {
     /// Task count to set on the service with the new revision (the previous count comes back with an undo)
     #[arg(long, value_name = "N", help_heading = "Deploy")]
     pub(crate) desired_count: Option<String>,
+    /// After a successful deploy, deregister each family's ACTIVE revisions older than the newest N
+    /// that no service of the cluster and no scheduled task uses [default: keep all]
+    #[arg(long, value_name = "N", help_heading = "Deploy")]
+    pub(crate) keep_revisions: Option<String>,
     /// Environment variables for the container, one KEY=VALUE a line
     #[arg(long, value_name = "KEY=VALUE...", help_heading = "Deploy")]
     pub(crate) environment_variables: Option<String>,

@@ -119,6 +119,9 @@ pub(crate) struct DeploySettings {
     pub(crate) wait_for_deployment: bool,
     /// The service's task count to set with the new revision (`desired-count`).
     pub(crate) desired_count: Option<i32>,
+    /// After a successful deploy, keep each family's newest N ACTIVE revisions and deregister the
+    /// older ones nothing uses (`keep-revisions`).
+    pub(crate) keep_revisions: Option<u32>,
     /// Run once with the new revision before any service changes (`pre-deploy-command`).
     pub(crate) pre_deploy: Option<Vec<String>>,
     /// Answer a deploy of ECS's own strategy paused for approval instead of starting one (`resume`).

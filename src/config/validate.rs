@@ -100,6 +100,7 @@ fn deploy(
                 ("environment-variables", &i.environment_variables),
                 ("strategy", &i.strategy),
                 ("desired-count", &i.desired_count),
+                ("keep-revisions", &i.keep_revisions),
                 ("pre-deploy-command", &i.pre_deploy_command),
                 ("approval", &i.approval),
                 ("resume", &i.resume),
@@ -156,6 +157,7 @@ fn deploy(
             let approval = set(&i.approval).is_some();
             super::approval::rules(c, i, approval, resume.is_some(), !also.is_empty());
             let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
+            let keep_revisions = c.parse("keep-revisions", i.keep_revisions.as_deref(), revisions_kept);
             let pre_deploy =
                 c.parse("pre-deploy-command", i.pre_deploy_command.as_deref(), super::command::parse_command);
             if let Some(Strategy::Canary(canary)) = &strategy
@@ -179,6 +181,7 @@ fn deploy(
                     rollback,
                     wait_for_deployment,
                     desired_count,
+                    keep_revisions,
                     pre_deploy,
                     resume,
                 }),
@@ -271,6 +274,16 @@ fn task_count(v: &str) -> Result<i32, String> {
     match v.trim().parse::<i32>() {
         Ok(n @ 0..=5000) => Ok(n),
         _ => Err(format!("`{v}` is not a task count: a whole number from 0 to 5000 (ECS's limit per service)")),
+    }
+}
+
+/// How many revisions `keep-revisions` keeps: at least the newest one (the one just deployed).
+fn revisions_kept(v: &str) -> Result<u32, String> {
+    match v.trim().parse::<u32>() {
+        Ok(n @ 1..=1000) => Ok(n),
+        _ => Err(format!(
+            "`{v}` is not a number of revisions to keep: a whole number from 1 (the one just deployed) to 1000"
+        )),
     }
 }
 

@@ -264,6 +264,26 @@ pub(crate) fn statements(config: &Config, scope: &Scope) -> Vec<Statement> {
     let logs: Vec<String> =
         scope.log_groups.iter().map(|g| scope.arn("logs", &format!("log-group:{g}:log-stream:*"))).collect();
     out.push(Statement::new("ReadTaskLogs", &["logs:GetLogEvents"], logs));
+    if d.keep_revisions.is_some() {
+        // Listing and deregistering revisions take no resource in IAM; what uses them is read
+        // from every service of the cluster and every EventBridge rule's targets.
+        out.push(Statement::new(
+            "PruneRevisions",
+            &["ecs:ListTaskDefinitions", "ecs:DeregisterTaskDefinition", "ecs:ListServices"],
+            vec!["*".into()],
+        ));
+        out.push(Statement::new(
+            "PruneReadServices",
+            &["ecs:DescribeServices"],
+            vec![scope.arn("ecs", &format!("service/{cluster}/*"))],
+        ));
+        out.push(Statement::new("PruneReadSchedules", &["events:ListRules"], vec!["*".into()]));
+        out.push(Statement::new(
+            "PruneReadScheduleTargets",
+            &["events:ListTargetsByRule"],
+            vec![scope.arn("events", "rule/*")],
+        ));
+    }
     // IAM refuses a whole document with a statement that grants nothing ("Policy statement must
     // contain resources"): containers that do not log through awslogs need no ReadTaskLogs.
     out.retain(|s| !s.resources.is_empty());

@@ -188,6 +188,14 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
             .map(|(s, (revision, _))| format!("{}/{} → {}", deploy.cluster, s.service, family_revision(revision)))
             .collect();
         timings.deployed(format!("{}, {}", each.join(", "), deploy.first().strategy.label()));
+        if let Some(keep) = deploy.keep_revisions {
+            let mut families: Vec<String> = revisions
+                .iter()
+                .filter_map(|(revision, _)| family_revision(revision).rsplit_once(':').map(|(f, _)| f.to_string()))
+                .collect();
+            families.dedup();
+            crate::ecs::prune::prune(aws, &deploy.cluster, &families, keep, gha).await;
+        }
     }
     if let Outcome::Paused(at) = &outcome {
         output(gha, "service-deployment-arn", &at.service_deployment_arn);

@@ -142,6 +142,13 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
         (false, _) => "leave it as it is (rollback: false)",
     };
     let _ = writeln!(out, "failure:  {rollback}");
+    if let Some(n) = d.keep_revisions {
+        let _ = writeln!(
+            out,
+            "success:  keep each family's newest {n} revision(s); deregister its older ACTIVE ones no service of {} and no scheduled task uses",
+            d.cluster
+        );
+    }
     let build = if matches!(plan.image, ImagePlan::Build { .. }) {
         format!(", and {} allowed for the build", dur(super::BUILD_ALLOWANCE))
     } else {
@@ -358,6 +365,7 @@ pub(crate) mod tests {
             deploy: Some(DeployPlan {
                 cluster: "prod".into(),
                 pre_deploy: None,
+                keep_revisions: Some(3),
                 services: vec![ServicePlan {
                     service: "web".into(),
                     service_arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/web".into(),
@@ -423,6 +431,7 @@ pub(crate) mod tests {
               then:   promote web to the new revision, weights 100/0, web-canary to 0 tasks
               gates:  canary targets healthy in web-canary; alarms not in ALARM: web-5xx; 5xx rate ≤ 1% (tested at 99% confidence); https://example.com/health answers 2xx; a rate, latency or probe fails its step after 2 failing checks in a row (every 10s)
             failure:  restore the previous revision
+            success:  keep each family's newest 3 revision(s); deregister its older ACTIVE ones no service of prod and no scheduled task uses
             at most:  1h41m20s (every wait at wait-timeout, then an abort; cover it with the job's timeout-minutes)
         "#]].assert_eq(&text(&canary_plan()));
     }

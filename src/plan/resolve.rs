@@ -108,6 +108,7 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
         services: std::iter::once(first).chain(others).collect(),
         wait_timeout: settings.wait_timeout,
         rollback: settings.rollback,
+        keep_revisions: settings.keep_revisions,
         pre_deploy: settings.pre_deploy.clone().map(|command| {
             let run_as = crate::ecs::pre_deploy::RunAs {
                 network: stable.network_configuration().cloned(),

@@ -119,6 +119,7 @@ pub(super) async fn deploy_plan(settings: &DeploySettings, resume: &Resume, aws:
         services: vec![first],
         wait_timeout: settings.wait_timeout,
         rollback: settings.rollback,
+        keep_revisions: settings.keep_revisions,
         pre_deploy: None,
     })
 }

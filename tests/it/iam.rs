@@ -26,6 +26,7 @@ fn actions_called(run: &Run) -> BTreeSet<String> {
             "CloudWatch" => "cloudwatch",
             "CloudWatch Logs" => "logs",
             "STS" => "sts",
+            "EventBridge" => "events",
             other => panic!("a call to a service the policy does not know: {other}"),
         };
         for op in ops.trim_end_matches(')').split(", ") {
@@ -205,8 +206,13 @@ async fn several_services_and_a_build_and_push_call_nothing_their_policy_lacks()
     let stack = stack().await;
     stack.seed(&["--desired", "1"]);
     stack.seed(&["--service", "worker", "--desired", "1"]);
-    let inputs = ["--image", &stack.image, "--cluster", "demo", "--service", "web, worker"];
-    let (_, policy) = deploy_within_policy(&stack, &inputs, 0);
+    let inputs = ["--image", &stack.image, "--cluster", "demo", "--service", "web, worker", "--keep-revisions", "1"];
+    let (run, policy) = deploy_within_policy(&stack, &inputs, 0);
+    // Pruning too: the revisions listed and deregistered, every service and schedule read.
+    let called = actions_called(&run);
+    for action in ["ecs:DeregisterTaskDefinition", "ecs:ListServices", "events:ListRules"] {
+        assert!(called.contains(action), "{action} in {called:?}\n{run}");
+    }
     let lease = &statement(&policy, "EcsDeployLease")["Resource"];
     assert_eq!(
         *lease,

@@ -24,7 +24,7 @@ import json
 from urllib.parse import urlparse
 
 # Services whose errors are JSON bodies (awsJson1_1), not XML.
-JSON_SERVICES = {"ecs", "logs", "ecr"}
+JSON_SERVICES = {"ecs", "logs", "ecr", "events"}
 
 # Calls AWS takes without a signature: their token or assertion is the credential.
 UNSIGNED = {("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRoleWithSAML")}
@@ -117,6 +117,8 @@ def resources(service, action, params, region, account):
         found = [f"arn:aws:cloudwatch:{region}:{account}:alarm:{n}" for n in names]
     elif service in ("monitoring", "cloudwatch") and action == "PutMetricAlarm":
         found = [f"arn:aws:cloudwatch:{region}:{account}:alarm:{params.get('AlarmName')}"]
+    elif service == "events" and action == "ListTargetsByRule":
+        found = [arn(f"rule/{params.get('Rule')}")]
     elif service == "logs" and action == "GetLogEvents":
         found = [arn(f"log-group:{params['logGroupName']}:log-stream:{params['logStreamName']}")]
     elif service == "ecr" and action != "GetAuthorizationToken":
@@ -211,6 +213,7 @@ def install():
     from moto.ecr.responses import ECRResponse
     from moto.ecs.responses import EC2ContainerServiceResponse
     from moto.elbv2.responses import ELBV2Response
+    from moto.events.responses import EventsHandler
     from moto.iam import access_control
     from moto.logs.responses import LogsResponse
     from moto.sts.responses import TokenResponse
@@ -221,6 +224,7 @@ def install():
         "cloudwatch": CloudWatchResponse,
         "logs": LogsResponse,
         "ecr": ECRResponse,
+        "events": EventsHandler,
     }
     for service, cls in classes.items():
         if getattr(cls, "_stack_iam_resources", False):

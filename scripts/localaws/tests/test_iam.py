@@ -66,6 +66,7 @@ def test_what_setup_creates_is_authorized_by_name_and_its_tags_as_a_tagging():
     assert implied("ecs", "UpdateService", update, R, A, None) == [("iam:PassRole", role)]
     assert implied("ecs", "UpdateService", {"cluster": "demo", "service": "web", "desiredCount": 2}, R, A, None) == []
     assert resources("elasticloadbalancing", "CreateRule", {"ListenerArn": "arn:l"}, R, A) == ["arn:l"]
+    assert resources("events", "ListTargetsByRule", {"Rule": "nightly"}, R, A) == [f"arn:aws:events:{R}:{A}:rule/nightly"]
     alarm = f"arn:aws:cloudwatch:{R}:{A}:alarm:web-canary-5xx"
     assert resources("monitoring", "PutMetricAlarm", {"AlarmName": "web-canary-5xx"}, R, A) == [alarm]
     assert resources("monitoring", "DeleteAlarms", {"AlarmNames.member.1": "web-canary-5xx"}, R, A) == [alarm]
