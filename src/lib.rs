@@ -22,6 +22,7 @@ mod outcome;
 mod pipeline;
 mod plan;
 mod progress;
+mod provenance;
 mod records;
 mod report;
 mod retry;

@@ -151,8 +151,7 @@ async fn resolve(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &G
         native: Vec::new(),
     };
     if let Some(d) = &plan.deploy {
-        let rendered = d.services.iter().map(|s| (&s.rendered, &s.tags));
-        for (r, tags) in rendered {
+        for r in d.services.iter().map(|s| &s.rendered) {
             let td = &r.task_definition;
             push_new(&mut scope.families, taskdef::describe(td).split(':').next().unwrap_or_default().to_string());
             for role in [td.task_role_arn(), td.execution_role_arn()].into_iter().flatten() {
@@ -161,7 +160,8 @@ async fn resolve(config: &Config, var: &impl Fn(&str) -> Option<String>, gha: &G
             for (group, _) in stopped::log_config(td).into_values() {
                 push_new(&mut scope.log_groups, group);
             }
-            scope.tagged_revisions |= !tags.is_empty();
+            // Every registration tags its revision: its own tags and who deploys it (`provenance`).
+            scope.tagged_revisions = true;
         }
         for s in d.services.iter().filter(|s| s.strategy.native().is_some()) {
             scope.native.push(s.service.clone());

@@ -288,7 +288,8 @@ fn split_reference(uri: &str) -> Option<(&str, &str, &str)> {
     Some((host, repository, tag))
 }
 
-/// OCI labels for the image: where its source is, which commit, when it was built.
+/// OCI labels for the image: where its source is, which commit, when it was built; and the run,
+/// actor and action version that built it.
 pub(crate) fn oci_labels(var: impl Fn(&str) -> Option<String>, tag: &str, now: SystemTime) -> HashMap<String, String> {
     let mut labels = HashMap::new();
     if let (Some(server), Some(repo)) = (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY")) {
@@ -300,6 +301,12 @@ pub(crate) fn oci_labels(var: impl Fn(&str) -> Option<String>, tag: &str, now: S
     );
     if let Ok(created) = DateTime::from(now).fmt(DateTimeFormat::DateTime) {
         labels.insert("org.opencontainers.image.created".into(), created);
+    }
+    // Who built it, as the revision's tags say who deployed it (commit and source are OCI's above).
+    for (name, value) in crate::provenance::Provenance::from_env(&var).pairs() {
+        if matches!(name, "run" | "actor" | "version") {
+            labels.insert(format!("ecs-deploy-action.{name}"), value);
+        }
     }
     labels
 }
@@ -334,6 +341,7 @@ mod tests {
         assert_eq!(labels["org.opencontainers.image.source"], "https://github.com/org/app");
         assert_eq!(labels["org.opencontainers.image.revision"], "abc123");
         assert_eq!(labels["org.opencontainers.image.created"], "2023-11-14T22:13:20Z");
+        assert_eq!(labels["ecs-deploy-action.version"], env!("CARGO_PKG_VERSION"));
         let local = oci_labels(|_| None, "v1", SystemTime::UNIX_EPOCH);
         assert_eq!(local["org.opencontainers.image.revision"], "v1");
         assert!(!local.contains_key("org.opencontainers.image.source"));

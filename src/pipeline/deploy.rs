@@ -83,6 +83,7 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
     timings: &mut Timings,
 ) -> Result<Outcome, Failure> {
     // Every revision is registered before any service changes: a refused one changes nothing.
+    let provenance = crate::provenance::Provenance::from_env(var).tags();
     let mut revisions: Vec<(String, Rendered)> = Vec::new();
     let mut new_revisions: Vec<String> = Vec::new();
     for planned in &deploy.services {
@@ -95,7 +96,9 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
                 known.clone()
             }
             None => {
-                let registered = crate::ecs::register::register(&aws.ecs, &rendered.task_definition, &planned.tags)
+                // The revision's own tags, and who and what deploys it.
+                let tags = crate::provenance::carried(&planned.tags, &provenance);
+                let registered = crate::ecs::register::register(&aws.ecs, &rendered.task_definition, &tags)
                     .await
                     .with_context(|| format!("service `{}`", planned.service))
                     .in_stage("Deploy failed", unchanged(deploy, &new_revisions))?;

@@ -93,8 +93,11 @@ pub(crate) struct ServicePlan {
     /// The count `desired-count` sets with the new revision (the current one comes back on undo).
     pub(crate) new_desired_count: Option<i32>,
     pub(crate) previous_task_definition_arn: String,
-    /// Tags of the current revision, carried to the new one.
+    /// Tags of the current revision, carried to the new one (with who and what deploys it,
+    /// `provenance::carried`, at registration).
     pub(crate) tags: Vec<Tag>,
+    /// Who deployed the current revision, from its tags, when the action registered it.
+    pub(crate) deployed_by: Option<String>,
     pub(crate) rendered: Rendered,
     /// A known revision deployed as it is (no image, no environment change): nothing is registered.
     pub(crate) as_is: Option<String>,

@@ -60,6 +60,9 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
         _ => format!("{} desired", f.desired_count),
     };
     let _ = writeln!(out, "service:  {}/{} ({count}), now on {current}", d.cluster, f.service);
+    if let Some(by) = &f.deployed_by {
+        let _ = writeln!(out, "          {current} was {by}");
+    }
     if let Some(known) = &f.as_is {
         let _ = writeln!(out, "revision: {} as it is (nothing registered)", known.rsplit('/').next().unwrap_or(known));
     } else {
@@ -374,6 +377,7 @@ pub(crate) mod tests {
                     as_is: None,
                     previous_task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into(),
                     tags: Vec::new(),
+                    deployed_by: Some("deployed by octocat from 0123456789ab (https://github.com/octo/app/actions/runs/41)".into()),
                     rendered: Rendered {
                         task_definition: TaskDefinition::builder().family("web").build(),
                         container: "web".into(),
@@ -418,6 +422,7 @@ pub(crate) mod tests {
         expect![[r#"
             image:    deploy existing 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65 (no build, no push)
             service:  prod/web (4 desired), now on web:7
+                      web:7 was deployed by octocat from 0123456789ab (https://github.com/octo/app/actions/runs/41)
             revision: new revision of web with, in container web:
                         image 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4 → 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:9f86d081884c7d65
                         env LOG_LEVEL added

@@ -15,6 +15,7 @@ use crate::ecs::{service, taskdef, taskdef_file};
 use crate::failure::Refused;
 use crate::gha::Gha;
 use crate::listener;
+use crate::provenance;
 
 pub(crate) async fn resolve(config: &Config, aws: &Aws, gha: &Gha) -> Result<Plan> {
     let mut image = super::image::image_plan(config, aws).await?;
@@ -54,6 +55,11 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
         }
         None => service::task_definition(&aws.ecs, &current_arn).await?,
     };
+    let deployed_by = match &settings.task_definition {
+        None => provenance::describe(&tags),
+        Some(_) => None,
+    };
+
     let rendered = taskdef::render(&current, settings.container_name.as_deref(), image, &settings.environment)
         .map_err(|message| anyhow!("{message}"))?;
     let first_image = current
@@ -99,6 +105,7 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
         new_desired_count: settings.desired_count,
         previous_task_definition_arn: current_arn,
         tags,
+        deployed_by,
         as_is: known.filter(|_| rendered.changes.is_empty() && image.is_none()),
         rendered,
         strategy,
@@ -155,6 +162,7 @@ async fn other_service(
     let current_arn =
         svc.task_definition().ok_or_else(|| anyhow!("service `{name}` has no task definition"))?.to_string();
     let (current, tags) = service::task_definition(&aws.ecs, &current_arn).await?;
+    let deployed_by = provenance::describe(&tags);
     let rendered = taskdef::pick_container(&current, settings.container_name.as_deref(), repository)
         .and_then(|container| taskdef::render(&current, container.as_deref(), image, &settings.environment))
         .map_err(|message| anyhow!("service `{name}`: {message}"))?;
@@ -165,6 +173,7 @@ async fn other_service(
         new_desired_count: None,
         previous_task_definition_arn: current_arn,
         tags,
+        deployed_by,
         rendered,
         as_is: None,
         strategy,

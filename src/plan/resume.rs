@@ -110,6 +110,7 @@ pub(super) async fn deploy_plan(settings: &DeploySettings, resume: &Resume, aws:
         new_desired_count: None,
         previous_task_definition_arn: previous,
         tags,
+        deployed_by: None,
         as_is: Some(revision),
         rendered,
         strategy: StrategyPlan::Native(Box::new(plan)),

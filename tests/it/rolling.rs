@@ -97,7 +97,73 @@ async fn a_rolling_deploy_changes_only_image_and_environment_and_reports_outputs
         .await
         .unwrap();
     let tags: Vec<(&str, &str)> = tags.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
-    assert_eq!(tags, [("team", "platform")], "the new revision keeps the old one's tags");
+    assert_eq!(
+        tags,
+        [("team", "platform"), ("ecs-deploy-action:version", env!("CARGO_PKG_VERSION"))],
+        "the new revision keeps the old one's tags and says which action made it"
+    );
+}
+
+/// Every revision says who deployed it from which commit and run (tags), and the next plan says it
+/// of the revision it replaces.
+#[tokio::test]
+async fn a_revision_says_who_deployed_it_and_the_next_plan_shows_it() {
+    let stack = stack().await;
+    stack.seed(&["--desired", "1"]);
+    let github = [
+        ("GITHUB_REPOSITORY", "octo/app"),
+        ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_RUN_ID", "42"),
+        ("GITHUB_ACTOR", "octocat"),
+    ];
+    let mut action = stack.action();
+    for (k, v) in github {
+        action.env(k, v);
+    }
+    let run = action
+        .args(["--aws-region", &stack.region, "--image", &stack.image, "--cluster", "demo", "--service", "web"])
+        .run();
+    assert_eq!(run.code, Some(0), "{run}");
+    let described = stack
+        .ecs()
+        .await
+        .describe_task_definition()
+        .task_definition("web:2")
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<(&str, &str)> = described.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    for expected in [
+        ("team", "platform"),
+        ("ecs-deploy-action:commit", "0123456789abcdef0123456789abcdef01234567"),
+        ("ecs-deploy-action:repository", "octo/app"),
+        ("ecs-deploy-action:run", "https://github.com/octo/app/actions/runs/42"),
+        ("ecs-deploy-action:actor", "octocat"),
+    ] {
+        assert!(tags.contains(&expected), "{expected:?} in {tags:?}");
+    }
+    let plan = stack
+        .action()
+        .args([
+            "--aws-region",
+            &stack.region,
+            "--image",
+            &stack.image,
+            "--cluster",
+            "demo",
+            "--service",
+            "web",
+            "--dry-run",
+        ])
+        .run();
+    assert_eq!(plan.code, Some(0), "{plan}");
+    assert!(
+        plan.stdout
+            .contains("web:2 was deployed by octocat from 0123456789ab (https://github.com/octo/app/actions/runs/42)"),
+        "{plan}"
+    );
 }
 
 #[tokio::test]
