@@ -36,17 +36,7 @@ pub(crate) fn statements(args: &SetupArgs) -> Vec<Statement> {
             &["ecs:DescribeServices"],
             vec![service(&args.service), service(&args.canary_service)],
         ),
-        // ELB's Describe calls take no resource: "*" is the narrowest there is.
-        Statement::new(
-            "SetupReadLoadBalancing",
-            &[
-                "elasticloadbalancing:DescribeTargetGroups",
-                "elasticloadbalancing:DescribeTargetGroupAttributes",
-                "elasticloadbalancing:DescribeListeners",
-                "elasticloadbalancing:DescribeRules",
-            ],
-            vec!["*".into()],
-        ),
+        load_balancing_reads(),
         Statement::new("SetupReadAlarm", &["cloudwatch:DescribeAlarms"], vec![alarm.clone()]),
         Statement::new(
             "SetupCanaryTargetGroup",
@@ -66,6 +56,20 @@ pub(crate) fn statements(args: &SetupArgs) -> Vec<Statement> {
         ),
         Statement::new("SetupCanaryAlarm", &["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"], vec![alarm]),
     ]
+}
+
+/// What setup reads of the load balancer. ELB's Describe calls take no resource: "*" is the narrowest.
+fn load_balancing_reads() -> Statement {
+    Statement::new(
+        "SetupReadLoadBalancing",
+        &[
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
+            "elasticloadbalancing:DescribeListeners",
+            "elasticloadbalancing:DescribeRules",
+        ],
+        vec!["*".into()],
+    )
 }
 
 /// `setup --native`: the reads, the green target group, the production rule (the given one's forward,
@@ -95,16 +99,7 @@ fn native(
     };
     vec![
         Statement::new("SetupReadServices", &["ecs:DescribeServices"], vec![service.to_string()]),
-        Statement::new(
-            "SetupReadLoadBalancing",
-            &[
-                "elasticloadbalancing:DescribeTargetGroups",
-                "elasticloadbalancing:DescribeTargetGroupAttributes",
-                "elasticloadbalancing:DescribeListeners",
-                "elasticloadbalancing:DescribeRules",
-            ],
-            vec!["*".into()],
-        ),
+        load_balancing_reads(),
         Statement::new(
             "SetupGreenTargetGroup",
             &[
