@@ -1,6 +1,7 @@
 //! Who and what made a revision: the commit, the repository, the workflow run, the actor and this
 //! action's version, as tags on every revision the action registers (and labels on an image it
-//! builds), read back from the service's current revision for the plan ("deployed by … from …").
+//! builds) and on the service after a successful deploy (with the revision deployed), read back from
+//! the service's current revision for the plan ("deployed by … from …").
 
 use aws_sdk_ecs::types::Tag;
 
@@ -58,6 +59,12 @@ impl Provenance {
 /// says who made it.
 pub(crate) fn carried(existing: &[Tag], ours: &[Tag]) -> Vec<Tag> {
     existing.iter().filter(|t| !t.key().is_some_and(|k| k.starts_with(PREFIX))).chain(ours).cloned().collect()
+}
+
+/// A service's tags after a deploy: who and what deployed (`ours`) and the revision it deployed.
+pub(crate) fn on_service(ours: &[Tag], revision: &str) -> Vec<Tag> {
+    let revision = Tag::builder().key(format!("{PREFIX}revision")).value(revision).build();
+    ours.iter().cloned().chain(std::iter::once(revision)).collect()
 }
 
 /// Who made a revision, from its tags: `by octocat from abc1234 (https://…/runs/42)`; None when the

@@ -104,3 +104,15 @@ pub(crate) async fn task_definition(ecs: &aws_sdk_ecs::Client, reference: &str) 
     let td = out.task_definition().cloned().ok_or_else(|| anyhow!("task definition `{reference}` was not found"))?;
     Ok((td, out.tags().to_vec()))
 }
+
+/// Tags a service with `tags` (who deployed what on it), replacing the values of the same keys.
+pub(crate) async fn tag(ecs: &aws_sdk_ecs::Client, service_arn: &str, tags: Vec<Tag>) -> Result<()> {
+    ecs.tag_resource()
+        .resource_arn(service_arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| call_failed("ECS TagResource", &e))
+        .with_context(|| format!("could not tag service {service_arn} with who deployed it"))?;
+    Ok(())
+}

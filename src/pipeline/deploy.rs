@@ -191,6 +191,13 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
             .map(|(s, (revision, _))| format!("{}/{} → {}", deploy.cluster, s.service, family_revision(revision)))
             .collect();
         timings.deployed(format!("{}, {}", each.join(", "), deploy.first().strategy.label()));
+        // Each service says who deployed what on it, as its new revision does.
+        for (planned, (revision, _)) in deploy.services.iter().zip(&revisions) {
+            let tags = crate::provenance::on_service(&provenance, family_revision(revision));
+            if let Err(e) = crate::ecs::service::tag(&aws.ecs, &planned.service_arn, tags).await {
+                gha.warning(&format!("{e:#}; the deploy itself succeeded"));
+            }
+        }
         if let Some(keep) = deploy.keep_revisions {
             let mut families: Vec<String> = revisions
                 .iter()

@@ -104,8 +104,8 @@ async fn a_rolling_deploy_changes_only_image_and_environment_and_reports_outputs
     );
 }
 
-/// Every revision says who deployed it from which commit and run (tags), and the next plan says it
-/// of the revision it replaces.
+/// Every revision and its service say who deployed it from which commit and run (tags), and the
+/// next plan says it of the revision it replaces.
 #[tokio::test]
 async fn a_revision_says_who_deployed_it_and_the_next_plan_shows_it() {
     let stack = stack().await;
@@ -143,6 +143,14 @@ async fn a_revision_says_who_deployed_it_and_the_next_plan_shows_it() {
         ("ecs-deploy-action:actor", "octocat"),
     ] {
         assert!(tags.contains(&expected), "{expected:?} in {tags:?}");
+    }
+    // The service says it too, with the revision deployed.
+    let service_arn = "arn:aws:ecs:us-east-1:123456789012:service/demo/web";
+    let on_service = stack.ecs().await.list_tags_for_resource().resource_arn(service_arn).send().await.unwrap();
+    let on_service: Vec<(&str, &str)> =
+        on_service.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    for expected in [("ecs-deploy-action:actor", "octocat"), ("ecs-deploy-action:revision", "web:2")] {
+        assert!(on_service.contains(&expected), "{expected:?} on the service: {on_service:?}");
     }
     let plan = stack
         .action()
