@@ -203,6 +203,7 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
                 .iter()
                 .filter_map(|(revision, _)| family_revision(revision).rsplit_once(':').map(|(f, _)| f.to_string()))
                 .collect();
+            families.sort();
             families.dedup();
             crate::ecs::prune::prune(aws, &deploy.cluster, &families, keep, gha).await;
         }

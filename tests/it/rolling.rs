@@ -109,7 +109,7 @@ async fn a_rolling_deploy_changes_only_image_and_environment_and_reports_outputs
 #[tokio::test]
 async fn a_revision_says_who_deployed_it_and_the_next_plan_shows_it() {
     let stack = stack().await;
-    stack.seed(&["--desired", "1"]);
+    let seeded = stack.seed(&["--desired", "1"]);
     let github = [
         ("GITHUB_REPOSITORY", "octo/app"),
         ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
@@ -152,20 +152,7 @@ async fn a_revision_says_who_deployed_it_and_the_next_plan_shows_it() {
     for expected in [("ecs-deploy-action:actor", "octocat"), ("ecs-deploy-action:revision", "web:2")] {
         assert!(on_service.contains(&expected), "{expected:?} on the service: {on_service:?}");
     }
-    let plan = stack
-        .action()
-        .args([
-            "--aws-region",
-            &stack.region,
-            "--image",
-            &stack.image,
-            "--cluster",
-            "demo",
-            "--service",
-            "web",
-            "--dry-run",
-        ])
-        .run();
+    let plan = deploy(&stack, &seeded, &["--dry-run"]);
     assert_eq!(plan.code, Some(0), "{plan}");
     assert!(
         plan.stdout
