@@ -36,17 +36,7 @@ pub(crate) async fn actions(
     source: &TrafficSource,
 ) -> Result<Vec<Action>> {
     match source {
-        TrafficSource::ListenerDefault(arn) => {
-            let out = elb
-                .describe_listeners()
-                .listener_arns(arn)
-                .send()
-                .await
-                .map_err(|e| call_failed("ELB DescribeListeners", &e))
-                .with_context(|| format!("could not read listener `{arn}`: check `listener-arn` and `aws-region`"))?;
-            let listener = out.listeners().first().ok_or_else(|| anyhow!("listener `{arn}` was not found"))?;
-            Ok(listener.default_actions().to_vec())
-        }
+        TrafficSource::ListenerDefault(arn) => Ok(crate::elb::listener(elb, arn).await?.default_actions().to_vec()),
         TrafficSource::Rule(arn) => {
             let out = elb
                 .describe_rules()

@@ -110,6 +110,8 @@ pub(crate) enum Event<'a> {
         plan: Option<&'a str>,
         gates: Option<&'a str>,
         strategy: &'a str,
+        /// Where the deployed service answers (a preview's URL).
+        url: Option<&'a str>,
     },
     /// A stage of the run begins (`building the image`, `running the pre-deploy command`).
     StageStarted {

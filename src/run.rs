@@ -35,6 +35,18 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
     if args.get(1).and_then(|a| a.to_str()) == Some("setup") {
         return crate::setup::run(&args[2..], &var, gha).await;
     }
+    if args.get(1).and_then(|a| a.to_str()) == Some("previews") {
+        return match args.get(2).and_then(|a| a.to_str()) {
+            Some("prune") => crate::preview::prune::run(&args[3..], &var, gha).await,
+            _ => {
+                gha.error(
+                    "Invalid input",
+                    "previews: the one command is `previews prune` (see `previews prune --help`)",
+                );
+                ExitStatus::InvalidInput
+            }
+        };
+    }
     match crate::iam::command::split(&args) {
         Ok(Some((iam, rest))) => return iam_policy(iam, rest, &var).await,
         Ok(None) => {}
@@ -47,6 +59,20 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
         Ok(config) => config,
         Err(status) => return status,
     };
+    if let Some(preview) = config.deploy.as_ref().and_then(|d| d.preview.as_ref()) {
+        if preview.fork {
+            // GitHub gives a fork's pull-request runs no OIDC token and no secrets: nothing is made.
+            gha.warning(&format!(
+                "no preview for #{}: it comes from a fork, and GitHub gives runs of a fork's pull request no OIDC token or secrets to deploy with. A maintainer can deploy it by pushing its branch to this repository",
+                preview.number
+            ));
+            pipeline::output(gha, "status", "skipped");
+            return ExitStatus::Success;
+        }
+        if preview.closing {
+            return pipeline::close_preview(&config, &var, gha).await;
+        }
+    }
     // The report starts first: a run that cannot even get credentials says so on the pull request.
     let report = crate::report::start(&config, &var, gha);
     let result = pipeline::execute(&config, &var, gha, report.as_ref().map(Running::sink)).await;

@@ -192,6 +192,19 @@ pub(crate) struct Inputs {
     #[arg(long, value_name = "ARN", help_heading = "ECS's own strategies")]
     pub(crate) service_deployment_arn: Option<String>,
 
+    /// On `pull_request` events: deploy the pull request to a service of its own,
+    /// `<service>-pr-<number>`, behind a rule of `listener-arn`; remove it when the pull request closes
+    /// [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Previews")]
+    pub(crate) preview: Option<String>,
+    /// Domain whose wildcard DNS record points at the load balancer: the preview answers at
+    /// `pr-<number>.<domain>` [default: none: the path `/pr-<number>/` of the listener]
+    #[arg(long, value_name = "DOMAIN", help_heading = "Previews")]
+    pub(crate) preview_domain: Option<String>,
+    /// Open previews of one service at most; a new one beyond it is refused [default: 10]
+    #[arg(long, value_name = "N", help_heading = "Previews")]
+    pub(crate) preview_limit: Option<String>,
+
     /// Token for the PR comment and Deployments [default in Actions: github.token; else $GITHUB_TOKEN]
     #[arg(long, value_name = "TOKEN", help_heading = "Report")]
     pub(crate) github_token: Option<String>,

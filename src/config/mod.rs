@@ -10,6 +10,7 @@ pub(crate) mod git;
 mod image;
 pub(crate) mod inputs;
 mod parse;
+mod preview;
 pub(crate) mod steps;
 pub(crate) mod thresholds;
 mod validate;
@@ -126,6 +127,29 @@ pub(crate) struct DeploySettings {
     pub(crate) pre_deploy: Option<Vec<String>>,
     /// Answer a deploy of ECS's own strategy paused for approval instead of starting one (`resume`).
     pub(crate) resume: Option<Resume>,
+    /// A preview of the pull request: `service` is its base, copied into a service of its own.
+    pub(crate) preview: Option<PreviewSettings>,
+}
+
+/// `preview: true`: the pull request, what happened to it, and where its preview is reached.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PreviewSettings {
+    pub(crate) number: u64,
+    /// The pull request closed: the preview is removed instead of deployed.
+    pub(crate) closing: bool,
+    /// The pull request's head is another repository's: GitHub gives its runs no OIDC token or
+    /// secrets, so nothing is made.
+    pub(crate) fork: bool,
+    /// The listener that gets the preview's rule.
+    pub(crate) listener_arn: String,
+    /// `pr-<number>.<domain>` routes to the preview; None: the path `/pr-<number>/`.
+    pub(crate) domain: Option<String>,
+    /// Open previews of the base service at most.
+    pub(crate) limit: u32,
+    /// `owner/name`, in every preview resource's tags.
+    pub(crate) repository: String,
+    /// The run that deploys it, in its resources' tags.
+    pub(crate) run_url: Option<String>,
 }
 
 /// Where a deploy of ECS's own strategy stops for people (`approval`).

@@ -57,7 +57,12 @@ pub(super) fn config(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> R
     let dry_run = c.parse("dry-run", i.dry_run.as_deref(), boolean).unwrap_or(false);
     let verbose = c.parse("verbose", i.verbose.as_deref(), boolean).unwrap_or(false);
     let deploy = deploy(&mut c, i, var, region.as_deref());
-    let report = report(&mut c, i, var);
+    let mut report = report(&mut c, i, var);
+    if let Some(p) = deploy.as_ref().and_then(|d| d.preview.as_ref()) {
+        // The preview's own environment; its URL is known once the plan has read the listener.
+        report.deployment_environment = Some(format!("preview/pr-{}", p.number));
+        report.environment_url = None;
+    }
 
     let audience = set(&i.audience).unwrap_or_else(|| "sts.amazonaws.com".into());
     match (c.errors.is_empty(), region, image_source) {
@@ -104,6 +109,7 @@ fn deploy(
                 ("pre-deploy-command", &i.pre_deploy_command),
                 ("approval", &i.approval),
                 ("resume", &i.resume),
+                ("preview", &i.preview),
             ] {
                 if set(value).is_some() {
                     c.fail(name, "needs `cluster` and `service`: without them nothing is deployed (the run stops once the image is pushed)");
@@ -165,6 +171,12 @@ fn deploy(
             {
                 c.fail("service", format!("names `{}`, the canary service: it runs the new revision during a canary and is not deployed on its own", canary.canary_service));
             }
+            let preview = super::preview::settings(c, i, var, strategy.as_ref(), !also.is_empty());
+            // A preview is rolled out, one task unless `desired-count` says otherwise.
+            let (strategy, desired_count) = match &preview {
+                Some(_) => (Some(Strategy::Rolling), desired_count.or(Some(1))),
+                None => (strategy, desired_count),
+            };
             if desired_count == Some(0) && matches!(strategy, Some(Strategy::Canary(_))) {
                 c.fail("desired-count", "is 0, and a canary compares a running stable service with the new revision: deploy to 0 tasks with `strategy: rolling`");
             }
@@ -184,6 +196,7 @@ fn deploy(
                     keep_revisions,
                     pre_deploy,
                     resume,
+                    preview,
                 }),
                 _ => None,
             }
@@ -219,7 +232,8 @@ fn deploy(
             ("probe-url", &i.probe_url),
             ("check-interval", &i.check_interval),
         ] {
-            if set(value).is_some() {
+            let previewed = deploy.as_ref().is_some_and(|d| d.preview.is_some());
+            if set(value).is_some() && !(previewed && name == "listener-arn") {
                 let unless = match name.starts_with("canary-") || name.starts_with("listener-") {
                     true => "unless `strategy` is `canary`",
                     false => "unless `strategy` is `canary` or `ecs` (the gates judge those)",

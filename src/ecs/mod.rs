@@ -1,7 +1,7 @@
 //! Amazon ECS, every verb in one place: services read and updated, task definitions rendered and
 //! registered, the rolling wait and undo, the pre-deploy task, the lease, what ECS says.
 
-pub(crate) mod canary_service;
+pub(crate) mod copies;
 pub(crate) mod deployments;
 pub(crate) mod events;
 pub(crate) mod lease;

@@ -37,7 +37,7 @@ pub(crate) async fn prune(aws: &Aws, cluster: &str, families: &[String], keep: u
     }
 }
 
-async fn prune_all(aws: &Aws, cluster: &str, families: &[String], keep: u32) -> Result<Pruned> {
+pub(crate) async fn prune_all(aws: &Aws, cluster: &str, families: &[String], keep: u32) -> Result<Pruned> {
     let used = in_use(aws, cluster).await?;
     let mut pruned = Pruned::default();
     for family in families {
@@ -64,7 +64,7 @@ async fn prune_all(aws: &Aws, cluster: &str, families: &[String], keep: u32) -> 
 }
 
 /// `family`'s ACTIVE revisions, newest first.
-async fn active_revisions(aws: &Aws, family: &str) -> Result<Vec<String>> {
+pub(crate) async fn active_revisions(aws: &Aws, family: &str) -> Result<Vec<String>> {
     let mut all = Vec::new();
     let mut token = None;
     loop {
@@ -97,7 +97,7 @@ async fn active_revisions(aws: &Aws, family: &str) -> Result<Vec<String>> {
 
 /// Every task definition a service of `cluster` (any of its deployments) or a scheduled task uses,
 /// with who uses it.
-async fn in_use(aws: &Aws, cluster: &str) -> Result<Vec<(String, String)>> {
+pub(crate) async fn in_use(aws: &Aws, cluster: &str) -> Result<Vec<(String, String)>> {
     let mut names = Vec::new();
     let mut token = None;
     loop {

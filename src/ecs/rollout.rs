@@ -213,15 +213,28 @@ pub(crate) async fn roll_out(
     log: &mut EventLog,
     gha: &Gha,
 ) -> Result<Wait> {
-    let name = format!("{}/{}", release.cluster, release.service);
     let ours = release.send_to(ecs, release.revision).await?;
+    Ok(follow(ecs, release, ours, progress, log, gha).await)
+}
+
+/// Waits for the deployment of the new revision that `ours` (an UpdateService's or a
+/// CreateService's answer) started, telling `progress`.
+pub(crate) async fn follow(
+    ecs: &aws_sdk_ecs::Client,
+    release: &Release<'_>,
+    ours: Option<Deployment>,
+    progress: &mut impl Progress,
+    log: &mut EventLog,
+    gha: &Gha,
+) -> Wait {
+    let name = format!("{}/{}", release.cluster, release.service);
     progress
         .emit(Event::RolloutStarted { service: &name, revision: release.revision, timeout: release.wait_timeout }, &[])
         .await;
     let mut cancel = release.cancel.clone();
     let waited =
         wait(&release.watch(ecs), release.revision, ours.as_ref(), Some(cancel.flag()), log, progress, gha).await;
-    Ok(match waited {
+    match waited {
         Ok(Wait::Stable) => {
             progress.emit(Event::RolloutCompleted { service: &name, revision: release.revision }, &[]).await;
             Wait::Stable
@@ -235,7 +248,7 @@ pub(crate) async fn roll_out(
             reason: format!("the deployment of {} could not be followed: {e:#}", family_revision(release.revision)),
             ecs_rolled_back: false,
         },
-    })
+    }
 }
 
 /// Puts the service back on `release.previous` with its previous count (a service ECS already took

@@ -47,6 +47,11 @@ pub(super) async fn take_leases(
         .unwrap_or_else(|| plan::worst_case(deploy));
     let mut leases = Vec::new();
     for planned in &deploy.services {
+        // A preview's first deploy has no service to hold a lease on yet: ECS's CreateService
+        // refuses a second service of its name, which keeps a second run from making it too.
+        if planned.strategy.preview().is_some_and(|p| p.create.is_some()) {
+            continue;
+        }
         let resume = planned.strategy.native().is_some_and(|n| n.resume.is_some());
         let who = lease::Taker { by: &holder, hold, settle, resume };
         match lease::take(&aws.ecs, &planned.service, &planned.service_arn, &who, gha).await {
@@ -257,6 +262,7 @@ fn group_title(deploy: &DeployPlan) -> String {
         StrategyPlan::Rolling => "rolling",
         StrategyPlan::Canary(_) => "canary",
         StrategyPlan::Native(_) => "ECS-run",
+        StrategyPlan::Preview(_) => "preview",
     };
     if let [one] = deploy.services.as_slice() {
         let how = how(one);

@@ -17,10 +17,12 @@ use crate::plan::{self, DeployPlan, StrategyPlan};
 use crate::progress::{Event, Progress};
 use crate::{image, signals};
 
+mod close;
 mod deploy;
 mod service;
 mod timings;
 
+pub(crate) use close::close_preview;
 use deploy::{deploy_stage, take_leases};
 use timings::Timings;
 
@@ -133,8 +135,9 @@ async fn stages<R: Progress + Clone>(
             };
             let previous = &d.first().previous_task_definition_arn;
             let strategy = first.label();
+            let url = d.first().strategy.preview().map(|p| p.url.as_str());
             let planned =
-                Event::Planned { previous, plan: shown.as_deref(), gates: gates.as_deref(), strategy: &strategy };
+                Event::Planned { previous, plan: shown.as_deref(), gates: gates.as_deref(), strategy: &strategy, url };
             report.emit(planned, &[]).await;
         }
         if !config.dry_run {

@@ -64,6 +64,9 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
     progress.emit(Event::ServiceState { service: name, state: &state }, &[]).await;
     let mut log = match &s.plan.strategy {
         StrategyPlan::Rolling => events_from_now(service::describe(ecs, release.cluster, name).await.ok().as_ref()),
+        // A preview made by this run has said nothing yet; an earlier push's has, before now.
+        StrategyPlan::Preview(p) if p.create.is_some() => EventLog::default(),
+        StrategyPlan::Preview(_) => events_from_now(service::describe(ecs, release.cluster, name).await.ok().as_ref()),
         // The canary tells ECS's events itself; a restore after its promotion learns what was
         // already said at its first look (no second read here, no line told twice).
         StrategyPlan::Canary(_) => EventLog::default(),
@@ -74,7 +77,40 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
     let mut canary_events = Vec::new();
     // How the strategy ended, and the service's state in the comment then.
     let (ended, rolled_state) = match &s.plan.strategy {
-        StrategyPlan::Rolling => {
+        StrategyPlan::Preview(p) if p.create.is_some() => {
+            // The preview's first deploy: made, then followed; a failure removes it again.
+            let failed = |reason: String| {
+                run.record(name, &reason, gha);
+                let state = format!("failed: {reason}");
+                (Ended::Undone(Outcome::RolledBack { reason, at: None }), state)
+            };
+            match crate::preview::make(s.aws, p, release, gha).await {
+                Err(e) => failed(format!("{e:#}")),
+                Ok(made) => {
+                    let created = made.service.clone().flatten();
+                    let waited = rollout::follow(ecs, release, created, progress, &mut log, gha).await;
+                    match waited {
+                        Wait::Stable => (Ended::RolledOut, format!("deployed {}", family_revision(release.revision))),
+                        other => {
+                            let reason = wait_reason(other, release);
+                            let left = crate::preview::undo(s.aws, p, release.cluster, made, gha).await;
+                            match left {
+                                None => failed(format!("{reason}; the preview is removed again")),
+                                Some(left) => {
+                                    run.record(name, &reason, gha);
+                                    let reason = format!("{reason}; could not remove all of the preview: {left}");
+                                    (
+                                        Ended::Undone(Outcome::Failed { reason: reason.clone() }),
+                                        format!("failed: {reason}"),
+                                    )
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        StrategyPlan::Rolling | StrategyPlan::Preview(_) => {
             let waited = rollout::roll_out(ecs, release, progress, &mut log, gha)
                 .await
                 .unwrap_or_else(|e| Wait::Failed { reason: format!("{e:#}"), ecs_rolled_back: false });
@@ -170,6 +206,19 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
         outcome,
         table,
         events,
+    }
+}
+
+/// Why a wait that did not end stable ended, in words.
+fn wait_reason(waited: Wait, release: &Release<'_>) -> String {
+    match waited {
+        Wait::Stable => String::new(),
+        Wait::Failed { reason, .. } | Wait::Stopped(reason) => reason,
+        Wait::TimedOut => format!(
+            "the deployment did not become stable within wait-timeout {}",
+            duration::format(release.wait_timeout)
+        ),
+        Wait::Cancelled => CANCELLED_REASON.to_string(),
     }
 }
 

@@ -31,7 +31,7 @@ pub(crate) fn json(plan: &Plan) -> Value {
                     })
                     .collect();
                 let steps = match &s.strategy {
-                    StrategyPlan::Rolling => Vec::new(),
+                    StrategyPlan::Rolling | StrategyPlan::Preview(_) => Vec::new(),
                     StrategyPlan::Canary(c) => steps(&c.steps),
                     StrategyPlan::Native(n) => steps(&n.steps),
                 };
@@ -44,6 +44,7 @@ pub(crate) fn json(plan: &Plan) -> Value {
                     "changes": changes,
                     "strategy": s.strategy.label(),
                     "steps": steps,
+                    "preview_url": s.strategy.preview().map(|p| p.url.clone()),
                 })
             })
             .collect();

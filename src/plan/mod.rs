@@ -6,6 +6,7 @@ mod image;
 mod in_flight;
 mod json;
 mod native;
+pub(crate) mod preview;
 mod print;
 mod resolve;
 mod resume;
@@ -123,6 +124,9 @@ pub(crate) enum StrategyPlan {
     Canary(Box<CanaryPlan>),
     /// ECS's own BLUE_GREEN, LINEAR or CANARY, judged at its pauses.
     Native(Box<NativePlan>),
+    /// A pull request's preview: its service (made with its target group and rule the first time),
+    /// rolled out.
+    Preview(Box<preview::PreviewPlan>),
 }
 
 impl StrategyPlan {
@@ -136,6 +140,13 @@ impl StrategyPlan {
     pub(crate) fn native(&self) -> Option<&NativePlan> {
         match self {
             StrategyPlan::Native(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn preview(&self) -> Option<&preview::PreviewPlan> {
+        match self {
+            StrategyPlan::Preview(p) => Some(p),
             _ => None,
         }
     }
@@ -156,6 +167,7 @@ impl StrategyPlan {
                 format!("canary {}", steps.join(", "))
             }
             StrategyPlan::Native(n) => format!("ecs {}", n.strategy),
+            StrategyPlan::Preview(_) => "preview (rolling)".into(),
         }
     }
 }

@@ -59,7 +59,14 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
         Some(n) if n != f.desired_count => format!("{} desired, to become {n}", f.desired_count),
         _ => format!("{} desired", f.desired_count),
     };
-    let _ = writeln!(out, "service:  {}/{} ({count}), now on {current}", d.cluster, f.service);
+    match f.strategy.preview().filter(|p| p.create.is_some()) {
+        Some(p) => {
+            let _ = writeln!(out, "service:  {}/{} (new, a preview of {})", d.cluster, f.service, p.base);
+        }
+        None => {
+            let _ = writeln!(out, "service:  {}/{} ({count}), now on {current}", d.cluster, f.service);
+        }
+    }
     if let Some(by) = &f.deployed_by {
         let _ = writeln!(out, "          {current} was {by}");
     }
@@ -110,6 +117,7 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
             let _ = writeln!(out, "  gates:  {} (every {})", gates_line(c), dur(c.check_interval));
         }
         StrategyPlan::Native(n) => native_text(out, n, &f.service),
+        StrategyPlan::Preview(p) => super::preview::text(out, p, d.wait_timeout),
     }
     if let Some((command, _)) = &d.pre_deploy {
         let _ = writeln!(

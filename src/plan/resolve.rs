@@ -38,7 +38,11 @@ pub(crate) async fn resolve(config: &Config, aws: &Aws, gha: &Gha) -> Result<Pla
 
 /// `image`: the new image for the container; None keeps the task definition's (a known revision).
 async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, gha: &Gha) -> Result<DeployPlan> {
-    let stable = settled(settings, &settings.service, aws, gha).await?;
+    // A preview copies its base service whatever that one is doing: only the preview must be settled.
+    let stable = match &settings.preview {
+        Some(_) => service::describe(&aws.ecs, &settings.cluster, &settings.service).await?,
+        None => settled(settings, &settings.service, aws, gha).await?,
+    };
     let current_arn = stable
         .task_definition()
         .ok_or_else(|| anyhow!("service `{}` has no task definition", settings.service))?
@@ -109,6 +113,10 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
         as_is: known.filter(|_| rendered.changes.is_empty() && image.is_none()),
         rendered,
         strategy,
+    };
+    let first = match &settings.preview {
+        Some(preview) => super::preview::plan(settings, preview, &stable, first, aws, gha).await?,
+        None => first,
     };
     Ok(DeployPlan {
         cluster: settings.cluster.clone(),
@@ -335,6 +343,9 @@ pub(crate) async fn recheck(deploy: &DeployPlan, aws: &Aws) -> Result<()> {
     for planned_service in &deploy.services {
         if let Some(point) = planned_service.strategy.native().and_then(|n| n.resume.as_ref()) {
             super::resume::recheck(aws, point).await?;
+            continue;
+        }
+        if planned_service.strategy.preview().is_some_and(|p| p.create.is_some()) {
             continue;
         }
         let (name, planned) = (&planned_service.service, &planned_service.previous_task_definition_arn);

@@ -128,6 +128,20 @@ impl GitHub {
         Ok(created.id)
     }
 
+    /// A pull request's state: `open` or `closed`.
+    pub(crate) async fn pull_state(&self, number: u64) -> Result<String, octocrab::Error> {
+        let pull: Pull = self.client.get(format!("/repos/{}/pulls/{number}", self.repo), None::<&()>).await?;
+        debug_assert_eq!(pull.number, number);
+        Ok(pull.state)
+    }
+
+    /// The Deployments of `environment`, newest first (the first page: a preview has a few).
+    pub(crate) async fn deployments(&self, environment: &str) -> Result<Vec<u64>, octocrab::Error> {
+        let route = format!("/repos/{}/deployments?environment={}&per_page={PAGE}", self.repo, encode(environment));
+        let deployments: Vec<Created> = self.client.get(route, None::<&()>).await?;
+        Ok(deployments.into_iter().map(|d| d.id).collect())
+    }
+
     pub(crate) async fn deployment_status(
         &self,
         id: u64,
@@ -147,6 +161,17 @@ impl GitHub {
             self.client.post(format!("/repos/{}/deployments/{id}/statuses", self.repo), Some(&body)).await?;
         Ok(())
     }
+}
+
+/// A query value with what a URL cannot carry as it is (`/` in `preview/pr-7`) percent-encoded.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A GitHub error as a warning a person can act on; a 403 names the permission the job lacks.

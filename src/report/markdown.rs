@@ -52,6 +52,8 @@ pub(crate) struct ReportView {
     /// What a run that did not succeed left behind, in one sentence (`outcome::Left`): what a
     /// person must look at.
     pub(crate) left: Option<String>,
+    /// Where the deployed service answers (a preview's URL).
+    pub(crate) url: Option<String>,
 }
 
 /// Another service of the run: its revisions (`family:revision`) and its state in words.
@@ -82,6 +84,9 @@ pub(crate) fn render(v: &ReportView) -> String {
     let _ = writeln!(md, "### {icon} Deploy to `{}/{}`: {headline}\n", v.cluster, v.service);
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| Strategy | {} |", cell(&v.strategy));
+    if let Some(url) = &v.url {
+        let _ = writeln!(md, "| Preview | {} |", cell(url));
+    }
     if let Some(gates) = &v.gates {
         let _ = writeln!(md, "| Gates | {} |", cell(gates));
     }
@@ -198,6 +203,37 @@ fn cap(md: String) -> String {
     format!("{}\n\n… (cut at {BODY_LIMIT} characters, under GitHub's limit: the job log has all of it)\n", &md[..end])
 }
 
+/// The comment of a preview once its pull request closed: what was removed, or why not all of it.
+pub(crate) fn preview_closed(
+    cluster: &str,
+    service: &str,
+    removed: Option<&Result<Vec<String>, String>>,
+    run_url: Option<&str>,
+) -> String {
+    let mut md = marker(cluster, service);
+    md.push('\n');
+    match removed {
+        Some(Err(why)) => {
+            let _ = writeln!(md, "### ❌ Preview `{cluster}/{service}`: not fully removed\n");
+            let _ = writeln!(md, "**Why:** {}\n", code(why));
+        }
+        Some(Ok(parts)) => {
+            let _ = writeln!(md, "### 🧹 Preview `{cluster}/{service}`: removed (the pull request closed)\n");
+            for part in parts {
+                let _ = writeln!(md, "- {}", code(part));
+            }
+            md.push('\n');
+        }
+        None => {
+            let _ = writeln!(md, "### 🧹 Preview `{cluster}/{service}`: gone (the pull request closed)\n");
+        }
+    }
+    if let Some(url) = run_url {
+        let _ = writeln!(md, "[Workflow run]({url})");
+    }
+    md
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -247,6 +283,7 @@ mod tests {
             ),
             run_url: Some("https://github.com/org/app/actions/runs/42".into()),
             left: None,
+            url: None,
         }
     }
 

@@ -48,7 +48,8 @@ fn update(event: Event<'_>, table: &[StepRecord]) -> Option<Update> {
             progress("aborting: traffic could not be put back on the stable service".into())
         }
         Event::StageStarted { what } => Some(Update::Progress { what: what.to_string(), steps: None }),
-        Event::Planned { previous, plan, gates, strategy } => Some(Update::Planned {
+        Event::Planned { previous, plan, gates, strategy, url } => Some(Update::Planned {
+            url: url.map(str::to_string),
             strategy: strategy.to_string(),
             previous: family_revision(previous).to_string(),
             plan: plan.map(str::to_string),

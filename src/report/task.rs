@@ -23,6 +23,8 @@ pub(super) enum Update {
         gates: Option<String>,
         /// The first service's strategy as planned (`rolling`, `canary 10%:2m, 100%`, `ecs LINEAR`).
         strategy: String,
+        /// Where it answers, when the plan knows (a preview's URL): the Deployment's environment URL.
+        url: Option<String>,
     },
     /// The image's URI, and how it was built.
     Image(String, Option<String>),

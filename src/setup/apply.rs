@@ -4,14 +4,13 @@
 use anyhow::{Context as _, Result, anyhow};
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StandardUnit, Statistic};
 use aws_sdk_ecs::types::LoadBalancer;
-use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetGroupAttribute};
 
 use super::args::SetupArgs;
 use super::changes::{CanaryTargetGroup, Change, Changes};
 use super::survey::Survey;
 use super::{ALARM, describe};
 use crate::aws::{Aws, call_failed};
-use crate::ecs::canary_service::{self, CANARY_OF};
+use crate::ecs::copies::{self, CANARY_OF};
 use crate::gha::Gha;
 use crate::listener;
 use crate::plan::cloudwatch_dimension;
@@ -75,7 +74,14 @@ async fn make(
                 .container_name(&survey.binding.container_name)
                 .container_port(survey.binding.container_port)
                 .build();
-            canary_service::create_like(&aws.ecs, &survey.service, &args.canary_service, target).await?;
+            let copy = copies::Copy {
+                name: &args.canary_service,
+                task_definition: None,
+                desired: 0,
+                target,
+                tags: copies::canary_of(&args.service),
+            };
+            copies::create_like(&aws.ecs, &survey.service, copy).await?;
             Ok(Made::CanaryService)
         }
         Change::Alarm => {
@@ -115,59 +121,16 @@ async fn make(
 }
 
 /// Creates target group `name` as a clone of the service's (tagged as `service`'s), with its
-/// deregistration delay; deleted again if the delay cannot be set.
+/// deregistration delay.
 pub(crate) async fn clone_target_group(aws: &Aws, name: &str, service: &str, survey: &Survey) -> Result<String> {
-    let arn = create_target_group(aws, name, service, survey).await?;
-    if let Some(delay) = &survey.deregistration_delay {
-        let attribute =
-            TargetGroupAttribute::builder().key("deregistration_delay.timeout_seconds").value(delay).build();
-        let set = aws.elb.modify_target_group_attributes().target_group_arn(&arn).attributes(attribute).send().await;
-        if let Err(e) = set {
-            let _ = delete_target_group(aws, &arn).await;
-            return Err(call_failed("ELB ModifyTargetGroupAttributes", &e))
-                .with_context(|| format!("could not give target group `{name}` the service's deregistration delay"));
-        }
-    }
-    Ok(arn)
-}
-
-async fn create_target_group(aws: &Aws, name: &str, service: &str, survey: &Survey) -> Result<String> {
-    let s = &survey.stable_tg;
-    let out = aws
-        .elb
-        .create_target_group()
-        .name(name)
-        .set_protocol(s.protocol().cloned())
-        .set_protocol_version(s.protocol_version().map(str::to_string))
-        .set_port(s.port())
-        .set_vpc_id(s.vpc_id().map(str::to_string))
-        .set_target_type(s.target_type().cloned())
-        .set_ip_address_type(s.ip_address_type().cloned())
-        .set_health_check_protocol(s.health_check_protocol().cloned())
-        .set_health_check_port(s.health_check_port().map(str::to_string))
-        .set_health_check_enabled(s.health_check_enabled())
-        .set_health_check_path(s.health_check_path().map(str::to_string))
-        .set_health_check_interval_seconds(s.health_check_interval_seconds())
-        .set_health_check_timeout_seconds(s.health_check_timeout_seconds())
-        .set_healthy_threshold_count(s.healthy_threshold_count())
-        .set_unhealthy_threshold_count(s.unhealthy_threshold_count())
-        .set_matcher(s.matcher().cloned())
-        .tags(Tag::builder().key(CANARY_OF).value(service).build())
-        .send()
+    let tags = [(CANARY_OF.to_string(), service.to_string())];
+    crate::elb::clone_target_group(&aws.elb, name, &survey.stable_tg, &tags, survey.deregistration_delay.as_deref())
         .await
-        .map_err(|e| call_failed("ELB CreateTargetGroup", &e))
-        .with_context(|| format!("could not create target group `{name}`"))?;
-    out.target_groups()
-        .first()
-        .and_then(|t| t.target_group_arn())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("ELB created target group `{name}` without saying its ARN"))
 }
 
 /// Deletes a target group this run made (nothing forwards to it any more).
 pub(crate) async fn delete_target_group(aws: &Aws, arn: &str) -> Result<()> {
-    let deleted = aws.elb.delete_target_group().target_group_arn(arn).send().await;
-    deleted.map(|_| ()).map_err(|e| call_failed("ELB DeleteTargetGroup", &e))
+    crate::elb::delete_target_group(&aws.elb, arn).await
 }
 
 /// Undoes `made`, newest first; `None` when all of it is undone, else what is left and how to remove it.
@@ -190,7 +153,7 @@ async fn undo(aws: &Aws, args: &SetupArgs, survey: &Survey, made: Vec<Made>, gha
                     "service `{}` (aws ecs delete-service --cluster {} --service {} --force)",
                     args.canary_service, args.cluster, args.canary_service
                 ),
-                canary_service::delete(&aws.ecs, &args.cluster, &args.canary_service).await,
+                copies::delete(&aws.ecs, &args.cluster, &args.canary_service).await,
             ),
             Made::Forward => (
                 format!(

@@ -17,7 +17,7 @@ use super::changes::{CanaryTargetGroup, forwarded, same_shape, source_words};
 use super::survey::{Survey, target_group_name};
 use crate::aws::{Aws, call_failed};
 use crate::config::TrafficSource;
-use crate::ecs::canary_service::configure_load_balancing;
+use crate::ecs::copies::configure_load_balancing;
 use crate::gha::Gha;
 use crate::listener;
 

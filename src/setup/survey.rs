@@ -67,7 +67,7 @@ pub(crate) fn binding(service: &Service) -> Result<Binding> {
 pub(crate) async fn read(aws: &Aws, args: &SetupArgs) -> Result<Survey> {
     let service = service::describe(&aws.ecs, &args.cluster, &args.service).await?;
     let binding = binding(&service)?;
-    let stable_tg = target_group(aws, &binding.target_group_arn).await?;
+    let stable_tg = crate::elb::target_group(&aws.elb, &binding.target_group_arn).await?;
     let deregistration_delay =
         attribute(aws, &binding.target_group_arn, "deregistration_delay.timeout_seconds").await?;
     let actions = listener::actions(&aws.elb, &args.source).await?;
@@ -90,7 +90,7 @@ pub(crate) async fn read(aws: &Aws, args: &SetupArgs) -> Result<Survey> {
         .ok_or_else(|| anyhow!("listener `{listener_arn}` was not found"))?
         .to_string();
     let rules = match &args.source {
-        TrafficSource::ListenerDefault(arn) => listener_rules(aws, arn).await?,
+        TrafficSource::ListenerDefault(arn) => crate::elb::rules(&aws.elb, arn).await?,
         TrafficSource::Rule(_) => Vec::new(),
     };
     let forwarding_rules = rules
@@ -100,12 +100,12 @@ pub(crate) async fn read(aws: &Aws, args: &SetupArgs) -> Result<Survey> {
         .collect();
     let (mut canary_service, mut canary_tg, mut alarm_found, mut green_tg) = (None, None, None, None);
     if args.native.is_some() {
-        green_tg = target_group_named(aws, &super::native::green_name(&args.service)).await?;
+        green_tg = crate::elb::target_group_named(&aws.elb, &super::native::green_name(&args.service)).await?;
     } else {
         canary_service = service::find(&aws.ecs, &args.cluster, &args.canary_service)
             .await?
             .filter(|s| s.status() != Some("INACTIVE"));
-        canary_tg = target_group_named(aws, &target_group_name(&args.canary_service)).await?;
+        canary_tg = crate::elb::target_group_named(&aws.elb, &target_group_name(&args.canary_service)).await?;
         alarm_found = alarm(aws, &args.alarm_name).await?;
     }
     Ok(Survey {
@@ -140,27 +140,6 @@ fn listener_of(rule_arn: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("`{rule_arn}` is not a listener rule's ARN"))
 }
 
-async fn target_group(aws: &Aws, arn: &str) -> Result<TargetGroup> {
-    let out = aws
-        .elb
-        .describe_target_groups()
-        .target_group_arns(arn)
-        .send()
-        .await
-        .map_err(|e| call_failed("ELB DescribeTargetGroups", &e))
-        .with_context(|| format!("could not read the service's target group `{arn}`"))?;
-    out.target_groups().first().cloned().ok_or_else(|| anyhow!("target group `{arn}` was not found"))
-}
-
-async fn target_group_named(aws: &Aws, name: &str) -> Result<Option<TargetGroup>> {
-    match aws.elb.describe_target_groups().names(name).send().await {
-        Ok(out) => Ok(out.target_groups().first().cloned()),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_target_group_not_found_exception()) => Ok(None),
-        Err(e) => Err(call_failed("ELB DescribeTargetGroups", &e))
-            .with_context(|| format!("could not look for target group `{name}`")),
-    }
-}
-
 async fn attribute(aws: &Aws, tg: &str, key: &str) -> Result<Option<String>> {
     let out = aws
         .elb
@@ -171,19 +150,6 @@ async fn attribute(aws: &Aws, tg: &str, key: &str) -> Result<Option<String>> {
         .map_err(|e| call_failed("ELB DescribeTargetGroupAttributes", &e))
         .with_context(|| format!("could not read the attributes of target group `{tg}`"))?;
     Ok(out.attributes().iter().find(|a| a.key() == Some(key)).and_then(|a| a.value()).map(str::to_string))
-}
-
-/// The listener's rules but its default one.
-async fn listener_rules(aws: &Aws, listener_arn: &str) -> Result<Vec<Rule>> {
-    let out = aws
-        .elb
-        .describe_rules()
-        .listener_arn(listener_arn)
-        .send()
-        .await
-        .map_err(|e| call_failed("ELB DescribeRules", &e))
-        .with_context(|| format!("could not read the rules of listener `{listener_arn}`"))?;
-    Ok(out.rules().iter().filter(|r| r.is_default() != Some(true)).cloned().collect())
 }
 
 async fn alarm(aws: &Aws, name: &str) -> Result<Option<MetricAlarm>> {

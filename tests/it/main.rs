@@ -15,6 +15,7 @@ mod inputs;
 mod lease;
 mod native;
 mod pre_deploy;
+mod preview;
 mod prune;
 mod report;
 mod rolling;

@@ -13,12 +13,12 @@ const TOKEN: &str = "ghs_ReportTestToken0123456789abcdef";
 const SHA: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 const MARKER: &str = "<!-- ecs-deploy-action:demo/web -->";
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let text = std::fs::read_to_string(repo_root().join("tests/resources/github").join(name)).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
-fn comment(id: u64, login: &str, kind: &str, body: &str) -> Value {
+pub(crate) fn comment(id: u64, login: &str, kind: &str, body: &str) -> Value {
     let mut c = fixture("comment.json");
     c["id"] = json!(id);
     c["html_url"] = json!(format!("https://github.com/org/app/pull/7#issuecomment-{id}"));
@@ -30,7 +30,7 @@ fn comment(id: u64, login: &str, kind: &str, body: &str) -> Value {
 }
 
 /// GitHub's API with the calls every run makes, and a catch-all that fails on anything else.
-async fn github() -> MockServer {
+pub(crate) async fn github() -> MockServer {
     let server = MockServer::start().await;
     // The Actions token cannot ask who it is.
     Mock::given(method("GET"))
@@ -73,7 +73,7 @@ async fn comment_created_then_edited(server: &MockServer, id: u64) {
 }
 
 /// Answers a comment create or edit with the comment GitHub would return.
-fn echo_comment(id: u64) -> impl Fn(&Request) -> ResponseTemplate {
+pub(crate) fn echo_comment(id: u64) -> impl Fn(&Request) -> ResponseTemplate {
     move |req: &Request| {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
         let status = if req.method == wiremock::http::Method::POST { 201 } else { 200 };
@@ -152,7 +152,7 @@ fn in_github(stack: &Stack, server: &MockServer, event: &str, event_path: &std::
 }
 
 /// Bodies of the requests to `path` with `method`, in order.
-async fn bodies(server: &MockServer, method: &str, path: &str) -> Vec<Value> {
+pub(crate) async fn bodies(server: &MockServer, method: &str, path: &str) -> Vec<Value> {
     server
         .received_requests()
         .await

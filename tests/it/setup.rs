@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use tokio::time::Instant;
 
-use crate::support::{Run, Stack, Traffic, differences, s, stack};
+use crate::support::{Run, Stack, Traffic, differences, read_back, s, stack};
 
 fn setup(stack: &Stack, args: &[&str]) -> Run {
     stack.action().args(["setup", "--cluster", "demo", "--service", "web"]).args(args).run()
@@ -185,39 +185,6 @@ async fn refusals_change_nothing_and_say_what_to_do() {
 /// What setup reads and could change, read through the API (moto's state dump keeps every object it
 /// ever made, deleted ones too, and the data plane's bookkeeping): target groups and their
 /// attributes, the listener's actions and its rules', the cluster's services, the alarms.
-async fn read_back(stack: &Stack, listener: &str) -> serde_json::Value {
-    let sdk = stack.sdk().await;
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-    let mut tgs = Vec::new();
-    for t in elb.describe_target_groups().send().await.unwrap().target_groups() {
-        let arn = t.target_group_arn().unwrap();
-        let attrs = elb.describe_target_group_attributes().target_group_arn(arn).send().await.unwrap();
-        tgs.push(serde_json::json!([arn, t.load_balancer_arns(), format!("{:?}", attrs.attributes())]));
-    }
-    let listeners = elb.describe_listeners().listener_arns(listener).send().await.unwrap();
-    let actions = format!("{:?}", listeners.listeners()[0].default_actions());
-    let rules = elb.describe_rules().listener_arn(listener).send().await.unwrap();
-    let rules: Vec<String> = rules.rules().iter().map(|r| format!("{:?} {:?}", r.rule_arn(), r.actions())).collect();
-    let ecs = stack.ecs().await;
-    let arns = ecs.list_services().cluster("demo").send().await.unwrap().service_arns().to_vec();
-    let mut services = Vec::new();
-    if !arns.is_empty() {
-        let described = ecs.describe_services().cluster("demo").set_services(Some(arns)).send().await.unwrap();
-        for svc in described.services() {
-            services.push(serde_json::json!([
-                svc.service_name(),
-                svc.task_definition(),
-                svc.desired_count(),
-                format!("{:?}", svc.load_balancers())
-            ]));
-        }
-    }
-    let alarms = aws_sdk_cloudwatch::Client::new(&sdk).describe_alarms().send().await.unwrap();
-    let alarms: Vec<_> =
-        alarms.metric_alarms().iter().map(|a| a.alarm_name().unwrap_or_default().to_string()).collect();
-    serde_json::json!({"target_groups": tgs, "actions": actions, "rules": rules, "services": services, "alarms": alarms})
-}
-
 #[tokio::test]
 async fn a_failure_half_way_undoes_what_setup_made() {
     let stack = stack().await;
