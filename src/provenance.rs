@@ -55,6 +55,16 @@ impl Provenance {
     }
 }
 
+/// The keys a deploy tags a service with after it succeeded (`on_service`), for the policy.
+pub(crate) const SERVICE_KEYS: [&str; 6] = [
+    "ecs-deploy-action:commit",
+    "ecs-deploy-action:repository",
+    "ecs-deploy-action:run",
+    "ecs-deploy-action:actor",
+    "ecs-deploy-action:version",
+    "ecs-deploy-action:revision",
+];
+
 /// `existing` tags without the action's own, then `ours`: a new revision keeps its team's tags and
 /// says who made it.
 pub(crate) fn carried(existing: &[Tag], ours: &[Tag]) -> Vec<Tag> {

@@ -90,7 +90,8 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
     }
     if let Err(failure) = &result {
         let title = if failure.error.is::<Refused>() { "Deploy refused" } else { failure.stage };
-        gha.error(title, &with_policy_hint(format!("{:#}", failure.error)));
+        let preview = config.deploy.as_ref().is_some_and(|d| d.preview.is_some());
+        gha.error(title, &with_policy_hint(format!("{:#}", failure.error), preview));
         gha.info(&failure.left.sentence());
     }
     // The last line says how it ended: what was deployed, or what waits (a failure said it above).
@@ -104,10 +105,11 @@ pub(crate) async fn run(args: Vec<OsString>, var: impl Fn(&str) -> Option<String
 
 /// A failure AWS refused for a missing permission (its message names the action and resource), with
 /// the command that prints what the deploy needs.
-fn with_policy_hint(message: String) -> String {
+fn with_policy_hint(message: String, preview: bool) -> String {
+    let command = if preview { "iam-policy --preview" } else { "iam-policy" };
     if message.contains("AccessDenied") || message.contains("is not authorized to perform") {
         format!(
-            "{message}\nhint: the role lacks the permission named above; `ecs-deploy-action iam-policy` with this workflow's inputs prints the policy this deploy needs (README, \"Permissions\")"
+            "{message}\nhint: the role lacks the permission named above; `ecs-deploy-action {command}` with this workflow's inputs prints the policy this deploy needs (README, \"Permissions\")"
         )
     } else {
         message

@@ -130,3 +130,39 @@ fn an_approval_stops_ecs_own_strategy_and_a_later_run_resumes_it() {
     refused(inputs(&both), "resume", "both set");
     refused(inputs(&[no_image.as_slice(), &[("resume", "yes")]].concat()), "resume", "`continue`");
 }
+
+#[test]
+fn a_preview_needs_a_pull_request_event_a_listener_and_a_rolled_out_service() {
+    let dir = std::env::temp_dir().join(format!("preview-event-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let event = dir.join("event.json");
+    let payload = r#"{"action":"opened","number":7,"pull_request":{"number":7,"head":{"repo":{"full_name":"o/a"}},"base":{"repo":{"full_name":"o/a"}}}}"#;
+    std::fs::write(&event, payload).unwrap();
+    let path = event.to_string_lossy().into_owned();
+    let pr =
+        [("GITHUB_EVENT_NAME", "pull_request"), ("GITHUB_EVENT_PATH", path.as_str()), ("GITHUB_REPOSITORY", "o/a")];
+    let preview = [("preview", "true"), ("strategy", ""), ("preview-domain", "preview.example.com")];
+
+    let config = parse(&with(&preview), &pr).unwrap();
+    let d = config.deploy.unwrap();
+    let p = d.preview.unwrap();
+    assert_eq!((p.number, p.closing, p.fork, p.limit), (7, false, false, 10));
+    assert_eq!((d.strategy, d.desired_count), (Strategy::Rolling, Some(1)), "rolled out, one task by default");
+    assert_eq!(config.report.deployment_environment.as_deref(), Some("preview/pr-7"));
+    assert!(config.warnings.iter().all(|w| !w.contains("listener-arn")), "{:?}", config.warnings);
+
+    let refused = |changes: &[(&'static str, &str)], env: &[(&str, &str)], input: &str, fix: &str| {
+        let mut all = preview.to_vec();
+        all.extend_from_slice(changes);
+        let errors = parse(&with(&all), env).unwrap_err();
+        assert!(errors.0.iter().any(|e| e.input == input && e.message.contains(fix)), "{input}: {fix}\n{errors}");
+    };
+    refused(&[("strategy", "canary")], &pr, "strategy", "leave `strategy` unset or `rolling`");
+    refused(&[("listener-arn", "")], &pr, "listener-arn", "is required with `preview: true`");
+    refused(&[("service", "web, worker")], &pr, "service", "a preview copies one service");
+    refused(&[], &[("GITHUB_EVENT_NAME", "push"), ("GITHUB_REPOSITORY", "o/a")], "preview", "this run is `push`");
+    refused(&[], &pr[..2], "preview", "needs GITHUB_REPOSITORY");
+    refused(&[("preview-domain", "localhost")], &pr, "preview-domain", "is not a domain");
+    refused(&[("preview-limit", "0")], &pr, "preview-limit", "from 1 to 100");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -29,6 +29,10 @@ pub(crate) struct IamArgs {
     pub(crate) help: bool,
     /// `--setup`: the policy of `setup` with the flags that follow, instead of a deploy's.
     pub(crate) setup: bool,
+    /// `--preview`: the policy of a preview workflow (deploy and removal) with the deploy's flags.
+    pub(crate) preview: bool,
+    /// With `--preview`: the deploy's `--listener-arn`.
+    pub(crate) listener: Option<String>,
 }
 
 /// What `iam-policy --help` prints.
@@ -48,6 +52,8 @@ Options:
       --environment NAME       with --trust: the job's `environment:` (recommended: its rules gate the deploy)
       --ref REF                with --trust: a branch or tag the job runs on, e.g. main
       --account ID             with --trust: the account of the OIDC provider [default: the caller's]
+      --preview                the policy of a `preview: true` workflow (deploys and removals of the
+                               service's previews) with the deploy's flags, `--listener-arn` included
       --setup                  the policy `ecs-deploy-action setup` needs with the flags that follow
                                (from the flags alone: the listener's ARN names the account)
   -h, --help                   this help
@@ -84,6 +90,13 @@ pub(crate) fn split(args: &[OsString]) -> Result<Option<(IamArgs, Vec<OsString>)
             "--account" => iam.account = Some(value("--account")?),
             "--help" | "-h" => iam.help = true,
             "--setup" => iam.setup = true,
+            "--preview" => iam.preview = true,
+            "--listener-arn" => {
+                let listener = value("--listener-arn")?;
+                rest.push("--listener-arn".into());
+                rest.push(listener.clone().into());
+                iam.listener = Some(listener);
+            }
             _ => rest.push(arg.clone()),
         }
     }
@@ -129,7 +142,13 @@ pub(crate) async fn identity_policy(
     gha: &Gha,
 ) -> Result<String> {
     let scope = if iam.offline { Scope::offline(config) } else { resolve(config, var, gha).await? };
-    Ok(document(&statements(config, &scope)))
+    match (iam.preview, iam.listener.as_deref()) {
+        (true, Some(listener)) => Ok(document(&super::preview::statements(config, &scope, listener))),
+        (true, None) => Err(anyhow!(
+            "--preview needs --listener-arn: the listener the previews' rules are added to (as the workflow's `listener-arn`)"
+        )),
+        (false, _) => Ok(document(&statements(config, &scope))),
+    }
 }
 
 /// The scope from the plan, resolved with the run's own credentials and read-only calls.

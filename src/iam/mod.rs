@@ -3,6 +3,7 @@
 //! it; the README's Permissions section is generated from it and a test keeps them equal.
 
 pub(crate) mod command;
+mod preview;
 pub(crate) mod setup;
 pub(crate) mod trust;
 
@@ -166,9 +167,11 @@ pub(crate) fn statements(config: &Config, scope: &Scope) -> Vec<Statement> {
         &["ecs:DescribeServices", "ecs:UpdateService", "ecs:ListTagsForResource"],
         services,
     ));
+    // The lease, and who deployed what once a deploy succeeded: only the action's own keys.
+    let keys: Vec<&str> = std::iter::once(crate::ecs::lease::KEY).chain(crate::provenance::SERVICE_KEYS).collect();
     out.push(
         Statement::new("EcsDeployLease", &["ecs:TagResource", "ecs:UntagResource"], stable)
-            .when(json!({"ForAllValues:StringEquals": {"aws:TagKeys": [crate::ecs::lease::KEY]}})),
+            .when(json!({"ForAllValues:StringEquals": {"aws:TagKeys": keys}})),
     );
     // Neither call can be scoped to a resource: ECS checks them against "*".
     out.push(Statement::new(

@@ -34,15 +34,12 @@ pub(crate) async fn close_preview(config: &Config, var: &impl Fn(&str) -> Option
         repository: &p.repository,
         listener: Some(&p.listener_arn),
     };
-    let found = {
-        let _group = gha.group(&format!("Preview of #{}", p.number));
-        match teardown::find(&aws, &which).await {
-            Ok(found) => found,
-            Err(e) => {
-                gha.error("Preview not removed", &with_hint(format!("{e:#}")));
-                gha.info("Nothing was changed.");
-                return ExitStatus::Failed;
-            }
+    let found = match teardown::find(&aws, &which).await {
+        Ok(found) => found,
+        Err(e) => {
+            gha.error("Preview not removed", &with_hint(format!("{e:#}")));
+            gha.info("Nothing was changed.");
+            return ExitStatus::Failed;
         }
     };
     if found.is_empty() {

@@ -199,7 +199,15 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
         // Each service says who deployed what on it, as its new revision does.
         for (planned, (revision, _)) in deploy.services.iter().zip(&revisions) {
             let tags = crate::provenance::on_service(&provenance, family_revision(revision));
-            if let Err(e) = crate::ecs::service::tag(&aws.ecs, &planned.service_arn, tags).await {
+            // A service this run made (a preview's first deploy) was planned before it had an ARN.
+            let arn = match planned.service_arn.as_str() {
+                "" => crate::ecs::service::describe(&aws.ecs, &deploy.cluster, &planned.service)
+                    .await
+                    .map(|s| s.service_arn().unwrap_or_default().to_string())
+                    .unwrap_or_default(),
+                known => known.to_string(),
+            };
+            if let Err(e) = crate::ecs::service::tag(&aws.ecs, &arn, tags).await {
                 gha.warning(&format!("{e:#}; the deploy itself succeeded"));
             }
         }

@@ -147,7 +147,9 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
             let _ = writeln!(out, "            {}", change_line(change));
         }
     }
+    let new_preview = d.first().strategy.preview().is_some_and(|p| p.create.is_some());
     let rollback = match (d.rollback, !d.several()) {
+        _ if new_preview => "remove what this run made of the preview (service, rule, target group)",
         (true, true) => "restore the previous revision",
         (true, false) => "restore every service that changed to its previous revision (traffic first)",
         (false, _) => "leave it as it is (rollback: false)",

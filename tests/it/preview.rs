@@ -20,12 +20,24 @@ const DOMAIN: &str = "preview.example.com";
 /// The action as org/app's pull-request workflow runs it: `action` happened to pull request `number`
 /// (from a fork when `fork`), previewing demo/web with APP_VERSION=`version`.
 fn preview(stack: &Stack, server: Option<&MockServer>, listener: &str, pr: (&str, u64, bool), version: &str) -> Run {
-    let (action, number, fork) = pr;
+    preview_with(stack.action(), stack, server, listener, pr, version)
+}
+
+/// `preview` with `action` (its environment set up by the caller).
+fn preview_with(
+    mut action: crate::support::Action,
+    stack: &Stack,
+    server: Option<&MockServer>,
+    listener: &str,
+    pr: (&str, u64, bool),
+    version: &str,
+) -> Run {
+    let (event_action, number, fork) = pr;
     let dir = tempfile::tempdir().unwrap();
     let event = dir.path().join("event.json");
     let head = if fork { "someone/app" } else { "org/app" };
     let payload = json!({
-        "action": action,
+        "action": event_action,
         "number": number,
         "pull_request": {
             "number": number,
@@ -35,7 +47,6 @@ fn preview(stack: &Stack, server: Option<&MockServer>, listener: &str, pr: (&str
     });
     std::fs::write(&event, payload.to_string()).unwrap();
     let outputs = dir.path().join("outputs");
-    let mut action = stack.action();
     action
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_SERVER_URL", "https://github.com")
@@ -134,6 +145,7 @@ async fn a_pull_request_gets_a_preview_that_follows_its_pushes_and_goes_when_it_
         assert!(opened.stdout.contains(line), "{line}:\n{opened}");
     }
     assert_eq!(output(&opened, "status"), "succeeded");
+    assert!(!opened.stdout.contains("::warning"), "{opened}");
     let host = format!("pr-7.{DOMAIN}");
     assert_eq!(version(&url, &host).await, "pr-7-first", "the preview answers at its host");
     assert_eq!(version(&url, "app.example.com").await, "base", "the base service answers as before");
@@ -258,4 +270,114 @@ async fn previews_opened_together_both_get_rules_the_cap_refuses_the_next_and_pr
     let closed = preview(&stack, None, &listener, ("closed", 2, false), "");
     assert_eq!(closed.code, Some(0), "{closed}");
     assert_eq!(differences(&before, &read_back(&stack, &listener).await), "", "the base as it was");
+}
+
+/// A preview opened, pushed to and closed as a user with exactly the policy `iam-policy --preview`
+/// prints, on the stack with IAM enforced (the resource-tag conditions included); and that policy
+/// cannot delete a service or target group of a preview's name that does not carry the base
+/// service's tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_lives_and_goes_with_exactly_the_printed_policy_which_deletes_only_tagged_previews() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--alb", "--desired", "1", "--env", "APP_VERSION=base"]);
+    let listener = s(&seeded, "listener_arn").to_string();
+    let url = stack.listener_url(&listener).await;
+    let printed = stack
+        .action()
+        .args(["iam-policy", "--preview", "--aws-region", &stack.region, "--image", &stack.image])
+        .args(["--cluster", "demo", "--service", "web", "--listener-arn", &listener])
+        .run();
+    assert_eq!(printed.code, Some(0), "{printed}");
+    let policy: Value = serde_json::from_str(&printed.stdout).unwrap();
+    let sids: Vec<&str> = policy["Statement"].as_array().unwrap().iter().map(|s| s["Sid"].as_str().unwrap()).collect();
+    assert!(!sids.contains(&"EcsServices"), "the base service is read, never changed: {sids:?}");
+
+    // Not the action's: a service and a target group of a preview's name without the base's tag.
+    let sdk = stack.sdk().await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let revision = s(&seeded, "task_definition_arn");
+    ecs.create_service()
+        .cluster("demo")
+        .service_name("web-pr-5")
+        .task_definition(revision)
+        .desired_count(0)
+        .send()
+        .await
+        .unwrap();
+    let vpc = elb.describe_target_groups().names("web").send().await.unwrap().target_groups()[0]
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let foreign = elb
+        .create_target_group()
+        .name("web-pr-5")
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(8080)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .unwrap();
+    let foreign_tg = foreign.target_groups()[0].target_group_arn().unwrap().to_string();
+
+    let (id, secret) = stack.iam_user("previews", &policy);
+    let as_user = |pr| preview_as(&stack, &listener, pr, &id, &secret);
+    stack.enforce_iam(true).await;
+    let opened = as_user(("opened", 4, false));
+    let pushed = as_user(("synchronize", 4, false));
+    let user = aws_config::SdkConfig::builder()
+        .region(sdk.region().cloned())
+        .endpoint_url(sdk.endpoint_url().unwrap())
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
+            aws_sdk_ecs::config::Credentials::new(&id, &secret, None, None, "test"),
+        ))
+        .build();
+    let delete_service =
+        aws_sdk_ecs::Client::new(&user).delete_service().cluster("demo").service("web-pr-5").force(true).send().await;
+    let delete_tg = aws_sdk_elasticloadbalancingv2::Client::new(&user)
+        .delete_target_group()
+        .target_group_arn(&foreign_tg)
+        .send()
+        .await;
+    let closed = as_user(("closed", 4, false));
+    stack.enforce_iam(false).await;
+
+    assert_eq!(opened.code, Some(0), "with exactly the printed policy:\n{opened}");
+    assert_eq!(pushed.code, Some(0), "{pushed}");
+    assert!(!format!("{opened}{pushed}").contains("::warning"), "{opened}\n{pushed}");
+    assert_eq!(closed.code, Some(0), "{closed}");
+    let refused = |e: String| e.contains("AccessDenied");
+    assert!(refused(format!("{:?}", delete_service.unwrap_err())), "an untagged service of a preview's name");
+    assert!(refused(format!("{:?}", delete_tg.unwrap_err())), "an untagged target group of a preview's name");
+    settles_on(&url, &format!("pr-4.{DOMAIN}"), "base").await;
+    let left = ecs.describe_services().cluster("demo").services("web-pr-5").send().await.unwrap();
+    assert_eq!(left.services()[0].status(), Some("ACTIVE"), "not the action's: left as it was");
+}
+
+/// `preview` as the IAM user `id`.
+fn preview_as(stack: &Stack, listener: &str, pr: (&str, u64, bool), id: &str, secret: &str) -> Run {
+    let mut action = stack.action();
+    action.env("AWS_ACCESS_KEY_ID", id).env("AWS_SECRET_ACCESS_KEY", secret);
+    preview_with(action, stack, None, listener, pr, &format!("pr-{}", pr.1))
+}
+
+/// A preview whose first deploy never becomes healthy is removed again, every part of it: nothing of
+/// a failed preview is left running or routed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_deploy_that_fails_removes_what_it_made() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--alb", "--desired", "1", "--env", "APP_VERSION=base"]);
+    let listener = s(&seeded, "listener_arn").to_string();
+    let before = read_back(&stack, &listener).await;
+    let mut action = stack.action();
+    action.input("wait-timeout", "30s");
+    let failed = preview_with(action, &stack, None, &listener, ("opened", 8, false), "broken\nHEALTHY=false");
+    assert_eq!(failed.code, Some(1), "{failed}");
+    assert!(failed.stdout.contains("the preview is removed again"), "{failed}");
+    for part in ["removed service web-pr-8", "removed listener rule", "removed target group"] {
+        assert!(failed.stdout.contains(part), "{part}:\n{failed}");
+    }
+    assert_eq!(output(&failed, "status"), "rolled-back");
+    assert_eq!(differences(&before, &read_back(&stack, &listener).await), "", "nothing of it is left");
 }

@@ -7,7 +7,8 @@ Authorization Reference names for it, and CloudWatch's actions are "cloudwatch:"
 the other authorizations AWS makes for it, which moto never does: RegisterTaskDefinition passes its
 task and execution roles (iam:PassRole on each) and, with tags, tags the new revision
 (ecs:TagResource on it); CreateService and CreateTargetGroup with tags tag what they create; an
-UpdateService whose load balancer has a blue/green configuration passes its infrastructure role. What stays moto's: conditions (only StringEquals, on the keys it knows);
+UpdateService whose load balancer has a blue/green configuration passes its infrastructure role. Conditions stay
+moto's (only StringEquals), with the resource's tags as `aws:ResourceTag/<key>` (conditions.py);
 not evaluated at all: iam:PassRole on RunTask (the roles are its task definition's, already passed
 when it was registered).
 
@@ -22,6 +23,8 @@ moto answers every service in one XML shape (`<ErrorResponse><Errors><Error>`) t
 import io
 import json
 from urllib.parse import urlparse
+
+from . import conditions
 
 # Services whose errors are JSON bodies (awsJson1_1), not XML.
 JSON_SERVICES = {"ecs", "logs", "ecr", "events"}
@@ -135,6 +138,10 @@ def implied(service, action, params, region, account, next_revision):
     # Tags given on create are authorized as a tagging of the new resource, as AWS does.
     if (service, action) == ("elasticloadbalancing", "CreateTargetGroup") and any(k.startswith("Tags.member.") for k in params):
         return [("elasticloadbalancing:AddTags", f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{params.get('Name')}/*")]
+    # A rule created with tags is tagged as it is made: its ARN's last part is not chosen yet.
+    if (service, action) == ("elasticloadbalancing", "CreateRule") and any(k.startswith("Tags.member.") for k in params):
+        listener = params.get("ListenerArn", "")
+        return [("elasticloadbalancing:AddTags", listener.replace(":listener/", ":listener-rule/", 1) + "/*")]
     # A service's blue/green configuration passes ECS its infrastructure role.
     if (service, action) == ("ecs", "UpdateService"):
         roles = [(lb.get("advancedConfiguration") or {}).get("roleArn") for lb in params.get("loadBalancers") or []]
@@ -218,6 +225,7 @@ def install():
     from moto.logs.responses import LogsResponse
     from moto.sts.responses import TokenResponse
 
+    conditions.install()
     classes = {
         "ecs": EC2ContainerServiceResponse,
         "elasticloadbalancing": ELBV2Response,
@@ -241,6 +249,7 @@ def install():
                 checks.append((lambda r, other=other: _authorize_as(self, other, r), r))
             for check, r in checks:
                 try:
+                    conditions.authorizing(r, region, account)
                     check(r)
                 except AccessDeniedError as denied:
                     message = f"{denied.message} on resource: {r}"

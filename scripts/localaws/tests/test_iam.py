@@ -1,5 +1,5 @@
 """The stack's IAM enforcement: each call authorized against the resources AWS names for it, and
-CloudWatch's actions as `cloudwatch:`; a live check that a scoped policy allows its resource only."""
+CloudWatch's actions as `cloudwatch:`; a live check that a scoped policy allows its resource only, and that a condition on a resource tag reaches tagged resources only."""
 
 import json
 import urllib.request
@@ -10,6 +10,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
+from localaws.iam.conditions import ABSENT, ResourceTags
 from localaws.iam.resources import implied, resources
 
 R, A = "us-east-1", "123456789012"
@@ -196,3 +197,33 @@ def test_a_form_body_is_kept_as_signed_and_still_readable():
     assert environ["wsgi.input"].read() == body, "moto still reads the whole body"
     r.keep_raw_body({"CONTENT_TYPE": "application/x-amz-json-1.1", "wsgi.input": io.BytesIO(b"{}")})
     assert r._raw_body == b"", "JSON bodies reach moto whole already"
+
+
+def test_a_missing_tag_is_a_value_no_policy_names():
+    values = ResourceTags({"aws:ResourceTag/team": "a", "sts:ExternalId": "x"})
+    assert "aws:ResourceTag/team" in values and values["aws:ResourceTag/team"] == "a"
+    assert "aws:ResourceTag/other" in values and values["aws:ResourceTag/other"] == ABSENT
+    assert "ecs:cluster" not in values, "other keys stay moto's"
+    assert bool(ResourceTags()), "no tag at all is still a set of values to check"
+
+
+def test_a_delete_conditioned_on_a_tag_reaches_only_tagged_resources(stack, enforced):
+    stack.seed("--alb", "--desired", "0")
+    ecs_admin = boto3.client("ecs", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id="testing", aws_secret_access_key="testing")
+    for name, tags in (("web-pr-1", [{"key": "owner", "value": "web"}]), ("web-pr-2", [])):
+        ecs_admin.create_service(cluster="demo", serviceName=name, taskDefinition="web:1", desiredCount=0, **({"tags": tags} if tags else {}))
+    iam = boto3.client("iam", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id="testing", aws_secret_access_key="testing")
+    iam.create_user(UserName="previews")
+    statement = {
+        "Effect": "Allow",
+        "Action": ["ecs:DeleteService"],
+        "Resource": f"arn:aws:ecs:{R}:{A}:service/demo/web-pr-*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/owner": "web"}},
+    }
+    iam.put_user_policy(UserName="previews", PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+    key = iam.create_access_key(UserName="previews")["AccessKey"]
+    ecs = boto3.client("ecs", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    enforced("0")
+    with pytest.raises(ClientError, match=f"not authorized to perform: ecs:DeleteService on resource: arn:aws:ecs:{R}:{A}:service/demo/web-pr-2"):
+        ecs.delete_service(cluster="demo", service="web-pr-2", force=True)
+    assert ecs.delete_service(cluster="demo", service="web-pr-1", force=True)["service"]["serviceName"] == "web-pr-1"
