@@ -99,6 +99,23 @@ fn iam_policy_help_shows_its_own_flags_not_the_deploys() {
 }
 
 #[test]
+fn previews_prune_help_shows_its_own_flags_and_bad_flags_change_nothing() {
+    let run = Action::new().args(["previews", "prune", "--help"]).run();
+    assert_eq!(run.code, Some(0), "{run}");
+    for flag in ["--cluster NAME", "--older-than AGE", "--repository OWNER/NAME", "--dry-run"] {
+        assert!(run.stdout.contains(flag), "previews prune --help lacks {flag}:\n{run}");
+    }
+    let run = Action::new().env_remove("GITHUB_REPOSITORY").args(["previews", "prune", "--older-than", "soon"]).run();
+    assert_eq!(run.code, Some(2), "{run}");
+    for said in ["--cluster is required", "--older-than `soon` is not an age", "--repository is required"] {
+        assert!(run.stdout.contains(said), "{said}:\n{run}");
+    }
+    let run = Action::new().args(["previews", "list"]).run();
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(run.stdout.contains("`previews prune`"), "{run}");
+}
+
+#[test]
 fn setup_help_shows_its_own_flags_and_bad_flags_change_nothing() {
     let run = Action::new().args(["setup", "--help"]).run();
     assert_eq!(run.code, Some(0), "{run}");
