@@ -45,7 +45,8 @@ pub(crate) async fn close_preview(config: &Config, var: &impl Fn(&str) -> Option
     if found.is_empty() {
         gha.info(&format!("pull request #{} closed: nothing of its preview is left to remove", p.number));
     } else {
-        gha.info(&format!("pull request #{} closed: removing {}", p.number, found.describe().join(", ")));
+        let verb = if config.dry_run { "would remove" } else { "removing" };
+        gha.info(&format!("pull request #{} closed: {verb} {}", p.number, found.describe().join(", ")));
     }
     if config.dry_run {
         gha.info("DRY RUN OK: nothing was removed.");

@@ -218,6 +218,20 @@ async fn previews_opened_together_both_get_rules_the_cap_refuses_the_next_and_pr
     assert_eq!(output(&fork, "status"), "skipped");
     assert_eq!(differences(&before, &read_back(&stack, &listener).await), "", "nothing made for a fork");
 
+    let mut action = stack.action();
+    action.input("dry-run", "true");
+    let planned = preview_with(action, &stack, None, &listener, ("opened", 1, false), "pr-1");
+    assert_eq!(planned.code, Some(0), "{planned}");
+    for line in [
+        "strategy: preview of web for pull request #1, at http://pr-1.preview.example.com/",
+        "make:   target group web-pr-1",
+        "make:   service web-pr-1 like web",
+    ] {
+        assert!(planned.stdout.contains(line), "{line}:\n{planned}");
+    }
+    assert!(output(&planned, "plan").contains(r#""preview_url":"http://pr-1.preview.example.com/""#), "{planned}");
+    assert_eq!(differences(&before, &read_back(&stack, &listener).await), "", "a dry run changes nothing");
+
     // Two pull requests opened at the same moment race for the lowest free rule priority.
     let (a, b) = std::thread::scope(|scope| {
         let a = scope.spawn(|| preview(&stack, None, &listener, ("opened", 1, false), "pr-1"));
@@ -267,6 +281,12 @@ async fn previews_opened_together_both_get_rules_the_cap_refuses_the_next_and_pr
     settles_on(&url, &format!("pr-1.{DOMAIN}"), "base").await;
     server.verify().await;
 
+    let mut action = stack.action();
+    action.input("dry-run", "true");
+    let planned = preview_with(action, &stack, None, &listener, ("closed", 2, false), "");
+    assert_eq!(planned.code, Some(0), "{planned}");
+    assert!(planned.stdout.contains("pull request #2 closed: would remove listener rule"), "{planned}");
+    assert_eq!(version(&url, &format!("pr-2.{DOMAIN}")).await, "pr-2", "a dry run removes nothing");
     let closed = preview(&stack, None, &listener, ("closed", 2, false), "");
     assert_eq!(closed.code, Some(0), "{closed}");
     assert_eq!(differences(&before, &read_back(&stack, &listener).await), "", "the base as it was");

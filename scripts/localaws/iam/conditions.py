@@ -8,7 +8,9 @@ each authorization, the resource's tags are read from moto's backends (ECS servi
 groups and listener rules) and handed to moto's check of the caller's policy statements as
 `aws:ResourceTag/<key>` values; a tag the resource does not have is there with a value no policy
 names, so it fails as on AWS, and an Allow whose condition fails does not apply (moto took it for a
-deny).
+deny). The tag keys a call sets are `aws:TagKeys`, checked by `ForAllValues:StringEquals` (which
+moto does not know either); `ecs:CreateAction` is the create a tagging belongs to, absent for a
+tagging of its own.
 """
 
 PREFIX = "aws:ResourceTag/"
@@ -52,10 +54,32 @@ def tags_of(arn, region, account):
     return {}
 
 
-def authorizing(arn, region, account):
-    """The resource the next authorization is for."""
+def request_tag_keys(service, action, params):
+    """The tag keys a call sets or removes (`aws:TagKeys`), or None for a call without tags."""
+    if service == "ecs" and action == "UntagResource":
+        return list(params.get("tagKeys") or [])
+    if service == "ecs" and params.get("tags"):
+        return [t.get("key") for t in params["tags"]]
+    if service == "elasticloadbalancing":
+        keys = [v for k, v in sorted(params.items()) if k.startswith("Tags.member.") and k.endswith(".Key")]
+        return keys or ([v for k, v in sorted(params.items()) if k.startswith("TagKeys.member.")] or None)
+    return None
+
+
+def authorizing(arn, region, account, tag_keys=None, create_action=None):
+    """The resource the next authorization is for, the tag keys the call sets, and the create that
+    tags it (`ecs:CreateAction`: only a tagging made by a create has one)."""
     global _current
     _current = {PREFIX + k: v for k, v in tags_of(arn, region, account).items()}
+    _current["ecs:CreateAction"] = create_action or ABSENT
+    if tag_keys is not None:
+        _current["aws:TagKeys"] = list(tag_keys)
+
+
+def _for_all_values_string_equals(expected, actual):
+    """Every value of the request's (a list) is one of the policy's."""
+    allowed = expected if isinstance(expected, list) else [expected]
+    return all(a in allowed for a in (actual if isinstance(actual, list) else [actual]))
 
 
 def install():
@@ -64,9 +88,13 @@ def install():
     hold for an explicit deny; on AWS such a statement merely does not apply."""
     from moto.iam import access_control
 
+    from moto.iam import policy_conditions
+
     statement = access_control.IAMPolicyStatement
     if getattr(statement, "_stack_resource_tags", False):
         return
+    # moto knows StringEquals only; a deploy's policy restricts the tags it may set with this one.
+    policy_conditions.CONDITION_OPERATIONS["ForAllValues:StringEquals"] = _for_all_values_string_equals
     original = statement.is_action_permitted
 
     def is_action_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):

@@ -244,12 +244,14 @@ def install():
             if not self.raw_body and _raw_body:
                 self.raw_body = _raw_body
             params, region, account = _params(self), self.region, self.current_account
-            checks = [(lambda r: _original(self, r), r) for r in resources(_service, action, params, region, account)]
+            checks = [(lambda r: _original(self, r), r, None) for r in resources(_service, action, params, region, account)]
             for other, r in implied(_service, action, params, region, account, _next_revision(account, region)):
-                checks.append((lambda r, other=other: _authorize_as(self, other, r), r))
-            for check, r in checks:
+                # A tagging implied by a create is made by that create (`ecs:CreateAction`).
+                checks.append((lambda r, other=other: _authorize_as(self, other, r), r, action))
+            keys = conditions.request_tag_keys(_service, action, params)
+            for check, r, create in checks:
                 try:
-                    conditions.authorizing(r, region, account)
+                    conditions.authorizing(r, region, account, keys, create)
                     check(r)
                 except AccessDeniedError as denied:
                     message = f"{denied.message} on resource: {r}"

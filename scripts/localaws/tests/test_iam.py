@@ -227,3 +227,56 @@ def test_a_delete_conditioned_on_a_tag_reaches_only_tagged_resources(stack, enfo
     with pytest.raises(ClientError, match=f"not authorized to perform: ecs:DeleteService on resource: arn:aws:ecs:{R}:{A}:service/demo/web-pr-2"):
         ecs.delete_service(cluster="demo", service="web-pr-2", force=True)
     assert ecs.delete_service(cluster="demo", service="web-pr-1", force=True)["service"]["serviceName"] == "web-pr-1"
+
+
+def test_tag_keys_a_call_sets_are_checked_against_for_all_values():
+    from localaws.iam.conditions import _for_all_values_string_equals as for_all, request_tag_keys
+
+    assert request_tag_keys("ecs", "TagResource", {"tags": [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]}) == ["a", "b"]
+    assert request_tag_keys("ecs", "UntagResource", {"tagKeys": ["a"]}) == ["a"]
+    assert request_tag_keys("ecs", "UpdateService", {"service": "web"}) is None
+    assert request_tag_keys("elasticloadbalancing", "AddTags", {"Tags.member.1.Key": "k", "Tags.member.1.Value": "v"}) == ["k"]
+    assert for_all(["a", "b"], ["a"]) and not for_all(["a"], ["a", "c"])
+
+
+def test_a_tagging_limited_to_some_keys_refuses_others(stack, enforced):
+    stack.seed("--desired", "0")
+    iam = boto3.client("iam", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id="testing", aws_secret_access_key="testing")
+    iam.create_user(UserName="tagger")
+    statement = {
+        "Effect": "Allow",
+        "Action": ["ecs:TagResource"],
+        "Resource": f"arn:aws:ecs:{R}:{A}:service/demo/web",
+        "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["lease"]}},
+    }
+    iam.put_user_policy(UserName="tagger", PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+    key = iam.create_access_key(UserName="tagger")["AccessKey"]
+    ecs = boto3.client("ecs", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    arn = f"arn:aws:ecs:{R}:{A}:service/demo/web"
+    enforced("0")
+    ecs.tag_resource(resourceArn=arn, tags=[{"key": "lease", "value": "x"}])
+    with pytest.raises(ClientError, match="not authorized to perform: ecs:TagResource"):
+        ecs.tag_resource(resourceArn=arn, tags=[{"key": "lease", "value": "x"}, {"key": "other", "value": "y"}])
+
+
+def test_a_tagging_allowed_only_on_create_is_refused_on_its_own(stack, enforced):
+    """`ecs:CreateAction`: a statement for the tags a create sets does not allow a TagResource later."""
+    stack.seed("--desired", "0")
+    iam = boto3.client("iam", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id="testing", aws_secret_access_key="testing")
+    iam.create_user(UserName="creator")
+    statements = [
+        {"Effect": "Allow", "Action": ["ecs:CreateService"], "Resource": f"arn:aws:ecs:{R}:{A}:service/demo/*"},
+        {
+            "Effect": "Allow",
+            "Action": ["ecs:TagResource"],
+            "Resource": f"arn:aws:ecs:{R}:{A}:service/demo/*",
+            "Condition": {"StringEquals": {"ecs:CreateAction": "CreateService"}},
+        },
+    ]
+    iam.put_user_policy(UserName="creator", PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    key = iam.create_access_key(UserName="creator")["AccessKey"]
+    ecs = boto3.client("ecs", endpoint_url=stack.endpoint, region_name=R, aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    enforced("0")
+    made = ecs.create_service(cluster="demo", serviceName="made", taskDefinition="web:1", desiredCount=0, tags=[{"key": "k", "value": "v"}])
+    with pytest.raises(ClientError, match="not authorized to perform: ecs:TagResource"):
+        ecs.tag_resource(resourceArn=made["service"]["serviceArn"], tags=[{"key": "later", "value": "v"}])
