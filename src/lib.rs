@@ -14,6 +14,7 @@ mod credentials;
 mod ecs;
 mod elb;
 mod failure;
+mod flags;
 mod gha;
 mod iam;
 mod image;

@@ -153,27 +153,21 @@ async fn prune(aws: &Aws, args: &Args, var: &impl Fn(&str) -> Option<String>, gh
 
 /// The flags; `Ok(None)` for `--help`. Every problem at once.
 fn parse(args: &[OsString], var: &impl Fn(&str) -> Option<String>) -> Result<Option<Args>, Vec<String>> {
-    let mut given: Vec<(String, String)> = Vec::new();
-    let (mut dry_run, mut errors) = (false, Vec::new());
-    let mut it = args.iter().map(|a| a.to_string_lossy().into_owned());
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg.clone(), None),
-        };
-        match flag.as_str() {
-            "--help" | "-h" => return Ok(None),
-            "--dry-run" => dry_run = true,
-            "--cluster" | "--service" | "--older-than" | "--repository" | "--github-token" | "--aws-region"
-            | "--aws-endpoint-url" => match inline.or_else(|| it.next()) {
-                Some(value) => given.push((flag, value.trim().to_string())),
-                None => errors.push(format!("{flag} needs a value")),
-            },
-            _ => errors.push(format!("unknown flag `{flag}`: see `ecs-deploy-action previews prune --help`")),
-        }
+    let valued = [
+        "--cluster",
+        "--service",
+        "--older-than",
+        "--repository",
+        "--github-token",
+        "--aws-region",
+        "--aws-endpoint-url",
+    ];
+    let flags = crate::flags::scan(args, &valued, &["--dry-run"], "previews prune");
+    if flags.help {
+        return Ok(None);
     }
-    let value =
-        |name: &str| given.iter().rev().find(|(f, _)| f == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let (dry_run, mut errors) = (flags.switch("--dry-run"), flags.errors.clone());
+    let value = |name: &str| flags.value(name);
     let cluster = value("--cluster");
     if cluster.is_none() {
         errors.push("--cluster is required: the cluster of the previews".into());

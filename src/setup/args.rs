@@ -76,36 +76,24 @@ pub(crate) enum Parsed {
 /// `setup`'s flags (`args` without the program name and `setup`), the region from `var` when no
 /// flag gives it. Every problem at once, each naming its flag and the fix.
 pub(crate) fn parse(args: &[OsString], var: &impl Fn(&str) -> Option<String>) -> Result<Parsed, Vec<String>> {
-    let mut given: Vec<(String, String)> = Vec::new();
-    let mut apply = false;
-    let mut errors = Vec::new();
-    let mut it = args.iter().map(|a| a.to_string_lossy().into_owned());
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg.clone(), None),
-        };
-        match flag.as_str() {
-            "--help" | "-h" => return Ok(Parsed::Help),
-            "--apply" => apply = true,
-            "--cluster"
-            | "--service"
-            | "--listener-arn"
-            | "--listener-rule-arn"
-            | "--canary-service"
-            | "--alarm-name"
-            | "--aws-region"
-            | "--aws-endpoint-url"
-            | "--native"
-            | "--role-arn" => match inline.or_else(|| it.next()) {
-                Some(value) => given.push((flag, value.trim().to_string())),
-                None => errors.push(format!("{flag} needs a value")),
-            },
-            _ => errors.push(format!("unknown flag `{flag}`: see `ecs-deploy-action setup --help`")),
-        }
+    let valued = [
+        "--cluster",
+        "--service",
+        "--listener-arn",
+        "--listener-rule-arn",
+        "--canary-service",
+        "--alarm-name",
+        "--aws-region",
+        "--aws-endpoint-url",
+        "--native",
+        "--role-arn",
+    ];
+    let flags = crate::flags::scan(args, &valued, &["--apply"], "setup");
+    if flags.help {
+        return Ok(Parsed::Help);
     }
-    let value =
-        |name: &str| given.iter().rev().find(|(f, _)| f == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let (apply, mut errors) = (flags.switch("--apply"), flags.errors.clone());
+    let value = |name: &str| flags.value(name);
     let mut required = |name: &str, what: &str| {
         value(name).or_else(|| {
             errors.push(format!("{name} is required: {what}"));

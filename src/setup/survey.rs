@@ -70,24 +70,19 @@ pub(crate) async fn read(aws: &Aws, args: &SetupArgs) -> Result<Survey> {
     let stable_tg = crate::elb::target_group(&aws.elb, &binding.target_group_arn).await?;
     let deregistration_delay =
         attribute(aws, &binding.target_group_arn, "deregistration_delay.timeout_seconds").await?;
-    let actions = listener::actions(&aws.elb, &args.source).await?;
     let listener_arn = match &args.source {
         TrafficSource::ListenerDefault(arn) => arn.clone(),
         TrafficSource::Rule(arn) => listener_of(arn)?,
     };
-    let out = aws
-        .elb
-        .describe_listeners()
-        .listener_arns(&listener_arn)
-        .send()
-        .await
-        .map_err(|e| call_failed("ELB DescribeListeners", &e))
-        .with_context(|| format!("could not read listener `{listener_arn}`"))?;
-    let load_balancer_arn = out
-        .listeners()
-        .first()
-        .and_then(|l| l.load_balancer_arn())
-        .ok_or_else(|| anyhow!("listener `{listener_arn}` was not found"))?
+    // Read once: its default actions (when they are the source) and its load balancer.
+    let listener = crate::elb::listener(&aws.elb, &listener_arn).await?;
+    let actions = match &args.source {
+        TrafficSource::ListenerDefault(_) => listener.default_actions().to_vec(),
+        TrafficSource::Rule(_) => listener::actions(&aws.elb, &args.source).await?,
+    };
+    let load_balancer_arn = listener
+        .load_balancer_arn()
+        .ok_or_else(|| anyhow!("listener `{listener_arn}` names no load balancer"))?
         .to_string();
     let rules = match &args.source {
         TrafficSource::ListenerDefault(arn) => crate::elb::rules(&aws.elb, arn).await?,
