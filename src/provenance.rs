@@ -56,13 +56,14 @@ impl Provenance {
 }
 
 /// The keys a deploy tags a service with after it succeeded (`on_service`), for the policy.
-pub(crate) const SERVICE_KEYS: [&str; 6] = [
+pub(crate) const SERVICE_KEYS: [&str; 7] = [
     "ecs-deploy-action:commit",
     "ecs-deploy-action:repository",
     "ecs-deploy-action:run",
     "ecs-deploy-action:actor",
     "ecs-deploy-action:version",
     "ecs-deploy-action:revision",
+    "ecs-deploy-action:desired-count",
 ];
 
 /// `existing` tags without the action's own, then `ours`: a new revision keeps its team's tags and
@@ -71,10 +72,12 @@ pub(crate) fn carried(existing: &[Tag], ours: &[Tag]) -> Vec<Tag> {
     existing.iter().filter(|t| !t.key().is_some_and(|k| k.starts_with(PREFIX))).chain(ours).cloned().collect()
 }
 
-/// A service's tags after a deploy: who and what deployed (`ours`) and the revision it deployed.
-pub(crate) fn on_service(ours: &[Tag], revision: &str) -> Vec<Tag> {
+/// A service's tags after a deploy: who and what deployed (`ours`), the revision it deployed and the
+/// task count it left (what the next plan compares with, to notice a change made elsewhere).
+pub(crate) fn on_service(ours: &[Tag], revision: &str, desired: Option<i32>) -> Vec<Tag> {
     let revision = Tag::builder().key(format!("{PREFIX}revision")).value(revision).build();
-    ours.iter().cloned().chain(std::iter::once(revision)).collect()
+    let desired = desired.map(|n| Tag::builder().key(format!("{PREFIX}desired-count")).value(n.to_string()).build());
+    ours.iter().cloned().chain(std::iter::once(revision)).chain(desired).collect()
 }
 
 /// Who made a revision, from its tags: `by octocat from abc1234 (https://…/runs/42)`; None when the

@@ -121,6 +121,10 @@ pub(crate) struct Inputs {
     /// that no service of the cluster and no scheduled task uses [default: keep all]
     #[arg(long, value_name = "N", help_heading = "Deploy")]
     pub(crate) keep_revisions: Option<String>,
+    /// A service whose revision or task count changed since this action last deployed it (the
+    /// console, the CLI, Terraform): `warn` and overwrite it, or `refuse` the run [default: warn]
+    #[arg(long, value_name = "warn|refuse", help_heading = "Deploy")]
+    pub(crate) drift: Option<String>,
     /// Environment variables for the container, one KEY=VALUE a line
     #[arg(long, value_name = "KEY=VALUE...", help_heading = "Deploy")]
     pub(crate) environment_variables: Option<String>,

@@ -129,6 +129,9 @@ pub(crate) struct DeploySettings {
     pub(crate) resume: Option<Resume>,
     /// A preview of the pull request: `service` is its base, copied into a service of its own.
     pub(crate) preview: Option<PreviewSettings>,
+    /// A service changed outside the action since its last deploy is refused (`drift: refuse`);
+    /// otherwise a warning.
+    pub(crate) refuse_drift: bool,
 }
 
 /// `preview: true`: the pull request, what happened to it, and where its preview is reached.

@@ -106,6 +106,7 @@ fn deploy(
                 ("strategy", &i.strategy),
                 ("desired-count", &i.desired_count),
                 ("keep-revisions", &i.keep_revisions),
+                ("drift", &i.drift),
                 ("pre-deploy-command", &i.pre_deploy_command),
                 ("approval", &i.approval),
                 ("resume", &i.resume),
@@ -164,6 +165,15 @@ fn deploy(
             super::approval::rules(c, i, approval, resume.is_some(), !also.is_empty());
             let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
             let keep_revisions = c.parse("keep-revisions", i.keep_revisions.as_deref(), revisions_kept);
+            let refuse_drift = c
+                .parse("drift", i.drift.as_deref(), |v| match v {
+                    "warn" => Ok(false),
+                    "refuse" => Ok(true),
+                    other => Err(format!(
+                        "`{other}` is not a drift policy: `warn` (say what changed outside the action, then deploy over it) or `refuse` (stop before any change)"
+                    )),
+                })
+                .unwrap_or(false);
             let pre_deploy =
                 c.parse("pre-deploy-command", i.pre_deploy_command.as_deref(), super::command::parse_command);
             if let Some(Strategy::Canary(canary)) = &strategy
@@ -197,6 +207,7 @@ fn deploy(
                     pre_deploy,
                     resume,
                     preview,
+                    refuse_drift,
                 }),
                 _ => None,
             }

@@ -29,6 +29,7 @@ pub(crate) async fn find(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) -
         .describe_services()
         .cluster(cluster)
         .services(name)
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
         .send()
         .await
         .map_err(|e| call_failed("ECS DescribeServices", &e))

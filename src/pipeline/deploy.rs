@@ -198,7 +198,8 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
         timings.deployed(format!("{}, {}", each.join(", "), deploy.first().strategy.label()));
         // Each service says who deployed what on it, as its new revision does.
         for (planned, (revision, _)) in deploy.services.iter().zip(&revisions) {
-            let tags = crate::provenance::on_service(&provenance, family_revision(revision));
+            let count = planned.new_desired_count.unwrap_or(planned.desired_count);
+            let tags = crate::provenance::on_service(&provenance, family_revision(revision), Some(count));
             // A service this run made (a preview's first deploy) was planned before it had an ARN.
             let arn = match planned.service_arn.as_str() {
                 "" => crate::ecs::service::describe(&aws.ecs, &deploy.cluster, &planned.service)

@@ -2,6 +2,7 @@
 //! change. `dry-run` prints it and stops; the executor consumes it.
 
 mod budget;
+pub(crate) mod drift;
 mod image;
 mod in_flight;
 mod json;
@@ -99,6 +100,8 @@ pub(crate) struct ServicePlan {
     pub(crate) tags: Vec<Tag>,
     /// Who deployed the current revision, from its tags, when the action registered it.
     pub(crate) deployed_by: Option<String>,
+    /// What changed outside the action since it last deployed the service (`drift::of`).
+    pub(crate) drift: Vec<String>,
     pub(crate) rendered: Rendered,
     /// A known revision deployed as it is (no image, no environment change): nothing is registered.
     pub(crate) as_is: Option<String>,

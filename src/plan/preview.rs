@@ -221,6 +221,8 @@ pub(super) async fn plan(
         first.deployed_by = None;
     }
     first.new_desired_count = Some(desired);
+    // The base service is copied, not changed: its drift is not this run's.
+    first.drift = Vec::new();
     first.service = name.clone();
     // A family of its own: its revisions go with it.
     let family = first.rendered.task_definition.family().unwrap_or_default();

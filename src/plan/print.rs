@@ -70,6 +70,9 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
     if let Some(by) = &f.deployed_by {
         let _ = writeln!(out, "          {current} was {by}");
     }
+    for drifted in d.services.iter().flat_map(|s| &s.drift) {
+        let _ = writeln!(out, "drift:    {drifted} (changed outside the action)");
+    }
     if let Some(known) = &f.as_is {
         let _ = writeln!(out, "revision: {} as it is (nothing registered)", known.rsplit('/').next().unwrap_or(known));
     } else {
@@ -387,6 +390,7 @@ pub(crate) mod tests {
                     as_is: None,
                     previous_task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7".into(),
                     tags: Vec::new(),
+                    drift: Vec::new(),
                     deployed_by: Some("deployed by octocat from 0123456789ab (https://github.com/octo/app/actions/runs/41)".into()),
                     rendered: Rendered {
                         task_definition: TaskDefinition::builder().family("web").build(),

@@ -110,6 +110,7 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
         previous_task_definition_arn: current_arn,
         tags,
         deployed_by,
+        drift: super::drift::of(&stable),
         as_is: known.filter(|_| rendered.changes.is_empty() && image.is_none()),
         rendered,
         strategy,
@@ -118,6 +119,8 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
         Some(preview) => super::preview::plan(settings, preview, &stable, first, aws, gha).await?,
         None => first,
     };
+    let drift: Vec<String> = std::iter::once(&first).chain(&others).flat_map(|s| s.drift.iter().cloned()).collect();
+    super::drift::judge(&drift, settings.refuse_drift, gha)?;
     Ok(DeployPlan {
         cluster: settings.cluster.clone(),
         services: std::iter::once(first).chain(others).collect(),
@@ -182,6 +185,7 @@ async fn other_service(
         previous_task_definition_arn: current_arn,
         tags,
         deployed_by,
+        drift: super::drift::of(&svc),
         rendered,
         as_is: None,
         strategy,

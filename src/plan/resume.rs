@@ -111,6 +111,8 @@ pub(super) async fn deploy_plan(settings: &DeploySettings, resume: &Resume, aws:
         previous_task_definition_arn: previous,
         tags,
         deployed_by: None,
+        // The paused deploy is the action's own: nothing to compare with.
+        drift: Vec::new(),
         as_is: Some(revision),
         rendered,
         strategy: StrategyPlan::Native(Box::new(plan)),

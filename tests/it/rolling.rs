@@ -4,6 +4,8 @@
 //! reasons and exit codes printed, bad container choices register nothing, and a deploy succeeds
 //! with a fifth of its ECS calls throttled.
 
+use std::time::Duration;
+
 use aws_sdk_ecs::types::{KeyValuePair, TaskDefinition};
 
 use crate::report::live_commands;
@@ -743,4 +745,56 @@ async fn by_default_a_run_tells_its_story_and_keeps_timings_and_call_counts_for_
     assert!(!actions.stdout.lines().any(|l| l.starts_with("AWS calls: ")), "{actions}");
     let last = actions.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
     assert!(last.starts_with("::notice title=Deployed::demo/web → web:") && last.contains(", rolling, "), "{actions}");
+}
+
+/// Issue 30.5: a revision and a task count changed outside the action since it last deployed (here
+/// with the SDK, as the console or Terraform would) are shown in the plan as drift; `drift: refuse`
+/// stops the run before any change, `warn` (the default) says so and deploys over it.
+#[tokio::test]
+async fn a_change_made_outside_the_action_is_shown_as_drift_and_refused_on_request() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "1"]);
+    let first = deploy(&stack, &seeded, &["--environment-variables", "APP_VERSION=2"]);
+    assert_eq!(first.code, Some(0), "{first}");
+    let ecs = stack.ecs().await;
+    let seeded_revision = s(&seeded, "task_definition_arn");
+    ecs.update_service()
+        .cluster("demo")
+        .service("web")
+        .task_definition(seeded_revision)
+        .desired_count(2)
+        .send()
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    while {
+        let now = ecs.describe_services().cluster("demo").services("web").send().await.unwrap();
+        let svc = &now.services()[0];
+        svc.deployments().len() > 1 || svc.running_count() != 2
+    } {
+        assert!(start.elapsed() < Duration::from_secs(30), "the console's change did not settle");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let planned = deploy(&stack, &seeded, &["--dry-run"]);
+    assert_eq!(planned.code, Some(0), "{planned}");
+    for line in [
+        "drift:    `web` runs web:1; the action last deployed web:2 (changed outside the action)",
+        "drift:    `web` wants 2 tasks; the action left 1 (changed outside the action)",
+        "warning: drift: `web` runs web:1; the action last deployed web:2 (changed outside the action since its last deploy)",
+    ] {
+        assert!(planned.stdout.contains(line), "{line}:\n{planned}");
+    }
+
+    let before = stack.state().await["ecs"]["Service"][0]["task_definition"].clone();
+    let refused = deploy(&stack, &seeded, &["--drift", "refuse", "--environment-variables", "APP_VERSION=3"]);
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(refused.stdout.contains("changed outside the action since its last deploy"), "{refused}");
+    assert!(refused.stdout.contains("deploy over it with `drift: warn`"), "{refused}");
+    assert_eq!(stack.state().await["ecs"]["Service"][0]["task_definition"], before, "nothing was changed");
+
+    let over = deploy(&stack, &seeded, &["--environment-variables", "APP_VERSION=3"]);
+    assert_eq!(over.code, Some(0), "{over}");
+    let again = deploy(&stack, &seeded, &["--dry-run"]);
+    assert!(!again.stdout.contains("drift:"), "the action's own deploy is no drift:\n{again}");
 }
