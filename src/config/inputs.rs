@@ -121,6 +121,11 @@ pub(crate) struct Inputs {
     /// that no service of the cluster and no scheduled task uses [default: keep all]
     #[arg(long, value_name = "N", help_heading = "Deploy")]
     pub(crate) keep_revisions: Option<String>,
+    /// EventBridge rules whose ECS targets run the deployed family in this cluster, moved to the new
+    /// revision after a successful deploy: names (comma or newline separated), or `auto` for every
+    /// such rule [default: none]
+    #[arg(long, value_name = "RULES|auto", help_heading = "Deploy")]
+    pub(crate) scheduled_tasks: Option<String>,
     /// A service whose revision or task count changed since this action last deployed it (the
     /// console, the CLI, Terraform): `warn` and overwrite it, or `refuse` the run [default: warn]
     #[arg(long, value_name = "warn|refuse", help_heading = "Deploy")]

@@ -132,6 +132,9 @@ pub(crate) struct DeploySettings {
     /// A service changed outside the action since its last deploy is refused (`drift: refuse`);
     /// otherwise a warning.
     pub(crate) refuse_drift: bool,
+    /// EventBridge rules whose ECS targets follow the deployed revision (`scheduled-tasks`): `None`
+    /// inside for `auto`.
+    pub(crate) scheduled_tasks: Option<Option<Vec<String>>>,
 }
 
 /// `preview: true`: the pull request, what happened to it, and where its preview is reached.

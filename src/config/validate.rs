@@ -107,6 +107,7 @@ fn deploy(
                 ("desired-count", &i.desired_count),
                 ("keep-revisions", &i.keep_revisions),
                 ("drift", &i.drift),
+                ("scheduled-tasks", &i.scheduled_tasks),
                 ("pre-deploy-command", &i.pre_deploy_command),
                 ("approval", &i.approval),
                 ("resume", &i.resume),
@@ -165,6 +166,22 @@ fn deploy(
             super::approval::rules(c, i, approval, resume.is_some(), !also.is_empty());
             let desired_count = c.parse("desired-count", i.desired_count.as_deref(), task_count);
             let keep_revisions = c.parse("keep-revisions", i.keep_revisions.as_deref(), revisions_kept);
+            let scheduled_tasks = c.parse("scheduled-tasks", i.scheduled_tasks.as_deref(), |v| match v {
+                "auto" => Ok(None),
+                names => {
+                    let names: Vec<String> = names
+                        .split([',', '\n'])
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    match names.iter().find(|n| !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))) {
+                        Some(bad) => Err(format!("`{bad}` is not an EventBridge rule name (letters, digits, `.`, `_`, `-`): name the rules, or write `auto`")),
+                        None if names.is_empty() => Err("names no rule: name the rules, or write `auto`".into()),
+                        None => Ok(Some(names)),
+                    }
+                }
+            });
             let refuse_drift = c
                 .parse("drift", i.drift.as_deref(), |v| match v {
                     "warn" => Ok(false),
@@ -208,6 +225,7 @@ fn deploy(
                     resume,
                     preview,
                     refuse_drift,
+                    scheduled_tasks,
                 }),
                 _ => None,
             }

@@ -287,6 +287,25 @@ pub(crate) fn statements(config: &Config, scope: &Scope) -> Vec<Statement> {
             vec![scope.arn("events", "rule/*")],
         ));
     }
+    if let Some(named) = &d.scheduled_tasks {
+        let rules: Vec<String> = match named {
+            Some(names) => names.iter().map(|n| scope.arn("events", &format!("rule/{n}"))).collect(),
+            None => {
+                out.push(Statement::new("ScheduledTasksFind", &["events:ListRules"], vec!["*".into()]));
+                vec![scope.arn("events", "rule/*")]
+            }
+        };
+        out.push(Statement::new("ScheduledTasksMove", &["events:ListTargetsByRule", "events:PutTargets"], rules));
+        // A target is put back with its role, which EventBridge passes to start the task.
+        out.push(
+            Statement::new(
+                "ScheduledTasksPassRole",
+                &["iam:PassRole"],
+                vec![format!("arn:{}:iam::{}:role/*", scope.partition, scope.account)],
+            )
+            .when(json!({"StringEquals": {"iam:PassedToService": "events.amazonaws.com"}})),
+        );
+    }
     // IAM refuses a whole document with a statement that grants nothing ("Policy statement must
     // contain resources"): containers that do not log through awslogs need no ReadTaskLogs.
     out.retain(|s| !s.resources.is_empty());

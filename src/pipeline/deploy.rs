@@ -212,6 +212,7 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
                 gha.warning(&format!("{e:#}; the deploy itself succeeded"));
             }
         }
+        move_schedules(deploy, &revisions, aws, gha).await;
         if let Some(keep) = deploy.keep_revisions {
             let mut families: Vec<String> = revisions
                 .iter()
@@ -240,6 +241,27 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
         report.emit(Event::TasksStopped { tasks: &tasks }, &[]).await;
     }
     finish(outcome, deploy)
+}
+
+/// Moves each scheduled task of the plan to the revision registered for its family. A refused move
+/// is a warning with the command that makes it: the services are deployed, and the schedule still
+/// starts the revision it did.
+async fn move_schedules(deploy: &DeployPlan, revisions: &[(String, Rendered)], aws: &Aws, gha: &Gha) {
+    for s in &deploy.scheduled {
+        let new = revisions
+            .iter()
+            .map(|(r, _)| r)
+            .find(|r| family_revision(r).rsplit_once(':').is_some_and(|(f, _)| f == s.family));
+        let Some(new) = new else { continue };
+        match crate::schedules::move_to(aws, s, new).await {
+            Ok(()) => gha.info(&format!("scheduled task: {} now runs {}", s.rule, family_revision(new))),
+            Err(e) => gha.warning(&format!(
+                "{e:#}; the deploy itself succeeded and the schedule still starts the revision it did. Point it at the new one with: aws events put-targets --rule {} --targets (target {} with EcsParameters.TaskDefinitionArn {new})",
+                s.rule,
+                s.target.id()
+            )),
+        }
+    }
 }
 
 /// What a failure before any service changed leaves: every service as it was, and the revisions

@@ -158,6 +158,9 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
         (false, _) => "leave it as it is (rollback: false)",
     };
     let _ = writeln!(out, "failure:  {rollback}");
+    for s in &d.scheduled {
+        let _ = writeln!(out, "schedule: {}; after success, the new revision of {}", s.describe(), s.family);
+    }
     if let Some(n) = d.keep_revisions {
         let _ = writeln!(
             out,
@@ -382,6 +385,7 @@ pub(crate) mod tests {
                 cluster: "prod".into(),
                 pre_deploy: None,
                 keep_revisions: Some(3),
+                scheduled: Vec::new(),
                 services: vec![ServicePlan {
                     service: "web".into(),
                     service_arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/web".into(),

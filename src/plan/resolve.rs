@@ -121,12 +121,26 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
     };
     let drift: Vec<String> = std::iter::once(&first).chain(&others).flat_map(|s| s.drift.iter().cloned()).collect();
     super::drift::judge(&drift, settings.refuse_drift, gha)?;
+    let scheduled = match &settings.scheduled_tasks {
+        Some(named) => {
+            let mut families: Vec<String> = std::iter::once(&first)
+                .chain(&others)
+                .filter_map(|s| s.rendered.task_definition.family().map(str::to_string))
+                .collect();
+            families.sort();
+            families.dedup();
+            let cluster_arn = stable.cluster_arn().unwrap_or_default();
+            crate::schedules::find(aws, cluster_arn, &families, named.as_deref()).await?
+        }
+        None => Vec::new(),
+    };
     Ok(DeployPlan {
         cluster: settings.cluster.clone(),
         services: std::iter::once(first).chain(others).collect(),
         wait_timeout: settings.wait_timeout,
         rollback: settings.rollback,
         keep_revisions: settings.keep_revisions,
+        scheduled,
         pre_deploy: settings.pre_deploy.clone().map(|command| {
             let run_as = crate::ecs::pre_deploy::RunAs {
                 network: stable.network_configuration().cloned(),

@@ -123,6 +123,7 @@ pub(super) async fn deploy_plan(settings: &DeploySettings, resume: &Resume, aws:
         wait_timeout: settings.wait_timeout,
         rollback: settings.rollback,
         keep_revisions: settings.keep_revisions,
+        scheduled: Vec::new(),
         pre_deploy: None,
     })
 }

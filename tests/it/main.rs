@@ -19,6 +19,7 @@ mod preview;
 mod prune;
 mod report;
 mod rolling;
+mod schedules;
 mod services;
 mod setup;
 mod support;

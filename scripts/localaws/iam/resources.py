@@ -120,7 +120,7 @@ def resources(service, action, params, region, account):
         found = [f"arn:aws:cloudwatch:{region}:{account}:alarm:{n}" for n in names]
     elif service in ("monitoring", "cloudwatch") and action == "PutMetricAlarm":
         found = [f"arn:aws:cloudwatch:{region}:{account}:alarm:{params.get('AlarmName')}"]
-    elif service == "events" and action == "ListTargetsByRule":
+    elif service == "events" and action in ("ListTargetsByRule", "PutTargets"):
         found = [arn(f"rule/{params.get('Rule')}")]
     elif service == "logs" and action == "GetLogEvents":
         found = [arn(f"log-group:{params['logGroupName']}:log-stream:{params['logStreamName']}")]
@@ -142,6 +142,9 @@ def implied(service, action, params, region, account, next_revision):
     if (service, action) == ("elasticloadbalancing", "CreateRule") and any(k.startswith("Tags.member.") for k in params):
         listener = params.get("ListenerArn", "")
         return [("elasticloadbalancing:AddTags", listener.replace(":listener/", ":listener-rule/", 1) + "/*")]
+    # A rule's target starts its task with its role: EventBridge is passed that role.
+    if (service, action) == ("events", "PutTargets"):
+        return [("iam:PassRole", t["RoleArn"]) for t in params.get("Targets") or [] if t.get("RoleArn")]
     # A service's blue/green configuration passes ECS its infrastructure role.
     if (service, action) == ("ecs", "UpdateService"):
         roles = [(lb.get("advancedConfiguration") or {}).get("roleArn") for lb in params.get("loadBalancers") or []]

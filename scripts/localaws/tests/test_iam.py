@@ -280,3 +280,9 @@ def test_a_tagging_allowed_only_on_create_is_refused_on_its_own(stack, enforced)
     made = ecs.create_service(cluster="demo", serviceName="made", taskDefinition="web:1", desiredCount=0, tags=[{"key": "k", "value": "v"}])
     with pytest.raises(ClientError, match="not authorized to perform: ecs:TagResource"):
         ecs.tag_resource(resourceArn=made["service"]["serviceArn"], tags=[{"key": "later", "value": "v"}])
+
+
+def test_a_rules_targets_are_put_on_the_rule_and_pass_their_role():
+    params = {"Rule": "nightly", "Targets": [{"Id": "1", "Arn": "arn:c", "RoleArn": f"arn:aws:iam::{A}:role/events"}]}
+    assert resources("events", "PutTargets", params, R, A) == [f"arn:aws:events:{R}:{A}:rule/nightly"]
+    assert implied("events", "PutTargets", params, R, A, lambda family: 1) == [("iam:PassRole", f"arn:aws:iam::{A}:role/events")]
