@@ -302,7 +302,7 @@ def bench_aws_profile():
             _, sleeping, _ = took(log)
             return sum(calls(log).values()) / (sleeping / 60) if sleeping > 0 else 0.0
 
-        notice = []
+        notice, one = [], []
         for _ in range(3):
             seed("--desired", "2")
             _, log = action(["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", "web"], aws_env)
@@ -311,7 +311,31 @@ def bench_aws_profile():
             steady = next(e["createdAt"] for e in events if e["message"].endswith("has reached a steady state."))
             notice.append((ended - steady).total_seconds())
             per_minute.append(calls_per_minute(log))
+            one.append(calls_per_minute(log))
         record("aws profile", "rolling: completion noticed after steady state (s)", *spread(notice))
+        record("aws profile", "AWS calls per minute of waiting, 1 service", f"{statistics.median(one):.0f}",
+               f"max {max(one):.0f}, n={len(one)}: rolling runs, every AWS call over the minutes sleeping between polls; target 40")
+
+        # Twenty services of one cluster in one run (a monorepo's workers): one look serves ten.
+        seed("--desired", "1")
+        web = ecs.describe_services(cluster="demo", services=["web"])["services"][0]
+        names = ["web"] + [f"worker-{i}" for i in range(1, 20)]
+        for name in names[1:]:
+            ecs.create_service(cluster="demo", serviceName=name, taskDefinition=web["taskDefinition"], desiredCount=1,
+                               launchType="FARGATE", networkConfiguration=web["networkConfiguration"])
+        deadline = time.monotonic() + 300
+        while True:
+            described = [s for i in range(0, 20, 10) for s in ecs.describe_services(cluster="demo", services=names[i:i + 10])["services"]]
+            if all(s["runningCount"] == 1 and len(s["deployments"]) == 1 for s in described):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("bench: the twenty services did not start")
+            time.sleep(1)
+        _, log = action(["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", ",".join(names),
+                         "--environment-variables", "APP_VERSION=2"], aws_env)
+        twenty = calls_per_minute(log)
+        record("aws profile", "AWS calls per minute of waiting, 20 services in one run", f"{twenty:.0f}",
+               f"every AWS call of one rolling run of 20 services over its minutes sleeping between polls ({sum(calls(log).values())} calls); target 80")
 
         steps, bakes = "10%:2m, 50%:2m, 100%", [120.0, 120.0, 0.0]
         start = profile["task_provisioning_seconds"] + profile["task_pending_seconds"]

@@ -9,7 +9,8 @@ a rate, exactly the next N calls are throttled, then the fault ends by itself. W
 fraction is a coin per call (seeded by "seed" for repeatable runs): bursts of consecutive throttles
 happen, as they do on AWS, so a client's retries are tested rather than always succeeding at once.
 With "after": "UpdateService", the fault is armed and starts only once a call to that operation of the
-same service went through: a read outage right after a deploy began, say.
+same service went through: a read outage right after a deploy began, say. With "error": "unavailable"
+the calls are answered 503 ServiceUnavailable instead (an outage, not a request to slow down).
 """
 
 import io
@@ -23,6 +24,7 @@ _lock = threading.Lock()
 _rules = {}  # (service, operation or "*") -> [rate, calls, calls left or None, coin or None]
 _throttled = 0  # calls answered with a throttling error since the last clear()
 _armed = {}  # (service, trigger operation) -> [fault arguments to set once a trigger call went through]
+_kinds = {}  # (service, operation or "*") -> "throttle" or "unavailable"
 
 
 def set_fault(
@@ -32,15 +34,18 @@ def set_fault(
     count: int | None = None,
     seed: int | None = None,
     after: str | None = None,
+    kind: str = "throttle",
 ):
     """`seed` set: each call is throttled with probability `rate` (random.Random(seed)). `after` set:
-    the fault starts after the next call to that operation of `service` went through."""
+    the fault starts after the next call to that operation of `service` went through. `kind`:
+    "throttle" or "unavailable" (503)."""
     if after:
         with _lock:
-            _armed.setdefault((service.lower(), after), []).append((operation, rate, count, seed))
+            _armed.setdefault((service.lower(), after), []).append((operation, rate, count, seed, None, kind))
         return
     with _lock:
         k = (service.lower(), operation or "*")
+        _kinds[k] = kind
         if count is not None and count > 0:
             _rules[k] = [1.0, 0, count, None]
         elif rate <= 0:
@@ -54,6 +59,7 @@ def clear():
     with _lock:
         _rules.clear()
         _armed.clear()
+        _kinds.clear()
         _throttled = 0
 
 
@@ -116,6 +122,16 @@ def throttled(environ):
     global _throttled
     with _lock:
         _throttled += 1
+        kind = _kinds.get((service.lower(), operation or "*")) or _kinds.get((service.lower(), "*"), "throttle")
+    if kind == "unavailable":
+        if environ.get("HTTP_X_AMZ_TARGET"):
+            body = json.dumps({"__type": "ServiceUnavailableException", "message": "Service unavailable"}).encode()
+            return "503 Service Unavailable", [("Content-Type", "application/x-amz-json-1.1")], body
+        body = (
+            "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>Service unavailable</Message></Error>"
+            "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+        ).encode()
+        return "503 Service Unavailable", [("Content-Type", "text/xml")], body
     if environ.get("HTTP_X_AMZ_TARGET"):
         body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
         return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.1")], body

@@ -19,7 +19,7 @@ import threading
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
-from localaws import faults, stack_profile
+from localaws import calls, faults, stack_profile
 from localaws.data_plane import DataPlane
 from localaws.iam import resources as iam_resources
 
@@ -49,6 +49,11 @@ def control(plane, profile, environ):
             "task_provisioning_seconds": profile.scaled(profile.provisioning),
             "task_pending_seconds": profile.scaled(profile.pending),
         }
+    if method == "GET" and path == "/_stack/calls":
+        return 200, calls.counts()
+    if method == "POST" and path == "/_stack/calls":
+        calls.clear()
+        return 200, {}
     if method == "GET" and path == "/_stack/faults":
         return 200, {"throttled": faults.throttled_count()}
     if method == "POST" and path == "/_stack/faults":
@@ -65,7 +70,10 @@ def control(plane, profile, environ):
         if not body.get("service"):
             return 400, {"error": "name the service (the signing name: ecs, elasticloadbalancing, monitoring, …)"}
         after = body.get("after")
-        faults.set_fault(body["service"], body.get("operation"), rate, count, seed, after)
+        kind = body.get("error", "throttle")
+        if kind not in ("throttle", "unavailable"):
+            return 400, {"error": 'error: "throttle" (the default) or "unavailable"'}
+        faults.set_fault(body["service"], body.get("operation"), rate, count, seed, after, kind)
         answer = {"service": body["service"], "operation": body.get("operation"), "rate": rate, "count": count}
         answer |= {"after": after} if after else {}
         return 200, answer | ({"random": True, "seed": seed} if seed is not None else {})
@@ -79,6 +87,7 @@ def app(plane, profile, lock):
         answer = control(plane, profile, environ)
         if answer is not None:
             return _json(start_response, *answer)
+        calls.count(environ)
         throttle = faults.throttled(environ)
         if throttle is not None:
             status, headers, body = throttle
@@ -92,6 +101,7 @@ def app(plane, profile, lock):
                 plane.forget()
         if reset:
             faults.clear()
+            calls.clear()
             plane.clean_up()
         return result
 

@@ -118,6 +118,7 @@ async fn run(cancel_at: Option<&'static str>) -> (Vec<String>, Outcome) {
         cancel: crate::stop::Stop::new(rx, None),
         desired: None,
         started: Default::default(),
+        reads: None,
     };
     let run = crate::all_or_nothing::Run::new(1, true);
     let r = CanaryRun { aws: &aws, plan: canary, release, run: &run };

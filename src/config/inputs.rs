@@ -121,6 +121,10 @@ pub(crate) struct Inputs {
     /// that no service of the cluster and no scheduled task uses [default: keep all]
     #[arg(long, value_name = "N", help_heading = "Deploy")]
     pub(crate) keep_revisions: Option<String>,
+    /// Services of `service` rolled out at the same time at most (the others start as one ends);
+    /// one failure still stops and restores every changed service [default: all of them]
+    #[arg(long, value_name = "N", help_heading = "Deploy")]
+    pub(crate) parallel: Option<String>,
     /// EventBridge rules whose ECS targets run the deployed family in this cluster, moved to the new
     /// revision after a successful deploy: names (comma or newline separated), or `auto` for every
     /// such rule [default: none]

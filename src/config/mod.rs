@@ -135,6 +135,8 @@ pub(crate) struct DeploySettings {
     /// EventBridge rules whose ECS targets follow the deployed revision (`scheduled-tasks`): `None`
     /// inside for `auto`.
     pub(crate) scheduled_tasks: Option<Option<Vec<String>>>,
+    /// Services rolled out at the same time at most (`parallel`); None: all of them.
+    pub(crate) parallel: Option<usize>,
 }
 
 /// `preview: true`: the pull request, what happened to it, and where its preview is reached.

@@ -108,6 +108,7 @@ fn deploy(
                 ("keep-revisions", &i.keep_revisions),
                 ("drift", &i.drift),
                 ("scheduled-tasks", &i.scheduled_tasks),
+                ("parallel", &i.parallel),
                 ("pre-deploy-command", &i.pre_deploy_command),
                 ("approval", &i.approval),
                 ("resume", &i.resume),
@@ -182,6 +183,13 @@ fn deploy(
                     }
                 }
             });
+            let parallel = c.parse("parallel", i.parallel.as_deref(), |v| match v.parse::<usize>() {
+                Ok(n @ 1..=100) => Ok(n),
+                _ => Err(format!("`{v}` is not a number of services at a time: a whole number from 1 to 100")),
+            });
+            if parallel.is_some() && also.is_empty() {
+                c.warnings.push("`parallel` has no effect with one service".into());
+            }
             let refuse_drift = c
                 .parse("drift", i.drift.as_deref(), |v| match v {
                     "warn" => Ok(false),
@@ -226,6 +234,7 @@ fn deploy(
                     preview,
                     refuse_drift,
                     scheduled_tasks,
+                    parallel,
                 }),
                 _ => None,
             }

@@ -8,6 +8,7 @@ pub(crate) mod lease;
 pub(crate) mod poll;
 pub(crate) mod pre_deploy;
 pub(crate) mod prune;
+pub(crate) mod reads;
 pub(crate) mod register;
 pub(crate) mod rollout;
 pub(crate) mod service;

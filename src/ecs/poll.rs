@@ -84,9 +84,21 @@ pub(crate) enum Polled<T, S> {
 /// failed look is no news, a few in a row mean the wait is blind.
 const FAILED_LOOKS: u32 = crate::retry::CONSECUTIVE_FAILURES;
 
+/// The longest pause between looks while AWS throttles them.
+const THROTTLED_MAX: Duration = Duration::from_secs(20);
+
+/// Whether a look failed because AWS throttled it (past the SDK's own retries): a reason to look
+/// less often, not to give up.
+fn throttled(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("Throttl") || text.contains("Rate exceeded") || text.contains("TooManyRequests")
+}
+
 /// Calls `probe` at once and then at `poll`'s intervals until it is done, `timeout` has passed, or
 /// `cancel` turns true (when given: some waits must not be cut short). A probe's error is retried at
-/// the next interval; `FAILED_LOOKS` in a row, or one at the deadline, end the wait with it.
+/// the next interval; `FAILED_LOOKS` in a row, or one at the deadline, end the wait with it. A
+/// throttled look is no failure: the interval doubles (up to `THROTTLED_MAX`) until a look goes
+/// through, as the SDK's adaptive retry slows down, and the deadline alone ends the wait.
 pub(crate) async fn poll_until<T, S>(
     timeout: Duration,
     poll: Poll,
@@ -102,13 +114,16 @@ pub(crate) async fn poll_until<T, S>(
     let mut interval = Duration::ZERO;
     let mut failed_looks = 0;
     let mut seen = None;
+    let mut slowed = false;
     loop {
         match probe().await {
             Ok(Check::Done(done)) => return Ok(Polled::Done(done)),
             Ok(Check::NotYet(now_seen)) => {
                 failed_looks = 0;
                 seen = Some(now_seen);
+                slowed = false;
             }
+            Err(e) if throttled(&e) => slowed = true,
             Err(e) => {
                 failed_looks += 1;
                 if failed_looks >= FAILED_LOOKS || Instant::now() >= deadline {
@@ -120,7 +135,10 @@ pub(crate) async fn poll_until<T, S>(
         if now >= deadline {
             return Ok(Polled::TimedOut(seen));
         }
-        interval = poll.next(interval);
+        interval = match slowed {
+            true => interval.mul_f64(2.0).max(poll.max).min(THROTTLED_MAX),
+            false => poll.next(interval.min(poll.max)),
+        };
         let wait = interval.min(deadline - now);
         match cancel.as_deref_mut() {
             Some(cancel) => {
@@ -174,12 +192,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn throttled_looks_slow_the_wait_down_and_do_not_end_it() {
+        let mut asked = 0;
+        let started = tokio::time::Instant::now();
+        let polled = poll_until::<u32, ()>(Duration::from_secs(600), fast(), None, async || {
+            asked += 1;
+            match asked {
+                1..=6 => Err(anyhow::anyhow!("ECS DescribeServices: ThrottlingException: Rate exceeded")),
+                _ => Ok(Check::Done(asked)),
+            }
+        })
+        .await
+        .unwrap();
+        assert!(matches!(polled, Polled::Done(7)), "six throttled looks in a row are no failure");
+        // 2, 4, 8, 16, 32, 64 ms: each throttled look doubles the pause (unthrottled: 2 ms each).
+        assert!(started.elapsed() >= Duration::from_millis(126), "{:?}", started.elapsed());
+        let polled = poll_until::<(), ()>(Duration::from_millis(300), fast(), None, async || {
+            Err(anyhow::anyhow!("ECS DescribeServices: ThrottlingException: Rate exceeded"))
+        })
+        .await
+        .unwrap();
+        assert!(matches!(polled, Polled::TimedOut(None)), "throttled to the end: the deadline ends it");
+    }
+
+    #[tokio::test]
     async fn a_failed_look_is_asked_again_and_four_in_a_row_end_the_wait() {
         let mut asked = 0;
         let polled = poll_until(Duration::from_secs(5), fast(), None, async || {
             asked += 1;
             match asked {
-                1 | 3 | 4 | 5 => Err(anyhow::anyhow!("ECS DescribeServices: ThrottlingException: Rate exceeded")),
+                1 | 3 | 4 | 5 => Err(anyhow::anyhow!("ECS DescribeServices: Unavailable: try later")),
                 7 => Ok(Check::Done(asked)),
                 _ => Ok(Check::NotYet(asked)),
             }
@@ -191,16 +233,13 @@ mod tests {
         let mut asked = 0;
         let failed = poll_until::<(), ()>(Duration::from_secs(5), fast(), None, async || {
             asked += 1;
-            Err(anyhow::anyhow!("ECS DescribeServices: ThrottlingException: Rate exceeded"))
+            Err(anyhow::anyhow!("ECS DescribeServices: Unavailable: try later"))
         })
         .await
         .err()
         .unwrap();
         assert_eq!(asked, 4);
-        assert_eq!(
-            format!("{failed:#}"),
-            "4 look(s) in a row failed: ECS DescribeServices: ThrottlingException: Rate exceeded"
-        );
+        assert_eq!(format!("{failed:#}"), "4 look(s) in a row failed: ECS DescribeServices: Unavailable: try later");
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
 use super::events::EventLog;
 pub(crate) use super::poll::Poll;
 use super::poll::{Check, Heartbeat, Polled, poll_until};
+use super::reads::Reads;
 use super::service;
 use crate::config::duration;
 use crate::gha::Gha;
@@ -101,6 +102,8 @@ pub(crate) struct Watch<'a> {
     pub(crate) service: &'a str,
     pub(crate) timeout: Duration,
     pub(crate) poll: Poll,
+    /// The run's shared reads (a look serves every service waited for); None: a call of its own.
+    pub(crate) reads: Option<&'a Reads>,
 }
 
 /// Polls until the deployment of `revision` (`ours`, when UpdateService named it) is stable, failed,
@@ -116,26 +119,59 @@ pub(crate) async fn wait(
 ) -> Result<Wait> {
     let (ecs, cluster, name) = (w.ecs, w.cluster, w.service);
     let mut heartbeat = Heartbeat::new();
+    // A look shared with the other services' waits may be this much older than our own would be.
+    let fresh = w.poll.max.mul_f64(0.75);
+    let mut counts: Option<Vec<TaskCounts>> = None;
     let polled = poll_until(w.timeout, w.poll, cancel, async || {
-        let service = service::describe(ecs, cluster, name).await?;
+        let service = match w.reads {
+            Some(reads) => reads.service(name, fresh).await?,
+            None => service::describe(ecs, cluster, name).await?,
+        };
         if log.tell_new(&service, progress).await {
             heartbeat.said();
         }
         if let Some(outcome) = judge(&service, revision, ours, &log.recent) {
             return Ok(Check::Done(outcome));
         }
-        log.tell_stopped_tasks(ecs, cluster, name, progress, gha).await;
+        // Stopped tasks are asked for only when the counts say one stopped (or on the first look).
+        let now = task_counts(&service);
+        if counts.as_ref().is_none_or(|before| a_task_stopped(before, &now)) {
+            log.tell_stopped_tasks(ecs, cluster, name, progress, gha).await;
+        }
+        counts = Some(now);
         if let Some(elapsed) = heartbeat.due() {
             let seen = tasks_of(&service, revision);
             progress.emit(Event::Waiting { what: name, seen: &seen, elapsed, timeout: w.timeout }, &[]).await;
         }
         Ok(Check::NotYet(()))
     })
-    .await?;
-    Ok(match polled {
+    .await;
+    if let Some(reads) = w.reads {
+        reads.forget(name).await;
+    }
+    Ok(match polled? {
         Polled::Done(outcome) => outcome,
         Polled::TimedOut(_) => Wait::TimedOut,
         Polled::Cancelled => Wait::Cancelled,
+    })
+}
+
+/// A deployment's tasks as counted at one look: (deployment id, running, failed).
+type TaskCounts = (String, i32, i32);
+
+fn task_counts(service: &Service) -> Vec<TaskCounts> {
+    service
+        .deployments()
+        .iter()
+        .map(|d| (d.id().unwrap_or_default().to_string(), d.running_count(), d.failed_tasks()))
+        .collect()
+}
+
+/// Whether a task stopped between two looks: a deployment failed one more, ran fewer, or ended.
+fn a_task_stopped(before: &[TaskCounts], now: &[TaskCounts]) -> bool {
+    before.iter().any(|(id, running, failed)| match now.iter().find(|(n, _, _)| n == id) {
+        Some((_, r, f)) => f > failed || r < running,
+        None => *running > 0,
     })
 }
 
@@ -163,12 +199,21 @@ pub(crate) struct Release<'a> {
     /// The deployment of `revision` that this release's UpdateService started, as ECS answered it
     /// (shared by clones): what a wait looks for, and what an undo tells ECS's own rollback from.
     pub(crate) started: Arc<Mutex<Option<Deployment>>>,
+    /// The run's shared service reads, when it waits for several services at once.
+    pub(crate) reads: Option<Arc<Reads>>,
 }
 
 impl Release<'_> {
     /// How a wait watches this release's service.
     pub(crate) fn watch<'c>(&'c self, ecs: &'c aws_sdk_ecs::Client) -> Watch<'c> {
-        Watch { ecs, cluster: self.cluster, service: self.service, timeout: self.wait_timeout, poll: self.poll }
+        Watch {
+            ecs,
+            cluster: self.cluster,
+            service: self.service,
+            timeout: self.wait_timeout,
+            poll: self.poll,
+            reads: self.reads.as_deref(),
+        }
     }
 
     /// The task count that goes with `revision` in an UpdateService: the new count with the new
@@ -496,6 +541,7 @@ mod tests {
             cancel: Stop::new(watch::channel(false).1, None),
             desired: Some((4, 2)),
             started: Default::default(),
+            reads: None,
         };
         assert_eq!(
             release.restore_command(),

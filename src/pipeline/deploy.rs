@@ -160,6 +160,9 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
     // A canary or ECS's own strategy moves traffic: it must be back before any other service goes back.
     let shifts = deploy.services.iter().any(|s| s.strategy.canary().is_some() || s.strategy.native().is_some());
     let run = Run::new(deploy.services.len(), shifts);
+    // One look at every service waited for serves them all (ten a call).
+    let reads = std::sync::Arc::new(crate::ecs::reads::Reads::new(aws.ecs.clone(), &deploy.cluster));
+    let turns = deploy.parallel.filter(|n| *n < deploy.services.len()).map(tokio::sync::Semaphore::new);
     let deploys = deploy.services.iter().zip(&revisions).map(|(planned, (revision, _))| {
         let release = rollout::Release {
             cluster: &deploy.cluster,
@@ -171,8 +174,16 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
             cancel: run.stop(),
             desired: planned.new_desired_count.map(|n| (n, planned.desired_count)),
             started: Default::default(),
+            reads: Some(reads.clone()),
         };
-        let one = service::ServiceRun { aws, plan: planned, release, rollback: deploy.rollback, run: &run };
+        let one = service::ServiceRun {
+            aws,
+            plan: planned,
+            release,
+            rollback: deploy.rollback,
+            run: &run,
+            turns: turns.as_ref(),
+        };
         // The first service's events are the comment's status; every service's go to the log.
         let status = std::ptr::eq(planned, deploy.first()).then(|| report.clone());
         let mut progress = Tee(progress::Log(gha), ServiceReport { status, states: report.clone() });

@@ -29,6 +29,8 @@ pub(super) struct ServiceRun<'a> {
     pub(super) release: Release<'a>,
     pub(super) rollback: bool,
     pub(super) run: &'a Run,
+    /// `parallel`: a turn to roll out, taken before and given back once rolled out.
+    pub(super) turns: Option<&'a tokio::sync::Semaphore>,
 }
 
 /// How one service ended, for the outputs, the comment and the run's outcome.
@@ -60,6 +62,27 @@ enum Ended {
 pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progress, gha: &Gha) -> ServiceResult {
     let (release, run, ecs) = (&s.release, s.run, &s.aws.ecs);
     let name = release.service;
+    // With `parallel`, a service waits for its turn; one whose turn comes after the run failed is
+    // never changed.
+    let turn = match s.turns {
+        Some(turns) => turns.acquire().await.ok(),
+        None => None,
+    };
+    if s.turns.is_some()
+        && let Some(why) = run.reason()
+    {
+        run.rolled();
+        let state = "not started: another service failed first";
+        progress.emit(Event::ServiceState { service: name, state }, &[]).await;
+        return ServiceResult {
+            service: name.to_string(),
+            revision: release.revision.to_string(),
+            previous: release.previous.to_string(),
+            outcome: Outcome::RolledBack { reason: format!("not started, left on its revision: {why}"), at: None },
+            table: Vec::new(),
+            events: Vec::new(),
+        };
+    }
     let state = format!("rolling out {}", family_revision(release.revision));
     progress.emit(Event::ServiceState { service: name, state: &state }, &[]).await;
     let mut log = match &s.plan.strategy {
@@ -178,6 +201,8 @@ pub(super) async fn deploy_service(s: ServiceRun<'_>, progress: &mut impl Progre
             }
         }
     };
+    // Rolled out (or not): the next service may take its turn while this one waits for the verdict.
+    drop(turn);
     run.rolled();
     progress.emit(Event::ServiceState { service: name, state: &rolled_state }, &[]).await;
     let outcome = match ended {
@@ -370,6 +395,7 @@ mod tests {
             cancel: crate::stop::Stop::new(signal, None),
             desired: None,
             started: Default::default(),
+            reads: None,
         };
         let Outcome::Failed { reason } = left_for_stuck_traffic(&release, "`web` failed: x") else { panic!() };
         assert!(reason.starts_with("left on worker:2: the canary's traffic could not be put back"), "{reason}");

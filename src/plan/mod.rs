@@ -81,6 +81,8 @@ pub(crate) struct DeployPlan {
     pub(crate) keep_revisions: Option<u32>,
     /// `scheduled-tasks`: the EventBridge targets moved to their family's new revision after success.
     pub(crate) scheduled: Vec<crate::schedules::Scheduled>,
+    /// Services rolled out at the same time at most (`parallel`); None: all of them.
+    pub(crate) parallel: Option<usize>,
     /// The pre-deploy command, run with the first service's new revision, and how that service runs
     /// tasks (to run it the same way).
     pub(crate) pre_deploy: Option<(Vec<String>, crate::ecs::pre_deploy::RunAs)>,

@@ -158,6 +158,13 @@ fn deploy_text(out: &mut String, plan: &Plan, d: &DeployPlan) {
         (false, _) => "leave it as it is (rollback: false)",
     };
     let _ = writeln!(out, "failure:  {rollback}");
+    if let Some(n) = d.parallel.filter(|n| *n < d.services.len()) {
+        let _ = writeln!(
+            out,
+            "at once:  {n} of the {} services at a time (the next starts as one has rolled out)",
+            d.services.len()
+        );
+    }
     for s in &d.scheduled {
         let _ = writeln!(out, "schedule: {}; after success, the new revision of {}", s.describe(), s.family);
     }
@@ -386,6 +393,7 @@ pub(crate) mod tests {
                 pre_deploy: None,
                 keep_revisions: Some(3),
                 scheduled: Vec::new(),
+                parallel: None,
                 services: vec![ServicePlan {
                     service: "web".into(),
                     service_arn: "arn:aws:ecs:us-east-1:123456789012:service/prod/web".into(),

@@ -141,6 +141,7 @@ async fn deploy_plan(settings: &DeploySettings, image: Option<&str>, aws: &Aws, 
         rollback: settings.rollback,
         keep_revisions: settings.keep_revisions,
         scheduled,
+        parallel: settings.parallel,
         pre_deploy: settings.pre_deploy.clone().map(|command| {
             let run_as = crate::ecs::pre_deploy::RunAs {
                 network: stable.network_configuration().cloned(),

@@ -124,6 +124,7 @@ pub(super) async fn deploy_plan(settings: &DeploySettings, resume: &Resume, aws:
         rollback: settings.rollback,
         keep_revisions: settings.keep_revisions,
         scheduled: Vec::new(),
+        parallel: None,
         pre_deploy: None,
     })
 }

@@ -8,6 +8,7 @@ mod canary;
 mod compare;
 mod credentials;
 mod dry_run;
+mod fleet;
 mod iam;
 mod iam_enforced;
 mod image;

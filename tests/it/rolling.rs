@@ -208,15 +208,15 @@ async fn a_circuit_breaker_failure_waits_for_ecs_own_rollback() {
     assert_eq!(service_revision(&stack).await, s(&seeded, "task_definition_arn"));
 }
 
-/// Issue 24.1: after UpdateService the service cannot be read (an outage, throttling by other tools):
-/// the wait ends blind, and the undo still sends the previous revision back rather than leaving ECS
-/// rolling the new one out under a failed run.
+/// Issue 24.1: after UpdateService the service cannot be read (an outage): the wait ends blind, and
+/// the undo still sends the previous revision back rather than leaving ECS rolling the new one out
+/// under a failed run.
 #[tokio::test]
 async fn a_rolling_deploy_whose_wait_cannot_read_the_service_is_still_rolled_back() {
     let stack = stack().await;
     let seeded = stack.seed(&["--desired", "2"]);
     // Every look of the wait fails (four in a row end it); the reads after that work again.
-    stack.throttle_after("ecs", "UpdateService", "DescribeServices", Some(4)).await;
+    stack.unavailable_after("ecs", "UpdateService", "DescribeServices", 4).await;
     let run = deploy(&stack, &seeded, &["--environment-variables", "APP_VERSION=unread"]);
     assert_eq!(run.code, Some(1), "{run}");
     assert_eq!(output(&run, "status"), "rolled-back", "{run}");
@@ -232,7 +232,7 @@ async fn a_rolling_deploy_whose_wait_cannot_read_the_service_is_still_rolled_bac
 async fn an_undo_that_cannot_be_sent_says_where_the_service_is_and_how_to_restore_it() {
     let stack = stack().await;
     let seeded = stack.seed(&["--desired", "2"]);
-    stack.throttle_after("ecs", "UpdateService", "DescribeServices", Some(4)).await;
+    stack.unavailable_after("ecs", "UpdateService", "DescribeServices", 4).await;
     stack.throttle_after("ecs", "UpdateService", "UpdateService", None).await;
     let run = deploy(&stack, &seeded, &["--environment-variables", "APP_VERSION=stuck", "--desired-count", "3"]);
     assert_eq!(run.code, Some(1), "{run}");
@@ -246,6 +246,19 @@ async fn an_undo_that_cannot_be_sent_says_where_the_service_is_and_how_to_restor
     );
     assert!(run.stdout.contains(&command), "{run}");
     assert_eq!(service_revision(&stack).await, output(&run, "task-definition-arn"), "nothing else was changed");
+}
+
+/// Issue 30.1: reads throttled past the SDK's retries (here: one attempt each) slow the wait down;
+/// they do not end it blind and roll a healthy release back.
+#[tokio::test]
+async fn a_wait_whose_reads_are_throttled_slows_down_and_still_succeeds() {
+    let stack = stack().await;
+    let seeded = stack.seed(&["--desired", "2"]);
+    stack.throttle_after("ecs", "UpdateService", "DescribeServices", Some(6)).await;
+    let run = deploy(&stack, &seeded, &["--environment-variables", "APP_VERSION=throttled"]);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(output(&run, "status"), "succeeded", "{run}");
+    assert_eq!(service_revision(&stack).await, output(&run, "task-definition-arn"));
 }
 
 #[tokio::test]

@@ -233,6 +233,16 @@ impl Stack {
         assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
     }
 
+    /// Like `throttle_after`, but an outage: the calls are answered 503 ServiceUnavailable.
+    pub async fn unavailable_after(&self, service: &str, trigger: &str, operation: &str, count: u32) {
+        let body = serde_json::json!({
+            "service": service, "operation": operation, "after": trigger, "rate": 1.0, "count": count, "error": "unavailable",
+        });
+        let r =
+            reqwest::Client::new().post(format!("{}/_stack/faults", self.endpoint)).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    }
+
     /// Kills the containers of a service's running tasks, as a crash would.
     pub async fn kill_tasks(&self, cluster: &str, service: &str) -> usize {
         let ecs = self.ecs().await;

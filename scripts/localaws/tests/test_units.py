@@ -1,8 +1,8 @@
-"""Pure pieces of the stack: weights to thresholds, the HAProxy configuration, profiles, faults."""
+"""Pure pieces of the stack: weights to thresholds, the HAProxy configuration, profiles, faults, call counts."""
 
 import pytest
 
-from localaws import faults, stack_profile
+from localaws import calls, faults, stack_profile
 from localaws.elb.load_balancer import RANDOM_RANGE, Action, Desired, HealthCheck, render, thresholds
 
 
@@ -144,3 +144,36 @@ def test_a_stack_finds_and_removes_only_its_own_containers(monkeypatch):
     [(instance, args)] = calls
     assert instance == "/tmp/stack-a"
     assert args == ("ps", "-aq", "--filter", "label=ecs-deploy-action.stack=1", "--filter", "label=ecs-deploy-action.stack-instance=/tmp/stack-a")
+
+
+def test_calls_are_counted_per_operation_of_each_service_until_cleared():
+    import io
+
+    calls.clear()
+    signed = "AWS4-HMAC-SHA256 Credential=AKID/20261206/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=x"
+    json_call = {"HTTP_AUTHORIZATION": signed.format("ecs"), "HTTP_X_AMZ_TARGET": "AmazonEC2ContainerServiceV20141113.DescribeServices"}
+    body = b"Action=DescribeRules&Version=2015-12-01"
+    query_call = {"HTTP_AUTHORIZATION": signed.format("elasticloadbalancing"), "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+    for environ in (json_call, dict(json_call), query_call, {"PATH_INFO": "/moto-api/data.json"}):
+        calls.count(environ)
+    assert calls.counts() == {"ecs:DescribeServices": 2, "elasticloadbalancing:DescribeRules": 1}
+    assert query_call["wsgi.input"].read() == body, "the body is left for moto"
+    calls.clear()
+    assert calls.counts() == {}
+
+
+
+def test_an_unavailable_fault_answers_503_in_the_services_protocol():
+    faults.clear()
+    faults.set_fault("ecs", "DescribeServices", 0, count=1, after="UpdateService", kind="unavailable")
+    signed = "AWS4-HMAC-SHA256 Credential=AKID/20261206/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=x"
+
+    def call(operation):
+        return faults.throttled({"HTTP_AUTHORIZATION": signed, "HTTP_X_AMZ_TARGET": f"AmazonEC2ContainerServiceV20141113.{operation}"})
+
+    assert call("DescribeServices") is None, "armed: not before the trigger"
+    assert call("UpdateService") is None
+    status, _, body = call("DescribeServices")
+    assert status.startswith("503") and b"ServiceUnavailableException" in body
+    assert call("DescribeServices") is None, "exactly the one call"
+    faults.clear()
