@@ -37,6 +37,8 @@ DEMO_IMAGE = os.environ["DEMO_IMAGE"]
 QUICK = "--quick" in sys.argv
 # Only the `aws profile` rows, measured again and put into bench/RESULTS.md in place of the old ones.
 AWS_ONLY = "--aws-profile-only" in sys.argv
+# Only the reads per minute of waiting (their rows are kept with the other aws profile rows).
+READS_ONLY = "--reads-only" in sys.argv
 # Only the `gates` rows, the same way.
 GATES_ONLY = "--gates-only" in sys.argv
 # Only the `build` rows, the same way.
@@ -302,7 +304,7 @@ def bench_aws_profile():
             _, sleeping, _ = took(log)
             return sum(calls(log).values()) / (sleeping / 60) if sleeping > 0 else 0.0
 
-        notice, one = [], []
+        notice = []
         for _ in range(3):
             seed("--desired", "2")
             _, log = action(["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", "web"], aws_env)
@@ -311,31 +313,7 @@ def bench_aws_profile():
             steady = next(e["createdAt"] for e in events if e["message"].endswith("has reached a steady state."))
             notice.append((ended - steady).total_seconds())
             per_minute.append(calls_per_minute(log))
-            one.append(calls_per_minute(log))
         record("aws profile", "rolling: completion noticed after steady state (s)", *spread(notice))
-        record("aws profile", "AWS calls per minute of waiting, 1 service", f"{statistics.median(one):.0f}",
-               f"max {max(one):.0f}, n={len(one)}: rolling runs, every AWS call over the minutes sleeping between polls; target 40")
-
-        # Twenty services of one cluster in one run (a monorepo's workers): one look serves ten.
-        seed("--desired", "1")
-        web = ecs.describe_services(cluster="demo", services=["web"])["services"][0]
-        names = ["web"] + [f"worker-{i}" for i in range(1, 20)]
-        for name in names[1:]:
-            ecs.create_service(cluster="demo", serviceName=name, taskDefinition=web["taskDefinition"], desiredCount=1,
-                               launchType="FARGATE", networkConfiguration=web["networkConfiguration"])
-        deadline = time.monotonic() + 300
-        while True:
-            described = [s for i in range(0, 20, 10) for s in ecs.describe_services(cluster="demo", services=names[i:i + 10])["services"]]
-            if all(s["runningCount"] == 1 and len(s["deployments"]) == 1 for s in described):
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit("bench: the twenty services did not start")
-            time.sleep(1)
-        _, log = action(["--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo", "--service", ",".join(names),
-                         "--environment-variables", "APP_VERSION=2"], aws_env)
-        twenty = calls_per_minute(log)
-        record("aws profile", "AWS calls per minute of waiting, 20 services in one run", f"{twenty:.0f}",
-               f"every AWS call of one rolling run of 20 services over its minutes sleeping between polls ({sum(calls(log).values())} calls); target 80")
 
         steps, bakes = "10%:2m, 50%:2m, 100%", [120.0, 120.0, 0.0]
         start = profile["task_provisioning_seconds"] + profile["task_pending_seconds"]
@@ -408,6 +386,76 @@ def bench_aws_profile():
         record("aws profile", "AWS calls per minute of waiting", f"{statistics.median(per_minute):.0f}",
                f"max {max(per_minute):.0f}, n={len(per_minute)}: every AWS call of a run over its minutes sleeping between "
                f"polls and checks (rolling runs and canaries); ECS allows 20 cluster reads a second per account and Region")
+
+
+WAIT_READS = ("ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks")
+
+
+def bench_reads():
+    """The reads a run makes while it waits, counted by the stack where they arrive, per minute of
+    waiting: from the last UpdateService of the run (every service sent to its new revision) to its
+    end. On AWS's own timings unscaled by default (BENCH_READS_SCALE), so a wait lasts as on AWS."""
+    scale = os.environ.get("BENCH_READS_SCALE", "1")
+    with aws_profile_stack(scale) as (endpoint, _profile):
+        aws_env = {"AWS_ENDPOINT_URL": endpoint}
+        kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+        ecs = boto3.client("ecs", **kw)
+
+        def counted():
+            return json.loads(urllib.request.urlopen(endpoint + "/_stack/calls").read())
+
+        def waiting_reads(services, extra):
+            """(reads per minute of waiting, minutes waited) of one rolling run of `services`."""
+            p = subprocess.Popen([str(ACTION), "--aws-region", REGION, "--image", DEMO_IMAGE, "--cluster", "demo",
+                                  "--service", ",".join(services), *extra],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(aws_env))
+            while counted().get("ecs:UpdateService", 0) < len(services):
+                if p.poll() is not None:
+                    raise SystemExit("bench: the run ended before it updated every service")
+                time.sleep(0.05)
+            start, before = time.monotonic(), counted()
+            p.wait(timeout=1800)
+            minutes, after = (time.monotonic() - start) / 60, counted()
+            reads = sum(after.get(k, 0) - before.get(k, 0) for k in WAIT_READS)
+            return reads / minutes, minutes
+
+        def started(names):
+            deadline = time.monotonic() + 900
+            while True:
+                described = [s for i in range(0, len(names), 10) for s in ecs.describe_services(cluster="demo", services=names[i:i + 10])["services"]]
+                if all(s["runningCount"] == s["desiredCount"] and len(s["deployments"]) == 1
+                       and s["deployments"][0].get("rolloutState") == "COMPLETED" for s in described):
+                    return
+                if time.monotonic() > deadline:
+                    raise SystemExit("bench: the services did not start")
+                time.sleep(1)
+
+        def seed(*args):
+            urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST"))
+            subprocess.run([STACK_PYTHON, str(ROOT / "scripts/tools/seed.py"), *args], check=True, capture_output=True, env=env(aws_env))
+
+        ones = []
+        for _ in range(2):
+            seed("--desired", "2")
+            ones.append(waiting_reads(["web"], ["--environment-variables", "APP_VERSION=2"]))
+        rates = [r for r, _ in ones]
+        record("aws profile", "AWS calls per minute of waiting, 1 service", f"{statistics.median(rates):.0f}",
+               f"max {max(rates):.0f}, n={len(rates)}, waits of {', '.join(f'{m * 60:.0f}' for _, m in ones)} s: the reads "
+               f"({', '.join(WAIT_READS)}) counted by the stack from the UpdateService to the run's end; target 40; "
+               f"profile aws, STACK_TIME_SCALE {scale}")
+
+        # Twenty services of one cluster in one run (a monorepo's workers): one look serves ten.
+        seed("--desired", "1")
+        web = ecs.describe_services(cluster="demo", services=["web"])["services"][0]
+        names = ["web"] + [f"worker-{i}" for i in range(1, 20)]
+        for name in names[1:]:
+            ecs.create_service(cluster="demo", serviceName=name, taskDefinition=web["taskDefinition"], desiredCount=1,
+                               launchType="FARGATE", networkConfiguration=web["networkConfiguration"])
+        started(names)
+        rate, minutes = waiting_reads(names, ["--environment-variables", "APP_VERSION=2"])
+        record("aws profile", "AWS calls per minute of waiting, 20 services in one run", f"{rate:.0f}",
+               f"one rolling run of 20 services, a wait of {minutes * 60:.0f} s: the reads counted as above; target 80; "
+               f"profile aws, STACK_TIME_SCALE {scale}")
 
 
 def bench_native():
@@ -709,6 +757,7 @@ def main():
     print(f"{'section':<22} {'measure':<44} {'median':>14}  spread", flush=True)
     for only, section, measure in [
         (AWS_ONLY, "aws profile", bench_aws_profile),
+        (READS_ONLY, "aws profile", bench_reads),
         (GATES_ONLY, "gates", bench_gates),
         (BUILD_ONLY, "build", bench_build_cache),
         (NATIVE_ONLY, "native", bench_native),
@@ -717,7 +766,8 @@ def main():
             continue
         measure()
         results = ROOT / "bench" / "RESULTS.md"
-        kept = [l for l in results.read_text().splitlines() if not l.startswith(f"| {section} |")]
+        # The rows measured now replace their earlier values; the section's other rows stay.
+        kept = [l for l in results.read_text().splitlines() if not any(l.startswith(f"| {s} | {m} |") for s, m, _, _ in rows)]
         kept += [f"| {s} | {m} | {v} | {d} |" for s, m, v, d in rows]
         results.write_text("\n".join(kept) + "\n")
         print(f"\nupdated the {section} rows of bench/RESULTS.md")
@@ -727,6 +777,7 @@ def main():
     bench_deploys()
     bench_abort()
     bench_aws_profile()
+    bench_reads()
     bench_gates()
     bench_native()
     bench_build_cache()

@@ -133,9 +133,9 @@ pub(crate) async fn wait(
         if let Some(outcome) = judge(&service, revision, ours, &log.recent) {
             return Ok(Check::Done(outcome));
         }
-        // Stopped tasks are asked for only when the counts say one stopped (or on the first look).
+        // Stopped tasks are asked for only when the counts say one of ours stopped.
         let now = task_counts(&service);
-        if counts.as_ref().is_none_or(|before| a_task_stopped(before, &now)) {
+        if counts.as_ref().is_some_and(|before| a_task_stopped(before, &now, &service)) {
             log.tell_stopped_tasks(ecs, cluster, name, progress, gha).await;
         }
         counts = Some(now);
@@ -167,11 +167,14 @@ fn task_counts(service: &Service) -> Vec<TaskCounts> {
         .collect()
 }
 
-/// Whether a task stopped between two looks: a deployment failed one more, ran fewer, or ended.
-fn a_task_stopped(before: &[TaskCounts], now: &[TaskCounts]) -> bool {
-    before.iter().any(|(id, running, failed)| match now.iter().find(|(n, _, _)| n == id) {
-        Some((_, r, f)) => f > failed || r < running,
-        None => *running > 0,
+/// Whether a task worth a look stopped between two looks: a deployment counted one more failed
+/// task, or the primary one (the new revision's) runs fewer. An older deployment's tasks stopping
+/// is the rollout itself (ECS's events say so).
+fn a_task_stopped(before: &[TaskCounts], now: &[TaskCounts], service: &Service) -> bool {
+    let primary = service::primary(service.deployments()).and_then(|d| d.id());
+    now.iter().any(|(id, running, failed)| match before.iter().find(|(b, _, _)| b == id) {
+        Some((_, r, f)) => failed > f || (Some(id.as_str()) == primary && running < r),
+        None => *failed > 0,
     })
 }
 
