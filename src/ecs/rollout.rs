@@ -120,7 +120,7 @@ pub(crate) async fn wait(
     let (ecs, cluster, name) = (w.ecs, w.cluster, w.service);
     let mut heartbeat = Heartbeat::new();
     // A look shared with the other services' waits may be this much older than our own would be.
-    let fresh = w.poll.max.mul_f64(0.75);
+    let fresh = w.poll.max.mul_f64(0.95);
     let mut counts: Option<Vec<TaskCounts>> = None;
     let polled = poll_until(w.timeout, w.poll, cancel, async || {
         let service = match w.reads {

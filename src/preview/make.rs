@@ -1,6 +1,7 @@
 //! The first deploy of a preview: its target group (a copy of the base service's), its rule at the
 //! listener's lowest free priority, and its service running the new revision, each tagged with whose
-//! preview it is; undone newest first (traffic first) when a step or the rollout fails.
+//! preview it is; undone traffic first (the rule, then the service and target group) when a step or
+//! the rollout fails.
 
 use anyhow::Result;
 use aws_sdk_ecs::types::{Deployment, LoadBalancer, Tag};
@@ -92,14 +93,18 @@ async fn make_parts(aws: &Aws, p: &PreviewPlan, release: &Release<'_>, made: &mu
     Ok(())
 }
 
-/// Removes what `made` holds, newest first: the service (scaled to 0, deleted), then the rule (no
-/// request reaches the preview any more), then the target group. `None` when all of it is gone,
+/// Removes what `made` holds, traffic first: the rule (no request reaches the preview any more),
+/// then the service (scaled to 0, deleted), then the target group. `None` when all of it is gone,
 /// else what is left and how to remove it.
 pub(crate) async fn undo(aws: &Aws, p: &PreviewPlan, cluster: &str, made: Made, gha: &Gha) -> Option<String> {
     let (mut left, mut removed) = (Vec::new(), Vec::new());
     let mut said = |what: String, result: Result<()>, left: &mut Vec<String>, gha: &Gha| {
         super::teardown::record(what, result, &mut removed, left, gha);
     };
+    if let Some(arn) = made.rule {
+        let result = crate::elb::delete_rule(&aws.elb, &arn).await;
+        said(format!("listener rule {arn} (aws elbv2 delete-rule --rule-arn {arn})"), result, &mut left, gha);
+    }
     if made.service.is_some() {
         let result = copies::scale_down_and_delete(&aws.ecs, cluster, &p.service).await;
         said(
@@ -111,10 +116,6 @@ pub(crate) async fn undo(aws: &Aws, p: &PreviewPlan, cluster: &str, made: Made, 
             &mut left,
             gha,
         );
-    }
-    if let Some(arn) = made.rule {
-        let result = crate::elb::delete_rule(&aws.elb, &arn).await;
-        said(format!("listener rule {arn} (aws elbv2 delete-rule --rule-arn {arn})"), result, &mut left, gha);
     }
     if let Some(arn) = made.target_group {
         let result = crate::elb::delete_target_group(&aws.elb, &arn).await;

@@ -395,9 +395,10 @@ async fn a_first_deploy_that_fails_removes_what_it_made() {
     let failed = preview_with(action, &stack, None, &listener, ("opened", 8, false), "broken\nHEALTHY=false");
     assert_eq!(failed.code, Some(1), "{failed}");
     assert!(failed.stdout.contains("the preview is removed again"), "{failed}");
-    for part in ["removed service web-pr-8", "removed listener rule", "removed target group"] {
-        assert!(failed.stdout.contains(part), "{part}:\n{failed}");
-    }
+    // Traffic first: the rule goes before the service and its target group.
+    let at = |part: &str| failed.stdout.find(part).unwrap_or_else(|| panic!("{part}:\n{failed}"));
+    assert!(at("removed listener rule") < at("removed service web-pr-8"), "{failed}");
+    assert!(at("removed service web-pr-8") < at("removed target group"), "{failed}");
     assert_eq!(output(&failed, "status"), "rolled-back");
     assert_eq!(differences(&before, &read_back(&stack, &listener).await), "", "nothing of it is left");
 }
