@@ -31,8 +31,11 @@ struct State {
 }
 
 impl Reads {
-    pub(crate) fn new(ecs: aws_sdk_ecs::Client, cluster: &str) -> Self {
-        Reads { ecs, cluster: cluster.to_string(), state: Mutex::new(State::default()) }
+    /// Reads for the waits of `services`, all looked at from the first look on: the waits start one
+    /// by one as their updates go through, and each would otherwise start with a look of its own.
+    pub(crate) fn new(ecs: aws_sdk_ecs::Client, cluster: &str, services: &[&str]) -> Self {
+        let state = State { watched: services.iter().map(|s| s.to_string()).collect(), ..State::default() };
+        Reads { ecs, cluster: cluster.to_string(), state: Mutex::new(state) }
     }
 
     /// `name` as ECS described it at most `fresh` ago: the last look's when it is that recent, else a

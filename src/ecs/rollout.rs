@@ -119,8 +119,10 @@ pub(crate) async fn wait(
 ) -> Result<Wait> {
     let (ecs, cluster, name) = (w.ecs, w.cluster, w.service);
     let mut heartbeat = Heartbeat::new();
-    // A look shared with the other services' waits may be this much older than our own would be.
-    let fresh = w.poll.max.mul_f64(0.95);
+    // A look shared with the other services' waits may be this much older than our own would be. It
+    // may even be from before our update: `judge` knows the deployment the update started and looks
+    // again until it is there; without it, only a look of our own will do.
+    let fresh = if ours.is_some() { w.poll.max.mul_f64(0.95) } else { Duration::ZERO };
     let mut counts: Option<Vec<TaskCounts>> = None;
     let polled = poll_until(w.timeout, w.poll, cancel, async || {
         let service = match w.reads {

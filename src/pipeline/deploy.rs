@@ -161,7 +161,8 @@ pub(super) async fn deploy_stage<R: Progress + Clone>(
     let shifts = deploy.services.iter().any(|s| s.strategy.canary().is_some() || s.strategy.native().is_some());
     let run = Run::new(deploy.services.len(), shifts);
     // One look at every service waited for serves them all (ten a call).
-    let reads = std::sync::Arc::new(crate::ecs::reads::Reads::new(aws.ecs.clone(), &deploy.cluster));
+    let names: Vec<&str> = deploy.services.iter().map(|s| s.service.as_str()).collect();
+    let reads = std::sync::Arc::new(crate::ecs::reads::Reads::new(aws.ecs.clone(), &deploy.cluster, &names));
     let turns = deploy.parallel.filter(|n| *n < deploy.services.len()).map(tokio::sync::Semaphore::new);
     let deploys = deploy.services.iter().zip(&revisions).map(|(planned, (revision, _))| {
         let release = rollout::Release {
