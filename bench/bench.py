@@ -280,6 +280,12 @@ def aws_profile_stack(scale):
             pass
         launcher.terminate()
         launcher.wait(timeout=60)
+        # A launcher stopped right after a reset may not have stopped its tasks' containers yet: they
+        # would outlive it and count as the main stack's in its tests.
+        left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=ecs-deploy-action.stack-instance={state}"],
+                              capture_output=True, text=True).stdout.split()
+        if left:
+            subprocess.run(["docker", "rm", "-f", *left], capture_output=True)
         shutil.rmtree(state, ignore_errors=True)
 
 
