@@ -79,7 +79,10 @@ async fn each_statement_is_needed(stack: &Stack, policy: &Value, inputs: &[&str]
         let expected = if BEST_EFFORT.contains(&sid) { 0 } else { 1 };
         assert_eq!(run.code, Some(expected), "without {sid}:\n{run}");
         let named = actions_of(statement).into_iter().any(|a| run.stdout.contains(&format!("perform: {a}")));
-        assert!(named, "without {sid} the log names one of {:?}:\n{run}", actions_of(statement));
+        // A wait asks for stopped tasks only once a count says one stopped (issue 30.1): a healthy
+        // release may never call ListTasks, and then nothing is refused.
+        let uncalled = sid == "EcsListTasks" && !run.stdout.contains("not authorized");
+        assert!(named || uncalled, "without {sid} the log names one of {:?}:\n{run}", actions_of(statement));
         if expected == 1 {
             assert!(
                 run.stdout.contains("hint: ") && run.stdout.contains("`ecs-deploy-action iam-policy`"),
