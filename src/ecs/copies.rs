@@ -111,16 +111,8 @@ pub(crate) async fn tagged(
 
 /// Service `name` of `cluster` with its tags, if it is there and not yet deleted.
 pub(crate) async fn find_with_tags(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) -> Result<Option<Service>> {
-    let out = ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(name)
-        .include(aws_sdk_ecs::types::ServiceField::Tags)
-        .send()
-        .await
-        .map_err(|e| call_failed("ECS DescribeServices", &e))
-        .with_context(|| format!("could not look for service `{name}` in cluster `{cluster}`"))?;
-    Ok(out.services().iter().find(|s| s.status() != Some("INACTIVE")).cloned())
+    // `service::find` reads the tags along (one DescribeServices).
+    Ok(super::service::find(ecs, cluster, name).await?.filter(|s| s.status() != Some("INACTIVE")))
 }
 
 /// A service's tag `key`, as ECS described it.

@@ -13,6 +13,7 @@ pub(crate) mod register;
 pub(crate) mod rollout;
 pub(crate) mod service;
 pub(crate) mod stopped;
+pub(crate) mod task_counts;
 pub(crate) mod taskdef;
 pub(crate) mod taskdef_check;
 pub(crate) mod taskdef_file;

@@ -15,6 +15,7 @@ pub(crate) use super::poll::Poll;
 use super::poll::{Check, Heartbeat, Polled, poll_until};
 use super::reads::Reads;
 use super::service;
+use super::task_counts::{TaskCounts, a_task_stopped, task_counts};
 use crate::config::duration;
 use crate::gha::Gha;
 use crate::outcome::Outcome;
@@ -155,28 +156,6 @@ pub(crate) async fn wait(
         Polled::Done(outcome) => outcome,
         Polled::TimedOut(_) => Wait::TimedOut,
         Polled::Cancelled => Wait::Cancelled,
-    })
-}
-
-/// A deployment's tasks as counted at one look: (deployment id, running, failed).
-type TaskCounts = (String, i32, i32);
-
-fn task_counts(service: &Service) -> Vec<TaskCounts> {
-    service
-        .deployments()
-        .iter()
-        .map(|d| (d.id().unwrap_or_default().to_string(), d.running_count(), d.failed_tasks()))
-        .collect()
-}
-
-/// Whether a task worth a look stopped between two looks: a deployment counted one more failed
-/// task, or the primary one (the new revision's) runs fewer. An older deployment's tasks stopping
-/// is the rollout itself (ECS's events say so).
-fn a_task_stopped(before: &[TaskCounts], now: &[TaskCounts], service: &Service) -> bool {
-    let primary = service::primary(service.deployments()).and_then(|d| d.id());
-    now.iter().any(|(id, running, failed)| match before.iter().find(|(b, _, _)| b == id) {
-        Some((_, r, f)) => failed > f || (Some(id.as_str()) == primary && running < r),
-        None => *failed > 0,
     })
 }
 
